@@ -202,8 +202,14 @@ mod tests {
             ("uploads/a/", KeyError::BadSegment),
             ("..", KeyError::BadSegment),
             ("uploads\\..\\a", KeyError::BadCharacter("a backslash")),
-            ("uploads/a\u{0}b", KeyError::BadCharacter("a control character")),
-            ("uploads/a\nb", KeyError::BadCharacter("a control character")),
+            (
+                "uploads/a\u{0}b",
+                KeyError::BadCharacter("a control character"),
+            ),
+            (
+                "uploads/a\nb",
+                KeyError::BadCharacter("a control character"),
+            ),
             ("uploads/a#1", KeyError::BadCharacter("`#`")),
         ];
         for (raw, expected) in cases {

@@ -1,0 +1,53 @@
+//! Errors of the persistence layer, each with a stable code.
+
+/// Everything that can go wrong in a store or blob operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An idempotency key was reused with a different request body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyConflict,
+    /// The object does not exist.
+    #[error("object not found")]
+    NotFound,
+    /// An upload went over its size limit; nothing was stored.
+    #[error("the body is larger than the {limit} bytes allowed")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The metadata database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The blob store failed.
+    #[error("blob store error: {0}")]
+    Blob(#[from] object_store::Error),
+    /// A stored row could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// A filesystem operation failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// A stable kebab-case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::IdempotencyConflict => "idempotency-key-reused",
+            StoreError::NotFound => "not-found",
+            StoreError::TooLarge { .. } => "payload-too-large",
+            StoreError::Database(_) => "database-error",
+            StoreError::Blob(_) => "blob-store-error",
+            StoreError::Corrupt(_) => "corrupt-row",
+            StoreError::Io(_) => "io-error",
+        }
+    }
+
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(_) | StoreError::Blob(_) | StoreError::Io(_)
+        )
+    }
+}

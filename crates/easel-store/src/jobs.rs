@@ -1,0 +1,113 @@
+//! Job records: creation with idempotency, lookup, listing, cancellation.
+
+use async_trait::async_trait;
+use easel_core::{ImageResult, JobId, JobKind, JobStatus, Millis};
+
+use crate::StoreError;
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The job's id.
+    pub id: JobId,
+    /// The principal that created it.
+    pub owner: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it is in its lifecycle.
+    pub status: JobStatus,
+    /// The request that created it (sources, pipeline, metadata), as JSON.
+    pub spec: serde_json::Value,
+    /// Number of images the job works on.
+    pub image_count: u32,
+    /// Number of images finished so far.
+    pub progress: u32,
+    /// Per-image results, filled when the job completes.
+    pub results: Vec<ImageResult>,
+    /// The last error, kept when the job failed or is waiting for a retry.
+    pub error: Option<String>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed before the job is dead.
+    pub max_attempts: u32,
+    /// The client's idempotency key, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// What is needed to create a job.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The id to give it.
+    pub id: JobId,
+    /// The creating principal.
+    pub owner: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// The request, as JSON.
+    pub spec: serde_json::Value,
+    /// Number of images.
+    pub image_count: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// A digest of the request body, to tell a replay from a conflicting reuse of the key.
+    pub request_hash: String,
+}
+
+/// The result of [`Jobs::create`].
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The job (the earlier one when the idempotency key was replayed).
+    pub job: Job,
+    /// Whether the job existed already (an idempotent replay).
+    pub replayed: bool,
+}
+
+/// The result of [`Jobs::cancel`].
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    /// The job was pending and is now cancelled.
+    Cancelled(Job),
+    /// The job is in a state that cannot be cancelled.
+    NotCancellable(JobStatus),
+    /// No such job.
+    NotFound,
+}
+
+/// A page request for [`Jobs::list`], newest first.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this owner's jobs (`None`: everyone's, for administrators).
+    pub owner: Option<String>,
+    /// Only jobs in this state.
+    pub status: Option<JobStatus>,
+    /// Page size.
+    pub limit: u32,
+    /// Only jobs older than this one (the previous page's last id).
+    pub before: Option<JobId>,
+}
+
+/// Job records.
+#[async_trait]
+pub trait Jobs: Send + Sync {
+    /// Creates a job and its queue entry in one transaction, or returns the job an
+    /// earlier request with the same owner and idempotency key created.
+    async fn create(&self, job: NewJob) -> Result<Created, StoreError>;
+
+    /// Looks a job up.
+    async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Lists jobs newest first.
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
+
+    /// Cancels a pending job and removes it from the queue.
+    async fn cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError>;
+
+    /// Number of jobs in each state.
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError>;
+}

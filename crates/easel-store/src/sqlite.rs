@@ -1,0 +1,139 @@
+//! `SqliteStore`: the embedded metadata database and durable queue. One connection
+//! writes (SQLite allows one writer at a time, so a single queue in front of it beats
+//! lock contention); a small pool reads. WAL mode lets readers run beside the writer,
+//! and several processes may share the file (they wait on each other's locks).
+
+mod jobs;
+mod objects;
+mod queue;
+mod schema;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use easel_core::{JobId, JobKind, JobStatus};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::{Job, StoreError, Wakeups};
+
+/// The SQLite implementation of [`crate::Jobs`], [`crate::Queue`] and [`crate::Objects`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    wakeups: Arc<Wakeups>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path, wakeups: Arc<Wakeups>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        let store = SqliteStore {
+            writer,
+            reader,
+            wakeups,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The signals this store fires.
+    pub fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.wakeups
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let applied = applied.unwrap_or(0) as usize;
+        if applied > schema::MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the database is at schema version {applied}, newer than this Easel knows ({}); upgrade Easel",
+                schema::MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+            sqlx::raw_sql(*migration).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(index as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that takes the database lock up front, so two processes
+    /// never deadlock upgrading read locks.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// The columns [`job_from_row`] reads, for `concat!`-built static SQL.
+macro_rules! job_columns {
+    () => {
+        "id, owner, kind, status, spec, image_count, progress, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at"
+    };
+}
+use job_columns;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let spec: String = row.try_get("spec")?;
+    let results: String = row.try_get("results")?;
+    Ok(Job {
+        id: JobId::from_str(&id).map_err(|e| corrupt("job id", e))?,
+        owner: row.try_get("owner")?,
+        kind: JobKind::from_str(&kind).map_err(|e| corrupt("job kind", e))?,
+        status: JobStatus::from_str(&status).map_err(|e| corrupt("job status", e))?,
+        spec: serde_json::from_str(&spec).map_err(|e| corrupt("job spec", e))?,
+        image_count: row.try_get::<i64, _>("image_count")? as u32,
+        progress: row.try_get::<i64, _>("progress")? as u32,
+        results: serde_json::from_str(&results).map_err(|e| corrupt("job results", e))?,
+        error: row.try_get("error")?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
+        idempotency_key: row.try_get("idempotency_key")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}

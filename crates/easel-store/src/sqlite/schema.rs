@@ -1,0 +1,53 @@
+//! The metadata schema, as an ordered list of migrations. The SQL sticks to what SQLite
+//! and PostgreSQL both understand (integer milliseconds, text ids, partial indexes).
+
+/// Migrations in order; the database records how many it has applied.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    spec            TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    idempotency_key TEXT,
+    image_count     INTEGER NOT NULL,
+    progress        INTEGER NOT NULL DEFAULT 0,
+    results         TEXT NOT NULL DEFAULT '[]',
+    error           TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    max_attempts    INTEGER NOT NULL,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_owner_id ON jobs (owner, id);
+CREATE INDEX jobs_status ON jobs (status);
+
+-- One row per job that is waiting or running. `visible_at` is the SQS visibility
+-- timeout: a waiting job becomes claimable then, a claimed job's lease ends then.
+CREATE TABLE queue (
+    job_id      TEXT PRIMARY KEY REFERENCES jobs (id),
+    visible_at  BIGINT NOT NULL,
+    lease_token TEXT
+);
+CREATE INDEX queue_visible ON queue (visible_at, job_id);
+
+CREATE TABLE objects (
+    bucket        TEXT NOT NULL,
+    object_key    TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    size          BIGINT NOT NULL,
+    sha256        TEXT NOT NULL,
+    width         INTEGER,
+    height        INTEGER,
+    source_bucket TEXT,
+    source_key    TEXT,
+    job_id        TEXT,
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (bucket, object_key)
+);
+CREATE INDEX objects_source ON objects (source_bucket, source_key);
+"#];

@@ -1,0 +1,489 @@
+//! The conformance suite every metadata store and blob store must pass. Each check is a
+//! generic function over the traits; the `#[tokio::test]`s at the bottom run them against
+//! the embedded implementations (a new engine adds its own runner calling the same checks).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
+use easel_store::{
+    Blobs, CancelOutcome, FailOutcome, FsBlobs, JobFilter, Jobs, NewJob, ObjectMeta, Objects,
+    Queue, SqliteStore, StoreError, Wakeups,
+};
+use futures::StreamExt;
+
+trait MetaStore: Jobs + Queue + Objects + 'static {}
+impl<T: Jobs + Queue + Objects + 'static> MetaStore for T {}
+
+const LONG: Duration = Duration::from_secs(300);
+
+fn new_job(owner: &str, key: Option<&str>, body: &str) -> NewJob {
+    NewJob {
+        id: JobId::new(),
+        owner: owner.to_owned(),
+        kind: JobKind::Noop,
+        spec: serde_json::json!({ "body": body }),
+        image_count: 1,
+        max_attempts: 3,
+        idempotency_key: key.map(str::to_owned),
+        request_hash: format!("hash-{body}"),
+    }
+}
+
+fn object(bucket: Bucket, key: &str) -> ObjectRef {
+    ObjectRef {
+        bucket,
+        key: ObjectKey::parse(key).unwrap(),
+    }
+}
+
+async fn create_get_list_and_idempotency(store: Arc<impl MetaStore>) {
+    let first = store
+        .create(new_job("alice", Some("k1"), "a"))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.job.status, JobStatus::Pending);
+    let replay = store
+        .create(new_job("alice", Some("k1"), "a"))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.job.id, first.job.id);
+    let conflict = store.create(new_job("alice", Some("k1"), "b")).await;
+    assert!(matches!(conflict, Err(StoreError::IdempotencyConflict)));
+    // Keys are per owner.
+    let bob = store.create(new_job("bob", Some("k1"), "b")).await.unwrap();
+    assert!(!bob.replayed);
+
+    let fetched = store.get(first.job.id).await.unwrap().unwrap();
+    assert_eq!(fetched, first.job);
+    assert!(store.get(JobId::new()).await.unwrap().is_none());
+
+    for body in ["c", "d", "e"] {
+        store.create(new_job("alice", None, body)).await.unwrap();
+    }
+    let page1 = store
+        .list(&JobFilter {
+            owner: Some("alice".into()),
+            limit: 2,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 2);
+    assert!(page1[0].id > page1[1].id, "newest first");
+    let page2 = store
+        .list(&JobFilter {
+            owner: Some("alice".into()),
+            limit: 10,
+            before: Some(page1[1].id),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 2);
+    assert!(
+        page2
+            .iter()
+            .all(|j| j.owner == "alice" && j.id < page1[1].id)
+    );
+    let everyone = store
+        .list(&JobFilter {
+            limit: 100,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(everyone.len(), 5);
+}
+
+async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
+    assert!(store.claim(LONG).await.unwrap().is_none());
+    let created = store.create(new_job("alice", None, "x")).await.unwrap().job;
+    assert_eq!(store.depth().await.unwrap(), 1);
+    let claim = store.claim(LONG).await.unwrap().unwrap();
+    assert_eq!(claim.job.id, created.id);
+    assert_eq!(claim.job.status, JobStatus::Running);
+    assert_eq!(claim.lease.attempt, 1);
+    assert_eq!(store.depth().await.unwrap(), 0);
+    assert!(
+        store.claim(LONG).await.unwrap().is_none(),
+        "a leased job is invisible"
+    );
+
+    let mut forged = claim.lease.clone();
+    forged.token = "not-the-token".into();
+    assert!(!store.heartbeat(&forged, LONG).await.unwrap());
+    assert!(!store.complete(&forged, &[]).await.unwrap());
+    assert!(store.heartbeat(&claim.lease, LONG).await.unwrap());
+    assert!(store.progress(&claim.lease, 1).await.unwrap());
+
+    let result = ImageResult {
+        index: 0,
+        source: object(Bucket::Uploads, "uploads/a.jpg"),
+        output: None,
+        detections: vec![],
+        error: None,
+    };
+    assert!(
+        store
+            .complete(&claim.lease, std::slice::from_ref(&result))
+            .await
+            .unwrap()
+    );
+    let done = store.get(created.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.results, vec![result]);
+    assert_eq!(done.attempts, 1);
+    assert!(
+        !store.complete(&claim.lease, &[]).await.unwrap(),
+        "completes once"
+    );
+}
+
+async fn retries_then_dead(store: Arc<impl MetaStore>) {
+    let id = store
+        .create(new_job("alice", None, "x"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    for attempt in 1..=3u32 {
+        let claim = store.claim(LONG).await.unwrap().expect("claimable");
+        assert_eq!(claim.lease.attempt, attempt);
+        let outcome = store
+            .fail(
+                &claim.lease,
+                &format!("boom {attempt}"),
+                Some(Duration::ZERO),
+                &[],
+            )
+            .await
+            .unwrap();
+        if attempt < 3 {
+            assert!(matches!(outcome, FailOutcome::Retrying { .. }));
+            let job = store.get(id).await.unwrap().unwrap();
+            assert_eq!(job.status, JobStatus::Pending);
+            assert_eq!(
+                job.error.as_deref(),
+                Some(format!("boom {attempt}").as_str())
+            );
+        } else {
+            assert_eq!(outcome, FailOutcome::Dead);
+        }
+    }
+    let dead = store.get(id).await.unwrap().unwrap();
+    assert_eq!(dead.status, JobStatus::Failed);
+    assert_eq!(dead.attempts, 3);
+    assert_eq!(dead.error.as_deref(), Some("boom 3"));
+    assert!(store.claim(LONG).await.unwrap().is_none());
+}
+
+async fn backoff_hides_the_job(store: Arc<impl MetaStore>) {
+    store.create(new_job("alice", None, "x")).await.unwrap();
+    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let outcome = store
+        .fail(&claim.lease, "later", Some(Duration::from_secs(60)), &[])
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FailOutcome::Retrying { .. }));
+    assert!(store.claim(LONG).await.unwrap().is_none());
+}
+
+async fn permanent_failure_is_dead_at_once(store: Arc<impl MetaStore>) {
+    let id = store
+        .create(new_job("alice", None, "x"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let outcome = store
+        .fail(&claim.lease, "corrupt", None, &[])
+        .await
+        .unwrap();
+    assert_eq!(outcome, FailOutcome::Dead);
+    assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 1);
+}
+
+async fn expired_lease_is_reclaimed_then_dead(store: Arc<impl MetaStore>) {
+    let id = store
+        .create(new_job("alice", None, "x"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    // A zero lease expires at once, as if the worker died.
+    let first = store.claim(Duration::ZERO).await.unwrap().unwrap();
+    let second = store.claim(Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(second.job.id, id);
+    assert_eq!(second.lease.attempt, 2);
+    assert!(
+        !store.complete(&first.lease, &[]).await.unwrap(),
+        "the old holder is fenced off"
+    );
+    let third = store.claim(Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(third.lease.attempt, 3);
+    assert!(store.claim(LONG).await.unwrap().is_none());
+    let dead = store.get(id).await.unwrap().unwrap();
+    assert_eq!(dead.status, JobStatus::Failed);
+    assert!(dead.error.unwrap().contains("lease expired"));
+}
+
+async fn cancel_and_release(store: Arc<impl MetaStore>) {
+    let pending = store
+        .create(new_job("alice", None, "a"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    match store.cancel(pending).await.unwrap() {
+        CancelOutcome::Cancelled(job) => assert_eq!(job.status, JobStatus::Cancelled),
+        other => panic!("expected cancelled, got {other:?}"),
+    }
+    assert!(
+        store.claim(LONG).await.unwrap().is_none(),
+        "cancelled jobs leave the queue"
+    );
+    assert!(matches!(
+        store.cancel(pending).await.unwrap(),
+        CancelOutcome::NotCancellable(JobStatus::Cancelled)
+    ));
+    assert!(matches!(
+        store.cancel(JobId::new()).await.unwrap(),
+        CancelOutcome::NotFound
+    ));
+
+    let running = store
+        .create(new_job("alice", None, "b"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let claim = store.claim(LONG).await.unwrap().unwrap();
+    assert!(matches!(
+        store.cancel(running).await.unwrap(),
+        CancelOutcome::NotCancellable(JobStatus::Running)
+    ));
+    assert!(store.release(&claim.lease).await.unwrap());
+    let released = store.get(running).await.unwrap().unwrap();
+    assert_eq!(released.status, JobStatus::Pending);
+    assert_eq!(released.attempts, 0, "a released attempt does not count");
+    let again = store.claim(LONG).await.unwrap().unwrap();
+    assert_eq!(again.lease.attempt, 1);
+    let counts = store.count_by_status().await.unwrap();
+    assert!(counts.contains(&(JobStatus::Running, 1)));
+    assert!(counts.contains(&(JobStatus::Cancelled, 1)));
+}
+
+async fn concurrent_claims_are_exclusive(store: Arc<impl MetaStore>) {
+    let mut ids = HashSet::new();
+    for i in 0..100 {
+        ids.insert(
+            store
+                .create(new_job("alice", None, &i.to_string()))
+                .await
+                .unwrap()
+                .job
+                .id,
+        );
+    }
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(claim) = store.claim(LONG).await.unwrap() {
+                assert!(store.complete(&claim.lease, &[]).await.unwrap());
+                mine.push(claim.job.id);
+            }
+            mine
+        }));
+    }
+    let mut seen = Vec::new();
+    for worker in workers {
+        seen.extend(worker.await.unwrap());
+    }
+    assert_eq!(seen.len(), 100, "every job claimed exactly once");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+async fn object_metadata(store: Arc<impl MetaStore>) {
+    let original = object(Bucket::Uploads, "uploads/photos/a.jpg");
+    let meta = ObjectMeta {
+        object: original.clone(),
+        owner: "alice".into(),
+        content_type: "image/jpeg".into(),
+        size: 10,
+        sha256: "ab".into(),
+        dimensions: None,
+        source: None,
+        job_id: None,
+        created_at: 1,
+    };
+    store.put_object(&meta).await.unwrap();
+    assert_eq!(
+        store.get_object(&original).await.unwrap(),
+        Some(meta.clone())
+    );
+    let derived = ObjectMeta {
+        object: object(Bucket::Outputs, "outputs/j/0-a.jpg"),
+        dimensions: Some((800, 600)),
+        source: Some(original.clone()),
+        job_id: Some(JobId::new()),
+        created_at: 2,
+        ..meta.clone()
+    };
+    store.put_object(&derived).await.unwrap();
+    store.put_object(&derived).await.unwrap();
+    assert_eq!(store.derived_from(&original).await.unwrap(), vec![derived]);
+    assert!(
+        store
+            .get_object(&object(Bucket::Outputs, "nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
+    let at = object(Bucket::Uploads, "uploads/x/y.bin");
+    assert!(matches!(blobs.get(&at).await, Err(StoreError::NotFound)));
+    let put = blobs.put(&at, Bytes::from_static(b"hello")).await.unwrap();
+    assert_eq!(put.size, 5);
+    assert_eq!(
+        put.sha256,
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
+    assert_eq!(blobs.get(&at).await.unwrap(), Bytes::from_static(b"hello"));
+
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from(vec![1u8; 700_000])),
+        Ok(Bytes::from(vec![2u8; 700_000])),
+    ];
+    let streamed = object(Bucket::Uploads, "uploads/big.bin");
+    let put = blobs
+        .put_stream(&streamed, futures::stream::iter(chunks).boxed(), 2_000_000)
+        .await
+        .unwrap();
+    assert_eq!(put.size, 1_400_000);
+    let (size, mut stream) = blobs.get_stream(&streamed).await.unwrap();
+    assert_eq!(size, 1_400_000);
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        total += chunk.unwrap().len();
+    }
+    assert_eq!(total, 1_400_000);
+
+    let too_big = object(Bucket::Uploads, "uploads/too-big.bin");
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(vec![0u8; 11]))];
+    let refused = blobs
+        .put_stream(&too_big, futures::stream::iter(chunks).boxed(), 10)
+        .await;
+    assert!(matches!(refused, Err(StoreError::TooLarge { limit: 10 })));
+    assert!(
+        matches!(blobs.get(&too_big).await, Err(StoreError::NotFound)),
+        "nothing half-written"
+    );
+
+    let broken: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(std::io::Error::other("client vanished")),
+    ];
+    assert!(
+        blobs
+            .put_stream(&too_big, futures::stream::iter(broken).boxed(), 100)
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        blobs.get(&too_big).await,
+        Err(StoreError::NotFound)
+    ));
+
+    blobs.delete(&at).await.unwrap();
+    blobs.delete(&at).await.unwrap();
+    assert!(matches!(blobs.get(&at).await, Err(StoreError::NotFound)));
+}
+
+async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("easel.db"), Arc::new(Wakeups::default()))
+        .await
+        .unwrap();
+    (dir, Arc::new(store))
+}
+
+macro_rules! sqlite_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_store {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_dir, store) = sqlite().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_tests!(
+    create_get_list_and_idempotency,
+    claim_complete_and_fencing,
+    retries_then_dead,
+    backoff_hides_the_job,
+    permanent_failure_is_dead_at_once,
+    expired_lease_is_reclaimed_then_dead,
+    cancel_and_release,
+    concurrent_claims_are_exclusive,
+    object_metadata,
+);
+
+#[tokio::test]
+async fn fs_blobs_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    blob_round_trip(Arc::new(FsBlobs::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn fs_blobs_sweep_staging_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("uploads/uploads")).unwrap();
+    let leftover = dir.path().join("uploads/uploads/a.jpg#3");
+    std::fs::write(&leftover, b"half").unwrap();
+    let kept = dir.path().join("uploads/uploads/b.jpg");
+    std::fs::write(&kept, b"whole").unwrap();
+    FsBlobs::open(dir.path()).unwrap();
+    assert!(!leftover.exists());
+    assert!(kept.exists());
+}
+
+#[tokio::test]
+async fn sqlite_reopens_with_data_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("easel.db");
+    let id = {
+        let store = SqliteStore::open(&path, Arc::new(Wakeups::default()))
+            .await
+            .unwrap();
+        store
+            .create(new_job("alice", None, "x"))
+            .await
+            .unwrap()
+            .job
+            .id
+    };
+    let store = SqliteStore::open(&path, Arc::new(Wakeups::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(id).await.unwrap().unwrap().status,
+        JobStatus::Pending
+    );
+    assert!(store.claim(LONG).await.unwrap().is_some());
+}
