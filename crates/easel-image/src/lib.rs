@@ -1,0 +1,30 @@
+//! Easel's image engine: decode (JPEG, PNG, WebP, GIF), pipeline operations (resize,
+//! crop, rotate, flip/flop, blur, sharpen, text and image watermarks), encode, limits
+//! against hostile input, and built-in presets. Pure: bytes in, bytes out, no I/O, no
+//! async. The pipeline's JSON form is documented in this crate's README.
+
+mod color;
+mod decode;
+mod encode;
+mod error;
+mod exif_meta;
+mod format;
+mod jpeg_markers;
+mod limits;
+mod ops;
+mod params;
+mod pipeline;
+mod presets;
+mod probe;
+mod process;
+mod raster;
+mod validate;
+
+pub use error::ImageError;
+pub use format::{Format, sniff};
+pub use limits::Limits;
+pub use params::{Color, Filter, Gravity, ResizeMode};
+pub use pipeline::{ImageWatermark, Op, OutputOptions, Pipeline, TextWatermark};
+pub use presets::builtin_presets;
+pub use probe::{ImageInfo, probe};
+pub use process::{Output, process};

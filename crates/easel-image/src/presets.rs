@@ -1,0 +1,43 @@
+//! Built-in named pipelines. Configuration may add more under `[presets.NAME]`.
+
+use std::collections::BTreeMap;
+
+use crate::format::Format;
+use crate::params::{Filter, Gravity, ResizeMode};
+use crate::pipeline::{Op, OutputOptions, Pipeline};
+
+/// The presets every Easel installation has:
+/// - `thumbnail`: fill 256×256 (centre crop), WebP quality 80;
+/// - `web`: fit inside 1600×1600 without enlarging, JPEG quality 82, metadata stripped.
+pub fn builtin_presets() -> BTreeMap<String, Pipeline> {
+    let resize = |w, h, mode| Op::Resize {
+        width: Some(w),
+        height: Some(h),
+        mode,
+        gravity: Gravity::Center,
+        enlarge: false,
+        filter: Filter::Lanczos3,
+    };
+    let thumbnail = Pipeline {
+        ops: vec![resize(256, 256, ResizeMode::Fill)],
+        output: OutputOptions {
+            format: Some(Format::Webp),
+            quality: Some(80),
+            ..OutputOptions::default()
+        },
+        auto_orient: true,
+    };
+    let web = Pipeline {
+        ops: vec![resize(1600, 1600, ResizeMode::Fit)],
+        output: OutputOptions {
+            format: Some(Format::Jpeg),
+            quality: Some(82),
+            ..OutputOptions::default()
+        },
+        auto_orient: true,
+    };
+    BTreeMap::from([
+        ("thumbnail".to_string(), thumbnail),
+        ("web".to_string(), web),
+    ])
+}
