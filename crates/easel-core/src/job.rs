@@ -177,3 +177,21 @@ pub struct ImageFailure {
     /// A message a person can act on.
     pub message: String,
 }
+
+/// The stored request of a `process` job. The pipeline is kept as JSON here (this crate
+/// knows nothing of images); the worker parses it with the image engine. Presets are
+/// resolved when the job is submitted, so a retry runs exactly what was accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessSpec {
+    /// The images to process, in order.
+    pub sources: Vec<ObjectRef>,
+    /// The pipeline, in the image engine's JSON form.
+    pub pipeline: serde_json::Value,
+    /// The preset the pipeline came from, when one was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Free-form client metadata, returned as given.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+}

@@ -10,7 +10,9 @@ mod time;
 
 pub use bucket::{Bucket, BucketParseError};
 pub use ids::{JobId, JobIdParseError};
-pub use job::{Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo};
+pub use job::{
+    Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
+};
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};

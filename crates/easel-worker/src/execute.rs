@@ -1,0 +1,219 @@
+//! What running one job means: `noop` does nothing, `process` runs the job's pipeline over
+//! each source image and stores the outputs under keys derived from the job id and image
+//! index, so a re-run overwrites its own earlier outputs and never duplicates them.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use easel_core::{
+    Bucket, ImageFailure, ImageResult, JobKind, ObjectKey, ObjectRef, OutputInfo, ProcessSpec,
+    now_millis,
+};
+use easel_image::{ImageError, Pipeline};
+use easel_store::{Claim, ObjectMeta, StoreError};
+use tokio::sync::Semaphore;
+
+use crate::WorkerDeps;
+
+/// Why a job did not complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFailure {
+    /// A message for the job's `error` field.
+    pub message: String,
+    /// Whether another attempt may succeed.
+    pub retryable: bool,
+    /// Results of the images that were done before the failure.
+    pub results: Vec<ImageResult>,
+}
+
+impl JobFailure {
+    fn permanent(message: String) -> Self {
+        JobFailure {
+            message,
+            retryable: false,
+            results: Vec::new(),
+        }
+    }
+
+    fn store(error: StoreError, results: Vec<ImageResult>) -> Self {
+        JobFailure {
+            message: format!("storage failed: {error}"),
+            retryable: error.is_transient(),
+            results,
+        }
+    }
+}
+
+/// Runs a claimed job to the end and returns its per-image results. Image-level input
+/// errors (a corrupt file) are reported in that image's result; the job fails only when
+/// every image failed, or when storage fails (then it is retried).
+pub async fn execute(
+    claim: &Claim,
+    deps: &WorkerDeps,
+    cpu: &Arc<Semaphore>,
+) -> Result<Vec<ImageResult>, JobFailure> {
+    match claim.job.kind {
+        JobKind::Noop => Ok(Vec::new()),
+        JobKind::Process => process_job(claim, deps, cpu).await,
+    }
+}
+
+async fn process_job(
+    claim: &Claim,
+    deps: &WorkerDeps,
+    cpu: &Arc<Semaphore>,
+) -> Result<Vec<ImageResult>, JobFailure> {
+    let spec: ProcessSpec = serde_json::from_value(claim.job.spec.clone())
+        .map_err(|e| JobFailure::permanent(format!("the stored job spec is unreadable: {e}")))?;
+    let pipeline: Pipeline = serde_json::from_value(spec.pipeline.clone())
+        .map_err(|e| JobFailure::permanent(format!("the stored pipeline is unreadable: {e}")))?;
+    let pipeline = Arc::new(pipeline);
+    let mut results = Vec::with_capacity(spec.sources.len());
+    for (index, source) in spec.sources.iter().enumerate() {
+        let index = index as u32;
+        let outcome = process_image(claim, deps, cpu, &pipeline, index, source).await;
+        let result = match outcome {
+            Ok(output) => ImageResult {
+                index,
+                source: source.clone(),
+                output: Some(output),
+                detections: Vec::new(),
+                error: None,
+            },
+            Err(ImageStep::Input(failure)) => ImageResult {
+                index,
+                source: source.clone(),
+                output: None,
+                detections: Vec::new(),
+                error: Some(failure),
+            },
+            Err(ImageStep::Store(error)) => return Err(JobFailure::store(error, results)),
+            Err(ImageStep::Transient(message)) => {
+                return Err(JobFailure {
+                    message,
+                    retryable: true,
+                    results,
+                });
+            }
+        };
+        results.push(result);
+        // Progress is advisory: a lost lease is noticed by the heartbeat.
+        if let Err(error) = deps.queue.progress(&claim.lease, index + 1).await {
+            tracing::warn!(%error, "could not record progress");
+        }
+    }
+    if !results.is_empty() && results.iter().all(|r| r.error.is_some()) {
+        let first = results[0].error.as_ref().map(|e| e.message.clone());
+        return Err(JobFailure {
+            message: format!(
+                "every image failed; the first: {}",
+                first.unwrap_or_default()
+            ),
+            retryable: false,
+            results,
+        });
+    }
+    Ok(results)
+}
+
+enum ImageStep {
+    /// The image itself is at fault; retrying cannot help.
+    Input(ImageFailure),
+    /// Storage failed.
+    Store(StoreError),
+    /// Something else went wrong that may pass.
+    Transient(String),
+}
+
+async fn process_image(
+    claim: &Claim,
+    deps: &WorkerDeps,
+    cpu: &Arc<Semaphore>,
+    pipeline: &Arc<Pipeline>,
+    index: u32,
+    source: &ObjectRef,
+) -> Result<OutputInfo, ImageStep> {
+    let input: Bytes = match deps.blobs.get(source).await {
+        Ok(bytes) => bytes,
+        Err(StoreError::NotFound) => {
+            return Err(ImageStep::Input(ImageFailure {
+                code: "source-not-found".to_owned(),
+                message: format!("{} no longer exists", source.s3_url()),
+            }));
+        }
+        Err(other) => return Err(ImageStep::Store(other)),
+    };
+    let permit = cpu
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ImageStep::Transient("the worker is shutting down".to_owned()))?;
+    let limits = deps.limits.clone();
+    let pipeline = pipeline.clone();
+    let processed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        easel_image::process(&input, &pipeline, &limits)
+    })
+    .await
+    .map_err(|e| ImageStep::Transient(format!("the image task crashed: {e}")))?;
+    let output = processed.map_err(|error: ImageError| {
+        if error.is_retryable() {
+            ImageStep::Transient(error.to_string())
+        } else {
+            ImageStep::Input(ImageFailure {
+                code: error.code().to_owned(),
+                message: error.to_string(),
+            })
+        }
+    })?;
+    let key = output_key(claim, index, source, output.format.extension());
+    let object = ObjectRef {
+        bucket: Bucket::Outputs,
+        key,
+    };
+    let (width, height, format) = (output.width, output.height, output.format);
+    let stored = deps
+        .blobs
+        .put(&object, Bytes::from(output.bytes))
+        .await
+        .map_err(ImageStep::Store)?;
+    let meta = ObjectMeta {
+        object: object.clone(),
+        owner: claim.job.owner.clone(),
+        content_type: format.mime().to_owned(),
+        size: stored.size,
+        sha256: stored.sha256.clone(),
+        dimensions: Some((width, height)),
+        source: Some(source.clone()),
+        job_id: Some(claim.job.id),
+        created_at: now_millis(),
+    };
+    deps.objects
+        .put_object(&meta)
+        .await
+        .map_err(ImageStep::Store)?;
+    Ok(OutputInfo {
+        object,
+        content_type: format.mime().to_owned(),
+        format: format.extension().to_owned(),
+        width,
+        height,
+        bytes: stored.size,
+        sha256: stored.sha256,
+    })
+}
+
+/// `outputs/<job id>/<index>-<source stem>.<ext>`: stable across attempts.
+fn output_key(claim: &Claim, index: u32, source: &ObjectRef, extension: &str) -> ObjectKey {
+    let raw = format!(
+        "outputs/{}/{index}-{}.{extension}",
+        claim.job.id,
+        source.key.file_stem()
+    );
+    // Every part is already a valid key fragment (a UUID, a number, a segment of a valid
+    // key without its extension), so this cannot fail; fall back to the bare index anyway.
+    ObjectKey::parse(&raw).unwrap_or_else(|_| {
+        ObjectKey::parse(&format!("outputs/{}/{index}.{extension}", claim.job.id))
+            .expect("a job id and a number form a valid key")
+    })
+}

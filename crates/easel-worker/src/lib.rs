@@ -1,0 +1,10 @@
+//! Easel's workers: tasks that claim jobs from the durable queue, keep their lease alive
+//! with heartbeats, run the job (image pipelines off the async runtime, under a CPU
+//! semaphore), write outputs, and report success, retry or death back to the queue.
+
+mod backoff;
+mod execute;
+mod pool;
+
+pub use execute::{JobFailure, execute};
+pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};
