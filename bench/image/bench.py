@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Image engine benchmark: Easel vs vipsthumbnail, Pillow (+draft) and ImageMagick.
+
+Runs tasks (a) fit 800x800 JPEG q85 stripped, (b) fill 256x256 WebP, (c) (a) plus a
+text watermark, (d) the `web` preset, each with 1 and 2 threads, on the same photos.
+Prints a Markdown report (also written to OUT/results.md). Use run.sh to call it.
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEXT = "\u00a9 Easel"
+
+EASEL = {
+    "a": {"ops": [{"op": "resize", "width": 800, "height": 800}], "output": {"format": "jpeg", "quality": 85}},
+    "b": {"ops": [{"op": "resize", "width": 256, "height": 256, "mode": "fill"}], "output": {"format": "webp", "quality": 80}},
+    "c": {"ops": [{"op": "resize", "width": 800, "height": 800},
+                  {"op": "watermark_text", "text": TEXT, "size": 0.05, "opacity": 0.5, "gravity": "southeast", "margin": 0.02}],
+          "output": {"format": "jpeg", "quality": 85}},
+    "d": None,  # --preset web
+}
+VIPS = {"a": (["-s", "800x800>"], "jpg[Q=85,strip]"), "b": (["-s", "256x256", "-m", "centre"], "webp[Q=80,strip]"),
+        "c": None, "d": (["-s", "1600x1600>"], "jpg[Q=82,strip]")}
+TASKS = {"a": "fit 800x800, JPEG q85, strip", "b": "fill 256x256, WebP q80", "c": "(a) + text watermark", "d": "`web` preset (fit 1600x1600, JPEG q82)"}
+
+
+def timed(cmd, env=None):
+    """Runs cmd under /usr/bin/time; returns (wall s, peak RSS MiB, stdout, stderr)."""
+    with tempfile.NamedTemporaryFile(mode="r") as rss:
+        t0 = time.perf_counter()
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name] + cmd, capture_output=True, text=True,
+                           env={**os.environ, **(env or {})})
+        wall = time.perf_counter() - t0
+        if p.returncode != 0:
+            sys.exit(f"failed: {' '.join(cmd[:3])}...\n{p.stderr[-2000:]}")
+        return wall, int(rss.read().split()[-1]) / 1024, p.stdout, p.stderr
+
+
+def fresh(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def run_easel(a, task, files, threads, out):
+    what = ["--preset", "web"] if task == "d" else ["--pipeline", json.dumps(EASEL[task])]
+    wall, rss, _, err = timed([a.easel, "process", *files, "-o", fresh(out), "-j", str(threads), *what])
+    per = [float(l.rsplit("(", 1)[1].split(" ms")[0]) for l in err.splitlines() if l.startswith("ok: ")]
+    return wall, rss, per
+
+
+def run_vips(files, task, threads, out, procs):
+    """One vipsthumbnail invocation over all files (libvips's own threads), or with
+    procs > 1 one single-threaded invocation per share of the files; peak RSS is then
+    the sum of the processes' peaks (an upper bound on what they held together)."""
+    args, fmt = VIPS[task]
+    fresh(out)
+    chunks = [files[i::procs] for i in range(procs)]
+    env = {**os.environ, "VIPS_CONCURRENCY": str(threads if procs == 1 else 1)}
+    t0 = time.perf_counter()
+    ps = []
+    for c in chunks:
+        rss = tempfile.NamedTemporaryFile(mode="r")
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss.name, "vipsthumbnail", *c, *args, "-o", f"{out}/%s.{fmt}"]
+        ps.append((subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE), rss))
+    total_rss = 0.0
+    for p, rss in ps:
+        p.wait()
+        total_rss += int(rss.read().split()[-1]) / 1024
+    wall = time.perf_counter() - t0
+    # Per-image time: one invocation per file (includes process start-up, ~10 ms).
+    per = []
+    if threads == 1:
+        for f in files:
+            t0 = time.perf_counter()
+            subprocess.run(["vipsthumbnail", f, *args, "-o", f"{out}/%s.{fmt}"], env={**os.environ, "VIPS_CONCURRENCY": "1"})
+            per.append((time.perf_counter() - t0) * 1000)
+    return wall, total_rss, per
+
+
+def run_pillow(files, task, threads, out, draft=True):
+    cmd = ["/usr/bin/python3", f"{HERE}/peer_pillow.py", "--task", task, "--threads", str(threads), "--out", fresh(out)]
+    wall, rss, stdout, _ = timed(cmd + ([] if draft else ["--no-draft"]) + files)
+    return wall, rss, [float(l.split("\t")[1]) for l in stdout.splitlines()]
+
+
+def magick_args(f, task):
+    with Image.open(f) as im:
+        w, _ = im.size
+    box = {"a": 800, "c": 800, "d": 1600}.get(task)
+    if task == "b":
+        return ["-define", "jpeg:size=512x512", f, "-auto-orient", "-thumbnail", "256x256^", "-gravity", "center",
+                "-extent", "256x256", "-strip", "-quality", "80"], "webp"
+    args = ["-define", f"jpeg:size={2 * box}x{2 * box}", f, "-auto-orient", "-thumbnail", f"{box}x{box}>", "-strip",
+            "-quality", "82" if task == "d" else "85"]
+    if task == "c":
+        ow = min(w, box)
+        args += ["-gravity", "southeast", "-font", f"{HERE}/../../crates/easel-image/assets/DejaVuSans-Bold.ttf",
+                 "-pointsize", str(round(0.05 * ow * 72 / 72)), "-fill", "rgba(255,255,255,0.5)",
+                 "-annotate", f"+{round(0.02 * ow)}+{round(0.02 * ow)}", TEXT]
+    return args, "jpg"
+
+
+def run_magick(files, task, threads, out):
+    fresh(out)
+
+    def one(f):
+        args, ext = magick_args(f, task)
+        stem = os.path.splitext(os.path.basename(f))[0]
+        t0 = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f"{out}/{stem}.rss", "/usr/bin/convert", *args,
+                        f"{out}/{stem}.{ext}"], check=True, env={**os.environ, "MAGICK_THREAD_LIMIT": "1"})
+        return (time.perf_counter() - t0) * 1000
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        per = list(pool.map(one, files))
+    wall = time.perf_counter() - t0
+    rss = max(int(open(p).read().split()[-1]) for p in glob.glob(f"{out}/*.rss")) / 1024
+    return wall, rss, per
+
+
+def ssim(a, b):
+    """Mean SSIM of two greyscale float arrays (7x7 uniform windows)."""
+    def box(x, k=7):
+        c = np.cumsum(np.cumsum(np.pad(x, ((1, 0), (1, 0))), 0), 1)
+        return (c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]) / (k * k)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = box(a), box(b)
+    va, vb, cov = box(a * a) - ma * ma, box(b * b) - mb * mb, box(a * b) - ma * mb
+    return float(np.mean(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))))
+
+
+def quality(easel_dir, ref_dir, files, expected):
+    """Dimension check against the expected size, and SSIM/PSNR against libvips."""
+    right, ss, ps = 0, [], []
+    for f in files:
+        stem = os.path.splitext(os.path.basename(f))[0]
+        e = glob.glob(f"{easel_dir}/{stem}.*")
+        r = [p for p in glob.glob(f"{ref_dir}/{stem}.*") if not p.endswith(".rss")]
+        if not e:
+            continue
+        with Image.open(e[0]) as ei:
+            if ei.size == expected(f):
+                right += 1
+            if r:
+                with Image.open(r[0]) as ri:
+                    if ri.size == ei.size:
+                        x = np.asarray(ei.convert("L"), dtype=np.float64)
+                        y = np.asarray(ri.convert("L"), dtype=np.float64)
+                        ss.append(ssim(x, y))
+                        mse = np.mean((x - y) ** 2)
+                        ps.append(99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse))
+    return right, (statistics.median(ss) if ss else None), (statistics.median(ps) if ps else None), len(ss)
+
+
+def expected_size(task):
+    def f(path):
+        with Image.open(path) as im:
+            w, h = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                w, h = h, w
+        if task == "b":
+            return (min(256, w), min(256, h)) if max(256 / w, 256 / h) > 1 else (256, 256)
+        box = 1600 if task == "d" else 800
+        s = min(box / w, box / h, 1.0)
+        return (max(1, round(w * s)), max(1, round(h * s)))
+    return f
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--easel", required=True)
+    ap.add_argument("--photos", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tasks", default="abcd")
+    ap.add_argument("--skip-magick", action="store_true")
+    a = ap.parse_args()
+    files = sorted(glob.glob(f"{a.photos}/*.jp*g"))
+    mp = [Image.open(f).size for f in files]
+    lines = [f"Corpus: {len(files)} JPEGs, {min(w * h for w, h in mp) / 1e6:.2f}-{max(w * h for w, h in mp) / 1e6:.1f} MP, "
+             f"{sum(os.path.getsize(f) for f in files) / 2 ** 20:.1f} MiB.", ""]
+    for task in a.tasks:
+        rows = []
+        for threads in (1, 2):
+            results = {"easel": run_easel(a, task, files, threads, f"{a.out}/easel-{task}")}
+            if VIPS[task]:
+                results["vipsthumbnail"] = run_vips(files, task, threads, f"{a.out}/vips-{task}", 1)
+                if threads > 1:
+                    results["vipsthumbnail, 2 processes"] = run_vips(files, task, threads, f"{a.out}/vips2-{task}", 2)
+            results["Pillow + draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-{task}")
+            if task == "a":
+                results["Pillow, no draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-nodraft-{task}", draft=False)
+            if not a.skip_magick:
+                results["ImageMagick"] = run_magick(files, task, threads, f"{a.out}/magick-{task}")
+            fastest = min((v[0], k) for k, v in results.items() if k != "easel")
+            for name, (wall, rss, per) in results.items():
+                med = f"{statistics.median(per):.1f}" if per else "-"
+                ratio = f"{results['easel'][0] / wall:.2f}" if name == fastest[1] else ""
+                rows.append(f"| {threads} | {name} | {wall:.2f} | {med} | {len(files) / wall:.1f} | {rss:.0f} | {ratio} |")
+            rows.append(f"| {threads} | **Easel / fastest peer ({fastest[1]})** | **{results['easel'][0] / fastest[0]:.2f}x** | | | | |")
+        lines += [f"### Task ({task}): {TASKS[task]}", "",
+                  "| threads | tool | total s | median ms/image | images/s | peak RSS MiB | Easel/this |",
+                  "|---|---|---|---|---|---|---|", *rows, ""]
+        ref = f"{a.out}/vips-{task}" if VIPS[task] else f"{a.out}/pillow-{task}"
+        right, s, p, n = quality(f"{a.out}/easel-{task}", ref, files, expected_size(task))
+        refname = "libvips" if VIPS[task] else "Pillow"
+        lines += [f"Quality: {right}/{len(files)} Easel outputs have the expected dimensions; vs {refname} on {n} same-size pairs: "
+                  f"median SSIM {s:.4f}, median PSNR {p:.1f} dB." if s is not None else f"Quality: {right}/{len(files)} right dimensions.", ""]
+        print("\n".join(lines[-8 - len(rows):]), flush=True)
+    os.makedirs(a.out, exist_ok=True)
+    with open(f"{a.out}/results.md", "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
