@@ -110,4 +110,7 @@ pub trait Jobs: Send + Sync {
 
     /// Number of jobs in each state.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError>;
+
+    /// Checks that the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
 }

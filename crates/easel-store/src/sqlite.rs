@@ -63,12 +63,6 @@ impl SqliteStore {
         &self.wakeups
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
-    }
-
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

@@ -155,4 +155,9 @@ impl Jobs for SqliteStore {
         }
         Ok(counts)
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
 }

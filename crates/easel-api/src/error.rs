@@ -1,0 +1,169 @@
+//! One error shape for every native route:
+//! `{"error":{"code":"stable-kebab-code","message":"…","requestId":"…"}}`.
+//! Handlers return [`ApiError`]; the [`render_errors`] middleware writes the body, adding
+//! the request id, and also gives the same shape to errors that never passed through a
+//! handler (unknown route, wrong method, timeouts). A 5xx never carries internal detail:
+//! the detail goes to the log.
+
+use std::fmt::Display;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answered to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+/// The code and message of an error response, carried to [`render_errors`].
+#[derive(Debug, Clone)]
+struct ErrorInfo {
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 with `code`.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 500: logs `detail` with the request's span and tells the client nothing more.
+    pub fn internal(detail: impl Display) -> Self {
+        tracing::error!(detail = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "something went wrong on our side; the request id identifies it in the logs",
+        )
+    }
+
+    /// 503, with a `Retry-After` hint in seconds.
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<easel_store::StoreError> for ApiError {
+    fn from(error: easel_store::StoreError) -> Self {
+        match error {
+            easel_store::StoreError::NotFound => {
+                ApiError::not_found("object-not-found", "the object does not exist")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response.extensions_mut().insert(ErrorInfo {
+            code: self.code,
+            message: self.message,
+        });
+        response
+    }
+}
+
+/// Writes error bodies in the one shape, with the request id.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let info = match response.extensions().get::<ErrorInfo>() {
+        Some(info) => info.clone(),
+        None if status.is_client_error() || status.is_server_error() => {
+            if response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+            {
+                return response; // already rendered (a compatible route's own shape)
+            }
+            fallback_info(status)
+        }
+        None => return response,
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = json!({
+        "error": { "code": info.code, "message": info.message, "requestId": request_id }
+    });
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+fn fallback_info(status: StatusCode) -> ErrorInfo {
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("route-not-found", "no route matches this path"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "this route does not accept this HTTP method",
+        ),
+        StatusCode::REQUEST_TIMEOUT => ("request-timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "the request's Content-Type is not accepted here",
+        ),
+        s if s.is_server_error() => (
+            "internal-error",
+            "something went wrong on our side; the request id identifies it in the logs",
+        ),
+        _ => ("bad-request", "the request was not accepted"),
+    };
+    ErrorInfo {
+        code,
+        message: message.to_owned(),
+    }
+}

@@ -1,0 +1,18 @@
+//! Easel's HTTP API: native routes under `/v1`, the seeds' routes (`/uploads/presign`,
+//! `/process`, `/jobs/{id}`), presigned object access under `/o`, health and metrics.
+//! Handlers are thin: extract, parse into domain types, call a service, render a view.
+
+mod auth;
+mod error;
+mod extract;
+mod middleware;
+mod routes;
+mod state;
+mod submit;
+mod views;
+
+pub use error::ApiError;
+pub use middleware::install_metrics_recorder;
+pub use routes::router;
+pub use state::{ApiSettings, AppState, TriggerRule};
+pub use submit::{PipelineChoice, SubmitRequest, submit_job};

@@ -1,0 +1,154 @@
+//! Presigned uploads: the server generates the key
+//! (`uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>`) and signs a PUT URL bound
+//! to the content type, the size limit and the caller, who will own the object.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{Datelike, Utc};
+use easel_core::{
+    Bucket, ObjectKey, ObjectRef, now_millis, rfc3339, sanitize_filename, sanitize_folder,
+};
+use easel_store::{SignedRequest, UploadRules};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::extract::JsonBody;
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/uploads", post(presign_native))
+        .route("/uploads/presign", post(presign_seed))
+}
+
+/// Body of both presign routes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PresignRequest {
+    /// The client's file name; only a sanitized form is kept.
+    filename: String,
+    /// The type the PUT will send.
+    content_type: String,
+    /// Optional folder under `uploads/` (upload triggers match on it).
+    #[serde(default)]
+    folder: Option<String>,
+    /// Optional announced size, checked against the limit up front.
+    #[serde(default)]
+    size: Option<u64>,
+}
+
+/// A signed upload.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PresignedUpload {
+    url: String,
+    method: &'static str,
+    bucket: Bucket,
+    key: ObjectKey,
+    headers: serde_json::Value,
+    max_bytes: u64,
+    expires_at: String,
+}
+
+async fn presign_native(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(request): JsonBody<PresignRequest>,
+) -> Result<(StatusCode, Json<PresignedUpload>), ApiError> {
+    let upload = presign(&state, &caller.id, request)?;
+    Ok((StatusCode::CREATED, Json(upload)))
+}
+
+/// Seed 002's shape: `{url, key, bucket}`.
+async fn presign_seed(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    JsonBody(request): JsonBody<PresignRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let upload = presign(&state, &caller.id, request)?;
+    Ok(Json(
+        json!({ "url": upload.url, "key": upload.key, "bucket": upload.bucket }),
+    ))
+}
+
+fn presign(
+    state: &AppState,
+    owner: &str,
+    request: PresignRequest,
+) -> Result<PresignedUpload, ApiError> {
+    let settings = &state.settings;
+    let content_type = request.content_type.trim().to_ascii_lowercase();
+    if !settings.upload_content_types.contains(&content_type) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-content-type",
+            format!(
+                "`{}` cannot be uploaded; accepted types: {}",
+                request.content_type,
+                settings.upload_content_types.join(", ")
+            ),
+        ));
+    }
+    if let Some(size) = request.size
+        && size > settings.max_upload_bytes
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!(
+                "{size} bytes is over the upload limit of {} bytes",
+                settings.max_upload_bytes
+            ),
+        ));
+    }
+    if request.filename.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "invalid-filename",
+            "the file name is longer than 1024 bytes",
+        ));
+    }
+    let folder = sanitize_folder(request.folder.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("invalid-folder", format!("folder: {e}")))?;
+    let today = Utc::now();
+    let mut raw = String::from("uploads/");
+    if !folder.is_empty() {
+        raw.push_str(&folder);
+        raw.push('/');
+    }
+    raw.push_str(&format!(
+        "{:04}/{:02}/{:02}/{}-{}",
+        today.year(),
+        today.month(),
+        today.day(),
+        uuid::Uuid::new_v4(),
+        sanitize_filename(&request.filename)
+    ));
+    let key = ObjectKey::parse(&raw)
+        .map_err(|e| ApiError::bad_request("invalid-filename", e.to_string()))?;
+    let object = ObjectRef {
+        bucket: Bucket::Uploads,
+        key: key.clone(),
+    };
+    let signed = state.presigner.sign(&SignedRequest {
+        method: "PUT".to_owned(),
+        object,
+        expires: now_millis() / 1000 + settings.upload_url_ttl_secs,
+        upload: Some(UploadRules {
+            content_type: content_type.clone(),
+            max_bytes: settings.max_upload_bytes,
+            owner: owner.to_owned(),
+        }),
+    });
+    Ok(PresignedUpload {
+        url: signed.url,
+        method: "PUT",
+        bucket: Bucket::Uploads,
+        key,
+        headers: json!({ "content-type": content_type }),
+        max_bytes: settings.max_upload_bytes,
+        expires_at: rfc3339(signed.expires * 1000),
+    })
+}

@@ -1,0 +1,252 @@
+//! Startup you can test: [`Application::build`] opens the stores, binds the listener
+//! (port 0 in tests) and starts the in-process workers; [`Application::run_until_stopped`]
+//! serves until the shutdown token fires, then drains gracefully.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use easel_api::{ApiSettings, AppState, TriggerRule};
+use easel_store::{FsBlobs, PresignKey, Presigner, SqliteStore, Wakeups};
+use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+
+/// The opened stores, shared by the server and the workers.
+pub struct Stores {
+    /// Metadata and queue.
+    pub metadata: Arc<SqliteStore>,
+    /// Object bytes.
+    pub blobs: Arc<FsBlobs>,
+    /// Store signals.
+    pub wakeups: Arc<Wakeups>,
+}
+
+impl Stores {
+    /// Opens (creating) the database and object directories under the data directory.
+    pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+        let dir = &config.storage.data_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        let wakeups = Arc::new(Wakeups::default());
+        let metadata = SqliteStore::open(&dir.join("easel.db"), wakeups.clone())
+            .await
+            .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+        let blobs = FsBlobs::open(&dir.join("objects"))
+            .with_context(|| format!("cannot open the object store in {}", dir.display()))?;
+        Ok(Stores {
+            metadata: Arc::new(metadata),
+            blobs: Arc::new(blobs),
+            wakeups,
+        })
+    }
+
+    /// What workers need.
+    pub fn worker_deps(&self, config: &Config) -> Arc<WorkerDeps> {
+        Arc::new(WorkerDeps {
+            queue: self.metadata.clone(),
+            objects: self.metadata.clone(),
+            blobs: self.blobs.clone(),
+            wakeups: self.wakeups.clone(),
+            limits: config.limits.clone(),
+        })
+    }
+}
+
+/// Worker settings from the configuration.
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = &config.workers;
+    WorkerSettings {
+        concurrency: if workers.count == 0 {
+            cores
+        } else {
+            workers.count
+        },
+        cpu_slots: cores,
+        lease: Duration::from_secs(config.queue.lease_secs),
+        poll_interval: Duration::from_millis(workers.poll_interval_ms),
+        shutdown_grace: Duration::from_secs(workers.shutdown_grace_secs),
+        backoff_base: Duration::from_millis(config.queue.backoff_base_ms),
+        backoff_max: Duration::from_millis(config.queue.backoff_max_ms),
+    }
+}
+
+/// A built, bound, not yet serving Easel.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    workers: Option<WorkerPool>,
+    shutdown: CancellationToken,
+    base_url: String,
+}
+
+impl Application {
+    /// Opens everything and binds. Fails with a message a person can act on.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let stores = Stores::open(&config).await?;
+        let listener = TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        let address: SocketAddr = listener.local_addr()?;
+        let base_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let presigner = Presigner::new(load_presign_keys(&config)?, &base_url);
+        let shutdown = CancellationToken::new();
+        let presets = config.all_presets();
+        let triggers = config
+            .triggers
+            .iter()
+            .map(|rule| TriggerRule {
+                prefix: rule.prefix.clone(),
+                preset: rule.preset.clone(),
+                pipeline: match (&rule.preset, &rule.pipeline) {
+                    (Some(name), _) => presets[name].clone(),
+                    (None, Some(pipeline)) => pipeline.clone(),
+                    (None, None) => unreachable!("validated at load"),
+                },
+            })
+            .collect();
+        let settings = ApiSettings {
+            max_json_bytes: config.server.max_json_bytes,
+            max_upload_bytes: config.storage.max_upload_bytes,
+            upload_content_types: config.storage.upload_content_types.clone(),
+            upload_url_ttl_secs: config.presign.upload_ttl_secs,
+            max_sources_per_job: config.jobs.max_sources,
+            max_attempts: config.queue.max_attempts,
+            seed_preset: config.jobs.seed_preset.clone(),
+        };
+        let state = AppState {
+            jobs: stores.metadata.clone(),
+            queue: stores.metadata.clone(),
+            objects: stores.metadata.clone(),
+            blobs: stores.blobs.clone(),
+            presigner: Arc::new(presigner),
+            wakeups: stores.wakeups.clone(),
+            settings: Arc::new(settings),
+            presets: Arc::new(presets),
+            limits: Arc::new(config.limits.clone()),
+            triggers: Arc::new(triggers),
+            metrics: easel_api::install_metrics_recorder(),
+            shutdown: shutdown.clone(),
+        };
+        let timeout = Duration::from_secs(config.server.request_timeout_secs);
+        let router = easel_api::router(state).layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ));
+        let workers = config.workers.in_process.then(|| {
+            spawn_workers(
+                stores.worker_deps(&config),
+                worker_settings(&config),
+                shutdown.clone(),
+            )
+        });
+        tracing::info!(%address, data_dir = %config.storage.data_dir.display(), "easel is listening");
+        Ok(Application {
+            listener,
+            router,
+            workers,
+            shutdown,
+            base_url,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The base URL presigned links use.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The token that stops the server and workers.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token fires; then stops accepting, lets requests and
+    /// running jobs finish (jobs up to the grace period) and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("the HTTP server failed")?;
+        if let Some(workers) = self.workers {
+            workers.join().await;
+        }
+        tracing::info!("easel stopped");
+        Ok(())
+    }
+}
+
+/// The configured presign keys, or the generated local key (created on first start).
+fn load_presign_keys(config: &Config) -> anyhow::Result<Vec<PresignKey>> {
+    if config.presign.keys.is_empty() {
+        return Ok(vec![local_key(
+            &config.storage.data_dir.join("presign.key"),
+        )?]);
+    }
+    config
+        .presign
+        .keys
+        .iter()
+        .map(|key| {
+            let secret = match (&key.secret, &key.secret_file) {
+                (Some(secret), _) => secret.clone(),
+                (None, Some(file)) => std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read presign key file {}", file.display()))?
+                    .trim()
+                    .to_owned(),
+                (None, None) => bail!("presign key `{}` has no secret", key.id),
+            };
+            if secret.len() < 32 {
+                bail!("presign key `{}` is shorter than 32 characters", key.id);
+            }
+            Ok(PresignKey {
+                id: key.id.clone(),
+                secret: secret.into_bytes(),
+            })
+        })
+        .collect()
+}
+
+fn local_key(path: &Path) -> anyhow::Result<PresignKey> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if !path.exists() {
+        let mut secret = [0u8; 32];
+        rand::fill(&mut secret);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(hex::encode(secret).as_bytes())?;
+        tracing::info!(path = %path.display(), "generated a presign key");
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let secret = hex::decode(text.trim())
+        .with_context(|| format!("{} does not hold a hex key", path.display()))?;
+    if secret.len() < 32 {
+        bail!("{} holds a key shorter than 32 bytes", path.display());
+    }
+    Ok(PresignKey {
+        id: "local".to_owned(),
+        secret,
+    })
+}

@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod process;
+pub mod serve;
+pub mod worker;

@@ -1,0 +1,417 @@
+//! Easel's configuration: typed sections with documented defaults, layered as
+//! defaults → TOML file (`--config`) → `EASEL__SECTION__KEY` environment → command-line
+//! flags. `easel.example.toml` at the repository root documents every field.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use easel_image::{Limits, Pipeline};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// Where data lives and what may be uploaded.
+    pub storage: StorageConfig,
+    /// Presigned URL keys and lifetimes.
+    pub presign: PresignConfig,
+    /// The durable queue.
+    pub queue: QueueConfig,
+    /// In-process and standalone workers.
+    pub workers: WorkersConfig,
+    /// Job submission rules.
+    pub jobs: JobsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Limits applied to every image.
+    pub limits: Limits,
+    /// Named pipelines, added to (or replacing) the built-in `thumbnail` and `web`.
+    pub presets: BTreeMap<String, Pipeline>,
+    /// Upload triggers: a finished upload under `prefix` enqueues a job.
+    pub triggers: Vec<TriggerConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// Base URL clients reach this server at, used in presigned URLs
+    /// (default: `http://` + the bound address).
+    pub public_url: Option<String>,
+    /// Largest JSON request body, in bytes. Default 1 MiB.
+    pub max_json_bytes: usize,
+    /// Longest a request may take (uploads and event streams excepted), in seconds. Default 30.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_json_bytes: 1 << 20,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory for the SQLite database and the objects. Default `./easel-data`.
+    pub data_dir: PathBuf,
+    /// Largest upload, in bytes. Default 50 MiB.
+    pub max_upload_bytes: u64,
+    /// MIME types that may be uploaded.
+    pub upload_content_types: Vec<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./easel-data"),
+            max_upload_bytes: 50 << 20,
+            upload_content_types: ["image/jpeg", "image/png", "image/webp", "image/gif"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    }
+}
+
+/// `[presign]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresignConfig {
+    /// Signing keys, newest first: the first signs, all verify (rotation). When empty, a
+    /// key is generated on first start and kept in `<data_dir>/presign.key`.
+    pub keys: Vec<PresignKeyConfig>,
+    /// Lifetime of upload URLs, in seconds. Default 900.
+    pub upload_ttl_secs: i64,
+}
+
+impl Default for PresignConfig {
+    fn default() -> Self {
+        PresignConfig {
+            keys: Vec::new(),
+            upload_ttl_secs: 900,
+        }
+    }
+}
+
+/// One `[[presign.keys]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresignKeyConfig {
+    /// Short public name, shown in URLs.
+    pub id: String,
+    /// The secret, at least 32 characters.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// A file holding the secret, instead of `secret`.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// `[queue]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Lease (visibility timeout) of a claimed job, in seconds; heartbeats renew it. Default 300.
+    pub lease_secs: u64,
+    /// Attempts before a job is dead (FAILED, error kept). Default 3.
+    pub max_attempts: u32,
+    /// First retry delay, in milliseconds; doubles per attempt, with jitter. Default 1000.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay, in milliseconds. Default 300 000.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            lease_secs: 300,
+            max_attempts: 3,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+        }
+    }
+}
+
+/// `[workers]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Run workers inside `easel serve`. Default true; set false when `easel worker`
+    /// processes do the work.
+    pub in_process: bool,
+    /// Jobs in flight per process; 0 means the number of cores. Default 0.
+    pub count: usize,
+    /// Longest wait between looks at the queue, in milliseconds (matters for jobs
+    /// submitted through another process). Default 500.
+    pub poll_interval_ms: u64,
+    /// How long running jobs may finish after a shutdown signal, in seconds. Default 30.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            in_process: true,
+            count: 0,
+            poll_interval_ms: 500,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Most source images in one job. Default 100.
+    pub max_sources: usize,
+    /// The preset that the seed route `POST /process` applies. Default `web`.
+    pub seed_preset: String,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            max_sources: 100,
+            seed_preset: "web".to_owned(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `auto` (human-readable on a terminal, JSON otherwise), `json` or `pretty`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `easel=debug,info`. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// One `[[triggers]]` rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// Key prefix the rule matches, e.g. `uploads/photos/`.
+    pub prefix: String,
+    /// A preset to run.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// An inline pipeline to run, instead of a preset.
+    #[serde(default)]
+    pub pipeline: Option<Pipeline>,
+}
+
+/// Values given on the command line, applied last.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--bind`
+    pub bind: Option<SocketAddr>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--log-format`
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the layered configuration. An explicitly named file must exist.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                bail!("the configuration file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("EASEL__").split("__"));
+        if let Some(bind) = overrides.bind {
+            figment = figment.merge(Serialized::default("server.bind", bind));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("storage.data_dir", dir));
+        }
+        if let Some(format) = overrides.log_format {
+            figment = figment.merge(Serialized::default("log.format", format));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document over the defaults (no environment), for tests and checks.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| anyhow::anyhow!(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The built-in presets overlaid with the configured ones.
+    pub fn all_presets(&self) -> BTreeMap<String, Pipeline> {
+        let mut presets = easel_image::builtin_presets();
+        presets.extend(self.presets.clone());
+        presets
+    }
+
+    /// Cross-field checks that types alone cannot express.
+    fn validate(&self) -> anyhow::Result<()> {
+        let presets = self.all_presets();
+        for (name, pipeline) in &presets {
+            pipeline
+                .validate(&self.limits)
+                .with_context(|| format!("preset `{name}`"))?;
+        }
+        if !presets.contains_key(&self.jobs.seed_preset) {
+            bail!(
+                "jobs.seed_preset names `{}`, which is not a preset",
+                self.jobs.seed_preset
+            );
+        }
+        for (i, rule) in self.triggers.iter().enumerate() {
+            if !rule.prefix.starts_with("uploads/") {
+                bail!(
+                    "triggers[{i}].prefix must start with `uploads/` (got `{}`)",
+                    rule.prefix
+                );
+            }
+            match (&rule.preset, &rule.pipeline) {
+                (Some(name), None) if !presets.contains_key(name) => {
+                    bail!("triggers[{i}].preset names `{name}`, which is not a preset")
+                }
+                (Some(_), None) => {}
+                (None, Some(pipeline)) => pipeline
+                    .validate(&self.limits)
+                    .with_context(|| format!("triggers[{i}].pipeline"))?,
+                _ => bail!("triggers[{i}] needs exactly one of `preset` and `pipeline`"),
+            }
+        }
+        for (i, key) in self.presign.keys.iter().enumerate() {
+            if key.secret.is_some() == key.secret_file.is_some() {
+                bail!("presign.keys[{i}] needs exactly one of `secret` and `secret_file`");
+            }
+            if key.id.is_empty()
+                || !key
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                bail!("presign.keys[{i}].id must be letters, digits, `-` or `_`");
+            }
+        }
+        if self.queue.max_attempts == 0 {
+            bail!("queue.max_attempts must be at least 1");
+        }
+        if self.queue.lease_secs == 0 {
+            bail!("queue.lease_secs must be at least 1");
+        }
+        if !(60..=604_800).contains(&self.presign.upload_ttl_secs) {
+            bail!("presign.upload_ttl_secs must be between 60 and 604800");
+        }
+        Ok(())
+    }
+
+    /// A copy with every secret replaced by `***`, for display.
+    pub fn masked(&self) -> Config {
+        let mut copy = self.clone();
+        for key in &mut copy.presign.keys {
+            if key.secret.is_some() {
+                key.secret = Some("***".to_owned());
+            }
+        }
+        copy
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_means_what_it_says() {
+        let text = include_str!("../../../easel.example.toml");
+        let config = Config::from_toml(text).unwrap();
+        assert_eq!(config.triggers.len(), 1);
+        assert_eq!(config.triggers[0].prefix, "uploads/photos/");
+        assert!(config.all_presets().contains_key("avatar"));
+        assert!(config.all_presets().contains_key("web"));
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.storage.data_dir, PathBuf::from("./easel-data"));
+        assert_eq!(config.queue.max_attempts, 3);
+        assert_eq!(config.queue.lease_secs, 300);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_rules_are_refused() {
+        assert!(Config::from_toml("[server]\nbindd = \"x\"").is_err());
+        assert!(Config::from_toml("[[triggers]]\nprefix = \"uploads/a/\"").is_err());
+        assert!(Config::from_toml("[[triggers]]\nprefix = \"other/\"\npreset = \"web\"").is_err());
+        assert!(
+            Config::from_toml("[[triggers]]\nprefix = \"uploads/a/\"\npreset = \"nope\"").is_err()
+        );
+        assert!(Config::from_toml("[presets.bad]\nops = [{ op = \"explode\" }]").is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let config = Config::from_toml(
+            "[[presign.keys]]\nid = \"k1\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+        )
+        .unwrap();
+        let shown = toml::to_string(&config.masked()).unwrap();
+        assert!(!shown.contains("0123456789abcdef"));
+        assert!(shown.contains("***"));
+    }
+}
