@@ -1,0 +1,9 @@
+//! Integration tests: the real Easel application on port 0 with a fresh data directory
+//! per test, driven over HTTP by a real client.
+
+mod bad_requests;
+mod flows;
+mod helpers;
+mod jobs;
+mod presign;
+mod queue;
