@@ -2,6 +2,7 @@
 
 mod events;
 mod jobs;
+mod metadata;
 mod objects;
 mod ops;
 mod seed;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let json_routes = Router::new()
         .merge(uploads::router())
         .merge(jobs::router())
+        .merge(metadata::router())
         .merge(events::router())
         .merge(seed::router())
         .layer(DefaultBodyLimit::max(state.settings.max_json_bytes));

@@ -11,6 +11,7 @@ mod schema;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use easel_core::{JobId, JobKind, JobStatus};
@@ -28,6 +29,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wakeups: Arc<Wakeups>,
+    /// When claims last swept expired, exhausted leases (Unix milliseconds).
+    last_reap: Arc<AtomicI64>,
 }
 
 impl SqliteStore {
@@ -53,6 +56,7 @@ impl SqliteStore {
             writer,
             reader,
             wakeups,
+            last_reap: Arc::new(AtomicI64::new(0)),
         };
         store.migrate().await?;
         Ok(store)

@@ -11,35 +11,16 @@ use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, StoreError};
 impl Jobs for SqliteStore {
     #[tracing::instrument(skip_all, fields(job_id = %new.id))]
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(key) = &new.idempotency_key {
-            let earlier = sqlx::query(concat!(
-                "SELECT request_hash, ",
-                job_columns!(),
-                " FROM jobs WHERE owner = ? AND idempotency_key = ?"
-            ))
-            .bind(&new.owner)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = earlier {
-                let hash: String = row.try_get("request_hash")?;
-                if hash != new.request_hash {
-                    return Err(StoreError::IdempotencyConflict);
-                }
-                return Ok(Created {
-                    job: job_from_row(&row)?,
-                    replayed: true,
-                });
-            }
+        if let Some(earlier) = self.replay(&new).await? {
+            return Ok(earlier);
         }
         let now = now_millis();
-        let id = new.id.to_string();
-        sqlx::query(
+        // One statement: the `jobs_enqueue` trigger adds the queue entry atomically.
+        let inserted = sqlx::query(
             "INSERT INTO jobs (id, owner, kind, status, spec, request_hash, idempotency_key, image_count, max_attempts, created_at, updated_at)
              VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&id)
+        .bind(new.id.to_string())
         .bind(&new.owner)
         .bind(new.kind.as_str())
         .bind(new.spec.to_string())
@@ -49,14 +30,17 @@ impl Jobs for SqliteStore {
         .bind(i64::from(new.max_attempts))
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO queue (job_id, visible_at) VALUES (?, ?)")
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        .execute(&self.writer)
+        .await;
+        if let Err(sqlx::Error::Database(error)) = &inserted
+            && error.is_unique_violation()
+        {
+            // Another request with the same key won the race: answer as a replay.
+            return self.replay(&new).await?.ok_or_else(|| {
+                StoreError::Corrupt("an idempotency key collided but has no job".to_owned())
+            });
+        }
+        inserted?;
         self.wakeups.job_enqueued();
         let job = Job {
             id: new.id,
@@ -110,34 +94,23 @@ impl Jobs for SqliteStore {
 
     #[tracing::instrument(skip(self))]
     async fn cancel(&self, id: JobId) -> Result<CancelOutcome, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let id_text = id.to_string();
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = ?")
-            .bind(&id_text)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(status) = status else {
-            return Ok(CancelOutcome::NotFound);
-        };
-        let status: JobStatus = status.parse().map_err(|e: String| StoreError::Corrupt(e))?;
-        if status != JobStatus::Pending {
-            return Ok(CancelOutcome::NotCancellable(status));
-        }
-        sqlx::query("DELETE FROM queue WHERE job_id = ?")
-            .bind(&id_text)
-            .execute(&mut *tx)
-            .await?;
+        // One statement: only a PENDING job changes, and `jobs_dequeue` removes its entry.
         let row = sqlx::query(concat!(
-            "UPDATE jobs SET status = 'CANCELLED', updated_at = ? WHERE id = ? RETURNING ",
+            "UPDATE jobs SET status = 'CANCELLED', updated_at = ? WHERE id = ? AND status = 'PENDING' RETURNING ",
             job_columns!()
         ))
         .bind(now_millis())
-        .bind(&id_text)
-        .fetch_one(&mut *tx)
+        .bind(id.to_string())
+        .fetch_optional(&self.writer)
         .await?;
-        tx.commit().await?;
-        self.wakeups.job_changed(id);
-        Ok(CancelOutcome::Cancelled(job_from_row(&row)?))
+        if let Some(row) = row {
+            self.wakeups.job_changed(id);
+            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+        }
+        Ok(match self.get(id).await? {
+            Some(job) => CancelOutcome::NotCancellable(job.status),
+            None => CancelOutcome::NotFound,
+        })
     }
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>, StoreError> {
@@ -159,5 +132,35 @@ impl Jobs for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// The job an earlier request with the same owner and idempotency key created, if
+    /// any; a conflict when that request had a different body.
+    async fn replay(&self, new: &NewJob) -> Result<Option<Created>, StoreError> {
+        let Some(key) = &new.idempotency_key else {
+            return Ok(None);
+        };
+        let earlier = sqlx::query(concat!(
+            "SELECT request_hash, ",
+            job_columns!(),
+            " FROM jobs WHERE owner = ? AND idempotency_key = ?"
+        ))
+        .bind(&new.owner)
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = earlier else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("request_hash")?;
+        if hash != new.request_hash {
+            return Err(StoreError::IdempotencyConflict);
+        }
+        Ok(Some(Created {
+            job: job_from_row(&row)?,
+            replayed: true,
+        }))
     }
 }

@@ -1,105 +1,100 @@
-//! [`Queue`] for SQLite. Every write that a worker makes checks its lease token inside
-//! the same transaction (fencing), so a worker that lost its lease changes nothing.
+//! [`Queue`] for SQLite. Every write a worker makes checks its lease token in the same
+//! statement (fencing), so a worker that lost its lease changes nothing. The common
+//! transitions (claim, heartbeat, progress, complete) are one statement each; the schema's
+//! triggers keep `jobs` and `queue` in step.
 
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use easel_core::{ImageResult, JobId, Millis, now_millis};
 use sqlx::Row;
 
-use super::{SqliteStore, job_columns, job_from_row};
-use crate::{Claim, FailOutcome, Lease, Queue, StoreError};
+use super::SqliteStore;
+use crate::{Claim, FailOutcome, Jobs, Lease, Queue, StoreError};
 
-/// Most expired-and-exhausted jobs moved to the dead state by one claim call.
-const MAX_REAPED_PER_CLAIM: usize = 64;
+/// How often busy claims also sweep expired leases whose attempts are used up (an idle
+/// claim always sweeps).
+const REAP_EVERY_MS: Millis = 1_000;
 
 fn millis(duration: Duration) -> Millis {
     duration.as_millis().min(i64::MAX as u128) as Millis
 }
 
-fn job_id(raw: &str) -> Result<JobId, StoreError> {
-    JobId::from_str(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+fn encode(results: &[ImageResult]) -> Result<String, StoreError> {
+    serde_json::to_string(results).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    /// Moves jobs whose last allowed attempt's lease expired to the dead state.
+    async fn reap_expired(&self, now: Millis) -> Result<(), StoreError> {
+        self.last_reap.store(now, Ordering::Relaxed);
+        let rows = sqlx::query(
+            "UPDATE jobs SET status = 'FAILED', updated_at = ?1,
+                    error = 'the worker stopped responding (lease expired) during attempt '
+                            || attempts || ' of ' || max_attempts
+              WHERE id IN (SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id
+                            WHERE q.lease_token IS NOT NULL AND q.visible_at <= ?1
+                              AND j.attempts >= j.max_attempts)
+              RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            if let Ok(id) = JobId::from_str(&id) {
+                tracing::warn!(job_id = %id, "job dead after its last lease expired");
+                self.wakeups.job_changed(id);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Queue for SqliteStore {
     async fn claim(&self, lease: Duration) -> Result<Option<Claim>, StoreError> {
-        let mut tx = self.begin_write().await?;
         let now = now_millis();
-        let mut reaped = Vec::new();
-        let claimed = loop {
-            let candidate = sqlx::query(
-                "SELECT q.job_id, q.lease_token, j.attempts, j.max_attempts
-                   FROM queue q JOIN jobs j ON j.id = q.job_id
-                  WHERE q.visible_at <= ? ORDER BY q.visible_at, q.job_id LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = candidate else { break None };
-            let id: String = row.try_get("job_id")?;
-            let expired_lease: Option<String> = row.try_get("lease_token")?;
-            let attempts: i64 = row.try_get("attempts")?;
-            let max_attempts: i64 = row.try_get("max_attempts")?;
-            if expired_lease.is_some() && attempts >= max_attempts {
-                // The last allowed attempt's worker stopped heartbeating: dead-letter it.
-                let error = format!(
-                    "the worker stopped responding (lease expired) during attempt {attempts} of {max_attempts}"
-                );
-                sqlx::query("DELETE FROM queue WHERE job_id = ?")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE jobs SET status = 'FAILED', error = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(error)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                reaped.push(job_id(&id)?);
-                if reaped.len() >= MAX_REAPED_PER_CLAIM {
-                    break None;
-                }
-                continue;
-            }
-            let token = uuid::Uuid::new_v4().simple().to_string();
-            sqlx::query("UPDATE queue SET visible_at = ?, lease_token = ? WHERE job_id = ?")
-                .bind(now + millis(lease))
-                .bind(&token)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            let row = sqlx::query(concat!(
-                "UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, updated_at = ?
-                  WHERE id = ? RETURNING ",
-                job_columns!()
-            ))
-            .bind(now)
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let job = job_from_row(&row)?;
-            break Some(Claim {
-                lease: Lease {
-                    job_id: job.id,
-                    token,
-                    attempt: job.attempts,
-                },
-                job,
-            });
+        if now - self.last_reap.load(Ordering::Relaxed) >= REAP_EVERY_MS {
+            self.reap_expired(now).await?;
+        }
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        // One statement: the `queue_lease` trigger marks the job RUNNING and counts the
+        // attempt. A job whose expired lease used its last attempt is never picked.
+        let claimed: Option<String> = sqlx::query_scalar(
+            "UPDATE queue SET visible_at = ?1, lease_token = ?2, leased_at = ?3
+              WHERE job_id = (SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id
+                               WHERE q.visible_at <= ?3
+                                 AND (q.lease_token IS NULL OR j.attempts < j.max_attempts)
+                               ORDER BY q.visible_at, q.job_id LIMIT 1)
+              RETURNING job_id",
+        )
+        .bind(now + millis(lease))
+        .bind(&token)
+        .bind(now)
+        .fetch_optional(&self.writer)
+        .await?;
+        let Some(id) = claimed else {
+            // An idle queue is the cheap moment to sweep.
+            self.reap_expired(now).await?;
+            return Ok(None);
         };
-        tx.commit().await?;
-        for id in reaped {
-            tracing::warn!(job_id = %id, "job dead after its last lease expired");
-            self.wakeups.job_changed(id);
-        }
-        if let Some(claim) = &claimed {
-            self.wakeups.job_changed(claim.job.id);
-        }
-        Ok(claimed)
+        let id = JobId::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let job = self
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("claimed job {id} has no row")))?;
+        self.wakeups.job_changed(id);
+        Ok(Some(Claim {
+            lease: Lease {
+                job_id: id,
+                token,
+                attempt: job.attempts,
+            },
+            job,
+        }))
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
@@ -115,12 +110,11 @@ impl Queue for SqliteStore {
 
     async fn progress(&self, lease: &Lease, done: u32) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE jobs SET progress = ?, updated_at = ?
-              WHERE id = ? AND EXISTS (SELECT 1 FROM queue WHERE job_id = ? AND lease_token = ?)",
+            "UPDATE jobs SET progress = ?1, updated_at = ?2
+              WHERE id = ?3 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?3 AND lease_token = ?4)",
         )
         .bind(i64::from(done))
         .bind(now_millis())
-        .bind(lease.job_id.to_string())
         .bind(lease.job_id.to_string())
         .bind(&lease.token)
         .execute(&self.writer)
@@ -133,29 +127,19 @@ impl Queue for SqliteStore {
     }
 
     async fn complete(&self, lease: &Lease, results: &[ImageResult]) -> Result<bool, StoreError> {
-        let results =
-            serde_json::to_string(results).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.begin_write().await?;
-        let id = lease.job_id.to_string();
-        let held = sqlx::query("DELETE FROM queue WHERE job_id = ? AND lease_token = ?")
-            .bind(&id)
-            .bind(&lease.token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-        if held {
-            sqlx::query(
-                "UPDATE jobs SET status = 'COMPLETED', results = ?, progress = image_count,
-                        error = NULL, updated_at = ? WHERE id = ?",
-            )
-            .bind(results)
-            .bind(now_millis())
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        // One statement: `jobs_dequeue` removes the queue entry.
+        let updated = sqlx::query(
+            "UPDATE jobs SET status = 'COMPLETED', results = ?1, progress = image_count,
+                    error = NULL, updated_at = ?2
+              WHERE id = ?3 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?3 AND lease_token = ?4)",
+        )
+        .bind(encode(results)?)
+        .bind(now_millis())
+        .bind(lease.job_id.to_string())
+        .bind(&lease.token)
+        .execute(&self.writer)
+        .await?;
+        let held = updated.rows_affected() == 1;
         if held {
             self.wakeups.job_changed(lease.job_id);
         }
@@ -169,32 +153,40 @@ impl Queue for SqliteStore {
         retry_after: Option<Duration>,
         results: &[ImageResult],
     ) -> Result<FailOutcome, StoreError> {
-        let results =
-            serde_json::to_string(results).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.begin_write().await?;
+        let now = now_millis();
         let id = lease.job_id.to_string();
-        let row = sqlx::query(
-            "SELECT j.attempts, j.max_attempts FROM queue q JOIN jobs j ON j.id = q.job_id
-              WHERE q.job_id = ? AND q.lease_token = ?",
+        let mut tx = self.begin_write().await?;
+        // Dead when the failure is permanent or the attempts are used up.
+        let dead = sqlx::query(
+            "UPDATE jobs SET status = 'FAILED', error = ?1, results = ?2, updated_at = ?3
+              WHERE id = ?4 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?4 AND lease_token = ?5)
+                AND (?6 OR attempts >= max_attempts)",
         )
+        .bind(error)
+        .bind(encode(results)?)
+        .bind(now)
         .bind(&id)
         .bind(&lease.token)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(FailOutcome::LeaseLost);
-        };
-        let attempts: i64 = row.try_get("attempts")?;
-        let max_attempts: i64 = row.try_get("max_attempts")?;
-        let now = now_millis();
-        let outcome = match retry_after {
-            Some(delay) if attempts < max_attempts => {
-                let at = now + millis(delay);
-                sqlx::query("UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ?")
-                    .bind(at)
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
+        .bind(retry_after.is_none())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let outcome = if dead {
+            FailOutcome::Dead
+        } else {
+            let at = now + retry_after.map_or(0, millis);
+            let requeued = sqlx::query(
+                "UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ? AND lease_token = ?",
+            )
+            .bind(at)
+            .bind(&id)
+            .bind(&lease.token)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if requeued {
                 sqlx::query(
                     "UPDATE jobs SET status = 'PENDING', error = ?, progress = 0, updated_at = ? WHERE id = ?",
                 )
@@ -204,39 +196,28 @@ impl Queue for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
                 FailOutcome::Retrying { at }
-            }
-            _ => {
-                sqlx::query("DELETE FROM queue WHERE job_id = ?")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE jobs SET status = 'FAILED', error = ?, results = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(error)
-                .bind(results)
-                .bind(now)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                FailOutcome::Dead
+            } else {
+                FailOutcome::LeaseLost
             }
         };
         tx.commit().await?;
-        if matches!(outcome, FailOutcome::Retrying { .. }) {
-            self.wakeups.job_enqueued();
+        match outcome {
+            FailOutcome::Retrying { .. } => self.wakeups.job_enqueued(),
+            FailOutcome::Dead => {}
+            FailOutcome::LeaseLost => return Ok(outcome),
         }
         self.wakeups.job_changed(lease.job_id);
         Ok(outcome)
     }
 
     async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let now = now_millis();
         let id = lease.job_id.to_string();
+        let mut tx = self.begin_write().await?;
         let held = sqlx::query(
             "UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ? AND lease_token = ?",
         )
-        .bind(now_millis())
+        .bind(now)
         .bind(&id)
         .bind(&lease.token)
         .execute(&mut *tx)
@@ -248,7 +229,7 @@ impl Queue for SqliteStore {
             sqlx::query(
                 "UPDATE jobs SET status = 'PENDING', attempts = max(attempts - 1, 0), progress = 0, updated_at = ? WHERE id = ?",
             )
-            .bind(now_millis())
+            .bind(now)
             .bind(&id)
             .execute(&mut *tx)
             .await?;

@@ -1,5 +1,7 @@
-//! The metadata schema, as an ordered list of migrations. The SQL sticks to what SQLite
-//! and PostgreSQL both understand (integer milliseconds, text ids, partial indexes).
+//! The metadata schema, as an ordered list of migrations. Tables and indexes stick to
+//! what SQLite and PostgreSQL both understand (integer milliseconds, text ids, partial
+//! indexes). The triggers are SQLite's way to make each queue transition one statement:
+//! SQLite has a single writer, so fewer round trips per job is what makes it fast.
 
 /// Migrations in order; the database records how many it has applied.
 pub const MIGRATIONS: &[&str] = &[r#"
@@ -30,9 +32,31 @@ CREATE INDEX jobs_status ON jobs (status);
 CREATE TABLE queue (
     job_id      TEXT PRIMARY KEY REFERENCES jobs (id),
     visible_at  BIGINT NOT NULL,
-    lease_token TEXT
+    lease_token TEXT,
+    leased_at   BIGINT
 );
 CREATE INDEX queue_visible ON queue (visible_at, job_id);
+
+-- A new pending job enters the queue in the same statement, hence the same transaction.
+CREATE TRIGGER jobs_enqueue AFTER INSERT ON jobs WHEN NEW.status = 'PENDING'
+BEGIN
+    INSERT INTO queue (job_id, visible_at) VALUES (NEW.id, NEW.created_at);
+END;
+
+-- A job that reaches a terminal state leaves the queue.
+CREATE TRIGGER jobs_dequeue AFTER UPDATE OF status ON jobs
+    WHEN NEW.status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+BEGIN
+    DELETE FROM queue WHERE job_id = NEW.id;
+END;
+
+-- Taking a lease starts an attempt.
+CREATE TRIGGER queue_lease AFTER UPDATE OF lease_token ON queue
+    WHEN NEW.lease_token IS NOT NULL
+BEGIN
+    UPDATE jobs SET status = 'RUNNING', attempts = attempts + 1, updated_at = NEW.leased_at
+     WHERE id = NEW.job_id;
+END;
 
 CREATE TABLE objects (
     bucket        TEXT NOT NULL,
