@@ -20,6 +20,6 @@ pub use fs_blobs::FsBlobs;
 pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
 pub use objects::{ObjectMeta, Objects};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
-pub use queue::{Claim, FailOutcome, Lease, Queue};
+pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use sqlite::SqliteStore;
 pub use wakeups::Wakeups;

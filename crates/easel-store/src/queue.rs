@@ -29,6 +29,15 @@ pub struct Claim {
     pub job: Job,
 }
 
+/// A finished job to record with [`Queue::complete`].
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The lease the job was run under.
+    pub lease: Lease,
+    /// Its per-image results.
+    pub results: Vec<ImageResult>,
+}
+
 /// What [`Queue::fail`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOutcome {
@@ -46,10 +55,10 @@ pub enum FailOutcome {
 /// The durable job queue.
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Claims the oldest claimable job, if any, leasing it for `lease`. A job whose
-    /// previous lease expired is claimable again, unless its attempts are used up, in
-    /// which case it is moved to the dead state instead.
-    async fn claim(&self, lease: Duration) -> Result<Option<Claim>, StoreError>;
+    /// Claims up to `max` of the oldest claimable jobs, oldest first, leasing each for
+    /// `lease` (SQS's batch receive). A job whose previous lease expired is claimable
+    /// again, unless its attempts are used up, in which case it moves to the dead state.
+    async fn claim(&self, lease: Duration, max: usize) -> Result<Vec<Claim>, StoreError>;
 
     /// Extends a lease. Returns false when the lease is no longer held.
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError>;
@@ -57,8 +66,9 @@ pub trait Queue: Send + Sync {
     /// Records progress (images done). Returns false when the lease is no longer held.
     async fn progress(&self, lease: &Lease, done: u32) -> Result<bool, StoreError>;
 
-    /// Completes the job with its results. Returns false when the lease is no longer held.
-    async fn complete(&self, lease: &Lease, results: &[ImageResult]) -> Result<bool, StoreError>;
+    /// Completes jobs with their results (SQS's batch delete). Returns, per completion,
+    /// whether it was recorded (false: the lease was no longer held).
+    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>, StoreError>;
 
     /// Records a failed attempt. `retry_after` is the backoff before the next attempt, or
     /// `None` for a permanent failure; once `max_attempts` are used the job is dead.

@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
-    Blobs, CancelOutcome, FailOutcome, FsBlobs, JobFilter, Jobs, NewJob, ObjectMeta, Objects,
-    Queue, SqliteStore, StoreError, Wakeups,
+    Blobs, CancelOutcome, Claim, Completion, FailOutcome, FsBlobs, JobFilter, Jobs, Lease, NewJob,
+    ObjectMeta, Objects, Queue, SqliteStore, StoreError, Wakeups,
 };
 use futures::StreamExt;
 
@@ -18,6 +18,28 @@ trait MetaStore: Jobs + Queue + Objects + 'static {}
 impl<T: Jobs + Queue + Objects + 'static> MetaStore for T {}
 
 const LONG: Duration = Duration::from_secs(300);
+
+async fn claim_one(store: &impl Queue, lease: Duration) -> Option<Claim> {
+    let mut claims = store.claim(lease, 1).await.unwrap();
+    assert!(
+        claims.len() <= 1,
+        "claim(_, 1) returned {} jobs",
+        claims.len()
+    );
+    claims.pop()
+}
+
+async fn complete_one(
+    store: &impl Queue,
+    lease: &Lease,
+    results: &[ImageResult],
+) -> Result<bool, StoreError> {
+    let completion = Completion {
+        lease: lease.clone(),
+        results: results.to_vec(),
+    };
+    Ok(store.complete(&[completion]).await?[0])
+}
 
 fn new_job(owner: &str, key: Option<&str>, body: &str) -> NewJob {
     NewJob {
@@ -101,23 +123,23 @@ async fn create_get_list_and_idempotency(store: Arc<impl MetaStore>) {
 }
 
 async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
-    assert!(store.claim(LONG).await.unwrap().is_none());
+    assert!(claim_one(&*store, LONG).await.is_none());
     let created = store.create(new_job("alice", None, "x")).await.unwrap().job;
     assert_eq!(store.depth().await.unwrap(), 1);
-    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let claim = claim_one(&*store, LONG).await.unwrap();
     assert_eq!(claim.job.id, created.id);
     assert_eq!(claim.job.status, JobStatus::Running);
     assert_eq!(claim.lease.attempt, 1);
     assert_eq!(store.depth().await.unwrap(), 0);
     assert!(
-        store.claim(LONG).await.unwrap().is_none(),
+        claim_one(&*store, LONG).await.is_none(),
         "a leased job is invisible"
     );
 
     let mut forged = claim.lease.clone();
     forged.token = "not-the-token".into();
     assert!(!store.heartbeat(&forged, LONG).await.unwrap());
-    assert!(!store.complete(&forged, &[]).await.unwrap());
+    assert!(!complete_one(&*store, &forged, &[]).await.unwrap());
     assert!(store.heartbeat(&claim.lease, LONG).await.unwrap());
     assert!(store.progress(&claim.lease, 1).await.unwrap());
 
@@ -129,8 +151,7 @@ async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
         error: None,
     };
     assert!(
-        store
-            .complete(&claim.lease, std::slice::from_ref(&result))
+        complete_one(&*store, &claim.lease, std::slice::from_ref(&result))
             .await
             .unwrap()
     );
@@ -139,7 +160,7 @@ async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
     assert_eq!(done.results, vec![result]);
     assert_eq!(done.attempts, 1);
     assert!(
-        !store.complete(&claim.lease, &[]).await.unwrap(),
+        !complete_one(&*store, &claim.lease, &[]).await.unwrap(),
         "completes once"
     );
 }
@@ -152,7 +173,7 @@ async fn retries_then_dead(store: Arc<impl MetaStore>) {
         .job
         .id;
     for attempt in 1..=3u32 {
-        let claim = store.claim(LONG).await.unwrap().expect("claimable");
+        let claim = claim_one(&*store, LONG).await.expect("claimable");
         assert_eq!(claim.lease.attempt, attempt);
         let outcome = store
             .fail(
@@ -179,18 +200,18 @@ async fn retries_then_dead(store: Arc<impl MetaStore>) {
     assert_eq!(dead.status, JobStatus::Failed);
     assert_eq!(dead.attempts, 3);
     assert_eq!(dead.error.as_deref(), Some("boom 3"));
-    assert!(store.claim(LONG).await.unwrap().is_none());
+    assert!(claim_one(&*store, LONG).await.is_none());
 }
 
 async fn backoff_hides_the_job(store: Arc<impl MetaStore>) {
     store.create(new_job("alice", None, "x")).await.unwrap();
-    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let claim = claim_one(&*store, LONG).await.unwrap();
     let outcome = store
         .fail(&claim.lease, "later", Some(Duration::from_secs(60)), &[])
         .await
         .unwrap();
     assert!(matches!(outcome, FailOutcome::Retrying { .. }));
-    assert!(store.claim(LONG).await.unwrap().is_none());
+    assert!(claim_one(&*store, LONG).await.is_none());
 }
 
 async fn permanent_failure_is_dead_at_once(store: Arc<impl MetaStore>) {
@@ -200,7 +221,7 @@ async fn permanent_failure_is_dead_at_once(store: Arc<impl MetaStore>) {
         .unwrap()
         .job
         .id;
-    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let claim = claim_one(&*store, LONG).await.unwrap();
     let outcome = store
         .fail(&claim.lease, "corrupt", None, &[])
         .await
@@ -217,17 +238,17 @@ async fn expired_lease_is_reclaimed_then_dead(store: Arc<impl MetaStore>) {
         .job
         .id;
     // A zero lease expires at once, as if the worker died.
-    let first = store.claim(Duration::ZERO).await.unwrap().unwrap();
-    let second = store.claim(Duration::ZERO).await.unwrap().unwrap();
+    let first = claim_one(&*store, Duration::ZERO).await.unwrap();
+    let second = claim_one(&*store, Duration::ZERO).await.unwrap();
     assert_eq!(second.job.id, id);
     assert_eq!(second.lease.attempt, 2);
     assert!(
-        !store.complete(&first.lease, &[]).await.unwrap(),
+        !complete_one(&*store, &first.lease, &[]).await.unwrap(),
         "the old holder is fenced off"
     );
-    let third = store.claim(Duration::ZERO).await.unwrap().unwrap();
+    let third = claim_one(&*store, Duration::ZERO).await.unwrap();
     assert_eq!(third.lease.attempt, 3);
-    assert!(store.claim(LONG).await.unwrap().is_none());
+    assert!(claim_one(&*store, LONG).await.is_none());
     let dead = store.get(id).await.unwrap().unwrap();
     assert_eq!(dead.status, JobStatus::Failed);
     assert!(dead.error.unwrap().contains("lease expired"));
@@ -245,7 +266,7 @@ async fn cancel_and_release(store: Arc<impl MetaStore>) {
         other => panic!("expected cancelled, got {other:?}"),
     }
     assert!(
-        store.claim(LONG).await.unwrap().is_none(),
+        claim_one(&*store, LONG).await.is_none(),
         "cancelled jobs leave the queue"
     );
     assert!(matches!(
@@ -263,7 +284,7 @@ async fn cancel_and_release(store: Arc<impl MetaStore>) {
         .unwrap()
         .job
         .id;
-    let claim = store.claim(LONG).await.unwrap().unwrap();
+    let claim = claim_one(&*store, LONG).await.unwrap();
     assert!(matches!(
         store.cancel(running).await.unwrap(),
         CancelOutcome::NotCancellable(JobStatus::Running)
@@ -272,7 +293,7 @@ async fn cancel_and_release(store: Arc<impl MetaStore>) {
     let released = store.get(running).await.unwrap().unwrap();
     assert_eq!(released.status, JobStatus::Pending);
     assert_eq!(released.attempts, 0, "a released attempt does not count");
-    let again = store.claim(LONG).await.unwrap().unwrap();
+    let again = claim_one(&*store, LONG).await.unwrap();
     assert_eq!(again.lease.attempt, 1);
     let counts = store.count_by_status().await.unwrap();
     assert!(counts.contains(&(JobStatus::Running, 1)));
@@ -296,8 +317,8 @@ async fn concurrent_claims_are_exclusive(store: Arc<impl MetaStore>) {
         let store = store.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(claim) = store.claim(LONG).await.unwrap() {
-                assert!(store.complete(&claim.lease, &[]).await.unwrap());
+            while let Some(claim) = claim_one(&*store, LONG).await {
+                assert!(complete_one(&*store, &claim.lease, &[]).await.unwrap());
                 mine.push(claim.job.id);
             }
             mine
@@ -309,6 +330,62 @@ async fn concurrent_claims_are_exclusive(store: Arc<impl MetaStore>) {
     }
     assert_eq!(seen.len(), 100, "every job claimed exactly once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+async fn batches_claim_oldest_first_and_complete_per_lease(store: Arc<impl MetaStore>) {
+    let mut ids = Vec::new();
+    for body in ["a", "b", "c", "d", "e"] {
+        ids.push(
+            store
+                .create(new_job("alice", None, body))
+                .await
+                .unwrap()
+                .job
+                .id,
+        );
+    }
+    let claims = store.claim(LONG, 3).await.unwrap();
+    let claimed: Vec<JobId> = claims.iter().map(|c| c.job.id).collect();
+    assert_eq!(claimed, ids[..3], "the three oldest, in order");
+    let tokens: HashSet<&str> = claims.iter().map(|c| c.lease.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "every job has its own lease token");
+    assert!(
+        claims
+            .iter()
+            .all(|c| c.job.status == JobStatus::Running && c.lease.attempt == 1)
+    );
+
+    let mut forged = claims[2].lease.clone();
+    forged.token.push('x');
+    let completions = vec![
+        Completion {
+            lease: claims[0].lease.clone(),
+            results: vec![],
+        },
+        Completion {
+            lease: claims[1].lease.clone(),
+            results: vec![],
+        },
+        Completion {
+            lease: forged,
+            results: vec![],
+        },
+    ];
+    assert_eq!(
+        store.complete(&completions).await.unwrap(),
+        vec![true, true, false]
+    );
+    assert_eq!(
+        store.get(ids[0]).await.unwrap().unwrap().status,
+        JobStatus::Completed
+    );
+    assert_eq!(
+        store.get(ids[2]).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+    let rest = store.claim(LONG, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|c| c.job.id).collect::<Vec<_>>(), ids[3..]);
+    assert!(store.complete(&[]).await.unwrap().is_empty());
 }
 
 async fn object_metadata(store: Arc<impl MetaStore>) {
@@ -441,6 +518,7 @@ sqlite_tests!(
     expired_lease_is_reclaimed_then_dead,
     cancel_and_release,
     concurrent_claims_are_exclusive,
+    batches_claim_oldest_first_and_complete_per_lease,
     object_metadata,
 );
 
@@ -485,5 +563,5 @@ async fn sqlite_reopens_with_data_and_schema() {
         store.get(id).await.unwrap().unwrap().status,
         JobStatus::Pending
     );
-    assert!(store.claim(LONG).await.unwrap().is_some());
+    assert!(claim_one(&store, LONG).await.is_some());
 }

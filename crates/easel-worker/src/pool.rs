@@ -1,25 +1,31 @@
-//! The worker pool: `concurrency` tasks, each looping claim → run (with heartbeats) →
-//! report. On shutdown no new job is claimed; running jobs get a grace period, then their
-//! leases are released so another worker picks them up at once.
+//! The worker pool. A dispatcher claims jobs in batches sized to the free in-flight
+//! slots (SQS's batch receive) and runs each in its own task; CPU-heavy image work is
+//! further bounded by a semaphore of `cpu_slots`. Finished jobs go to a completer that
+//! records them in batches (SQS's batch delete). On shutdown nothing new is claimed;
+//! running jobs get a grace period, then their leases are released so another worker
+//! picks them up at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easel_image::Limits;
-use easel_store::{Blobs, Claim, FailOutcome, Objects, Queue, Wakeups};
-use tokio::sync::Semaphore;
+use easel_store::{Blobs, Claim, Completion, FailOutcome, Objects, Queue, Wakeups};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::retry_delay;
 use crate::execute::execute;
 
+/// Most jobs claimed, or completions recorded, in one store call.
+const MAX_BATCH: usize = 64;
+
 /// How workers behave.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
-    /// Number of worker tasks (jobs in flight).
+    /// Jobs claimed and running at once (in flight).
     pub concurrency: usize,
-    /// Number of images decoded/encoded at once (CPU slots).
+    /// Images decoded/encoded at once (CPU workers).
     pub cpu_slots: usize,
     /// Lease (visibility timeout) taken at claim and renewed by heartbeats.
     pub lease: Duration,
@@ -53,7 +59,8 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Waits until every worker has stopped (after the shutdown token fires).
+    /// Waits until the workers have stopped (after the shutdown token fires) and every
+    /// completion is recorded.
     pub async fn join(mut self) {
         while let Some(result) = self.tasks.join_next().await {
             if let Err(error) = result {
@@ -63,27 +70,22 @@ impl WorkerPool {
     }
 }
 
-/// Starts the worker tasks; they stop when `shutdown` is cancelled.
+/// Starts the dispatcher and completer; they stop when `shutdown` is cancelled.
 pub fn spawn_workers(
     deps: Arc<WorkerDeps>,
     settings: WorkerSettings,
     shutdown: CancellationToken,
 ) -> WorkerPool {
-    let cpu = Arc::new(Semaphore::new(settings.cpu_slots.max(1)));
     let settings = Arc::new(settings);
+    let (completer, completer_task) = Completer::spawn(deps.queue.clone());
     let mut tasks = JoinSet::new();
-    for index in 0..settings.concurrency.max(1) {
-        let (deps, settings, cpu, shutdown) = (
-            deps.clone(),
-            settings.clone(),
-            cpu.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            worker_loop(index, &deps, &settings, &cpu, &shutdown).await;
-        });
-    }
-    tracing::info!(workers = settings.concurrency, "workers started");
+    tasks.spawn(completer_task);
+    tracing::info!(
+        in_flight = settings.concurrency,
+        cpu_workers = settings.cpu_slots,
+        "workers started"
+    );
+    tasks.spawn(dispatch(deps, settings, completer, shutdown));
     WorkerPool { tasks }
 }
 
@@ -91,51 +93,157 @@ pub fn spawn_workers(
 /// Tests and `easel worker --drain` use it to empty the queue deterministically.
 pub async fn drain(deps: &WorkerDeps, settings: &WorkerSettings) -> usize {
     let cpu = Arc::new(Semaphore::new(settings.cpu_slots.max(1)));
+    let (completer, completer_task) = Completer::spawn(deps.queue.clone());
+    let completing = tokio::spawn(completer_task);
     let never = CancellationToken::new();
     let mut ran = 0;
     loop {
-        match deps.queue.claim(settings.lease).await {
-            Ok(Some(claim)) => {
-                run_claimed(claim, deps, settings, &cpu, &never).await;
-                ran += 1;
+        match deps.queue.claim(settings.lease, 1).await {
+            Ok(claims) if claims.is_empty() => break,
+            Ok(claims) => {
+                for claim in claims {
+                    run_claimed(claim, deps, settings, &cpu, &completer, &never).await;
+                    ran += 1;
+                }
             }
-            Ok(None) => return ran,
             Err(error) => {
                 tracing::error!(%error, "claim failed while draining");
-                return ran;
+                break;
             }
+        }
+    }
+    drop(completer);
+    let _ = completing.await;
+    ran
+}
+
+async fn dispatch(
+    deps: Arc<WorkerDeps>,
+    settings: Arc<WorkerSettings>,
+    completer: Completer,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let cpu = Arc::new(Semaphore::new(settings.cpu_slots.max(1)));
+    let mut running = JoinSet::new();
+    loop {
+        while let Some(result) = running.try_join_next() {
+            if let Err(error) = result {
+                tracing::error!(%error, "a job task crashed");
+            }
+        }
+        // Register interest before looking, so a job enqueued in between still wakes us.
+        let enqueued = deps.wakeups.wait_enqueued();
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the slot semaphore is never closed"),
+            () = shutdown.cancelled() => break,
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let pause = match deps.queue.claim(settings.lease, permits.len()).await {
+            Ok(claims) if !claims.is_empty() => {
+                for (claim, permit) in claims.into_iter().zip(permits.drain(..)) {
+                    running.spawn(run_job(
+                        claim,
+                        permit,
+                        deps.clone(),
+                        settings.clone(),
+                        cpu.clone(),
+                        completer.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                false
+            }
+            Ok(_) => true,
+            Err(error) => {
+                metrics::counter!("easel_worker_errors_total", "stage" => "claim").increment(1);
+                tracing::error!(%error, "claim failed; backing off");
+                true
+            }
+        };
+        drop(permits);
+        if pause {
+            tokio::select! {
+                () = enqueued => {}
+                () = tokio::time::sleep(settings.poll_interval) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+    }
+    // Running jobs finish (or are released after the grace period) on their own.
+    while let Some(result) = running.join_next().await {
+        if let Err(error) = result {
+            tracing::error!(%error, "a job task crashed");
         }
     }
 }
 
-async fn worker_loop(
-    index: usize,
-    deps: &WorkerDeps,
-    settings: &WorkerSettings,
-    cpu: &Arc<Semaphore>,
-    shutdown: &CancellationToken,
+async fn run_job(
+    claim: Claim,
+    _slot: OwnedSemaphorePermit,
+    deps: Arc<WorkerDeps>,
+    settings: Arc<WorkerSettings>,
+    cpu: Arc<Semaphore>,
+    completer: Completer,
+    shutdown: CancellationToken,
 ) {
-    while !shutdown.is_cancelled() {
-        // Register interest before looking, so a job enqueued in between still wakes us.
-        let enqueued = deps.wakeups.wait_enqueued();
-        match deps.queue.claim(settings.lease).await {
-            Ok(Some(claim)) => run_claimed(claim, deps, settings, cpu, shutdown).await,
-            Ok(None) => {
-                tokio::select! {
-                    _ = enqueued => {}
-                    _ = tokio::time::sleep(settings.poll_interval) => {}
-                    _ = shutdown.cancelled() => {}
+    run_claimed(claim, &deps, &settings, &cpu, &completer, &shutdown).await;
+}
+
+/// Records completions in batches: whatever finished while the previous batch was being
+/// written goes into the next one, so batching adds no latency when the queue is quiet.
+#[derive(Clone)]
+struct Completer {
+    sender: mpsc::Sender<(Completion, oneshot::Sender<Result<bool, String>>)>,
+}
+
+impl Completer {
+    fn spawn(queue: Arc<dyn Queue>) -> (Completer, impl Future<Output = ()> + Send + 'static) {
+        let (sender, mut receiver) =
+            mpsc::channel::<(Completion, oneshot::Sender<Result<bool, String>>)>(MAX_BATCH * 4);
+        let task = async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match receiver.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (completions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match queue.complete(&completions).await {
+                    Ok(recorded) => {
+                        for (reply, held) in replies.into_iter().zip(recorded) {
+                            let _ = reply.send(Ok(held));
+                        }
+                    }
+                    Err(error) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(error.to_string()));
+                        }
+                    }
                 }
             }
-            Err(error) => {
-                metrics::counter!("easel_worker_errors_total", "stage" => "claim").increment(1);
-                tracing::error!(worker = index, %error, "claim failed; backing off");
-                tokio::select! {
-                    _ = tokio::time::sleep(settings.poll_interval) => {}
-                    _ = shutdown.cancelled() => {}
-                }
-            }
-        }
+        };
+        (Completer { sender }, task)
+    }
+
+    /// Records one completion; false when the lease was lost.
+    async fn complete(&self, completion: Completion) -> Result<bool, String> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((completion, reply))
+            .await
+            .map_err(|_| "the completer stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the completer stopped".to_owned())?
     }
 }
 
@@ -145,6 +253,7 @@ async fn run_claimed(
     deps: &WorkerDeps,
     settings: &WorkerSettings,
     cpu: &Arc<Semaphore>,
+    completer: &Completer,
     shutdown: &CancellationToken,
 ) {
     let started = Instant::now();
@@ -174,17 +283,26 @@ async fn run_claimed(
     let elapsed = started.elapsed().as_secs_f64();
     metrics::histogram!("easel_job_duration_seconds", "kind" => kind).record(elapsed);
     match outcome {
-        Ok(results) => match deps.queue.complete(&claim.lease, &results).await {
-            Ok(true) => {
-                metrics::counter!("easel_jobs_finished_total", "kind" => kind, "outcome" => "completed").increment(1);
-                tracing::info!(elapsed, "job completed");
+        Ok(results) => {
+            let completion = Completion {
+                lease: claim.lease.clone(),
+                results,
+            };
+            match completer.complete(completion).await {
+                Ok(true) => {
+                    metrics::counter!("easel_jobs_finished_total", "kind" => kind, "outcome" => "completed").increment(1);
+                    tracing::info!(elapsed, "job completed");
+                }
+                Ok(false) => {
+                    tracing::warn!("job finished after its lease was lost; result dropped")
+                }
+                Err(error) => {
+                    metrics::counter!("easel_worker_errors_total", "stage" => "complete")
+                        .increment(1);
+                    tracing::error!(%error, "could not record completion; the lease will expire and the job rerun");
+                }
             }
-            Ok(false) => tracing::warn!("job finished after its lease was lost; result dropped"),
-            Err(error) => {
-                metrics::counter!("easel_worker_errors_total", "stage" => "complete").increment(1);
-                tracing::error!(%error, "could not record completion; the lease will expire and the job rerun");
-            }
-        },
+        }
         Err(failure) => {
             let retry = failure.retryable.then(|| {
                 retry_delay(

@@ -62,13 +62,18 @@ impl Stores {
 pub fn worker_settings(config: &Config) -> WorkerSettings {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = &config.workers;
+    let cpu_workers = if workers.count == 0 {
+        cores
+    } else {
+        workers.count
+    };
     WorkerSettings {
-        concurrency: if workers.count == 0 {
-            cores
+        concurrency: if workers.in_flight == 0 {
+            cpu_workers * 4
         } else {
-            workers.count
+            workers.in_flight
         },
-        cpu_slots: cores,
+        cpu_slots: cpu_workers,
         lease: Duration::from_secs(config.queue.lease_secs),
         poll_interval: Duration::from_millis(workers.poll_interval_ms),
         shutdown_grace: Duration::from_secs(workers.shutdown_grace_secs),

@@ -154,8 +154,12 @@ pub struct WorkersConfig {
     /// Run workers inside `easel serve`. Default true; set false when `easel worker`
     /// processes do the work.
     pub in_process: bool,
-    /// Jobs in flight per process; 0 means the number of cores. Default 0.
+    /// Workers per process: images decoded, transformed and encoded at once; 0 means the
+    /// number of cores. Default 0.
     pub count: usize,
+    /// Jobs claimed and in progress at once per process, so that reading and writing
+    /// objects overlaps the CPU work; 0 means 4 × `count`. Default 0.
+    pub in_flight: usize,
     /// Longest wait between looks at the queue, in milliseconds (matters for jobs
     /// submitted through another process). Default 500.
     pub poll_interval_ms: u64,
@@ -168,6 +172,7 @@ impl Default for WorkersConfig {
         WorkersConfig {
             in_process: true,
             count: 0,
+            in_flight: 0,
             poll_interval_ms: 500,
             shutdown_grace_secs: 30,
         }

@@ -3,6 +3,7 @@
 //! transitions (claim, heartbeat, progress, complete) are one statement each; the schema's
 //! triggers keep `jobs` and `queue` in step.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,8 +12,8 @@ use async_trait::async_trait;
 use easel_core::{ImageResult, JobId, Millis, now_millis};
 use sqlx::Row;
 
-use super::SqliteStore;
-use crate::{Claim, FailOutcome, Jobs, Lease, Queue, StoreError};
+use super::{SqliteStore, job_columns, job_from_row};
+use crate::{Claim, Completion, FailOutcome, Job, Lease, Queue, StoreError};
 
 /// How often busy claims also sweep expired leases whose attempts are used up (an idle
 /// claim always sweeps).
@@ -55,46 +56,75 @@ impl SqliteStore {
 
 #[async_trait]
 impl Queue for SqliteStore {
-    async fn claim(&self, lease: Duration) -> Result<Option<Claim>, StoreError> {
+    async fn claim(&self, lease: Duration, max: usize) -> Result<Vec<Claim>, StoreError> {
         let now = now_millis();
         if now - self.last_reap.load(Ordering::Relaxed) >= REAP_EVERY_MS {
             self.reap_expired(now).await?;
         }
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        // One statement: the `queue_lease` trigger marks the job RUNNING and counts the
-        // attempt. A job whose expired lease used its last attempt is never picked.
-        let claimed: Option<String> = sqlx::query_scalar(
-            "UPDATE queue SET visible_at = ?1, lease_token = ?2, leased_at = ?3
-              WHERE job_id = (SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id
-                               WHERE q.visible_at <= ?3
-                                 AND (q.lease_token IS NULL OR j.attempts < j.max_attempts)
-                               ORDER BY q.visible_at, q.job_id LIMIT 1)
-              RETURNING job_id",
+        let batch = uuid::Uuid::new_v4().simple().to_string();
+        // One statement for the whole batch; each lease token is the batch token plus the
+        // job id, so tokens stay unique per job. The `queue_lease` trigger marks each job
+        // RUNNING and counts the attempt. A job whose expired lease used its last attempt
+        // is never picked.
+        let rows = sqlx::query(
+            "UPDATE queue SET visible_at = ?1, lease_token = ?2 || job_id, leased_at = ?3
+              WHERE job_id IN (SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id
+                                WHERE q.visible_at <= ?3
+                                  AND (q.lease_token IS NULL OR j.attempts < j.max_attempts)
+                                ORDER BY q.visible_at, q.job_id LIMIT ?4)
+              RETURNING job_id, lease_token",
         )
         .bind(now + millis(lease))
-        .bind(&token)
+        .bind(&batch)
         .bind(now)
-        .fetch_optional(&self.writer)
+        .bind(max.min(i64::MAX as usize) as i64)
+        .fetch_all(&self.writer)
         .await?;
-        let Some(id) = claimed else {
+        if rows.is_empty() {
             // An idle queue is the cheap moment to sweep.
             self.reap_expired(now).await?;
-            return Ok(None);
-        };
-        let id = JobId::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let job = self
-            .get(id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("claimed job {id} has no row")))?;
-        self.wakeups.job_changed(id);
-        Ok(Some(Claim {
-            lease: Lease {
-                job_id: id,
-                token,
-                attempt: job.attempts,
-            },
-            job,
-        }))
+            return Ok(Vec::new());
+        }
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in &rows {
+            tokens.push((
+                row.try_get::<String, _>("job_id")?,
+                row.try_get::<String, _>("lease_token")?,
+            ));
+        }
+        let ids: Vec<&str> = tokens.iter().map(|(id, _)| id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let job_rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+        ))
+        .bind(ids)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut jobs: HashMap<JobId, Job> = HashMap::with_capacity(job_rows.len());
+        for row in &job_rows {
+            let job = job_from_row(row)?;
+            jobs.insert(job.id, job);
+        }
+        let mut claims = Vec::with_capacity(tokens.len());
+        for (id, token) in tokens {
+            let id = JobId::from_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let job = jobs
+                .remove(&id)
+                .ok_or_else(|| StoreError::Corrupt(format!("claimed job {id} has no row")))?;
+            self.wakeups.job_changed(id);
+            claims.push(Claim {
+                lease: Lease {
+                    job_id: id,
+                    token,
+                    attempt: job.attempts,
+                },
+                job,
+            });
+        }
+        claims.sort_by_key(|c| c.job.id);
+        Ok(claims)
     }
 
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
@@ -126,24 +156,47 @@ impl Queue for SqliteStore {
         Ok(held)
     }
 
-    async fn complete(&self, lease: &Lease, results: &[ImageResult]) -> Result<bool, StoreError> {
-        // One statement: `jobs_dequeue` removes the queue entry.
-        let updated = sqlx::query(
-            "UPDATE jobs SET status = 'COMPLETED', results = ?1, progress = image_count,
-                    error = NULL, updated_at = ?2
-              WHERE id = ?3 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?3 AND lease_token = ?4)",
-        )
-        .bind(encode(results)?)
-        .bind(now_millis())
-        .bind(lease.job_id.to_string())
-        .bind(&lease.token)
-        .execute(&self.writer)
-        .await?;
-        let held = updated.rows_affected() == 1;
-        if held {
-            self.wakeups.job_changed(lease.job_id);
+    async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>, StoreError> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(held)
+        let batch: Vec<serde_json::Value> = completions
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.lease.job_id.to_string(),
+                    "token": c.lease.token,
+                    "results": c.results,
+                })
+            })
+            .collect();
+        let batch =
+            serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // One statement for the whole batch: `jobs_dequeue` removes the queue entries.
+        let done: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'COMPLETED', results = c.results, progress = jobs.image_count,
+                    error = NULL, updated_at = ?1
+               FROM (SELECT value ->> '$.id' AS id, value ->> '$.token' AS token,
+                            value ->> '$.results' AS results
+                       FROM json_each(?2)) AS c
+              WHERE jobs.id = c.id
+                AND EXISTS (SELECT 1 FROM queue q WHERE q.job_id = c.id AND q.lease_token = c.token)
+              RETURNING jobs.id",
+        )
+        .bind(now_millis())
+        .bind(batch)
+        .fetch_all(&self.writer)
+        .await?;
+        let recorded: Vec<bool> = completions
+            .iter()
+            .map(|c| done.contains(&c.lease.job_id.to_string()))
+            .collect();
+        for (completion, held) in completions.iter().zip(&recorded) {
+            if *held {
+                self.wakeups.job_changed(completion.lease.job_id);
+            }
+        }
+        Ok(recorded)
     }
 
     async fn fail(

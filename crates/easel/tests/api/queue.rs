@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use easel::app::Stores;
-use easel_store::Queue;
+use easel_store::{Completion, Queue};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -42,9 +42,10 @@ async fn a_job_whose_worker_stops_heartbeating_is_reclaimed() {
     let stores = Stores::open(&app.config).await.unwrap();
     let claim = stores
         .metadata
-        .claim(Duration::from_millis(300))
+        .claim(Duration::from_millis(300), 1)
         .await
         .unwrap()
+        .pop()
         .unwrap();
     assert_eq!(claim.job.id.to_string(), id);
     assert_eq!(app.job(&id).await["status"], "RUNNING");
@@ -56,7 +57,11 @@ async fn a_job_whose_worker_stops_heartbeating_is_reclaimed() {
     assert_eq!(done["status"], "COMPLETED");
     assert_eq!(done["attempts"], 2);
     // The dead worker's late completion is refused.
-    assert!(!stores.metadata.complete(&claim.lease, &[]).await.unwrap());
+    let late = Completion {
+        lease: claim.lease,
+        results: vec![],
+    };
+    assert_eq!(stores.metadata.complete(&[late]).await.unwrap(), [false]);
 }
 
 #[tokio::test]
