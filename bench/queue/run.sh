@@ -19,9 +19,12 @@ BASE="http://127.0.0.1:$PORT"
 for tool in hey bc; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
 done
-scripts/install-deps
-cargo build --release --locked -p easel >/dev/null 2>&1
-EASEL=target/release/easel
+# EASEL=path/to/easel skips the build (e.g. a binary built elsewhere).
+if [ -z "${EASEL:-}" ]; then
+  scripts/install-deps
+  cargo build --release --locked -p easel >/dev/null 2>&1
+  EASEL=target/release/easel
+fi
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
