@@ -1,21 +1,160 @@
-//! The caller of a request. Until sign-in exists every request acts as the single local
-//! principal; handlers already take the caller from this extractor, so authentication
-//! only has to fill it in.
+//! Identity: who is calling. [`Caller`] resolves a request's credentials (a Bearer
+//! access token from Easel or a trusted external issuer, or an API key) to a
+//! [`easel_core::Principal`], applies the principal's rate limit, and answers 401 with
+//! `WWW-Authenticate` when there is no valid credential. [`Auth`] issues and verifies
+//! tokens.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use easel_core::Principal;
+mod audit;
+mod caller;
+mod external;
+pub mod jwt;
+pub mod limits;
+pub mod passwords;
+mod settings;
 
-use crate::ApiError;
+use easel_store::User;
+use jsonwebtoken::Algorithm;
+use uuid::Uuid;
 
-/// The principal making the request.
+pub use audit::{RequestMeta, audit};
+pub use caller::{Authenticated, Caller, Via, api_key_hash};
+pub use external::ExternalVerifier;
+pub use jwt::{Claims, SigningKey, TokenError, TokenUse};
+pub use settings::{
+    AuthMode, AuthSettings, CorsSettings, ExternalIssuer, OpClass, PasswordPolicy, Plan,
+    QuotaLimits,
+};
+
+/// The group whose members are administrators.
+pub const ADMIN_GROUP: &str = "admin";
+
+/// Token issuing and verification for one deployment.
+pub struct Auth {
+    /// The settings.
+    pub settings: AuthSettings,
+    key: Option<SigningKey>,
+    external: Vec<ExternalVerifier>,
+}
+
+/// A freshly issued ID and access token.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct IssuedTokens {
+    /// The ID token.
+    pub id_token: String,
+    /// The access token.
+    pub access_token: String,
+    /// Their lifetime, in seconds.
+    pub expires_in: i64,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = ApiError;
+/// Whose token it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// Easel's own.
+    Local,
+    /// The external issuer at this index.
+    External(usize),
+}
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(Principal::local()))
+impl Auth {
+    /// Identity with Easel's signing key (absent only with `mode = "none"`).
+    pub fn new(settings: AuthSettings, key: Option<SigningKey>) -> Auth {
+        let external = settings
+            .external
+            .iter()
+            .cloned()
+            .map(ExternalVerifier::new)
+            .collect();
+        Auth {
+            settings,
+            key,
+            external,
+        }
+    }
+
+    /// Easel's signing key.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        self.key.as_ref()
+    }
+
+    /// The external verifier at `index`.
+    pub fn external(&self, index: usize) -> Option<&ExternalVerifier> {
+        self.external.get(index)
+    }
+
+    /// Issues an ID and an access token for `user`.
+    pub fn issue(&self, user: &User, now_secs: i64) -> Result<IssuedTokens, String> {
+        let key = self.key.as_ref().ok_or("no signing key")?;
+        let ttl = self.settings.token_ttl_secs;
+        let groups = if user.admin {
+            vec![ADMIN_GROUP.to_owned()]
+        } else {
+            Vec::new()
+        };
+        let base = Claims {
+            sub: user.id.clone(),
+            iss: self.settings.issuer.clone(),
+            exp: now_secs + ttl,
+            iat: now_secs,
+            username: Some(user.username.clone()),
+            groups,
+            ..Claims::default()
+        };
+        let id = Claims {
+            aud: Some(self.settings.client_id.clone().into()),
+            token_use: "id".to_owned(),
+            jti: Uuid::new_v4().to_string(),
+            email: user.username.contains('@').then(|| user.username.clone()),
+            ..base.clone()
+        };
+        let access = Claims {
+            client_id: Some(self.settings.client_id.clone()),
+            token_use: "access".to_owned(),
+            scope: Some("easel/api".to_owned()),
+            jti: Uuid::new_v4().to_string(),
+            ..base
+        };
+        Ok(IssuedTokens {
+            id_token: key.sign(&id)?,
+            access_token: key.sign(&access)?,
+            expires_in: ttl,
+        })
+    }
+
+    /// Verifies a token presented for `expected` use, with the key of the issuer it
+    /// names; returns its claims and which issuer it came from.
+    pub async fn verify(
+        &self,
+        token: &str,
+        expected: TokenUse,
+    ) -> Result<(Claims, Issuer), TokenError> {
+        let (header, iss) = jwt::peek(token)?;
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        if iss == self.settings.issuer {
+            let key = self.key.as_ref().ok_or(TokenError::UntrustedIssuer)?;
+            let decoding = key.decoding_key(&kid).ok_or(TokenError::UnknownKey)?;
+            let claims = jwt::verify(
+                token,
+                decoding,
+                Algorithm::EdDSA,
+                &self.settings.issuer,
+                &self.settings.client_id,
+                expected,
+            )?;
+            return Ok((claims, Issuer::Local));
+        }
+        let (index, verifier) = self
+            .external
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.settings.issuer == iss)
+            .ok_or(TokenError::UntrustedIssuer)?;
+        if expected != TokenUse::Access {
+            return Err(TokenError::WrongToken(
+                "only access tokens of external issuers",
+            ));
+        }
+        let claims = verifier.verify_access(token, &kid).await?;
+        Ok((claims, Issuer::External(index)))
     }
 }

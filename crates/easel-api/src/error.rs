@@ -14,6 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::limits::RateInfo;
+
 /// An error answered to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -21,6 +23,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    www_authenticate: bool,
+    rate: Option<RateInfo>,
 }
 
 /// The code and message of an error response, carried to [`render_errors`].
@@ -38,6 +42,8 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            www_authenticate: false,
+            rate: None,
         }
     }
 
@@ -69,6 +75,29 @@ impl ApiError {
         }
     }
 
+    /// Adds `Retry-After` (seconds).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Adds `WWW-Authenticate: Bearer` (401s).
+    pub fn with_www_authenticate(mut self) -> Self {
+        self.www_authenticate = true;
+        self
+    }
+
+    /// Adds `x-ratelimit-*` headers (429s).
+    pub fn with_rate(mut self, rate: RateInfo) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// 403 `forbidden`: the caller is known but may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -98,6 +127,19 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.www_authenticate {
+            let code = if self.code == "invalid-token" {
+                r#"Bearer realm="easel", error="invalid_token""#
+            } else {
+                r#"Bearer realm="easel""#
+            };
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(code));
+        }
+        if let Some(rate) = self.rate {
+            rate.write(response.headers_mut());
         }
         response.extensions_mut().insert(ErrorInfo {
             code: self.code,
@@ -152,6 +194,7 @@ fn fallback_info(status: StatusCode) -> ErrorInfo {
         ),
         StatusCode::REQUEST_TIMEOUT => ("request-timeout", "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
+        StatusCode::TOO_MANY_REQUESTS => ("rate-limited", "too many requests"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "unsupported-media-type",
             "the request's Content-Type is not accepted here",

@@ -1,8 +1,10 @@
 //! Easel's HTTP API: native routes under `/v1`, the seeds' routes (`/uploads/presign`,
 //! `/process`, `/jobs/{id}`), presigned object access under `/o`, health and metrics.
-//! Handlers are thin: extract, parse into domain types, call a service, render a view.
+//! Identity (`/v1/auth/*`, API keys, `/v1/me`, JWKS) and the gateway's rate limits,
+//! quotas and CORS live here too. Handlers are thin: extract, parse into domain types,
+//! call a service, render a view.
 
-mod auth;
+pub mod auth;
 mod error;
 mod extract;
 mod middleware;
@@ -13,6 +15,6 @@ mod views;
 
 pub use error::ApiError;
 pub use middleware::install_metrics_recorder;
-pub use routes::router;
+pub use routes::{Access, RouteInfo, route_table, router};
 pub use state::{ApiSettings, AppState, TriggerRule};
 pub use submit::{PipelineChoice, SubmitRequest, submit_job};

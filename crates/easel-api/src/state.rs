@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use easel_image::{Limits, Pipeline};
-use easel_store::{Blobs, Jobs, Objects, Presigner, Queue, Wakeups};
+use easel_store::{Blobs, IdentityStore, Jobs, Objects, Presigner, Queue, Wakeups};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Auth, CorsSettings};
 
 /// Settings of the HTTP API.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct ApiSettings {
     pub max_attempts: u32,
     /// The preset the seed route `POST /process` applies.
     pub seed_preset: String,
+    /// Cross-origin requests.
+    pub cors: CorsSettings,
 }
 
 /// An upload trigger: a completed upload whose key starts with `prefix` enqueues a job
@@ -50,6 +54,10 @@ pub struct AppState {
     pub objects: Arc<dyn Objects>,
     /// Object bytes.
     pub blobs: Arc<dyn Blobs>,
+    /// Accounts, credentials, usage counters and the audit log.
+    pub identity: Arc<dyn IdentityStore>,
+    /// Token issuing and verification.
+    pub auth: Arc<Auth>,
     /// Signs and checks presigned URLs.
     pub presigner: Arc<Presigner>,
     /// Store signals (job changes for event streams).

@@ -6,6 +6,9 @@ pub enum StoreError {
     /// An idempotency key was reused with a different request body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyConflict,
+    /// A unique value (a username, a key) is already taken.
+    #[error("already exists")]
+    Conflict,
     /// The object does not exist.
     #[error("object not found")]
     NotFound,
@@ -34,6 +37,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::IdempotencyConflict => "idempotency-key-reused",
+            StoreError::Conflict => "conflict",
             StoreError::NotFound => "not-found",
             StoreError::TooLarge { .. } => "payload-too-large",
             StoreError::Database(_) => "database-error",

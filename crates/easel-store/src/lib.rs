@@ -1,25 +1,36 @@
 //! Easel's persistence behind narrow traits: job records ([`Jobs`]), the durable queue
-//! ([`Queue`]), object metadata ([`Objects`]) and object bytes ([`Blobs`]), plus the
+//! ([`Queue`]), object metadata ([`Objects`]), object bytes ([`Blobs`]), identity
+//! ([`Users`], [`RefreshTokens`], [`ApiKeys`], [`Usage`], [`Audit`]), plus the
 //! HMAC presigner for URLs that Easel serves itself. `SqliteStore` and `FsBlobs` are the
 //! embedded defaults; other engines implement the same traits and run the same
 //! conformance suite (`tests/conformance.rs`).
 
+mod audit;
 mod blobs;
 mod error;
 mod fs_blobs;
+mod identity;
 mod jobs;
 mod objects;
 mod presign;
 mod queue;
 mod sqlite;
+mod tokens;
+mod usage;
+mod users;
 mod wakeups;
 
+pub use audit::{Audit, AuditEvent};
 pub use blobs::{Blobs, PutOutcome};
 pub use error::StoreError;
 pub use fs_blobs::FsBlobs;
+pub use identity::IdentityStore;
 pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
 pub use objects::{ObjectMeta, Objects};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
 pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use sqlite::SqliteStore;
+pub use tokens::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome};
+pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, Usage};
+pub use users::{LockoutPolicy, LoginFailure, User, Users};
 pub use wakeups::Wakeups;

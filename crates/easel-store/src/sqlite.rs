@@ -3,10 +3,14 @@
 //! lock contention); a small pool reads. WAL mode lets readers run beside the writer,
 //! and several processes may share the file (they wait on each other's locks).
 
+mod audit;
 mod jobs;
 mod objects;
 mod queue;
 mod schema;
+mod tokens;
+mod usage;
+mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,7 +27,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::{Job, StoreError, Wakeups};
 
-/// The SQLite implementation of [`crate::Jobs`], [`crate::Queue`] and [`crate::Objects`].
+/// The SQLite implementation of [`crate::Jobs`], [`crate::Queue`], [`crate::Objects`]
+/// and the identity traits ([`crate::IdentityStore`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -107,6 +112,14 @@ macro_rules! job_columns {
     };
 }
 use job_columns;
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+fn conflict_or(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(error),
+    }
+}
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))

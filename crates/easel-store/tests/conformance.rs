@@ -9,13 +9,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
-    Blobs, CancelOutcome, Claim, Completion, FailOutcome, FsBlobs, JobFilter, Jobs, Lease, NewJob,
-    ObjectMeta, Objects, Queue, SqliteStore, StoreError, Wakeups,
+    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, FailOutcome,
+    FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy, NewJob, NewRefreshToken,
+    ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RotateOutcome, SqliteStore, StoreError,
+    User, Wakeups,
 };
 use futures::StreamExt;
 
-trait MetaStore: Jobs + Queue + Objects + 'static {}
-impl<T: Jobs + Queue + Objects + 'static> MetaStore for T {}
+trait MetaStore: Jobs + Queue + Objects + IdentityStore + 'static {}
+impl<T: Jobs + Queue + Objects + IdentityStore + 'static> MetaStore for T {}
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -486,6 +488,381 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     assert!(matches!(blobs.get(&at).await, Err(StoreError::NotFound)));
 }
 
+fn user(id: &str, username: &str) -> User {
+    User {
+        id: id.to_owned(),
+        username: username.to_owned(),
+        password_hash: format!("hash-of-{id}"),
+        admin: false,
+        plan: None,
+        disabled: false,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+async fn users_and_lockout(store: Arc<impl MetaStore>) {
+    store
+        .create_user(&user("u1", "a@example.com"))
+        .await
+        .unwrap();
+    let taken = store.create_user(&user("u2", "a@example.com")).await;
+    assert!(matches!(taken, Err(StoreError::Conflict)));
+    store
+        .create_user(&user("u2", "b@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 2);
+    let found = store
+        .user_by_username("a@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, user("u1", "a@example.com"));
+    assert_eq!(
+        store.user_by_id("u2").await.unwrap().unwrap().username,
+        "b@example.com"
+    );
+    assert!(store.user_by_id("nobody").await.unwrap().is_none());
+    assert!(store.set_password_hash("u1", "new", 2_000).await.unwrap());
+    assert!(store.set_disabled("u1", true, 2_000).await.unwrap());
+    assert!(store.set_plan("u1", Some("pro"), 2_000).await.unwrap());
+    assert!(!store.set_plan("nobody", None, 2_000).await.unwrap());
+    let changed = store.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            changed.password_hash.as_str(),
+            changed.disabled,
+            changed.plan.as_deref()
+        ),
+        ("new", true, Some("pro"))
+    );
+    let listed: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(listed, ["u1", "u2"]);
+
+    let policy = LockoutPolicy {
+        threshold: 3,
+        base_ms: 1_000,
+        max_ms: 5_000,
+    };
+    let mut locks = Vec::new();
+    for _ in 0..7 {
+        let failure = store
+            .record_login_failure("x@example.com", 10_000, policy)
+            .await
+            .unwrap();
+        locks.push(failure.locked_until);
+    }
+    // Locked from the third failure: 1 s, doubling, capped at 5 s.
+    assert_eq!(locks, [0, 0, 11_000, 12_000, 14_000, 15_000, 15_000]);
+    assert_eq!(
+        store.login_locked_until("x@example.com").await.unwrap(),
+        15_000
+    );
+    assert_eq!(store.login_locked_until("y@example.com").await.unwrap(), 0);
+    store.clear_login_failures("x@example.com").await.unwrap();
+    assert_eq!(store.login_locked_until("x@example.com").await.unwrap(), 0);
+    let again = store
+        .record_login_failure("x@example.com", 20_000, policy)
+        .await
+        .unwrap();
+    assert_eq!((again.failures, again.locked_until), (1, 0));
+}
+
+async fn refresh_rotation_and_reuse(store: Arc<impl MetaStore>) {
+    store
+        .create_user(&user("u1", "a@example.com"))
+        .await
+        .unwrap();
+    let first = NewRefreshToken {
+        hash: "h1".into(),
+        family: "f1".into(),
+        user_id: "u1".into(),
+        created_at: 1_000,
+        expires_at: 100_000,
+    };
+    store.insert_refresh_token(&first).await.unwrap();
+    let rotated = store.rotate_refresh_token("h1", "h2", 2_000).await.unwrap();
+    assert_eq!(
+        rotated,
+        RotateOutcome::Rotated {
+            user_id: "u1".into(),
+            family: "f1".into()
+        }
+    );
+    let rotated = store.rotate_refresh_token("h2", "h3", 3_000).await.unwrap();
+    assert!(matches!(rotated, RotateOutcome::Rotated { .. }));
+    // h1 again: reuse; the family (h3 included) is revoked.
+    let reused = store.rotate_refresh_token("h1", "h4", 4_000).await.unwrap();
+    assert_eq!(
+        reused,
+        RotateOutcome::Reused {
+            user_id: "u1".into(),
+            family: "f1".into()
+        }
+    );
+    assert_eq!(
+        store.rotate_refresh_token("h3", "h5", 5_000).await.unwrap(),
+        RotateOutcome::Invalid
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("nope", "h6", 5_000)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+
+    // Expiry is the family's: a successor does not extend it.
+    let other = NewRefreshToken {
+        hash: "g1".into(),
+        family: "f2".into(),
+        expires_at: 10_000,
+        ..first.clone()
+    };
+    store.insert_refresh_token(&other).await.unwrap();
+    assert!(matches!(
+        store.rotate_refresh_token("g1", "g2", 9_000).await.unwrap(),
+        RotateOutcome::Rotated { .. }
+    ));
+    assert_eq!(
+        store
+            .rotate_refresh_token("g2", "g3", 10_000)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
+
+    // Sign-out revokes the family; per-user revocation reaches every family.
+    let third = NewRefreshToken {
+        hash: "k1".into(),
+        family: "f3".into(),
+        ..first.clone()
+    };
+    store.insert_refresh_token(&third).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_refresh_family("k1", 6_000)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("u1")
+    );
+    assert_eq!(
+        store.rotate_refresh_token("k1", "k2", 7_000).await.unwrap(),
+        RotateOutcome::Invalid
+    );
+    assert_eq!(
+        store.revoke_refresh_family("unknown", 6_000).await.unwrap(),
+        None
+    );
+    let fourth = NewRefreshToken {
+        hash: "m1".into(),
+        family: "f4".into(),
+        ..first
+    };
+    store.insert_refresh_token(&fourth).await.unwrap();
+    // m1 and g2 (expired but never used or revoked) are revoked now.
+    assert_eq!(
+        store.revoke_user_refresh_tokens("u1", 8_000).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.rotate_refresh_token("m1", "m2", 9_000).await.unwrap(),
+        RotateOutcome::Invalid
+    );
+}
+
+async fn api_keys(store: Arc<impl MetaStore>) {
+    let key = |id: &str, owner: &str, at: i64| ApiKey {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        name: format!("key {id}"),
+        prefix: format!("ek_{id}"),
+        created_at: at,
+        revoked_at: None,
+    };
+    store
+        .create_api_key(&key("k1", "alice", 1), "hash1")
+        .await
+        .unwrap();
+    store
+        .create_api_key(&key("k2", "alice", 2), "hash2")
+        .await
+        .unwrap();
+    store
+        .create_api_key(&key("k3", "bob", 3), "hash3")
+        .await
+        .unwrap();
+    let dup = store.create_api_key(&key("k4", "bob", 4), "hash3").await;
+    assert!(matches!(dup, Err(StoreError::Conflict)));
+    let ids: Vec<String> = store
+        .list_api_keys("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["k2", "k1"], "newest first, only the owner's");
+    assert_eq!(
+        store.live_api_key_by_hash("hash1").await.unwrap(),
+        Some(key("k1", "alice", 1))
+    );
+    assert!(store.revoke_api_key("k1", 10).await.unwrap());
+    assert!(
+        !store.revoke_api_key("k1", 11).await.unwrap(),
+        "revoking twice"
+    );
+    assert!(store.live_api_key_by_hash("hash1").await.unwrap().is_none());
+    assert_eq!(
+        store.api_key_by_id("k1").await.unwrap().unwrap().revoked_at,
+        Some(10)
+    );
+    assert!(store.api_key_by_id("zz").await.unwrap().is_none());
+}
+
+async fn rate_buckets_and_quotas(store: Arc<impl MetaStore>) {
+    // 1 token per second, burst 3.
+    let bucket = RateBucket {
+        interval_ms: 1_000,
+        tolerance_ms: 2_000,
+    };
+    let mut allowed = Vec::new();
+    for _ in 0..4 {
+        allowed.push(
+            store
+                .take_rate_token("p", bucket, 50_000)
+                .await
+                .unwrap()
+                .allowed,
+        );
+    }
+    assert_eq!(allowed, [true, true, true, false]);
+    let refused = store.take_rate_token("p", bucket, 50_500).await.unwrap();
+    assert_eq!((refused.allowed, refused.tat), (false, 53_000));
+    let later = store.take_rate_token("p", bucket, 51_000).await.unwrap();
+    assert_eq!((later.allowed, later.tat), (true, 54_000));
+    assert!(
+        store
+            .take_rate_token("q", bucket, 50_000)
+            .await
+            .unwrap()
+            .allowed,
+        "per principal"
+    );
+
+    let windows = vec![
+        QuotaWindow {
+            period: "day".into(),
+            start: 0,
+            limit: 2,
+        },
+        QuotaWindow {
+            period: "month".into(),
+            start: 0,
+            limit: 3,
+        },
+    ];
+    assert_eq!(
+        store.consume_quota("p", "process", &windows).await.unwrap(),
+        QuotaOutcome::Allowed(vec![1, 1])
+    );
+    assert_eq!(
+        store.consume_quota("p", "process", &windows).await.unwrap(),
+        QuotaOutcome::Allowed(vec![2, 2])
+    );
+    assert_eq!(
+        store.consume_quota("p", "process", &windows).await.unwrap(),
+        QuotaOutcome::Exceeded(0)
+    );
+    assert_eq!(
+        store.quota_used("p", "process", &windows).await.unwrap(),
+        [2, 2],
+        "all or nothing"
+    );
+    // A new day: the month still counts and fills.
+    let next_day = vec![
+        QuotaWindow {
+            period: "day".into(),
+            start: 86_400_000,
+            limit: 2,
+        },
+        windows[1].clone(),
+    ];
+    assert_eq!(
+        store
+            .consume_quota("p", "process", &next_day)
+            .await
+            .unwrap(),
+        QuotaOutcome::Allowed(vec![1, 3])
+    );
+    assert_eq!(
+        store
+            .consume_quota("p", "process", &next_day)
+            .await
+            .unwrap(),
+        QuotaOutcome::Exceeded(1)
+    );
+    assert_eq!(
+        store.quota_used("p", "process", &next_day).await.unwrap(),
+        [1, 3]
+    );
+    assert_eq!(
+        store.quota_used("p", "generate", &next_day).await.unwrap(),
+        [0, 0]
+    );
+    let zero = vec![QuotaWindow {
+        period: "day".into(),
+        start: 0,
+        limit: 0,
+    }];
+    assert_eq!(
+        store.consume_quota("z", "edit", &zero).await.unwrap(),
+        QuotaOutcome::Exceeded(0)
+    );
+}
+
+async fn audit_log(store: Arc<impl MetaStore>) {
+    for (i, (event, principal)) in [
+        ("sign-in-failed", None),
+        ("sign-in-succeeded", Some("u1")),
+        ("key-created", Some("u2")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let entry = AuditEvent {
+            at: i as i64,
+            event: event.to_owned(),
+            principal: principal.map(str::to_owned),
+            username: Some("a@example.com".into()),
+            ip: Some("127.0.0.1".into()),
+            user_agent: Some("test".into()),
+            request_id: Some(format!("r{i}")),
+            detail: None,
+        };
+        store.record_audit(&entry).await.unwrap();
+    }
+    let all: Vec<String> = store
+        .list_audit(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(all, ["key-created", "sign-in-succeeded", "sign-in-failed"]);
+    let mine = store.list_audit(Some("u1"), 10).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].request_id.as_deref(), Some("r1"));
+    assert_eq!(store.list_audit(None, 1).await.unwrap().len(), 1);
+}
+
 async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("easel.db"), Arc::new(Wakeups::default()))
@@ -520,6 +897,11 @@ sqlite_tests!(
     concurrent_claims_are_exclusive,
     batches_claim_oldest_first_and_complete_per_lease,
     object_metadata,
+    users_and_lockout,
+    refresh_rotation_and_reuse,
+    api_keys,
+    rate_buckets_and_quotas,
+    audit_log,
 );
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use easel_api::auth::{Auth, AuthMode, SigningKey};
 use easel_api::{ApiSettings, AppState, TriggerRule};
 use easel_store::{FsBlobs, PresignKey, Presigner, SqliteStore, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
@@ -89,6 +90,7 @@ pub struct Application {
     workers: Option<WorkerPool>,
     shutdown: CancellationToken,
     base_url: String,
+    bootstrap_admin: Option<(String, String)>,
 }
 
 impl Application {
@@ -128,12 +130,26 @@ impl Application {
             max_sources_per_job: config.jobs.max_sources,
             max_attempts: config.queue.max_attempts,
             seed_preset: config.jobs.seed_preset.clone(),
+            cors: config.cors.settings(),
+        };
+        let auth_settings = config.auth.settings(&config.plans, &base_url);
+        let signing_key = match auth_settings.mode {
+            AuthMode::Local => Some(load_signing_key(
+                &config.storage.data_dir.join("jwt-ed25519.key"),
+            )?),
+            AuthMode::None => None,
+        };
+        let bootstrap_admin = match auth_settings.mode {
+            AuthMode::Local => crate::users::bootstrap_admin(stores.metadata.as_ref()).await?,
+            AuthMode::None => None,
         };
         let state = AppState {
             jobs: stores.metadata.clone(),
             queue: stores.metadata.clone(),
             objects: stores.metadata.clone(),
             blobs: stores.blobs.clone(),
+            identity: stores.metadata.clone(),
+            auth: Arc::new(Auth::new(auth_settings, signing_key)),
             presigner: Arc::new(presigner),
             wakeups: stores.wakeups.clone(),
             settings: Arc::new(settings),
@@ -162,7 +178,14 @@ impl Application {
             workers,
             shutdown,
             base_url,
+            bootstrap_admin,
         })
+    }
+
+    /// The admin account created on this first start, with its generated password
+    /// (`None` when accounts already existed).
+    pub fn bootstrap_admin(&self) -> Option<&(String, String)> {
+        self.bootstrap_admin.as_ref()
     }
 
     /// The bound port.
@@ -184,7 +207,10 @@ impl Application {
     /// running jobs finish (jobs up to the grace period) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
             .context("the HTTP server failed")?;
@@ -225,6 +251,44 @@ fn load_presign_keys(config: &Config) -> anyhow::Result<Vec<PresignKey>> {
             })
         })
         .collect()
+}
+
+/// Creates `path` with 32 random bytes (hex, mode 0600) unless it exists, then reads them.
+fn secret_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if !path.exists() {
+        let mut secret = [0u8; 32];
+        rand::fill(&mut secret);
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(mut file) => {
+                file.write_all(hex::encode(secret).as_bytes())?;
+                file.sync_all()?;
+                tracing::info!(path = %path.display(), "generated {what}");
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex key", path.display()))
+}
+
+/// Easel's token signing key, generated on first start.
+fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let seed = secret_file(path, "a token signing key")?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display()))?;
+    SigningKey::from_seed(&seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn local_key(path: &Path) -> anyhow::Result<PresignKey> {

@@ -2,4 +2,5 @@
 
 pub mod process;
 pub mod serve;
+pub mod user;
 pub mod worker;

@@ -2,18 +2,23 @@
 //! defaults → TOML file (`--config`) → `EASEL__SECTION__KEY` environment → command-line
 //! flags. `easel.example.toml` at the repository root documents every field.
 
+mod auth;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use easel_api::auth::Plan;
 use easel_image::{Limits, Pipeline};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use auth::{AuthConfig, CorsConfig, LockoutConfig, default_plans};
+
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The HTTP server.
@@ -36,6 +41,32 @@ pub struct Config {
     pub presets: BTreeMap<String, Pipeline>,
     /// Upload triggers: a finished upload under `prefix` enqueues a job.
     pub triggers: Vec<TriggerConfig>,
+    /// Identity: users, tokens, external issuers, sign-in throttle.
+    pub auth: AuthConfig,
+    /// Usage plans by name (rate, burst, quotas per class); `default` is built in.
+    pub plans: BTreeMap<String, Plan>,
+    /// Cross-origin requests from browsers.
+    pub cors: CorsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            presign: PresignConfig::default(),
+            queue: QueueConfig::default(),
+            workers: WorkersConfig::default(),
+            jobs: JobsConfig::default(),
+            log: LogConfig::default(),
+            limits: Limits::default(),
+            presets: BTreeMap::new(),
+            triggers: Vec::new(),
+            auth: AuthConfig::default(),
+            plans: default_plans(),
+            cors: CorsConfig::default(),
+        }
+    }
 }
 
 /// `[server]`
@@ -352,6 +383,8 @@ impl Config {
         if !(60..=604_800).contains(&self.presign.upload_ttl_secs) {
             bail!("presign.upload_ttl_secs must be between 60 and 604800");
         }
+        self.auth
+            .validate(&self.plans, &self.cors, self.server.bind)?;
         Ok(())
     }
 

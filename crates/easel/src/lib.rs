@@ -5,3 +5,4 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod telemetry;
+pub mod users;

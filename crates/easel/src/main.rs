@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use easel::commands;
 use easel::commands::process::ProcessArgs;
+use easel::commands::user::UserArgs;
 use easel::config::{Config, LogFormat, Overrides};
 
 /// Easel: a self-hosted image platform in one binary.
@@ -45,6 +46,14 @@ enum Command {
     },
     /// Process local image files with a preset or pipeline.
     Process(ProcessArgs),
+    /// Manage accounts (works on the data directory's database).
+    User {
+        /// Data directory (default ./easel-data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        args: UserArgs,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -89,6 +98,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Process(args) => {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::process::run(&args, &config.all_presets(), &config.limits)
+        }
+        Command::User { data_dir, args } => {
+            overrides.data_dir = data_dir;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            commands::user::run(args, config)
         }
         Command::Config {
             command: ConfigCommand::Check,

@@ -5,7 +5,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -14,14 +13,20 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::Caller;
 use crate::routes::jobs::load_job;
+use crate::routes::{Access, Routes};
 use crate::views::JobView;
 use crate::{ApiError, AppState};
 
 /// Longest time between two reads of the job.
 const POLL: Duration = Duration::from_secs(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/jobs/{id}/events", get(job_events))
+pub fn routes() -> Routes {
+    Routes::new().add(
+        "/v1/jobs/{id}/events",
+        Access::Owned,
+        &["GET"],
+        get(job_events),
+    )
 }
 
 async fn job_events(

@@ -2,26 +2,37 @@
 
 use std::str::FromStr;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use easel_core::{Bucket, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, Principal};
 use easel_store::{CancelOutcome, Job, JobFilter};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, OpClass, limits};
 use crate::extract::{JsonBody, QueryParams};
+use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::views::JobView;
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/jobs", get(list_jobs).post(create_job))
-        .route("/v1/jobs/{id}", get(get_job).delete(cancel_job))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/v1/jobs",
+            Access::Authenticated,
+            &["GET", "POST"],
+            get(list_jobs).post(create_job),
+        )
+        .add(
+            "/v1/jobs/{id}",
+            Access::Owned,
+            &["GET", "DELETE"],
+            get(get_job).delete(cancel_job),
+        )
 }
 
 /// A source: `{"bucket": "uploads", "key": "…"}`, `"s3://uploads/…"` or a bare key in
@@ -128,6 +139,7 @@ async fn create_job(
         metadata: body.metadata,
         idempotency_key,
     };
+    limits::consume_quota(&state, &caller, OpClass::Process).await?;
     let created = submit_job(&state, &caller, request).await?;
     let mut response = (
         StatusCode::ACCEPTED,

@@ -4,19 +4,25 @@
 
 use std::str::FromStr;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::{Json, Router};
 use easel_core::{Bucket, ObjectKey, ObjectRef, rfc3339};
 use easel_store::ObjectMeta;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::routes::{Access, Routes};
 use crate::views::{ONE_DAY, ONE_HOUR, download_url};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/objects/{bucket}/{*key}", get(object_metadata))
+pub fn routes() -> Routes {
+    Routes::new().add(
+        "/v1/objects/{bucket}/{*key}",
+        Access::Owned,
+        &["GET"],
+        get(object_metadata),
+    )
 }
 
 async fn object_metadata(

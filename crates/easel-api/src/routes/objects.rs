@@ -2,7 +2,6 @@
 //! upload (content type and size enforced, the image checked from its header, upload
 //! triggers fired), `GET`/`HEAD` stream an object.
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -13,12 +12,18 @@ use easel_store::{ObjectMeta, PresignError, SignedRequest, StoreError, UploadRul
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
+use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/o/{bucket}/{*key}", get(download).put(upload))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/o/{bucket}/{*key}",
+            Access::Presigned,
+            &["GET", "HEAD", "PUT"],
+            get(download).put(upload),
+        )
         .layer(DefaultBodyLimit::disable())
 }
 

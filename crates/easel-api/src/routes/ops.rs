@@ -1,19 +1,20 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
 
+use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/healthz", Access::Public, &["GET", "HEAD"], get(healthz))
+        .add("/readyz", Access::Public, &["GET", "HEAD"], get(readyz))
+        .add("/metrics", Access::Public, &["GET", "HEAD"], get(metrics))
 }
 
 /// The process is up.

@@ -2,25 +2,26 @@
 //! images at `imageUrls` with the configured seed preset, `GET /jobs/{jobId}` answers in
 //! the pending/completed shapes (with Easel's per-image results alongside).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use easel_core::{JobKind, JobStatus, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, OpClass, limits};
 use crate::extract::JsonBody;
 use crate::routes::jobs::{SourceInput, load_job, parse_source};
+use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::views::JobView;
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/process", post(process))
-        .route("/jobs/{id}", get(job_status))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add("/process", Access::Authenticated, &["POST"], post(process))
+        .add("/jobs/{id}", Access::Owned, &["GET"], get(job_status))
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +58,7 @@ async fn process(
         metadata,
         idempotency_key,
     };
+    limits::consume_quota(&state, &caller, OpClass::Process).await?;
     let created = submit_job(&state, &caller, request).await?;
     let count = created.job.image_count;
     Ok((

@@ -2,10 +2,10 @@
 //! (`uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>`) and signs a PUT URL bound
 //! to the content type, the size limit and the caller, who will own the object.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Json, Router};
 use chrono::{Datelike, Utc};
 use easel_core::{
     Bucket, ObjectKey, ObjectRef, now_millis, rfc3339, sanitize_filename, sanitize_folder,
@@ -16,12 +16,23 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::extract::JsonBody;
+use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/uploads", post(presign_native))
-        .route("/uploads/presign", post(presign_seed))
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/v1/uploads",
+            Access::Authenticated,
+            &["POST"],
+            post(presign_native),
+        )
+        .add(
+            "/uploads/presign",
+            Access::Authenticated,
+            &["POST"],
+            post(presign_seed),
+        )
 }
 
 /// Body of both presign routes.

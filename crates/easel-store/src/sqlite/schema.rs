@@ -4,7 +4,8 @@
 //! SQLite has a single writer, so fewer round trips per job is what makes it fast.
 
 /// Migrations in order; the database records how many it has applied.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     owner           TEXT NOT NULL,
@@ -74,4 +75,79 @@ CREATE TABLE objects (
     PRIMARY KEY (bucket, object_key)
 );
 CREATE INDEX objects_source ON objects (source_bucket, source_key);
-"#];
+"#,
+    // 2: identity — accounts, sign-in throttle, refresh tokens, API keys, usage
+    // counters and the audit log.
+    r#"
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    admin         BOOLEAN NOT NULL DEFAULT FALSE,
+    plan          TEXT,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
+-- Keyed by the name tried, so that unknown names are throttled like real ones.
+CREATE TABLE login_failures (
+    username     TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+CREATE TABLE refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    family     TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX api_keys_owner ON api_keys (owner, created_at);
+
+-- GCRA: one theoretical arrival time per principal; `allowed` is the last decision.
+CREATE TABLE rate_buckets (
+    principal TEXT PRIMARY KEY,
+    tat       BIGINT NOT NULL,
+    allowed   BOOLEAN NOT NULL
+);
+
+CREATE TABLE quota_usage (
+    principal    TEXT NOT NULL,
+    class        TEXT NOT NULL,
+    period       TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    used         BIGINT NOT NULL,
+    PRIMARY KEY (principal, class, period, window_start)
+);
+
+CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY,
+    at         BIGINT NOT NULL,
+    event      TEXT NOT NULL,
+    principal  TEXT,
+    username   TEXT,
+    ip         TEXT,
+    user_agent TEXT,
+    request_id TEXT,
+    detail     TEXT
+);
+CREATE INDEX audit_log_principal ON audit_log (principal, id);
+"#,
+];

@@ -150,8 +150,8 @@ async fn events_stream_reports_progress_until_completion() {
     let follower = {
         let base = app.base.clone();
         let id = id.clone();
+        let client = app.client.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let response = client
                 .get(format!("{base}/v1/jobs/{id}/events"))
                 .send()

@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use easel::app::{Application, Stores, worker_settings};
@@ -15,14 +16,47 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// A running Easel.
+/// A running Easel. `client` sends user A's access token with every request.
 pub struct TestApp {
     pub base: String,
     pub client: Client,
-    pub dir: TempDir,
+    pub dir: Arc<TempDir>,
     pub config: Config,
+    /// User A, signed in (the owner of what the helpers create).
+    pub user: Session,
+    /// The generated password of the first-start `admin` account.
+    pub admin_password: String,
     token: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A signed-in user.
+#[derive(Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub username: String,
+    pub access_token: String,
+    pub id_token: String,
+    pub refresh_token: String,
+    /// A client sending `access_token` by default.
+    pub client: Client,
+}
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "Corr3ct-horse";
+
+/// The issuer every test server uses, so tokens survive restarts and work across
+/// processes.
+pub const ISSUER: &str = "http://easel.test";
+
+/// A client that sends `Authorization: Bearer <token>`.
+pub fn bearer_client(token: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// Settings every test wants: fast polling and retries.
@@ -35,6 +69,11 @@ fn test_config(dir: &Path, in_process_workers: bool) -> Config {
     config.workers.shutdown_grace_secs = 5;
     config.queue.backoff_base_ms = 10;
     config.queue.backoff_max_ms = 50;
+    config.auth.issuer = Some(ISSUER.to_owned());
+    // Tests submit bursts of jobs; the rate-limit tests install their own plans.
+    let default_plan = config.plans.get_mut("default").unwrap();
+    default_plan.rate_per_sec = 1_000.0;
+    default_plan.burst = 1_000;
     config
 }
 
@@ -58,18 +97,60 @@ impl TestApp {
     }
 
     async fn start(dir: TempDir, config: Config) -> TestApp {
+        Self::start_shared(Arc::new(dir), config, None).await
+    }
+
+    async fn start_shared(
+        dir: Arc<TempDir>,
+        config: Config,
+        user: Option<(Session, String)>,
+    ) -> TestApp {
         let app = Application::build(config.clone()).await.unwrap();
         let base = app.base_url().to_owned();
         let token = app.shutdown_token();
+        let bootstrap = app.bootstrap_admin().map(|(_, password)| password.clone());
         let server = tokio::spawn(app.run_until_stopped());
+        let (user, admin_password) = match user {
+            Some(known) => known,
+            None => {
+                let user = sign_up_and_in(&base, "user-a@example.test").await;
+                (user, bootstrap.expect("a fresh database creates the admin"))
+            }
+        };
         TestApp {
             base,
-            client: Client::new(),
+            client: user.client.clone(),
             dir,
             config,
+            user,
+            admin_password,
             token,
             server,
         }
+    }
+
+    /// A second Easel process on the same data directory and database (with `adjust`
+    /// applied to its configuration), acting as the same user A.
+    pub async fn sibling(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let known = (self.user.clone(), self.admin_password.clone());
+        Self::start_shared(self.dir.clone(), config, Some(known)).await
+    }
+
+    /// Signs up and in a new user.
+    pub async fn new_user(&self, email: &str) -> Session {
+        sign_up_and_in(&self.base, email).await
+    }
+
+    /// The first-start admin, signed in.
+    pub async fn admin(&self) -> Session {
+        sign_in(&self.base, "admin", &self.admin_password).await
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client::new()
     }
 
     /// Stops the server (gracefully) and starts a new one on the same data directory.
@@ -79,12 +160,14 @@ impl TestApp {
             mut config,
             token,
             server,
+            user,
+            admin_password,
             ..
         } = self;
         token.cancel();
         server.await.unwrap().unwrap();
         config.workers.in_process = in_process_workers;
-        Self::start(dir, config).await
+        Self::start_shared(dir, config, Some((user, admin_password))).await
     }
 
     /// Runs every claimable job in this task, as a separate worker process would.
@@ -209,6 +292,65 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// `POST /v1/auth/sign-up` then sign-in, expecting success.
+pub async fn sign_up_and_in(base: &str, email: &str) -> Session {
+    let response = Client::new()
+        .post(format!("{base}/v1/auth/sign-up"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "{}",
+        response.text().await.unwrap()
+    );
+    sign_in(base, email, PASSWORD).await
+}
+
+/// `POST /v1/auth/sign-in`, expecting success.
+pub async fn sign_in(base: &str, username: &str, password: &str) -> Session {
+    let response = Client::new()
+        .post(format!("{base}/v1/auth/sign-in"))
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await.unwrap()
+    );
+    let body: Value = response.json().await.unwrap();
+    session_from(&body, username)
+}
+
+/// A session from a token response.
+pub fn session_from(body: &Value, username: &str) -> Session {
+    let access = body["accessToken"].as_str().unwrap().to_owned();
+    let claims = decode_claims(&access);
+    Session {
+        user_id: claims["sub"].as_str().unwrap().to_owned(),
+        username: username.to_owned(),
+        id_token: body["idToken"].as_str().unwrap().to_owned(),
+        refresh_token: body["refreshToken"].as_str().unwrap().to_owned(),
+        client: bearer_client(&access),
+        access_token: access,
+    }
+}
+
+/// The payload of a JWT, unverified.
+pub fn decode_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// Asserts the one error shape and returns the code.

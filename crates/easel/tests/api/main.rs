@@ -4,6 +4,10 @@
 mod bad_requests;
 mod flows;
 mod helpers;
+mod identity;
 mod jobs;
+mod jwt_attacks;
+mod limits;
+mod matrix;
 mod presign;
 mod queue;

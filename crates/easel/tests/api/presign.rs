@@ -44,7 +44,10 @@ async fn expired_and_tampered_urls_are_refused_and_store_nothing() {
             "X-Easel-Max-Bytes=52428800",
             "X-Easel-Max-Bytes=99999999999",
         ),
-        url.replace("X-Easel-Owner=local", "X-Easel-Owner=someone-else"),
+        url.replace(
+            &format!("X-Easel-Owner={}", app.user.user_id),
+            "X-Easel-Owner=someone-else",
+        ),
         url.replace("image%2Fjpeg", "image%2Fpng"),
         url.replace("-a.jpg?", "-b.jpg?"),
         url.replace("X-Easel-Signature=", "X-Easel-Signature=A"),

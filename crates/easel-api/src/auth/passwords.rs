@@ -1,0 +1,188 @@
+//! Passwords: the policy check, argon2id hashing at OWASP's parameters (m = 19 MiB,
+//! t = 2, p = 1, argon2's defaults), and generated passwords. Hashing is CPU-heavy:
+//! async callers run it in `spawn_blocking`.
+
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+use crate::auth::PasswordPolicy;
+
+/// Longest password accepted, in bytes (bounds hashing work).
+pub const MAX_PASSWORD_BYTES: usize = 256;
+
+/// A hash of a random password, verified against when the account does not exist so
+/// that a wrong name costs the same time as a wrong password.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password(&generate_password()).unwrap_or_default());
+
+impl PasswordPolicy {
+    /// Checks `password`; the error lists every rule it breaks.
+    pub fn check(&self, password: &str) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if password.chars().count() < self.min_length {
+            missing.push(format!("at least {} characters", self.min_length));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            missing.push(format!("at most {MAX_PASSWORD_BYTES} bytes"));
+        }
+        let rules: [Rule; 4] = [
+            (
+                self.require_uppercase,
+                char::is_uppercase,
+                "an uppercase letter",
+            ),
+            (
+                self.require_lowercase,
+                char::is_lowercase,
+                "a lowercase letter",
+            ),
+            (self.require_digit, |c| c.is_ascii_digit(), "a digit"),
+            (self.require_symbol, is_symbol, "a symbol"),
+        ];
+        for (required, test, name) in rules {
+            if required && !password.chars().any(test) {
+                missing.push(name.to_owned());
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("the password needs {}", missing.join(", ")))
+        }
+    }
+}
+
+/// Whether a rule applies, the character test, and how to name it.
+type Rule = (bool, fn(char) -> bool, &'static str);
+
+fn is_symbol(c: char) -> bool {
+    !c.is_alphanumeric() && !c.is_whitespace()
+}
+
+/// The argon2id PHC string of `password` with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("cannot hash the password: {e}"))
+}
+
+/// Whether `password` matches `hash` (a PHC string). `None` verifies against a dummy
+/// hash and fails, taking the same time.
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => (DUMMY_HASH.as_str(), false),
+    };
+    let matches = Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok();
+    matches && real
+}
+
+/// A random 20-character password meeting any default policy.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    let body: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
+    // Fixed classes at the end so every rule is met whatever the random part is.
+    format!("{body}Aa7-")
+}
+
+/// A sign-up email, trimmed and lowercased, or why it is not one.
+pub fn normalize_email(input: &str) -> Result<String, &'static str> {
+    let email = input.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err("`email` is not an email address")
+    }
+}
+
+/// A username for admin-created accounts (an email or a plain name), trimmed and
+/// lowercased, or why it is not one.
+pub fn normalize_username(input: &str) -> Result<String, &'static str> {
+    let name = input.trim().to_lowercase();
+    let valid = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@+-".contains(c));
+    if valid {
+        Ok(name)
+    } else {
+        Err("a username is 1 to 128 of a-z, 0-9, `.`, `_`, `@`, `+`, `-`")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_is_cognitos() {
+        let policy = PasswordPolicy::default();
+        assert!(policy.check("Passw0rd!").is_ok());
+        let error = policy.check("password").unwrap_err();
+        assert!(error.contains("uppercase") && error.contains("digit") && error.contains("symbol"));
+        assert!(!error.contains("lowercase"));
+        assert!(policy.check("Pa0!").unwrap_err().contains("at least 8"));
+        assert!(policy.check(&generate_password()).is_ok());
+        let relaxed = PasswordPolicy {
+            require_symbol: false,
+            min_length: 4,
+            ..PasswordPolicy::default()
+        };
+        assert!(relaxed.check("Ab12").is_ok());
+    }
+
+    #[test]
+    fn hashes_are_argon2id_at_owasp_parameters_and_verify() {
+        let hash = hash_password("Correct-h0rse").unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(verify_password("Correct-h0rse", Some(&hash)));
+        assert!(!verify_password("correct-h0rse", Some(&hash)));
+        assert!(!verify_password("Correct-h0rse", None));
+        assert_ne!(hash, hash_password("Correct-h0rse").unwrap(), "salted");
+    }
+
+    #[test]
+    fn emails_and_usernames_are_normalized() {
+        assert_eq!(
+            normalize_email(" Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in [
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a n@example.com",
+            "a@b@c.d",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        assert_eq!(normalize_username("Admin").unwrap(), "admin");
+        assert!(normalize_username("a/b").is_err());
+        assert!(normalize_username("").is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! API keys: created per user (the full key is shown once), listed, revoked. Stored as a
+//! SHA-256 hash with a visible prefix; accepted as `x-api-key` or `Authorization: Bearer`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use easel_core::{now_millis, rfc3339};
+use easel_store::ApiKey;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, RequestMeta, api_key_hash, audit};
+use crate::extract::JsonBody;
+use crate::routes::{Access, Routes};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/v1/keys",
+            Access::Authenticated,
+            &["GET", "POST"],
+            get(list_keys).post(create_key),
+        )
+        .add(
+            "/v1/keys/{id}",
+            Access::Owned,
+            &["DELETE"],
+            delete(revoke_key),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+}
+
+fn describe(key: &ApiKey) -> Value {
+    json!({
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "createdAt": rfc3339(key.created_at),
+        "revokedAt": key.revoked_at.map(rfc3339),
+    })
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<CreateKey>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid-key-name",
+            "a key name is 1 to 100 printable characters",
+        ));
+    }
+    let mut id = [0u8; 8];
+    rand::fill(&mut id);
+    let mut secret = [0u8; 24];
+    rand::fill(&mut secret);
+    let id = hex::encode(id);
+    let prefix = format!("ek_{id}");
+    let full = format!("{prefix}_{}", hex::encode(secret));
+    let key = ApiKey {
+        id,
+        owner: caller.id.clone(),
+        name: name.to_owned(),
+        prefix,
+        created_at: now_millis(),
+        revoked_at: None,
+    };
+    state
+        .identity
+        .create_api_key(&key, &api_key_hash(&full))
+        .await?;
+    audit(
+        &state,
+        &meta,
+        "key-created",
+        Some(&caller.id),
+        None,
+        Some(key.prefix.clone()),
+    )
+    .await;
+    let mut body = describe(&key);
+    body["key"] = json!(full);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn list_keys(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let keys = state.identity.list_api_keys(&caller.id).await?;
+    let keys: Vec<Value> = keys.iter().map(describe).collect();
+    Ok(Json(json!({ "keys": keys })))
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || ApiError::not_found("key-not-found", format!("no API key `{id}`"));
+    let key = state.identity.api_key_by_id(&id).await?;
+    let key = match key {
+        Some(key) if caller.can_access(&key.owner) => key,
+        Some(_) => {
+            audit(
+                &state,
+                &meta,
+                "permission-denied",
+                Some(&caller.id),
+                None,
+                Some(format!("revoke key {id}")),
+            )
+            .await;
+            return Err(not_found());
+        }
+        None => return Err(not_found()),
+    };
+    if !state.identity.revoke_api_key(&key.id, now_millis()).await? {
+        return Err(not_found());
+    }
+    audit(
+        &state,
+        &meta,
+        "key-revoked",
+        Some(&caller.id),
+        None,
+        Some(key.prefix),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
