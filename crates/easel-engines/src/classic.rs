@@ -1,0 +1,151 @@
+//! The `classic` engine: no model weights, always available. INPAINTING removes what is
+//! under the mask by exemplar-based fill (PatchMatch); OUTPAINTING extends the canvas
+//! and fills everything outside the kept area the same way. Pixels that are not to be
+//! changed come out byte-identical. It does not follow text prompts.
+
+mod patchmatch;
+
+use async_trait::async_trait;
+use image::{GrayImage, Luma, RgbImage, RgbaImage};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Capabilities, Engine, EngineError, GeneratedImage, Progress};
+use crate::request::{GenerationRequest, Mask, Task, TaskType};
+
+pub use patchmatch::{FillParams, Stopped, fill};
+
+/// The classic engine.
+pub struct ClassicEngine {
+    capabilities: Capabilities,
+}
+
+impl Default for ClassicEngine {
+    fn default() -> Self {
+        ClassicEngine {
+            capabilities: Capabilities {
+                tasks: vec![TaskType::Inpainting, TaskType::Outpainting],
+                max_images: 5,
+                follows_prompt: false,
+                mask_prompts: false,
+            },
+        }
+    }
+}
+
+/// The image to fill and where, prepared from a request.
+struct FillJob {
+    canvas: RgbaImage,
+    hole: GrayImage,
+}
+
+fn prepare(request: &GenerationRequest) -> Result<FillJob, EngineError> {
+    let mask_image = |mask: &Mask| match mask {
+        Mask::Image { masked, .. } => Ok(masked.clone()),
+        Mask::Prompt(_) => Err(EngineError::InvalidInput(
+            "the classic engine needs a maskImage; a maskPrompt needs a segmentation model"
+                .to_owned(),
+        )),
+    };
+    match &request.task {
+        Task::Inpainting { image, mask, .. } => Ok(FillJob {
+            canvas: image.pixels.clone(),
+            hole: mask_image(mask)?,
+        }),
+        Task::Outpainting { image, mask, .. } => {
+            // The mask marks what to keep; the canvas grows to the requested size with
+            // the image centred, and everything not kept is filled.
+            let keep = mask_image(mask)?;
+            let (w, h) = (request.config.width, request.config.height);
+            let (iw, ih) = image.pixels.dimensions();
+            let (ox, oy) = ((w - iw) / 2, (h - ih) / 2);
+            let mut canvas = RgbaImage::new(w, h);
+            image::imageops::replace(&mut canvas, &image.pixels, i64::from(ox), i64::from(oy));
+            let hole = GrayImage::from_fn(w, h, |x, y| {
+                let inside = x >= ox && y >= oy && x < ox + iw && y < oy + ih;
+                let kept = inside && keep.get_pixel(x - ox, y - oy).0[0] != 0;
+                Luma([if kept { 0 } else { 255 }])
+            });
+            Ok(FillJob { canvas, hole })
+        }
+        other => Err(EngineError::Unsupported {
+            engine: "classic".to_owned(),
+            task: other.task_type().to_string(),
+            alternatives: Vec::new(),
+        }),
+    }
+}
+
+#[async_trait]
+impl Engine for ClassicEngine {
+    fn name(&self) -> &str {
+        "classic"
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn run(
+        &self,
+        request: &GenerationRequest,
+        progress: &dyn Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<GeneratedImage>, EngineError> {
+        let job = prepare(request)?;
+        let count = request.config.number_of_images;
+        let return_mask = matches!(
+            request.task,
+            Task::Inpainting {
+                return_mask: true,
+                ..
+            } | Task::Outpainting {
+                return_mask: true,
+                ..
+            }
+        );
+        let mut images = Vec::with_capacity(count as usize);
+        for index in 0..count {
+            let canvas = job.canvas.clone();
+            let hole = job.hole.clone();
+            let token = cancel.clone();
+            let seed = u64::from(request.config.seed) + u64::from(index);
+            let filled =
+                tokio::task::spawn_blocking(move || fill_rgba(&canvas, &hole, seed, &token))
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("the fill task failed: {e}")))??;
+            progress.report(index + 1, count);
+            images.push(GeneratedImage {
+                pixels: filled,
+                mask: return_mask.then(|| job.hole.clone()),
+            });
+        }
+        Ok(images)
+    }
+}
+
+/// Fills `hole` in an RGBA canvas; alpha inside the hole becomes opaque.
+fn fill_rgba(
+    canvas: &RgbaImage,
+    hole: &GrayImage,
+    seed: u64,
+    cancel: &CancellationToken,
+) -> Result<RgbaImage, EngineError> {
+    let rgb = RgbImage::from_fn(canvas.width(), canvas.height(), |x, y| {
+        let p = canvas.get_pixel(x, y).0;
+        image::Rgb([p[0], p[1], p[2]])
+    });
+    let params = FillParams {
+        seed,
+        ..FillParams::default()
+    };
+    let filled = fill(&rgb, hole, params, &|| !cancel.is_cancelled(), &|_, _| {})
+        .map_err(|Stopped| EngineError::Cancelled)?;
+    let mut out = canvas.clone();
+    for (x, y, pixel) in out.enumerate_pixels_mut() {
+        if hole.get_pixel(x, y).0[0] != 0 {
+            let p = filled.get_pixel(x, y).0;
+            pixel.0 = [p[0], p[1], p[2], 255];
+        }
+    }
+    Ok(out)
+}

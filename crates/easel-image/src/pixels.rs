@@ -1,0 +1,50 @@
+//! Pixels in and out for engines that work on whole images (inpainting, generation):
+//! decode to upright sRGB RGBA with the same limits and colour handling as `process`,
+//! and encode RGBA with the same encoders.
+
+use image::RgbaImage;
+
+use crate::decode::decode;
+use crate::encode::encode;
+use crate::error::ImageError;
+use crate::format::Format;
+use crate::limits::Limits;
+use crate::pipeline::OutputOptions;
+use crate::probe::probe;
+use crate::raster::Raster;
+
+/// Decodes `bytes` (any supported format, sniffed) into upright sRGB RGBA pixels,
+/// applying the EXIF orientation. Returns the input format too.
+pub fn decode_rgba(bytes: &[u8], limits: &Limits) -> Result<(Format, RgbaImage), ImageError> {
+    if bytes.len() as u64 > limits.max_input_bytes {
+        return Err(ImageError::InputTooLarge {
+            bytes: bytes.len() as u64,
+            max: limits.max_input_bytes,
+        });
+    }
+    let info = probe(bytes)?;
+    limits.check_pixels(info.width, info.height)?;
+    let decoded = decode(bytes, &info, limits, None)?;
+    let raster = decoded
+        .raster
+        .apply_orientation(decoded.meta.orientation)
+        .to_rgba();
+    let image = RgbaImage::from_raw(raster.width, raster.height, raster.data).ok_or_else(|| {
+        ImageError::Internal {
+            op: "decode".to_owned(),
+            reason: "decoded buffer does not match its dimensions".to_owned(),
+        }
+    })?;
+    Ok((info.format, image))
+}
+
+/// Encodes RGBA pixels as `format` with `options` (quality, compression…). Formats
+/// without alpha are flattened onto `options.background` (white by default).
+pub fn encode_rgba(
+    image: &RgbaImage,
+    format: Format,
+    options: &OutputOptions,
+) -> Result<Vec<u8>, ImageError> {
+    let raster = Raster::new(image.width(), image.height(), 4, image.as_raw().clone());
+    encode(&raster, format, options, None)
+}
