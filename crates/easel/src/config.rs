@@ -420,6 +420,30 @@ mod tests {
         assert_eq!(config.triggers[0].prefix, "uploads/photos/");
         assert!(config.all_presets().contains_key("avatar"));
         assert!(config.all_presets().contains_key("web"));
+        assert_eq!(config.auth.lockout.threshold, 5);
+        assert_eq!(config.plans["free"].burst, 5);
+        let free = &config.plans["free"].quotas[&easel_api::auth::OpClass::Generate];
+        assert_eq!(free.day, Some(10));
+        assert!(config.plans.contains_key("default"));
+    }
+
+    #[test]
+    fn auth_rules_are_enforced_at_load() {
+        let refused = [
+            "[auth]\nmode = \"none\"\n[server]\nbind = \"0.0.0.0:8080\"",
+            "[auth]\ntoken_ttl_secs = 60",
+            "[auth]\ntoken_ttl_secs = 100000",
+            "[auth]\ndefault_plan = \"gold\"",
+            "[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true",
+            "[plans.bad]\nrate_per_sec = 0.0\nburst = 1",
+        ];
+        for text in refused {
+            assert!(Config::from_toml(text).is_err(), "{text}");
+        }
+        let local =
+            Config::from_toml("[auth]\nmode = \"none\"\n[server]\nbind = \"127.0.0.1:9000\"");
+        assert!(local.is_ok());
+        assert!(Config::from_toml("[cors]\nallowed_origins = [\"*\"]").is_ok());
     }
 
     #[test]

@@ -116,12 +116,20 @@ fn serve_answers_then_stops_gracefully_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut before = Vec::new();
     let base = loop {
         let line = lines.next().expect("easel printed its address").unwrap();
         if let Some(url) = line.strip_prefix("easel listening on ") {
             break url.to_owned();
         }
+        before.push(line);
     };
+    assert!(
+        before
+            .iter()
+            .any(|l| l.contains("created the administrator account `admin`")),
+        "the first start prints the admin password: {before:?}"
+    );
     let health = Command::new("curl")
         .args(["-sf", &format!("{base}/healthz")])
         .output()

@@ -30,7 +30,10 @@ pub struct ExternalVerifier {
 #[derive(Default)]
 struct Cache {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
-    fetched_at: Option<Instant>,
+    /// Whether the first fetch happened.
+    loaded: bool,
+    /// When an unknown `kid` last caused a fetch.
+    refetched_at: Option<Instant>,
 }
 
 impl ExternalVerifier {
@@ -68,13 +71,16 @@ impl ExternalVerifier {
         if let Some(found) = cache.keys.get(kid) {
             return Some(found.clone());
         }
-        let cooling = cache
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < REFRESH_COOLDOWN);
-        if cooling {
-            return None;
+        if cache.loaded {
+            let cooling = cache
+                .refetched_at
+                .is_some_and(|at| at.elapsed() < REFRESH_COOLDOWN);
+            if cooling {
+                return None;
+            }
+            cache.refetched_at = Some(Instant::now());
         }
-        cache.fetched_at = Some(Instant::now());
+        cache.loaded = true;
         match self.fetch().await {
             Ok(keys) => cache.keys = keys,
             Err(error) => {

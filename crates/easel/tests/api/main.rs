@@ -2,6 +2,7 @@
 //! per test, driven over HTTP by a real client.
 
 mod bad_requests;
+mod external;
 mod flows;
 mod helpers;
 mod identity;

@@ -1,0 +1,186 @@
+//! Trusting an external issuer (a Cognito user pool): the test serves its own JWKS from
+//! a tiny axum server, rotates keys, and checks that Easel fetches, caches and refetches.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::routing::get;
+use easel_api::auth::{Claims, ExternalIssuer, SigningKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, bearer_client, error_code};
+
+const CLIENT_ID: &str = "cognito-app-client";
+
+struct Pool {
+    issuer: String,
+    keys: Arc<Mutex<Vec<Value>>>,
+    fetches: Arc<Mutex<u32>>,
+}
+
+async fn serve_pool() -> Pool {
+    let keys = Arc::new(Mutex::new(Vec::new()));
+    let fetches = Arc::new(Mutex::new(0));
+    let (served, counted) = (keys.clone(), fetches.clone());
+    let router = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        get(move || {
+            let (served, counted) = (served.clone(), counted.clone());
+            async move {
+                *counted.lock().unwrap() += 1;
+                Json(json!({ "keys": *served.lock().unwrap() }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Pool {
+        issuer,
+        keys,
+        fetches,
+    }
+}
+
+fn token(key: &SigningKey, issuer: &str, sub: &str, groups: &[&str], token_use: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    key.sign(&Claims {
+        sub: sub.into(),
+        iss: issuer.into(),
+        client_id: Some(CLIENT_ID.into()),
+        token_use: token_use.into(),
+        exp: now + 600,
+        iat: now,
+        jti: format!("{sub}-{now}"),
+        cognito_username: Some(format!("{sub}-name")),
+        cognito_groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        ..Claims::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn tokens_of_a_trusted_pool_are_accepted_with_key_rotation() {
+    let pool = serve_pool().await;
+    let first = SigningKey::from_seed(&[1; 32]).unwrap();
+    pool.keys
+        .lock()
+        .unwrap()
+        .push(serde_json::to_value(first.jwk()).unwrap());
+    let issuer = pool.issuer.clone();
+    let app = TestApp::spawn_with(false, |config| {
+        config.auth.external.push(ExternalIssuer {
+            issuer: issuer.clone(),
+            jwks_url: format!("{issuer}/.well-known/jwks.json"),
+            client_id: CLIENT_ID.into(),
+            admin_group: "admin".into(),
+        });
+    })
+    .await;
+
+    let me = |token: String| {
+        let url = app.url("/v1/me");
+        async move { bearer_client(&token).get(url).send().await.unwrap() }
+    };
+    let response = me(token(&first, &pool.issuer, "ext-user", &[], "access")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["userId"], "ext-user");
+    assert_eq!(body["username"], "ext-user-name");
+    assert_eq!(
+        (body["admin"].as_bool(), body["authenticatedWith"].as_str()),
+        (Some(false), Some("external-token"))
+    );
+    let admin: Value = me(token(
+        &first,
+        &pool.issuer,
+        "ext-admin",
+        &["admin"],
+        "access",
+    ))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(admin["admin"], true);
+    assert_eq!(
+        *pool.fetches.lock().unwrap(),
+        1,
+        "cached after the first fetch"
+    );
+
+    // ID tokens, other clients' and other issuers' tokens are refused.
+    let id = me(token(&first, &pool.issuer, "ext-user", &[], "id")).await;
+    assert_eq!(
+        error_code(id, StatusCode::UNAUTHORIZED).await,
+        "invalid-token"
+    );
+    let stranger = me(token(
+        &first,
+        "http://other-pool.test",
+        "ext-user",
+        &[],
+        "access",
+    ))
+    .await;
+    assert_eq!(
+        error_code(stranger, StatusCode::UNAUTHORIZED).await,
+        "invalid-token"
+    );
+
+    // The pool rotates to a new key: Easel refetches on the unknown kid.
+    let second = SigningKey::from_seed(&[2; 32]).unwrap();
+    pool.keys
+        .lock()
+        .unwrap()
+        .push(serde_json::to_value(second.jwk()).unwrap());
+    let rotated = me(token(&second, &pool.issuer, "ext-user", &[], "access")).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    assert_eq!(*pool.fetches.lock().unwrap(), 2);
+
+    // A key the pool never published is refused, and forged kids do not make Easel
+    // fetch again right away.
+    let rogue = SigningKey::from_seed(&[3; 32]).unwrap();
+    let forged = me(token(
+        &rogue,
+        &pool.issuer,
+        "ext-user",
+        &["admin"],
+        "access",
+    ))
+    .await;
+    assert_eq!(
+        error_code(forged, StatusCode::UNAUTHORIZED).await,
+        "invalid-token"
+    );
+    let forged = me(token(
+        &rogue,
+        &pool.issuer,
+        "ext-user",
+        &["admin"],
+        "access",
+    ))
+    .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        *pool.fetches.lock().unwrap(),
+        2,
+        "the refetch is rate limited"
+    );
+
+    // Ownership applies to external principals like to local ones.
+    let theirs = bearer_client(&token(&first, &pool.issuer, "ext-user", &[], "access"));
+    let key = app
+        .upload("a.png", "image/png", crate::helpers::png(4, 4))
+        .await;
+    let other = theirs
+        .get(app.url(&format!("/v1/objects/uploads/{key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
