@@ -30,7 +30,10 @@ trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 start_server() {
   rm -rf "$WORK/data"
-  EASEL__LOG__LEVEL=warn "$EASEL" serve --data-dir "$WORK/data" --bind "127.0.0.1:$PORT" \
+  # auth.mode = none (allowed on loopback) and a plan whose rate limit the load cannot
+  # reach: this measures the queue and the HTTP path, not sign-in or throttling.
+  EASEL__AUTH__MODE=none EASEL__PLANS__DEFAULT__RATE_PER_SEC=1000000 \
+    EASEL__PLANS__DEFAULT__BURST=1000000 EASEL__LOG__LEVEL=warn "$EASEL" serve --data-dir "$WORK/data" --bind "127.0.0.1:$PORT" \
     >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.1; done

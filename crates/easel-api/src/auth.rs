@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use audit::{RequestMeta, audit};
 pub use caller::{Authenticated, Caller, Via, api_key_hash};
-pub use external::ExternalVerifier;
+pub use external::{ExternalVerifier, install_tls_provider};
 pub use jwt::{Claims, SigningKey, TokenError, TokenUse};
 pub use settings::{
     AuthMode, AuthSettings, CorsSettings, ExternalIssuer, OpClass, PasswordPolicy, Plan,

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The blob store failed.
     #[error("blob store error: {0}")]
     Blob(#[from] object_store::Error),
+    /// A batched database write failed (the detail is the database's message).
+    #[error("database error: {0}")]
+    BatchWrite(String),
     /// A stored row could not be read back.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -40,7 +43,7 @@ impl StoreError {
             StoreError::Conflict => "conflict",
             StoreError::NotFound => "not-found",
             StoreError::TooLarge { .. } => "payload-too-large",
-            StoreError::Database(_) => "database-error",
+            StoreError::Database(_) | StoreError::BatchWrite(_) => "database-error",
             StoreError::Blob(_) => "blob-store-error",
             StoreError::Corrupt(_) => "corrupt-row",
             StoreError::Io(_) => "io-error",
@@ -51,7 +54,10 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StoreError::Database(_) | StoreError::Blob(_) | StoreError::Io(_)
+            StoreError::Database(_)
+                | StoreError::BatchWrite(_)
+                | StoreError::Blob(_)
+                | StoreError::Io(_)
         )
     }
 }

@@ -4,6 +4,7 @@
 //! and several processes may share the file (they wait on each other's locks).
 
 mod audit;
+mod inserter;
 mod jobs;
 mod objects;
 mod queue;
@@ -36,6 +37,8 @@ pub struct SqliteStore {
     wakeups: Arc<Wakeups>,
     /// When claims last swept expired, exhausted leases (Unix milliseconds).
     last_reap: Arc<AtomicI64>,
+    /// Writes new jobs in groups.
+    inserter: Arc<inserter::Inserter>,
 }
 
 impl SqliteStore {
@@ -58,6 +61,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let store = SqliteStore {
+            inserter: Arc::new(inserter::Inserter::spawn(writer.clone())),
             writer,
             reader,
             wakeups,

@@ -334,6 +334,40 @@ async fn concurrent_claims_are_exclusive(store: Arc<impl MetaStore>) {
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), ids);
 }
 
+async fn concurrent_creates_all_land_once(store: Arc<impl MetaStore>) {
+    let creates = (0..200).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .create(new_job("alice", None, &i.to_string()))
+                .await
+                .unwrap()
+                .job
+                .id
+        }
+    });
+    let ids: HashSet<JobId> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len(), 200);
+    for id in &ids {
+        assert_eq!(
+            store.get(*id).await.unwrap().unwrap().status,
+            JobStatus::Pending
+        );
+    }
+    assert_eq!(store.depth().await.unwrap(), 200);
+    let claimed: HashSet<JobId> = store
+        .claim(LONG, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.job.id)
+        .collect();
+    assert_eq!(claimed, ids);
+}
+
 async fn batches_claim_oldest_first_and_complete_per_lease(store: Arc<impl MetaStore>) {
     let mut ids = Vec::new();
     for body in ["a", "b", "c", "d", "e"] {
@@ -896,6 +930,7 @@ sqlite_tests!(
     cancel_and_release,
     concurrent_claims_are_exclusive,
     batches_claim_oldest_first_and_complete_per_lease,
+    concurrent_creates_all_land_once,
     object_metadata,
     users_and_lockout,
     refresh_rotation_and_reuse,

@@ -96,6 +96,7 @@ pub struct Application {
 impl Application {
     /// Opens everything and binds. Fails with a message a person can act on.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        easel_api::auth::install_tls_provider();
         let stores = Stores::open(&config).await?;
         let listener = TcpListener::bind(config.server.bind)
             .await

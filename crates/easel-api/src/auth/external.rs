@@ -39,6 +39,7 @@ struct Cache {
 impl ExternalVerifier {
     /// A verifier with an empty cache.
     pub fn new(settings: ExternalIssuer) -> ExternalVerifier {
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .build()
@@ -128,4 +129,12 @@ impl ExternalVerifier {
         tracing::info!(issuer = %self.settings.issuer, keys = keys.len(), "fetched the JWKS");
         Ok(keys)
     }
+}
+
+/// Makes `ring` the process's TLS crypto provider (once; a provider installed earlier
+/// stays). Every `reqwest` client needs one, for HTTPS JWKS URLs such as a Cognito
+/// pool's; call it before building any client.
+pub fn install_tls_provider() {
+    // An error only means a provider is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

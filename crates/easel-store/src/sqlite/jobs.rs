@@ -15,6 +15,26 @@ impl Jobs for SqliteStore {
             return Ok(earlier);
         }
         let now = now_millis();
+        if new.idempotency_key.is_none() {
+            // Nothing to deduplicate: write it with whatever else is being created now.
+            self.inserter
+                .insert(serde_json::json!({
+                    "id": new.id.to_string(),
+                    "owner": new.owner,
+                    "kind": new.kind.as_str(),
+                    "spec": new.spec.to_string(),
+                    "hash": new.request_hash,
+                    "images": new.image_count,
+                    "attempts": new.max_attempts,
+                    "now": now,
+                }))
+                .await?;
+            self.wakeups.job_enqueued();
+            return Ok(Created {
+                job: pending_job(new, now),
+                replayed: false,
+            });
+        }
         // One statement: the `jobs_enqueue` trigger adds the queue entry atomically.
         let inserted = sqlx::query(
             "INSERT INTO jobs (id, owner, kind, status, spec, request_hash, idempotency_key, image_count, max_attempts, created_at, updated_at)
@@ -42,24 +62,8 @@ impl Jobs for SqliteStore {
         }
         inserted?;
         self.wakeups.job_enqueued();
-        let job = Job {
-            id: new.id,
-            owner: new.owner,
-            kind: new.kind,
-            status: JobStatus::Pending,
-            spec: new.spec,
-            image_count: new.image_count,
-            progress: 0,
-            results: Vec::new(),
-            error: None,
-            attempts: 0,
-            max_attempts: new.max_attempts,
-            idempotency_key: new.idempotency_key,
-            created_at: now,
-            updated_at: now,
-        };
         Ok(Created {
-            job,
+            job: pending_job(new, now),
             replayed: false,
         })
     }
@@ -162,5 +166,25 @@ impl SqliteStore {
             job: job_from_row(&row)?,
             replayed: true,
         }))
+    }
+}
+
+/// The record of a job just created at `now`.
+fn pending_job(new: NewJob, now: i64) -> Job {
+    Job {
+        id: new.id,
+        owner: new.owner,
+        kind: new.kind,
+        status: JobStatus::Pending,
+        spec: new.spec,
+        image_count: new.image_count,
+        progress: 0,
+        results: Vec::new(),
+        error: None,
+        attempts: 0,
+        max_attempts: new.max_attempts,
+        idempotency_key: new.idempotency_key,
+        created_at: now,
+        updated_at: now,
     }
 }
