@@ -128,9 +128,15 @@ async fn from_api_key(state: &AppState, key: &str) -> Result<Authenticated, ApiE
         .live_api_key_by_hash(&api_key_hash(key))
         .await?
         .ok_or_else(invalid_token)?;
+    local_user(state, &found.owner, Via::ApiKey).await
+}
+
+/// The enabled local account `id`, read on every request: a disabled user or a changed
+/// role takes effect at once, and the plan is current.
+async fn local_user(state: &AppState, id: &str, via: Via) -> Result<Authenticated, ApiError> {
     let user = state
         .identity
-        .user_by_id(&found.owner)
+        .user_by_id(id)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(invalid_token)?;
@@ -141,7 +147,7 @@ async fn from_api_key(state: &AppState, key: &str) -> Result<Authenticated, ApiE
         },
         username: Some(user.username),
         plan: user.plan,
-        via: Via::ApiKey,
+        via,
     })
 }
 
@@ -155,25 +161,7 @@ async fn from_token(state: &AppState, token: &str) -> Result<Authenticated, ApiE
             invalid_token()
         })?;
     match issuer {
-        Issuer::Local => {
-            // The account is read on every request: a disabled user or a changed role
-            // takes effect at once, and the plan is current.
-            let user = state
-                .identity
-                .user_by_id(&claims.sub)
-                .await?
-                .filter(|u| !u.disabled)
-                .ok_or_else(invalid_token)?;
-            Ok(Authenticated {
-                principal: Principal {
-                    id: user.id,
-                    admin: user.admin,
-                },
-                username: Some(user.username),
-                plan: user.plan,
-                via: Via::Token,
-            })
-        }
+        Issuer::Local => local_user(state, &claims.sub, Via::Token).await,
         Issuer::External(index) => {
             let admin_group = state
                 .auth

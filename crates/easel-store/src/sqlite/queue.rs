@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use easel_core::{ImageResult, JobId, Millis, now_millis};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::{SqliteStore, job_columns, job_from_row};
 use crate::{Claim, Completion, FailOutcome, Job, Lease, Queue, StoreError};
@@ -25,6 +25,24 @@ fn millis(duration: Duration) -> Millis {
 
 fn encode(results: &[ImageResult]) -> Result<String, StoreError> {
     serde_json::to_string(results).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Ends a held lease, making the job claimable again at `at`; false when the lease was
+/// no longer held.
+async fn drop_lease(
+    tx: &mut Transaction<'static, Sqlite>,
+    lease: &Lease,
+    at: Millis,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ? AND lease_token = ?",
+    )
+    .bind(at)
+    .bind(lease.job_id.to_string())
+    .bind(&lease.token)
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 impl SqliteStore {
@@ -229,17 +247,7 @@ impl Queue for SqliteStore {
             FailOutcome::Dead
         } else {
             let at = now + retry_after.map_or(0, millis);
-            let requeued = sqlx::query(
-                "UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ? AND lease_token = ?",
-            )
-            .bind(at)
-            .bind(&id)
-            .bind(&lease.token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if requeued {
+            if drop_lease(&mut tx, lease, at).await? {
                 sqlx::query(
                     "UPDATE jobs SET status = 'PENDING', error = ?, progress = 0, updated_at = ? WHERE id = ?",
                 )
@@ -267,16 +275,7 @@ impl Queue for SqliteStore {
         let now = now_millis();
         let id = lease.job_id.to_string();
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query(
-            "UPDATE queue SET visible_at = ?, lease_token = NULL WHERE job_id = ? AND lease_token = ?",
-        )
-        .bind(now)
-        .bind(&id)
-        .bind(&lease.token)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let held = drop_lease(&mut tx, lease, now).await?;
         if held {
             // The attempt did not fail, it was interrupted: give it back.
             sqlx::query(
