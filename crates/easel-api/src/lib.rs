@@ -1,12 +1,14 @@
 //! Easel's HTTP API: native routes under `/v1`, the seeds' routes (`/uploads/presign`,
 //! `/process`, `/jobs/{id}`), presigned object access under `/o`, health and metrics.
 //! Identity (`/v1/auth/*`, API keys, `/v1/me`, JWKS) and the gateway's rate limits,
-//! quotas and CORS live here too. Handlers are thin: extract, parse into domain types,
+//! quotas and CORS live here too. Generation and editing (`/v1/generations`, history,
+//! and the Bedrock- and OpenAI-compatible routes) share one service in [`generation`]. Handlers are thin: extract, parse into domain types,
 //! call a service, render a view.
 
 pub mod auth;
 mod error;
 mod extract;
+pub mod generation;
 mod middleware;
 mod routes;
 mod state;

@@ -4,6 +4,7 @@
 //! matrix test built from it) always lists exactly what is served.
 
 mod events;
+mod generations;
 mod identity;
 mod jobs;
 mod keys;
@@ -13,18 +14,24 @@ mod objects;
 mod ops;
 mod seed;
 mod uploads;
+mod web;
 mod wellknown;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::http::StatusCode;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::MethodRouter;
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, Route};
+use std::convert::Infallible;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -101,14 +108,25 @@ impl Routes {
         self
     }
 
-    /// Applies a body limit to the routes so far.
-    pub fn layer(mut self, limit: DefaultBodyLimit) -> Routes {
-        self.router = self.router.layer(limit);
+    /// Applies a layer (a body limit, a timeout) to the routes so far.
+    pub fn layer<L>(mut self, layer: L) -> Routes
+    where
+        L: tower::Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as tower::Service<Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as tower::Service<Request>>::Future: Send + 'static,
+    {
+        self.router = self.router.layer(layer);
         self
     }
 }
 
-fn all_routes(max_json_bytes: usize) -> Routes {
+fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Duration) -> Routes {
+    // Generation requests carry images in base64: a limit of their own.
+    let generation_routes = Routes::new()
+        .merge(generations::routes())
+        .layer(DefaultBodyLimit::max(max_generation_bytes));
     let json_routes = Routes::new()
         .merge(uploads::routes())
         .merge(jobs::routes())
@@ -119,16 +137,23 @@ fn all_routes(max_json_bytes: usize) -> Routes {
         .merge(keys::routes())
         .merge(me::routes())
         .layer(DefaultBodyLimit::max(max_json_bytes));
-    Routes::new()
+    let timed = Routes::new()
         .merge(json_routes)
         .merge(objects::routes())
         .merge(ops::routes())
         .merge(wellknown::routes())
+        .merge(web::routes())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ));
+    // Generations wait for engines as long as `generation.max_wait_secs` allows.
+    timed.merge(generation_routes)
 }
 
 /// Every route and method served, with its access class.
 pub fn route_table() -> Vec<RouteInfo> {
-    all_routes(0).table
+    all_routes(0, 0, Duration::ZERO).table
 }
 
 fn cors_layer(settings: &CorsSettings) -> Option<CorsLayer> {
@@ -175,11 +200,15 @@ fn cors_layer(settings: &CorsSettings) -> Option<CorsLayer> {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let cors = cors_layer(&state.settings.cors);
-    let router = all_routes(state.settings.max_json_bytes)
-        .router
-        .fallback(|| async { ApiError::not_found("route-not-found", "no route matches this path") })
-        .with_state(state)
-        .layer(axum::middleware::from_fn(rate_headers));
+    let router = all_routes(
+        state.settings.max_json_bytes,
+        state.generation.max_body_bytes,
+        state.settings.request_timeout,
+    )
+    .router
+    .fallback(|| async { ApiError::not_found("route-not-found", "no route matches this path") })
+    .with_state(state)
+    .layer(axum::middleware::from_fn(rate_headers));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,

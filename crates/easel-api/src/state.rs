@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use easel_engines::Engines;
 use easel_image::{Limits, Pipeline};
-use easel_store::{Blobs, IdentityStore, Jobs, Objects, Presigner, Queue, Wakeups};
+use easel_store::{Blobs, IdentityStore, Jobs, Objects, Presigner, Queue, RequestLog, Wakeups};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Auth, CorsSettings};
+use crate::generation::GenerationSettings;
 
 /// Settings of the HTTP API.
 #[derive(Debug, Clone)]
@@ -29,6 +31,9 @@ pub struct ApiSettings {
     pub seed_preset: String,
     /// Cross-origin requests.
     pub cors: CorsSettings,
+    /// Longest a request may take (generations excepted: they wait up to
+    /// `generation.max_wait_secs`).
+    pub request_timeout: std::time::Duration,
 }
 
 /// An upload trigger: a completed upload whose key starts with `prefix` enqueues a job
@@ -70,6 +75,12 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Upload triggers.
     pub triggers: Arc<Vec<TriggerRule>>,
+    /// Generation and editing engines.
+    pub engines: Arc<Engines>,
+    /// Generation settings: styles, moderation, retention.
+    pub generation: Arc<GenerationSettings>,
+    /// The generation request log.
+    pub request_log: Arc<dyn RequestLog>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Fires when the server shuts down (ends event streams, fails readiness).

@@ -55,6 +55,12 @@ pub async fn submit_job(
             }
             (json!({ "metadata": request.metadata }), 0)
         }
+        JobKind::Generate => {
+            return Err(ApiError::bad_request(
+                "invalid-request",
+                "generations are submitted through POST /v1/generations",
+            ));
+        }
         JobKind::Process => {
             let count = request.sources.len();
             let max = state.settings.max_sources_per_job;
@@ -86,6 +92,7 @@ pub async fn submit_job(
         max_attempts: state.settings.max_attempts,
         idempotency_key: request.idempotency_key,
         request_hash: hex::encode(Sha256::digest(canonical.as_bytes())),
+        expires_at: None,
     };
     match state.jobs.create(new).await {
         Ok(created) => Ok(created),

@@ -35,7 +35,8 @@ pub struct JobView {
 #[serde(rename_all = "camelCase")]
 pub struct ResultView {
     index: u32,
-    source: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<ObjectRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<OutputView>,
     detections: Vec<easel_core::Detection>,

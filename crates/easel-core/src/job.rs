@@ -15,6 +15,8 @@ pub enum JobKind {
     Process,
     /// Does nothing: a probe of the queue itself (health checks, benchmarks).
     Noop,
+    /// Generates or edits images with an engine ([`GenerateSpec`]).
+    Generate,
 }
 
 impl JobKind {
@@ -23,6 +25,7 @@ impl JobKind {
         match self {
             JobKind::Process => "process",
             JobKind::Noop => "noop",
+            JobKind::Generate => "generate",
         }
     }
 }
@@ -34,6 +37,7 @@ impl FromStr for JobKind {
         match s {
             "process" => Ok(JobKind::Process),
             "noop" => Ok(JobKind::Noop),
+            "generate" => Ok(JobKind::Generate),
             other => Err(format!("unknown job kind `{other}`")),
         }
     }
@@ -137,10 +141,11 @@ pub struct Detection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageResult {
-    /// Position of the source in the job's source list.
+    /// Position of the source in the job's source list (for generations: of the image).
     pub index: u32,
-    /// The source object.
-    pub source: ObjectRef,
+    /// The source object (absent for generated images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ObjectRef>,
     /// The written output, absent when this image failed.
     pub output: Option<OutputInfo>,
     /// Objects detected in the image.
@@ -194,4 +199,51 @@ pub struct ProcessSpec {
     /// Free-form client metadata, returned as given.
     #[serde(default)]
     pub metadata: serde_json::Value,
+}
+
+/// The stored request of a `generate` job: the Bedrock-model body exactly as it will be
+/// run (style applied, seed fixed, so a retry or a re-run produces the same images), the
+/// engine and model chosen at submission, and what the history shows. The body stays JSON
+/// here; the worker parses it with the engines crate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateSpec {
+    /// The InvokeModel body (Titan Image Generator v2 / Nova Canvas).
+    pub request: serde_json::Value,
+    /// The model id whose rules apply, e.g. `amazon.titan-image-generator-v2:0`.
+    pub model: String,
+    /// The engine that runs it, e.g. `classic`.
+    pub engine: String,
+    /// Output format: `png`, `jpeg` or `webp`.
+    pub output_format: String,
+    /// Lossy quality 1–100, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_quality: Option<u8>,
+    /// The style preset applied, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style_preset: Option<String>,
+    /// The prompt as the user wrote it (before the style was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The negative prompt as the user wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// `TEXT_IMAGE`, `INPAINTING`, …
+    pub task_type: String,
+    /// `generate` or `edit`: the quota class it was counted in.
+    pub operation: String,
+    /// Requested output size.
+    pub width: u32,
+    /// Requested output size.
+    pub height: u32,
+    /// Images requested.
+    pub number_of_images: u32,
+    /// The seed used.
+    pub seed: u32,
+    /// Prompt adherence.
+    pub cfg_scale: f32,
+    /// `standard` or `premium`.
+    pub quality: String,
+    /// Which API the request came through (`native`, `bedrock`, `openai`, `seed`).
+    pub dialect: String,
 }

@@ -11,7 +11,8 @@ mod time;
 pub use bucket::{Bucket, BucketParseError};
 pub use ids::{JobId, JobIdParseError};
 pub use job::{
-    Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
+    Detection, GenerateSpec, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo,
+    ProcessSpec,
 };
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
 pub use principal::Principal;

@@ -4,7 +4,9 @@
 
 pub mod classic;
 pub mod engine;
+pub mod registry;
 pub mod request;
 
 pub use classic::ClassicEngine;
 pub use engine::{Capabilities, Engine, EngineError, GeneratedImage, NoProgress, Progress};
+pub use registry::{ChooseError, Engines, NOVA_CANVAS, TITAN_IMAGE_V2, model_family};

@@ -1,6 +1,7 @@
 //! Encoding: JPEG (libjpeg-turbo), PNG (png crate), WebP (libwebp, lossy or
 //! lossless), GIF (image crate). Output carries no metadata except, on request, the
-//! input's copyright and artist as a minimal EXIF block; pixels are sRGB.
+//! input's copyright and artist as a minimal EXIF block, and the parameters an engine
+//! recorded (PNG `parameters` text chunk / EXIF ImageDescription); pixels are sRGB.
 
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
@@ -24,7 +25,7 @@ pub(crate) fn encode(
     o: &OutputOptions,
     rights: Option<&ExifMeta>,
 ) -> Result<Vec<u8>, ImageError> {
-    let exif = rights.filter(|m| m.has_rights()).map(ExifMeta::rights_tiff);
+    let exif = rights.filter(|m| m.has_output()).map(ExifMeta::rights_tiff);
     match format {
         Format::Jpeg => encode_jpeg(r, o, exif.as_deref()),
         Format::Png => encode_png(r, o, rights),
@@ -106,6 +107,11 @@ fn encode_png(
         }
         if let Some(a) = &m.artist {
             enc.add_text_chunk("Author".into(), a.clone())
+                .map_err(err)?;
+        }
+        if let Some(d) = &m.description {
+            // iTXt: UTF-8, unlike tEXt's Latin-1.
+            enc.add_itxt_chunk("parameters".into(), d.clone())
                 .map_err(err)?;
         }
     }

@@ -13,6 +13,9 @@ pub(crate) struct ExifMeta {
     pub copyright: Option<String>,
     /// The Artist tag, if any.
     pub artist: Option<String>,
+    /// Text to write as ImageDescription (JPEG/WebP EXIF) or a `parameters` text chunk
+    /// (PNG): engines record the generation parameters here. Never read from inputs.
+    pub description: Option<String>,
 }
 
 impl Default for ExifMeta {
@@ -21,6 +24,7 @@ impl Default for ExifMeta {
             orientation: 1,
             copyright: None,
             artist: None,
+            description: None,
         }
     }
 }
@@ -58,6 +62,7 @@ impl ExifMeta {
             orientation,
             copyright: ascii(Tag::Copyright),
             artist: ascii(Tag::Artist),
+            description: None,
         }
     }
 
@@ -66,11 +71,23 @@ impl ExifMeta {
         self.copyright.is_some() || self.artist.is_some()
     }
 
+    /// True when there is anything to write.
+    pub(crate) fn has_output(&self) -> bool {
+        self.has_rights() || self.description.is_some()
+    }
+
     /// A big-endian TIFF block (without the `Exif\0\0` prefix) holding only the
-    /// Artist and Copyright tags.
+    /// ImageDescription, Artist and Copyright tags (in tag order, as TIFF requires).
+    /// EXIF ASCII cannot hold other characters: the description is escaped JSON-style
+    /// (`\u00e9`), the others lose what is not ASCII.
     pub(crate) fn rights_tiff(&self) -> Vec<u8> {
+        let description = self.description.as_deref().map(ascii_escape);
         let mut entries: Vec<(u16, Vec<u8>)> = Vec::new();
-        for (tag, value) in [(0x013B_u16, &self.artist), (0x8298, &self.copyright)] {
+        for (tag, value) in [
+            (0x010E_u16, &description),
+            (0x013B, &self.artist),
+            (0x8298, &self.copyright),
+        ] {
             if let Some(v) = value {
                 let mut bytes: Vec<u8> = v.bytes().filter(|b| b.is_ascii() && *b != 0).collect();
                 bytes.push(0);
@@ -100,4 +117,21 @@ impl ExifMeta {
         out.extend_from_slice(&data);
         out
     }
+}
+
+/// Escapes every character outside ASCII as `\uXXXX` (UTF-16 units, as JSON does), so
+/// JSON text survives EXIF's ASCII type and reads back unchanged.
+fn ascii_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() && c != '\0' {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }

@@ -26,7 +26,7 @@ pub use format::{Format, sniff};
 pub use limits::Limits;
 pub use params::{Color, Filter, Gravity, ResizeMode};
 pub use pipeline::{ImageWatermark, Op, OutputOptions, Pipeline, TextWatermark};
-pub use pixels::{decode_rgba, encode_rgba};
+pub use pixels::{decode_rgba, encode_rgba, encode_rgba_with_parameters};
 pub use presets::builtin_presets;
 pub use probe::{ImageInfo, probe};
 pub use process::{Output, process};

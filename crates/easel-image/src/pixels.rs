@@ -7,6 +7,7 @@ use image::RgbaImage;
 use crate::decode::decode;
 use crate::encode::encode;
 use crate::error::ImageError;
+use crate::exif_meta::ExifMeta;
 use crate::format::Format;
 use crate::limits::Limits;
 use crate::pipeline::OutputOptions;
@@ -47,4 +48,21 @@ pub fn encode_rgba(
 ) -> Result<Vec<u8>, ImageError> {
     let raster = Raster::new(image.width(), image.height(), 4, image.as_raw().clone());
     encode(&raster, format, options, None)
+}
+
+/// Like [`encode_rgba`], and records `parameters` in the file: a PNG `parameters` iTXt
+/// chunk, or the EXIF ImageDescription of a JPEG or WebP (non-ASCII escaped as `\uXXXX`,
+/// so JSON reads back unchanged). GIF carries none.
+pub fn encode_rgba_with_parameters(
+    image: &RgbaImage,
+    format: Format,
+    options: &OutputOptions,
+    parameters: &str,
+) -> Result<Vec<u8>, ImageError> {
+    let raster = Raster::new(image.width(), image.height(), 4, image.as_raw().clone());
+    let meta = ExifMeta {
+        description: Some(parameters.to_owned()),
+        ..ExifMeta::default()
+    };
+    encode(&raster, format, options, Some(&meta))
 }

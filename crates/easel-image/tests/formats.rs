@@ -353,3 +353,46 @@ fn metadata_is_stripped_unless_copyright_is_kept() {
         "orientation dropped"
     );
 }
+
+/// Generation parameters travel inside the file: a PNG `parameters` iTXt chunk, and the
+/// EXIF ImageDescription of JPEG and WebP, escaped so non-ASCII text reads back intact.
+#[test]
+fn parameters_are_embedded_and_read_back() {
+    let pixels = image::RgbaImage::from_pixel(16, 8, image::Rgba([10, 200, 30, 255]));
+    let params = r#"{"prompt":"café at dusk","seed":42}"#;
+    let options = easel_image::OutputOptions::default();
+
+    let png_bytes =
+        easel_image::encode_rgba_with_parameters(&pixels, Format::Png, &options, params).unwrap();
+    let decoder = ::png::Decoder::new(std::io::Cursor::new(&png_bytes));
+    let reader = decoder.read_info().unwrap();
+    let chunk = reader
+        .info()
+        .utf8_text
+        .iter()
+        .find(|c| c.keyword == "parameters")
+        .expect("a parameters iTXt chunk");
+    assert_eq!(chunk.get_text().unwrap(), params);
+
+    for format in [Format::Jpeg, Format::Webp] {
+        let bytes =
+            easel_image::encode_rgba_with_parameters(&pixels, format, &options, params).unwrap();
+        let exif = exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&bytes))
+            .unwrap_or_else(|e| panic!("{format:?}: no EXIF: {e}"));
+        let field = exif
+            .get_field(exif::Tag::ImageDescription, exif::In::PRIMARY)
+            .expect("ImageDescription");
+        let exif::Value::Ascii(parts) = &field.value else {
+            panic!("ImageDescription is not ASCII");
+        };
+        let text = String::from_utf8(parts[0].clone()).unwrap();
+        let read: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(read["prompt"], "café at dusk", "{format:?}");
+        assert_eq!(read["seed"], 42);
+        // The pixels are still readable.
+        let (_, decoded) =
+            easel_image::decode_rgba(&bytes, &easel_image::Limits::default()).unwrap();
+        assert_eq!(decoded.dimensions(), (16, 8));
+    }
+}

@@ -36,6 +36,8 @@ pub struct Job {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// When its outputs are deleted (generations have a retention; other jobs none).
+    pub expires_at: Option<Millis>,
 }
 
 /// What is needed to create a job.
@@ -57,6 +59,8 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     /// A digest of the request body, to tell a replay from a conflicting reuse of the key.
     pub request_hash: String,
+    /// When its outputs are to be deleted, if ever.
+    pub expires_at: Option<Millis>,
 }
 
 /// The result of [`Jobs::create`].
@@ -90,6 +94,10 @@ pub struct JobFilter {
     pub limit: u32,
     /// Only jobs older than this one (the previous page's last id).
     pub before: Option<JobId>,
+    /// Only jobs of this kind.
+    pub kind: Option<JobKind>,
+    /// Only jobs not expired at this time (no expiry, or a later one).
+    pub live_at: Option<Millis>,
 }
 
 /// Job records.
@@ -113,4 +121,15 @@ pub trait Jobs: Send + Sync {
 
     /// Checks that the database answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Brings a job's expiry forward to `at` (never later than it was); false when there
+    /// is no such job. Deleting a history entry expires it now.
+    async fn expire(&self, id: JobId, at: Millis) -> Result<bool, StoreError>;
+
+    /// Finished jobs whose expiry is at or before `now` and whose outputs have not been
+    /// removed yet, oldest expiry first.
+    async fn expired(&self, now: Millis, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    /// Records that a job's outputs were deleted, so the sweep skips it from now on.
+    async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError>;
 }

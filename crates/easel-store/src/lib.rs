@@ -1,6 +1,7 @@
 //! Easel's persistence behind narrow traits: job records ([`Jobs`]), the durable queue
 //! ([`Queue`]), object metadata ([`Objects`]), object bytes ([`Blobs`]), identity
-//! ([`Users`], [`RefreshTokens`], [`ApiKeys`], [`Usage`], [`Audit`]), plus the
+//! ([`Users`], [`RefreshTokens`], [`ApiKeys`], [`Usage`], [`Audit`]), the generation
+//! request log ([`RequestLog`]), plus the
 //! HMAC presigner for URLs that Easel serves itself. `SqliteStore` and `FsBlobs` are the
 //! embedded defaults; other engines implement the same traits and run the same
 //! conformance suite (`tests/conformance.rs`).
@@ -14,6 +15,7 @@ mod jobs;
 mod objects;
 mod presign;
 mod queue;
+mod request_log;
 mod sqlite;
 mod tokens;
 mod usage;
@@ -29,6 +31,7 @@ pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
 pub use objects::{ObjectMeta, Objects};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
 pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
+pub use request_log::{RequestLog, RequestRecord};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome};
 pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, Usage};

@@ -39,4 +39,7 @@ pub trait Objects: Send + Sync {
 
     /// Objects derived from `source`, oldest first.
     async fn derived_from(&self, source: &ObjectRef) -> Result<Vec<ObjectMeta>, StoreError>;
+
+    /// Forgets an object's metadata; false when there was none.
+    async fn delete_object(&self, object: &ObjectRef) -> Result<bool, StoreError>;
 }

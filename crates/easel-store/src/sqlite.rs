@@ -8,6 +8,7 @@ mod inserter;
 mod jobs;
 mod objects;
 mod queue;
+mod request_log;
 mod schema;
 mod tokens;
 mod usage;
@@ -112,7 +113,7 @@ impl SqliteStore {
 /// The columns [`job_from_row`] reads, for `concat!`-built static SQL.
 macro_rules! job_columns {
     () => {
-        "id, owner, kind, status, spec, image_count, progress, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at"
+        "id, owner, kind, status, spec, image_count, progress, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
     };
 }
 use job_columns;
@@ -150,5 +151,6 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         idempotency_key: row.try_get("idempotency_key")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }

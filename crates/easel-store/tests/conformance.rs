@@ -11,13 +11,13 @@ use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, Obje
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, FailOutcome,
     FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy, NewJob, NewRefreshToken,
-    ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RotateOutcome, SqliteStore, StoreError,
-    User, Wakeups,
+    ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog, RequestRecord,
+    RotateOutcome, SqliteStore, StoreError, User, Wakeups,
 };
 use futures::StreamExt;
 
-trait MetaStore: Jobs + Queue + Objects + IdentityStore + 'static {}
-impl<T: Jobs + Queue + Objects + IdentityStore + 'static> MetaStore for T {}
+trait MetaStore: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static {}
+impl<T: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static> MetaStore for T {}
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -53,6 +53,7 @@ fn new_job(owner: &str, key: Option<&str>, body: &str) -> NewJob {
         max_attempts: 3,
         idempotency_key: key.map(str::to_owned),
         request_hash: format!("hash-{body}"),
+        expires_at: None,
     }
 }
 
@@ -147,7 +148,7 @@ async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
 
     let result = ImageResult {
         index: 0,
-        source: object(Bucket::Uploads, "uploads/a.jpg"),
+        source: Some(object(Bucket::Uploads, "uploads/a.jpg")),
         output: None,
         detections: vec![],
         error: None,
@@ -452,7 +453,14 @@ async fn object_metadata(store: Arc<impl MetaStore>) {
     };
     store.put_object(&derived).await.unwrap();
     store.put_object(&derived).await.unwrap();
-    assert_eq!(store.derived_from(&original).await.unwrap(), vec![derived]);
+    assert_eq!(
+        store.derived_from(&original).await.unwrap(),
+        vec![derived.clone()]
+    );
+    assert!(store.delete_object(&derived.object).await.unwrap());
+    assert!(!store.delete_object(&derived.object).await.unwrap());
+    assert!(store.get_object(&derived.object).await.unwrap().is_none());
+    assert!(store.derived_from(&original).await.unwrap().is_empty());
     assert!(
         store
             .get_object(&object(Bucket::Outputs, "nope"))
@@ -460,6 +468,121 @@ async fn object_metadata(store: Arc<impl MetaStore>) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Retention: expiry hides a job from `live_at` lists, `expired` lists only finished
+/// jobs whose outputs remain, `expire` never postpones, and `outputs_removed` ends it.
+async fn expiry_and_kind_filters(store: Arc<impl MetaStore>) {
+    let now = easel_core::now_millis();
+    let mut keep = new_job("alice", None, "keep");
+    keep.kind = JobKind::Generate;
+    keep.expires_at = Some(now + 60_000);
+    let keep = store.create(keep).await.unwrap().job;
+    assert_eq!(keep.expires_at, Some(now + 60_000));
+    let mut gone = new_job("alice", None, "gone");
+    gone.kind = JobKind::Generate;
+    gone.expires_at = Some(now + 60_000);
+    let gone = store.create(gone).await.unwrap().job;
+    let other = store
+        .create(new_job("alice", None, "other"))
+        .await
+        .unwrap()
+        .job;
+
+    let live = |at| JobFilter {
+        owner: Some("alice".into()),
+        kind: Some(JobKind::Generate),
+        live_at: Some(at),
+        limit: 10,
+        ..JobFilter::default()
+    };
+    let ids = |jobs: Vec<easel_store::Job>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list(&live(now)).await.unwrap()),
+        vec![gone.id, keep.id]
+    );
+
+    // Expiring moves the expiry forward, never back.
+    assert!(store.expire(gone.id, now - 1).await.unwrap());
+    assert!(store.expire(gone.id, now + 999_999).await.unwrap());
+    assert_eq!(
+        store.get(gone.id).await.unwrap().unwrap().expires_at,
+        Some(now - 1)
+    );
+    assert!(!store.expire(JobId::new(), now).await.unwrap());
+    assert_eq!(ids(store.list(&live(now)).await.unwrap()), vec![keep.id]);
+    assert_eq!(
+        store
+            .list(&JobFilter {
+                limit: 10,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "without filters every job is listed"
+    );
+    assert!(
+        ids(store.list(&live(now)).await.unwrap())
+            .iter()
+            .all(|id| *id != other.id)
+    );
+
+    // Not finished yet: the sweep waits for it.
+    assert!(store.expired(now, 10).await.unwrap().is_empty());
+    let claims = store.claim(LONG, 10).await.unwrap();
+    for claim in &claims {
+        complete_one(store.as_ref(), &claim.lease, &[])
+            .await
+            .unwrap();
+    }
+    assert_eq!(ids(store.expired(now, 10).await.unwrap()), vec![gone.id]);
+    store.outputs_removed(gone.id, now).await.unwrap();
+    assert!(store.expired(now, 10).await.unwrap().is_empty());
+    // The other one expires later.
+    assert_eq!(
+        ids(store.expired(now + 60_000, 10).await.unwrap()),
+        vec![keep.id]
+    );
+}
+
+async fn request_log(store: Arc<impl MetaStore>) {
+    let record = |n: u32, owner: &str| RequestRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        owner: owner.to_owned(),
+        at: i64::from(n),
+        dialect: "native".into(),
+        task_type: "TEXT_IMAGE".into(),
+        prompt: Some(format!("prompt {n}")),
+        engine: "classic".into(),
+        model: "amazon.titan-image-generator-v2:0".into(),
+        seed: Some(n),
+        status: "succeeded".into(),
+        error_code: None,
+        latency_ms: Some(12),
+        output_bytes: 1000,
+        image_count: 1,
+        job_id: Some(JobId::new()),
+    };
+    let written: Vec<RequestRecord> = (0..5)
+        .map(|n| record(n, if n == 2 { "bob" } else { "alice" }))
+        .collect();
+    for r in &written {
+        store.log_request(r).await.unwrap();
+    }
+    let alice = store.list_requests(Some("alice"), None, 3).await.unwrap();
+    assert_eq!(
+        alice.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        vec![Some(4), Some(3), Some(1)]
+    );
+    assert_eq!(alice[0], written[4]);
+    let rest = store
+        .list_requests(Some("alice"), Some(&alice[2].id), 3)
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![written[0].clone()]);
+    assert_eq!(store.list_requests(None, None, 10).await.unwrap().len(), 5);
 }
 
 async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
@@ -937,6 +1060,8 @@ sqlite_tests!(
     api_keys,
     rate_buckets_and_quotas,
     audit_log,
+    expiry_and_kind_filters,
+    request_log,
 );
 
 #[tokio::test]

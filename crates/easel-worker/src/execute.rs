@@ -1,4 +1,5 @@
-//! What running one job means: `noop` does nothing, `process` runs the job's pipeline over
+//! What running one job means: `noop` does nothing, `generate` runs an engine (see
+//! [`crate::generate`]), `process` runs the job's pipeline over
 //! each source image and stores the outputs under keys derived from the job id and image
 //! index, so a re-run overwrites its own earlier outputs and never duplicates them.
 
@@ -27,7 +28,7 @@ pub struct JobFailure {
 }
 
 impl JobFailure {
-    fn permanent(message: String) -> Self {
+    pub(crate) fn permanent(message: String) -> Self {
         JobFailure {
             message,
             retryable: false,
@@ -35,7 +36,15 @@ impl JobFailure {
         }
     }
 
-    fn store(error: StoreError, results: Vec<ImageResult>) -> Self {
+    pub(crate) fn transient(message: String) -> Self {
+        JobFailure {
+            message,
+            retryable: true,
+            results: Vec::new(),
+        }
+    }
+
+    pub(crate) fn store(error: StoreError, results: Vec<ImageResult>) -> Self {
         JobFailure {
             message: format!("storage failed: {error}"),
             retryable: error.is_transient(),
@@ -55,6 +64,7 @@ pub async fn execute(
     match claim.job.kind {
         JobKind::Noop => Ok(Vec::new()),
         JobKind::Process => process_job(claim, deps, cpu).await,
+        JobKind::Generate => crate::generate::generate_job(claim, deps, cpu).await,
     }
 }
 
@@ -75,14 +85,14 @@ async fn process_job(
         let result = match outcome {
             Ok(output) => ImageResult {
                 index,
-                source: source.clone(),
+                source: Some(source.clone()),
                 output: Some(output),
                 detections: Vec::new(),
                 error: None,
             },
             Err(ImageStep::Input(failure)) => ImageResult {
                 index,
-                source: source.clone(),
+                source: Some(source.clone()),
                 output: None,
                 detections: Vec::new(),
                 error: Some(failure),

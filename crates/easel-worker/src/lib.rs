@@ -4,6 +4,7 @@
 
 mod backoff;
 mod execute;
+mod generate;
 mod pool;
 
 pub use execute::{JobFailure, execute};

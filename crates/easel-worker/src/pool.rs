@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use easel_engines::Engines;
 use easel_image::Limits;
-use easel_store::{Blobs, Claim, Completion, FailOutcome, Objects, Queue, Wakeups};
+use easel_store::{Blobs, Claim, Completion, FailOutcome, Objects, Queue, RequestLog, Wakeups};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +52,10 @@ pub struct WorkerDeps {
     pub wakeups: Arc<Wakeups>,
     /// Limits applied to every image.
     pub limits: Limits,
+    /// The generation and editing engines.
+    pub engines: Arc<Engines>,
+    /// Where generation runs are logged.
+    pub request_log: Arc<dyn RequestLog>,
 }
 
 /// Running worker tasks.

@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use easel_api::auth::{Auth, AuthMode, SigningKey};
 use easel_api::{ApiSettings, AppState, TriggerRule};
+use easel_engines::Engines;
 use easel_store::{FsBlobs, PresignKey, Presigner, SqliteStore, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 
@@ -26,6 +26,8 @@ pub struct Stores {
     pub blobs: Arc<FsBlobs>,
     /// Store signals.
     pub wakeups: Arc<Wakeups>,
+    /// The configured engines.
+    pub engines: Arc<Engines>,
 }
 
 impl Stores {
@@ -44,6 +46,7 @@ impl Stores {
             metadata: Arc::new(metadata),
             blobs: Arc::new(blobs),
             wakeups,
+            engines: Arc::new(config.engines.build()?),
         })
     }
 
@@ -55,6 +58,8 @@ impl Stores {
             blobs: self.blobs.clone(),
             wakeups: self.wakeups.clone(),
             limits: config.limits.clone(),
+            engines: self.engines.clone(),
+            request_log: self.metadata.clone(),
         })
     }
 }
@@ -132,6 +137,7 @@ impl Application {
             max_attempts: config.queue.max_attempts,
             seed_preset: config.jobs.seed_preset.clone(),
             cors: config.cors.settings(),
+            request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
         let auth_settings = config.auth.settings(&config.plans, &base_url);
         let signing_key = match auth_settings.mode {
@@ -157,14 +163,17 @@ impl Application {
             presets: Arc::new(presets),
             limits: Arc::new(config.limits.clone()),
             triggers: Arc::new(triggers),
+            engines: stores.engines.clone(),
+            generation: Arc::new(config.generation.settings()?),
+            request_log: stores.metadata.clone(),
             metrics: easel_api::install_metrics_recorder(),
             shutdown: shutdown.clone(),
         };
-        let timeout = Duration::from_secs(config.server.request_timeout_secs);
-        let router = easel_api::router(state).layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
+        tokio::spawn(sweep_expired_outputs(
+            state.clone(),
+            Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
         ));
+        let router = easel_api::router(state);
         let workers = config.workers.in_process.then(|| {
             spawn_workers(
                 stores.worker_deps(&config),
@@ -220,6 +229,22 @@ impl Application {
         }
         tracing::info!("easel stopped");
         Ok(())
+    }
+}
+
+/// Deletes expired generation outputs every `every` until shutdown (the retention of
+/// `generation.retention_days`; a history delete expires an entry at once).
+async fn sweep_expired_outputs(state: AppState, every: Duration) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        match easel_api::generation::sweep_expired(&state, easel_core::now_millis()).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "retention sweep removed expired outputs"),
+            Err(error) => tracing::warn!(%error, "retention sweep failed; will retry"),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! flags. `easel.example.toml` at the repository root documents every field.
 
 mod auth;
+mod generation;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, CorsConfig, LockoutConfig, default_plans};
+pub use generation::{EnginesConfig, GenerationConfig, ModerationConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +49,10 @@ pub struct Config {
     pub plans: BTreeMap<String, Plan>,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
+    /// Generation and editing: styles, moderation, retention, waits.
+    pub generation: GenerationConfig,
+    /// Which engines run, and provider settings.
+    pub engines: EnginesConfig,
 }
 
 impl Default for Config {
@@ -65,6 +71,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             plans: default_plans(),
             cors: CorsConfig::default(),
+            generation: GenerationConfig::default(),
+            engines: EnginesConfig::default(),
         }
     }
 }
@@ -385,12 +393,15 @@ impl Config {
         }
         self.auth
             .validate(&self.plans, &self.cors, self.server.bind)?;
+        self.generation.settings()?;
+        self.engines.build()?;
         Ok(())
     }
 
     /// A copy with every secret replaced by `***`, for display.
     pub fn masked(&self) -> Config {
         let mut copy = self.clone();
+        copy.engines = self.engines.masked();
         for key in &mut copy.presign.keys {
             if key.secret.is_some() {
                 key.secret = Some("***".to_owned());

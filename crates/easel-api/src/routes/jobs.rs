@@ -213,6 +213,7 @@ async fn list_jobs(
         status,
         limit,
         before,
+        ..JobFilter::default()
     };
     let jobs = state.jobs.list(&filter).await?;
     let next_cursor = (jobs.len() == limit as usize)

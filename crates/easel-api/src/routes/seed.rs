@@ -92,7 +92,7 @@ async fn job_status(
             .iter()
             .map(|r| {
                 json!({
-                    "imageUrl": r.source.s3_url(),
+                    "imageUrl": r.source.as_ref().map(|s| s.s3_url()),
                     "imageIndex": r.index,
                     "detections": r.detections,
                     "detectionCount": r.detections.len(),

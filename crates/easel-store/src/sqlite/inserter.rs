@@ -64,10 +64,11 @@ impl Inserter {
 async fn write(writer: &SqlitePool, rows: Vec<Value>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO jobs (id, owner, kind, status, spec, request_hash, idempotency_key,
-                           image_count, max_attempts, created_at, updated_at)
+                           image_count, max_attempts, created_at, updated_at, expires_at)
          SELECT value ->> '$.id', value ->> '$.owner', value ->> '$.kind', 'PENDING',
                 value ->> '$.spec', value ->> '$.hash', NULL, value ->> '$.images',
-                value ->> '$.attempts', value ->> '$.now', value ->> '$.now'
+                value ->> '$.attempts', value ->> '$.now', value ->> '$.now',
+                value ->> '$.expires'
            FROM json_each(?)",
     )
     .bind(Value::Array(rows).to_string())

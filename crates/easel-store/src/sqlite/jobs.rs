@@ -1,7 +1,7 @@
 //! [`Jobs`] for SQLite.
 
 use async_trait::async_trait;
-use easel_core::{JobId, JobStatus, now_millis};
+use easel_core::{JobId, JobKind, JobStatus, Millis, now_millis};
 use sqlx::Row;
 
 use super::{SqliteStore, job_columns, job_from_row};
@@ -26,6 +26,7 @@ impl Jobs for SqliteStore {
                     "hash": new.request_hash,
                     "images": new.image_count,
                     "attempts": new.max_attempts,
+                    "expires": new.expires_at,
                     "now": now,
                 }))
                 .await?;
@@ -37,8 +38,8 @@ impl Jobs for SqliteStore {
         }
         // One statement: the `jobs_enqueue` trigger adds the queue entry atomically.
         let inserted = sqlx::query(
-            "INSERT INTO jobs (id, owner, kind, status, spec, request_hash, idempotency_key, image_count, max_attempts, created_at, updated_at)
-             VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, kind, status, spec, request_hash, idempotency_key, image_count, max_attempts, created_at, updated_at, expires_at)
+             VALUES (?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new.id.to_string())
         .bind(&new.owner)
@@ -50,6 +51,7 @@ impl Jobs for SqliteStore {
         .bind(i64::from(new.max_attempts))
         .bind(now)
         .bind(now)
+        .bind(new.expires_at)
         .execute(&self.writer)
         .await;
         if let Err(sqlx::Error::Database(error)) = &inserted
@@ -85,12 +87,16 @@ impl Jobs for SqliteStore {
             "SELECT ",
             job_columns!(),
             " FROM jobs WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+               AND (?3 IS NULL OR id < ?3) AND (?5 IS NULL OR kind = ?5)
+               AND (?6 IS NULL OR expires_at IS NULL OR expires_at > ?6)
+             ORDER BY id DESC LIMIT ?4"
         ))
         .bind(&filter.owner)
         .bind(filter.status.map(JobStatus::as_str))
         .bind(filter.before.map(|id| id.to_string()))
         .bind(i64::from(filter.limit))
+        .bind(filter.kind.map(JobKind::as_str))
+        .bind(filter.live_at)
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(job_from_row).collect()
@@ -135,6 +141,42 @@ impl Jobs for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn expire(&self, id: JobId, at: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > ?1 THEN ?1 ELSE expires_at END
+              WHERE id = ?2",
+        )
+        .bind(at)
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expired(&self, now: Millis, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE expires_at <= ? AND outputs_removed_at IS NULL
+                AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+              ORDER BY expires_at LIMIT ?"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET outputs_removed_at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 }
@@ -186,5 +228,6 @@ fn pending_job(new: NewJob, now: i64) -> Job {
         idempotency_key: new.idempotency_key,
         created_at: now,
         updated_at: now,
+        expires_at: new.expires_at,
     }
 }

@@ -92,4 +92,13 @@ impl Objects for SqliteStore {
         .await?;
         rows.iter().map(object_from_row).collect()
     }
+
+    async fn delete_object(&self, object: &ObjectRef) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM objects WHERE bucket = ? AND object_key = ?")
+            .bind(object.bucket.as_str())
+            .bind(object.key.as_str())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }

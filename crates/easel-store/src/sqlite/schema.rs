@@ -150,4 +150,31 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_principal ON audit_log (principal, id);
 "#,
+    // 3: generations — output retention on jobs, and the request log (seed 000's
+    // execution metadata: who asked what of which engine, how long it took, how big).
+    r#"
+ALTER TABLE jobs ADD COLUMN expires_at BIGINT;
+ALTER TABLE jobs ADD COLUMN outputs_removed_at BIGINT;
+CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE outputs_removed_at IS NULL;
+CREATE INDEX jobs_owner_kind ON jobs (owner, kind, id);
+
+CREATE TABLE request_log (
+    id           TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    at           BIGINT NOT NULL,
+    dialect      TEXT NOT NULL,
+    task_type    TEXT NOT NULL,
+    prompt       TEXT,
+    engine       TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    seed         BIGINT,
+    status       TEXT NOT NULL,
+    error_code   TEXT,
+    latency_ms   BIGINT,
+    output_bytes BIGINT NOT NULL,
+    image_count  INTEGER NOT NULL,
+    job_id       TEXT
+);
+CREATE INDEX request_log_owner ON request_log (owner, id);
+"#,
 ];

@@ -1,0 +1,420 @@
+//! Native generation routes: `POST /v1/generations` (the Bedrock-model body plus Easel's
+//! options → a job, or the result with `?wait=`), the history of generations and edits
+//! (list, get, delete with its outputs, regenerate), the engines and styles on offer, and
+//! the caller's request log.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use easel_core::{JobId, JobKind, JobStatus, Principal, now_millis, rfc3339};
+use easel_engines::request::TaskType;
+use easel_store::{CancelOutcome, Job, JobFilter};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::extract::{JsonBody, QueryParams};
+use crate::generation::{
+    self, Dialect, GenError, GenerationInput, history_entry, remove_outputs, spec_of,
+};
+use crate::routes::jobs::load_job;
+use crate::routes::{Access, Routes};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .add(
+            "/v1/generations",
+            Access::Authenticated,
+            &["POST"],
+            post(create_generation),
+        )
+        .add(
+            "/v1/history",
+            Access::Authenticated,
+            &["GET"],
+            get(list_history),
+        )
+        .add(
+            "/v1/history/{id}",
+            Access::Owned,
+            &["GET", "DELETE"],
+            get(get_history).delete(delete_history),
+        )
+        .add(
+            "/v1/history/{id}/regenerate",
+            Access::Owned,
+            &["POST"],
+            post(regenerate),
+        )
+        .add("/v1/engines", Access::Authenticated, &["GET"], get(engines))
+        .add(
+            "/v1/requests",
+            Access::Authenticated,
+            &["GET"],
+            get(request_log),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+fn wait_secs(state: &AppState, query: &WaitQuery) -> Result<u64, ApiError> {
+    let wait = query.wait.unwrap_or(0);
+    let max = state.generation.max_wait_secs;
+    if wait > max {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            format!("wait is at most {max} seconds"),
+        ));
+    }
+    Ok(wait)
+}
+
+fn take_string(
+    body: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match body.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid-request",
+            format!("`{key}` must be a string"),
+        )),
+    }
+}
+
+/// Splits the native body into the Bedrock body and Easel's options.
+fn native_input(body: Value, idempotency_key: Option<String>) -> Result<GenerationInput, ApiError> {
+    let Value::Object(mut map) = body else {
+        return Err(ApiError::bad_request(
+            "invalid-request",
+            "the body must be a JSON object: the Bedrock InvokeModel body plus Easel's options",
+        ));
+    };
+    let engine = take_string(&mut map, "engine")?;
+    let model = take_string(&mut map, "model")?;
+    let output_format = take_string(&mut map, "outputFormat")?;
+    let style = take_string(&mut map, "stylePreset")?;
+    let output_quality = match map.remove("outputQuality") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_u64().filter(|q| (1..=100).contains(q)).ok_or_else(
+            || {
+                ApiError::bad_request(
+                    "invalid-output-quality",
+                    "outputQuality must be an integer 1–100",
+                )
+            },
+        )? as u8),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid-output-quality",
+                "outputQuality must be an integer 1–100",
+            ));
+        }
+    };
+    Ok(GenerationInput {
+        body: Value::Object(map),
+        model,
+        engine,
+        output_format,
+        output_quality,
+        style,
+        dialect: Dialect::Native,
+        idempotency_key,
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid-idempotency-key",
+                        "Idempotency-Key must be 1–255 visible ASCII characters",
+                    )
+                })?;
+            Ok(Some(key.to_owned()))
+        }
+    }
+}
+
+async fn create_generation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(query): QueryParams<WaitQuery>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let wait = wait_secs(&state, &query)?;
+    let input = native_input(body, idempotency_key(&headers)?)?;
+    let job = generation::submit(&state, &caller, input)
+        .await
+        .map_err(GenError::into_api)?;
+    respond(&state, job, wait).await
+}
+
+/// 200 with the entry when the job finished within `wait`; 202 with it otherwise; the
+/// job's own error when it failed.
+async fn respond(state: &AppState, job: Job, wait: u64) -> Result<Response, ApiError> {
+    let job = if wait > 0 && !job.status.is_terminal() {
+        generation::wait_for(state, job.id, Duration::from_secs(wait))
+            .await
+            .map_err(GenError::into_api)?
+    } else {
+        job
+    };
+    let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
+    if job.status == JobStatus::Failed || job.status == JobStatus::Cancelled {
+        return Err(generation::finished(&job)
+            .err()
+            .map(GenError::into_api)
+            .unwrap_or_else(|| ApiError::internal("a failed job without a failure")));
+    }
+    let entry = history_entry(state, &job, &spec);
+    let status = if job.status == JobStatus::Completed {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let location = format!("/v1/history/{}", job.id);
+    Ok((status, [(header::LOCATION, location)], Json(entry)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn page_params(query: &ListQuery) -> Result<(u32, Option<String>), ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    Ok((limit, query.cursor.clone()))
+}
+
+async fn list_history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, cursor) = page_params(&query)?;
+    let before = cursor
+        .map(|c| JobId::from_str(&c))
+        .transpose()
+        .map_err(|_| {
+            ApiError::bad_request("invalid-query", "cursor is not one this API returned")
+        })?;
+    // Everyone's history is their own, administrators' too (they can open any entry).
+    let filter = JobFilter {
+        owner: Some(caller.id.clone()),
+        kind: Some(JobKind::Generate),
+        live_at: Some(now_millis()),
+        limit,
+        before,
+        ..JobFilter::default()
+    };
+    let jobs = state.jobs.list(&filter).await?;
+    let next_cursor = (jobs.len() == limit as usize)
+        .then(|| jobs.last().map(|j| j.id.to_string()))
+        .flatten();
+    let items: Vec<Value> = jobs
+        .iter()
+        .filter_map(|job| spec_of(job).map(|spec| history_entry(&state, job, &spec)))
+        .collect();
+    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+}
+
+/// A live history entry of the caller's (or any, for an administrator); 404 otherwise.
+async fn load_entry(state: &AppState, caller: &Principal, id: &str) -> Result<Job, ApiError> {
+    let not_found = || {
+        ApiError::not_found(
+            "history-entry-not-found",
+            format!("no history entry `{id}` (it may have expired or been deleted)"),
+        )
+    };
+    let job = load_job(state, caller, id).await.map_err(|_| not_found())?;
+    let live = job.expires_at.is_none_or(|at| at > now_millis());
+    if job.kind != JobKind::Generate || !live {
+        return Err(not_found());
+    }
+    Ok(job)
+}
+
+async fn get_history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = load_entry(&state, &caller, &id).await?;
+    let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
+    Ok(Json(history_entry(&state, &job, &spec)))
+}
+
+/// Deletes an entry: a pending job is cancelled, the entry disappears at once, and its
+/// outputs are removed now (or by the sweep as soon as a running job finishes).
+async fn delete_history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let job = load_entry(&state, &caller, &id).await?;
+    if job.status == JobStatus::Pending
+        && let CancelOutcome::Cancelled(_) = state.jobs.cancel(job.id).await?
+    {
+        tracing::info!(job_id = %job.id, "pending generation cancelled by delete");
+    }
+    state.jobs.expire(job.id, now_millis()).await?;
+    let job = state.jobs.get(job.id).await?.unwrap_or(job);
+    if job.status.is_terminal() {
+        remove_outputs(&state, &job).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegenerateBody {
+    /// The seed to use; absent: a new random one.
+    seed: Option<u32>,
+}
+
+async fn regenerate(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<WaitQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let wait = wait_secs(&state, &query)?;
+    let body: RegenerateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RegenerateBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid-json", format!("the body: {e}")))?
+    };
+    let job = load_entry(&state, &caller, &id).await?;
+    let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
+    let seed = body.seed;
+    // The stored body has the style applied; put the user's own texts back so the style
+    // is applied once, as in the original request.
+    let mut request = spec.request.clone();
+    let task = TaskType::ALL
+        .into_iter()
+        .find(|t| t.as_str() == spec.task_type)
+        .ok_or_else(|| ApiError::internal("a stored task type is unknown"))?;
+    if let Some(params) = request
+        .get_mut(task.params_key())
+        .and_then(Value::as_object_mut)
+    {
+        match &spec.prompt {
+            Some(p) => params.insert("text".to_owned(), Value::String(p.clone())),
+            None => params.remove("text"),
+        };
+        match &spec.negative_prompt {
+            Some(n) => params.insert("negativeText".to_owned(), Value::String(n.clone())),
+            None => params.remove("negativeText"),
+        };
+    }
+    if let Some(config) = request
+        .get_mut("imageGenerationConfig")
+        .and_then(Value::as_object_mut)
+    {
+        match seed {
+            Some(seed) => config.insert("seed".to_owned(), json!(seed)),
+            None => config.remove("seed"),
+        };
+    }
+    let input = GenerationInput {
+        body: request,
+        model: Some(spec.model.clone()),
+        engine: Some(spec.engine.clone()),
+        output_format: Some(spec.output_format.clone()),
+        output_quality: spec.output_quality,
+        style: spec.style_preset.clone(),
+        dialect: Dialect::Native,
+        idempotency_key: None,
+    };
+    let job = generation::submit(&state, &caller, input)
+        .await
+        .map_err(GenError::into_api)?;
+    respond(&state, job, wait).await
+}
+
+async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<Value> {
+    let engines: Vec<Value> = state
+        .engines
+        .all()
+        .iter()
+        .map(|engine| {
+            let caps = engine.capabilities();
+            json!({
+                "name": engine.name(),
+                "tasks": caps.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                "maxImages": caps.max_images,
+                "followsPrompt": caps.follows_prompt,
+                "maskPrompts": caps.mask_prompts,
+            })
+        })
+        .collect();
+    let styles: Vec<Value> = state
+        .generation
+        .styles
+        .iter()
+        .map(|(name, style)| json!({ "name": name, "label": style.label }))
+        .collect();
+    Json(json!({
+        "engines": engines,
+        "styles": styles,
+        "models": [easel_engines::TITAN_IMAGE_V2, easel_engines::NOVA_CANVAS],
+        "defaultModel": state.generation.default_model,
+        "retentionDays": state.generation.retention_secs as f64 / 86_400.0,
+    }))
+}
+
+async fn request_log(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, cursor) = page_params(&query)?;
+    let records = state
+        .request_log
+        .list_requests(Some(&caller.id), cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id.clone()))
+        .flatten();
+    let items: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r).unwrap_or(Value::Null);
+            if let Some(map) = value.as_object_mut() {
+                map.insert("at".to_owned(), Value::String(rfc3339(r.at)));
+            }
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+}
