@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod limits;
 pub mod passwords;
 mod settings;
+pub mod sigv4;
 
 use easel_store::User;
 use jsonwebtoken::Algorithm;
@@ -34,6 +35,8 @@ pub struct Auth {
     pub settings: AuthSettings,
     key: Option<SigningKey>,
     external: Vec<ExternalVerifier>,
+    /// Derives the secrets of SigV4 access keys ([`sigv4::derive_secret`]).
+    access_key_secret: Vec<u8>,
 }
 
 /// A freshly issued ID and access token.
@@ -65,11 +68,27 @@ impl Auth {
             .cloned()
             .map(ExternalVerifier::new)
             .collect();
+        // A process-local secret until the persisted one is set: access keys then work
+        // only until restart, never with a guessable secret.
+        let mut access_key_secret = vec![0u8; 32];
+        rand::fill(&mut access_key_secret[..]);
         Auth {
             settings,
             key,
             external,
+            access_key_secret,
         }
+    }
+
+    /// Uses `secret` (persisted by the caller) to derive SigV4 access-key secrets.
+    pub fn with_access_key_secret(mut self, secret: Vec<u8>) -> Auth {
+        self.access_key_secret = secret;
+        self
+    }
+
+    /// The secret SigV4 access-key secrets are derived from.
+    pub fn access_key_secret(&self) -> &[u8] {
+        &self.access_key_secret
     }
 
     /// Easel's signing key.

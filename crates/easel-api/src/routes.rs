@@ -3,6 +3,7 @@
 //! and [`Access`] class as it adds it, so [`route_table`] (and the authorization
 //! matrix test built from it) always lists exactly what is served.
 
+mod bedrock;
 mod events;
 mod generations;
 mod identity;
@@ -11,8 +12,10 @@ mod keys;
 mod me;
 mod metadata;
 mod objects;
+mod openai;
 mod ops;
 mod seed;
+mod seed_generate;
 mod uploads;
 mod web;
 mod wellknown;
@@ -126,6 +129,9 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
     // Generation requests carry images in base64: a limit of their own.
     let generation_routes = Routes::new()
         .merge(generations::routes())
+        .merge(bedrock::routes())
+        .merge(openai::routes())
+        .merge(seed_generate::routes())
         .layer(DefaultBodyLimit::max(max_generation_bytes));
     let json_routes = Routes::new()
         .merge(uploads::routes())

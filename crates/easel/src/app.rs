@@ -156,7 +156,12 @@ impl Application {
             objects: stores.metadata.clone(),
             blobs: stores.blobs.clone(),
             identity: stores.metadata.clone(),
-            auth: Arc::new(Auth::new(auth_settings, signing_key)),
+            auth: Arc::new(
+                Auth::new(auth_settings, signing_key).with_access_key_secret(secret_file(
+                    &config.storage.data_dir.join("access-keys.key"),
+                    "the access-key secret",
+                )?),
+            ),
             presigner: Arc::new(presigner),
             wakeups: stores.wakeups.clone(),
             settings: Arc::new(settings),

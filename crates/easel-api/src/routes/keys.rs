@@ -1,5 +1,7 @@
 //! API keys: created per user (the full key is shown once), listed, revoked. Stored as a
 //! SHA-256 hash with a visible prefix; accepted as `x-api-key` or `Authorization: Bearer`.
+//! Access keys (`"type": "access-key"`) are AWS-style pairs for SigV4 clients of the
+//! Bedrock-compatible endpoint; their secrets are derived, never stored.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,7 +12,7 @@ use easel_store::ApiKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{Caller, RequestMeta, api_key_hash, audit};
+use crate::auth::{Caller, RequestMeta, api_key_hash, audit, sigv4};
 use crate::extract::JsonBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
@@ -35,11 +37,24 @@ pub fn routes() -> Routes {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateKey {
     name: String,
+    /// `api-key` (default) or `access-key` (an AWS-style key pair for SigV4 clients of
+    /// the Bedrock-compatible endpoint).
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+fn key_type(key: &ApiKey) -> &'static str {
+    if key.id.starts_with(sigv4::ACCESS_KEY_PREFIX) {
+        "access-key"
+    } else {
+        "api-key"
+    }
 }
 
 fn describe(key: &ApiKey) -> Value {
     json!({
         "id": key.id,
+        "type": key_type(key),
         "name": key.name,
         "prefix": key.prefix,
         "createdAt": rfc3339(key.created_at),
@@ -60,13 +75,32 @@ async fn create_key(
             "a key name is 1 to 100 printable characters",
         ));
     }
-    let mut id = [0u8; 8];
-    rand::fill(&mut id);
-    let mut secret = [0u8; 24];
-    rand::fill(&mut secret);
-    let id = hex::encode(id);
-    let prefix = format!("ek_{id}");
-    let full = format!("{prefix}_{}", hex::encode(secret));
+    let access_key = match body.kind.as_deref() {
+        None | Some("api-key") => false,
+        Some("access-key") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid-key-type",
+                format!("type `{other}` is not `api-key` or `access-key`"),
+            ));
+        }
+    };
+    let (id, prefix, full) = if access_key {
+        // The secret is derived, not stored; the hash column holds a value that no
+        // bearer key can ever match.
+        let id = sigv4::new_access_key_id();
+        let secret = sigv4::derive_secret(state.auth.access_key_secret(), &id);
+        (id.clone(), id.clone(), format!("sigv4:{id}:{secret}"))
+    } else {
+        let mut id = [0u8; 8];
+        rand::fill(&mut id);
+        let mut secret = [0u8; 24];
+        rand::fill(&mut secret);
+        let id = hex::encode(id);
+        let prefix = format!("ek_{id}");
+        let full = format!("{prefix}_{}", hex::encode(secret));
+        (id, prefix, full)
+    };
     let key = ApiKey {
         id,
         owner: caller.id.clone(),
@@ -89,7 +123,15 @@ async fn create_key(
     )
     .await;
     let mut body = describe(&key);
-    body["key"] = json!(full);
+    if access_key {
+        body["accessKeyId"] = json!(key.id);
+        body["secretAccessKey"] = json!(sigv4::derive_secret(
+            state.auth.access_key_secret(),
+            &key.id
+        ));
+    } else {
+        body["key"] = json!(full);
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }
 

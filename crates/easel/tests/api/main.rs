@@ -4,6 +4,7 @@
 mod bad_requests;
 mod external;
 mod flows;
+mod generation;
 mod helpers;
 mod identity;
 mod jobs;
