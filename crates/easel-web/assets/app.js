@@ -94,7 +94,10 @@ function applyTheme(theme) {
   if (theme === "auto") root.removeAttribute("data-theme");
   else root.dataset.theme = theme;
   const button = document.getElementById("theme-toggle");
-  button.textContent = `Theme: ${theme}`;
+  const prefix = document.createElement("span");
+  prefix.className = "wide-only";
+  prefix.textContent = "Theme: ";
+  button.replaceChildren(prefix, theme);
   button.setAttribute(
     "aria-label",
     theme === "auto" ? "Colour theme: follow the system" : `Colour theme: ${theme}`,

@@ -31,7 +31,7 @@ export function describe(error) {
     case "too-many-failed-sign-ins":
       return `Too many failed sign-ins for this account, so it is locked for now. Try again in ${wait || "a moment"}.`;
     case "quota-exceeded":
-      return `${capitalise(error.message)}.${wait ? ` It resets in ${wait}.` : ""}`;
+      return `${quotaText(error.message)}${wait ? ` It resets in ${wait}.` : ""}`;
     case "rate-limited":
       return `Too many requests at once. Try again in ${wait || "a moment"}.`;
     case "content-filtered":
@@ -45,6 +45,14 @@ export function describe(error) {
     default:
       return capitalise(error.message || error.code);
   }
+}
+
+// "the day quota of 10 generate requests per day is used up" → "You have used up your
+// generate quota (10 per day)."; other wordings are shown as they are.
+function quotaText(message) {
+  const m = /the (\w+) quota of (\d+) (\w+) requests per (\w+)/.exec(message || "");
+  if (!m) return `${capitalise(message)}.`;
+  return `You have used up your ${m[3]} quota (${m[2]} per ${m[4]}).`;
 }
 
 function capitalise(text) {

@@ -23,7 +23,8 @@ export class MaskPainter {
     this.overlay = h("canvas", {
       class: "layer overlay",
       tabindex: "0",
-      role: "img",
+      role: "application",
+      "aria-roledescription": "mask painter",
       "aria-label": label,
       "data-testid": "mask-canvas",
     });

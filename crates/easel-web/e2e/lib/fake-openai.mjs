@@ -111,7 +111,9 @@ export async function startFakeOpenAi({ apiKey, model }) {
         );
         if (!fields.image || !fields.image.data.subarray(0, 4).equals(PNG_SIGNATURE)) problems.push("image is not a PNG file part");
         if (req.url === "/v1/images/edits" && (!fields.mask || !fields.mask.data.subarray(0, 4).equals(PNG_SIGNATURE))) problems.push("mask is not a PNG file part");
-        if (fields.model && fields.model.data.toString() !== model) problems.push("model differs");
+        // Variations may go to another model (the engine's `variation_model`).
+        if (req.url === "/v1/images/edits" && fields.model && fields.model.data.toString() !== model) problems.push("model differs");
+        if (fields.model && !fields.model.data.toString()) problems.push("model is empty");
         n = fields.n ? Number(fields.n.data.toString()) : 1;
         size = parseSize(fields.size?.data.toString()) || [512, 512];
         prompt = fields.prompt?.data.toString() || "";

@@ -7,6 +7,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { test } from "node:test";
+
 import { chromium } from "playwright-core";
 
 export const BASE = process.env.E2E_URL;
@@ -35,6 +37,30 @@ export function launch() {
   });
 }
 
+const openPages = new Set();
+
+/**
+ * A test that, when it fails, saves a screenshot of every page it opened
+ * (`FAILED-<name>-<n>.png`) to show the state it failed in.
+ */
+export function scenario(name, fn) {
+  test(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (error) {
+      const slug = name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+      let n = 0;
+      for (const page of openPages) {
+        n += 1;
+        await page.screenshot({ path: join(OUT, "screenshots", `FAILED-${slug}-${n}.png`), fullPage: true }).catch(() => {});
+      }
+      throw error;
+    } finally {
+      openPages.clear();
+    }
+  });
+}
+
 /**
  * A new page in its own context (fresh storage). `problems` collects uncaught errors,
  * console errors and CSP violations; `assertClean()` fails the test if there are any
@@ -48,6 +74,7 @@ export async function openPage(browser, { width = 1280, height = 900, colorSchem
     permissions,
   });
   const page = await context.newPage();
+  openPages.add(page);
   page.setDefaultTimeout(15_000);
   const problems = [];
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));

@@ -3,9 +3,9 @@
 // dashboard at 375 px in the dark theme.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { BASE, PASSWORD, assertNoHorizontalScroll, launch, newEmail, openPage, shot, signUp } from "../lib/harness.mjs";
+import { BASE, PASSWORD, assertNoHorizontalScroll, launch, newEmail, openPage, scenario, shot, signUp } from "../lib/harness.mjs";
 
 let browser;
 before(async () => {
@@ -13,7 +13,7 @@ before(async () => {
 });
 after(() => browser?.close());
 
-test("sign up, sign out, wrong password, sign in, reload, lockout", async () => {
+scenario("sign up, sign out, wrong password, sign in, reload, lockout", async () => {
   const page = await openPage(browser);
   const email = newEmail("auth");
 
@@ -82,11 +82,11 @@ test("sign up, sign out, wrong password, sign in, reload, lockout", async () => 
   page.assertClean([/status of 40[01]/, /status of 429/]);
 });
 
-test("dashboard at 375 px, dark", async () => {
+scenario("dashboard at 375 px, dark", async () => {
   const page = await openPage(browser, { width: 375, height: 800, colorScheme: "dark" });
   await signUp(page, newEmail("mobile"));
   await page.getByTestId("plan-name").waitFor();
-  await page.locator(".chart").waitFor();
+  await page.locator(".bars").waitFor();
   await assertNoHorizontalScroll(page);
   // The navigation folds into a menu button.
   const menu = page.getByRole("button", { name: "Menu" });

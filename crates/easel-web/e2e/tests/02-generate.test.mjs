@@ -7,9 +7,9 @@
 
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { apiToken, assertNoHorizontalScroll, fakeOpenAiRequests, launch, newEmail, openPage, shot, signUp, textEngines } from "../lib/harness.mjs";
+import { apiToken, assertNoHorizontalScroll, fakeOpenAiRequests, launch, newEmail, openPage, scenario, shot, signUp, textEngines } from "../lib/harness.mjs";
 
 let browser;
 before(async () => {
@@ -22,7 +22,7 @@ function pngSize(bytes) {
   return [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
 }
 
-test("generate with every option, download, regenerate, variation", async (t) => {
+scenario("generate with every option, download, regenerate, variation", async (t) => {
   const page = await openPage(browser);
   const email = newEmail("generate");
   await signUp(page, email);
@@ -31,7 +31,7 @@ test("generate with every option, download, regenerate, variation", async (t) =>
     t.skip(`no openai text-to-image engine in this build (engines: ${engines.join(", ") || "none"})`);
     return;
   }
-  await page.getByRole("link", { name: "Generate" }).click();
+  await page.getByRole("link", { name: "Generate", exact: true }).click();
   await page.getByRole("heading", { name: "Generate", level: 1 }).waitFor();
   const engine = page.getByLabel("Engine");
   await engine.locator("option[value=openai]").waitFor({ state: "attached" });
@@ -111,7 +111,7 @@ test("generate with every option, download, regenerate, variation", async (t) =>
   page.assertClean([/status of 400/]);
 });
 
-test("generate page at 375 px, dark", async () => {
+scenario("generate page at 375 px, dark", async () => {
   const page = await openPage(browser, { width: 375, height: 800, colorScheme: "dark" });
   await signUp(page, newEmail("generate-mobile"));
   await page.goto(page.url().replace(/#.*$/, "#/generate"));

@@ -3,9 +3,9 @@
 // changed only where the mask was painted; then outpainting to the right by 25 %.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { launch, newEmail, openPage, shot, signUp } from "../lib/harness.mjs";
+import { assertNoHorizontalScroll, launch, newEmail, openPage, scenario, shot, signUp } from "../lib/harness.mjs";
 import { encodePng } from "../lib/png.mjs";
 
 const W = 320;
@@ -42,7 +42,7 @@ async function drag(page, canvas, points) {
   await page.mouse.up();
 }
 
-test("inpaint a painted mask; only the painted area changes", async () => {
+scenario("inpaint a painted mask; only the painted area changes", async () => {
   const page = await openPage(browser);
   await signUp(page, newEmail("edit"));
   await page.getByRole("link", { name: "Edit", exact: true }).click();
@@ -74,7 +74,7 @@ test("inpaint a painted mask; only the painted area changes", async () => {
 
   const afterImg = page.getByTestId("after");
   await afterImg.waitFor({ timeout: 60_000 });
-  await page.getByTestId("edit-status").filter({ hasText: "Done" }).waitFor();
+  await page.getByTestId("edit-status").filter({ hasText: /^Done/ }).waitFor();
 
   const stats = await page.evaluate(async ({ image, mask, afterUrl, disc }) => {
     const pixels = async (src) => {
@@ -130,15 +130,24 @@ test("inpaint a painted mask; only the painted area changes", async () => {
   await page.getByLabel("Direction").selectOption("right");
   await page.getByLabel("Extent (% of the image)").fill("25");
   await page.getByRole("button", { name: "Clear mask" }).click();
+  // Outpainting needs a prompt (the API says so next to the field when it is missing).
+  await page.getByLabel("Prompt", { exact: true }).fill("");
+  await page.getByRole("button", { name: "Apply edit" }).click();
+  const prompt = page.getByLabel("Prompt", { exact: true });
+  await page.locator(`#${await prompt.getAttribute("id")}-error`).filter({ hasText: /text/ }).waitFor();
+  await prompt.fill("more stripes");
   const sentOut = page.waitForRequest((req) => req.url().includes("/v1/generations") && req.method() === "POST");
   await page.getByRole("button", { name: "Apply edit" }).click();
   const outBody = JSON.parse((await sentOut).postData());
   assert.equal(outBody.taskType, "OUTPAINTING");
-  await page.getByTestId("edit-status").filter({ hasText: "Done" }).waitFor({ timeout: 60_000 });
+  await page.getByTestId("edit-status").filter({ hasText: /^Done/ }).waitFor({ timeout: 60_000 });
   const grown = page.getByTestId("after");
   await grown.evaluate((el) => el.decode());
   assert.deepEqual(await grown.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [400, 240]);
   await page.getByLabel("Show side by side").check();
   await shot(page, "03-edit-outpaint");
-  page.assertClean();
+  await page.setViewportSize({ width: 375, height: 800 });
+  await assertNoHorizontalScroll(page);
+  await shot(page, "03-edit-375");
+  page.assertClean([/status of 400/]);
 });

@@ -3,9 +3,9 @@
 // opened, then deleted after a confirmation, and is gone for the API too.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { apiCall, apiToken, launch, newEmail, openPage, shot, signUp } from "../lib/harness.mjs";
+import { apiCall, apiToken, assertNoHorizontalScroll, launch, newEmail, openPage, scenario, shot, signUp } from "../lib/harness.mjs";
 import { encodePng } from "../lib/png.mjs";
 
 let browser;
@@ -24,7 +24,7 @@ function edit(i) {
   };
 }
 
-test("history grid, paging, open and delete", async () => {
+scenario("history grid, paging, open and delete", async () => {
   const page = await openPage(browser);
   const email = newEmail("history");
   await signUp(page, email);
@@ -36,7 +36,7 @@ test("history grid, paging, open and delete", async () => {
     ids.push(created.body.id);
   }
 
-  await page.getByRole("link", { name: "History" }).click();
+  await page.getByRole("link", { name: "History", exact: true }).click();
   await page.getByRole("heading", { name: "History", level: 1 }).waitFor();
   const cards = page.getByTestId("history").locator(".history-card");
   await cards.first().waitFor();
@@ -69,5 +69,9 @@ test("history grid, paging, open and delete", async () => {
   await cards.first().waitFor();
   assert.match(await cards.first().textContent(), /history entry 11/);
   await shot(page, "05-history-after-delete");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 375, height: 800 });
+  await assertNoHorizontalScroll(page);
+  await shot(page, "05-history-375-dark");
   page.assertClean();
 });

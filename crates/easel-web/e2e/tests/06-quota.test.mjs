@@ -4,9 +4,9 @@
 // engine in the build, the same is done with an edit (the `edit` class).
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { apiToken, easel, launch, newEmail, openPage, shot, signUp, textEngines } from "../lib/harness.mjs";
+import { apiToken, easel, launch, newEmail, openPage, scenario, shot, signUp, textEngines } from "../lib/harness.mjs";
 import { encodePng } from "../lib/png.mjs";
 
 let browser;
@@ -15,7 +15,7 @@ before(async () => {
 });
 after(() => browser?.close());
 
-test("a used-up quota is explained, and the dashboard shows it", async () => {
+scenario("a used-up quota is explained, and the dashboard shows it", async () => {
   const page = await openPage(browser);
   const email = newEmail("quota");
   await signUp(page, email);
@@ -27,7 +27,7 @@ test("a used-up quota is explained, and the dashboard shows it", async () => {
   let cls;
   if (canGenerate) {
     cls = "generate";
-    await page.getByRole("link", { name: "Generate" }).click();
+    await page.getByRole("link", { name: "Generate", exact: true }).click();
     await page.getByLabel("Engine").locator("option[value=openai]").waitFor({ state: "attached" });
     await page.getByLabel("Prompt", { exact: true }).fill("a red bicycle");
     await page.getByLabel("Size").selectOption("512");
@@ -49,13 +49,13 @@ test("a used-up quota is explained, and the dashboard shows it", async () => {
     status = page.getByTestId("edit-status");
   }
   await submit.click();
-  await status.filter({ hasText: "Done" }).waitFor({ timeout: 60_000 });
+  await status.filter({ hasText: /^Done/ }).waitFor({ timeout: 60_000 });
   await submit.click();
-  const message = page.getByRole("alert").filter({ hasText: new RegExp(`The day quota of 1 ${cls} requests per day is used up\\. It resets in`) });
+  const message = page.getByRole("alert").filter({ hasText: new RegExp(`You have used up your ${cls} quota \\(1 per day\\)\\. It resets in \\d`) });
   await message.waitFor();
   await shot(page, "06-quota-exceeded");
 
-  await page.getByRole("link", { name: "Dashboard" }).click();
+  await page.getByRole("link", { name: "Dashboard", exact: true }).click();
   const quota = page.locator(`[data-quota=${cls}]`);
   await quota.getByText("0 of 1 left today").waitFor();
   assert.equal(await quota.locator("meter").evaluate((m) => m.value), 0);

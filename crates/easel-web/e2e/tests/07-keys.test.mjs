@@ -3,9 +3,9 @@
 // longer does.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before } from "node:test";
 
-import { apiCall, launch, newEmail, openPage, shot, signUp } from "../lib/harness.mjs";
+import { apiCall, launch, newEmail, openPage, scenario, shot, signUp } from "../lib/harness.mjs";
 
 let browser;
 before(async () => {
@@ -13,7 +13,7 @@ before(async () => {
 });
 after(() => browser?.close());
 
-test("create, copy, use and revoke an API key", async () => {
+scenario("create, copy, use and revoke an API key", async () => {
   const page = await openPage(browser, { permissions: ["clipboard-read", "clipboard-write"] });
   await signUp(page, newEmail("keys"));
   await page.getByRole("link", { name: "API keys" }).click();

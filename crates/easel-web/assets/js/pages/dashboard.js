@@ -153,51 +153,44 @@ async function pages(path, itemsOf, signal, visit) {
 
 const SERIES = CLASSES;
 
+// Stacked bars in HTML (not SVG) so labels keep their size at any width; heights are
+// set through the CSSOM, which the CSP allows (no inline style attributes).
 function chart(days) {
-  const width = 640;
-  const height = 220;
-  const pad = { left: 36, right: 8, top: 12, bottom: 36 };
   const max = Math.max(1, ...days.map((d) => d.generate + d.edit + d.process));
-  const plotH = height - pad.top - pad.bottom;
-  const slot = (width - pad.left - pad.right) / days.length;
-  const barW = Math.min(48, slot * 0.6);
   const total = days.reduce((n, d) => n + d.generate + d.edit + d.process, 0);
   const weekday = new Intl.DateTimeFormat(undefined, { weekday: "short" });
-  const svg = h(
-    "svg:svg",
+  const columns = days.map((day) => {
+    const stack = h("div", { class: "stack" });
+    for (const [key, label] of SERIES) {
+      if (!day[key]) continue;
+      const segment = h("span", { class: `segment ${key}`, title: `${day[key]} ${label.toLowerCase()}` });
+      segment.style.height = `${(day[key] / max) * 100}%`;
+      stack.append(segment);
+    }
+    const sum = day.generate + day.edit + day.process;
+    return h("div", { class: "column" }, h("span", { class: "sum" }, sum ? String(sum) : ""), stack, h("span", { class: "day" }, weekday.format(day.date)));
+  });
+  const bars = h(
+    "div",
     {
-      viewBox: `0 0 ${width} ${height}`,
-      class: "chart",
+      class: "bars",
       role: "img",
       "aria-label": `Bar chart of the last 7 days: ${total} operations in all. The table below has the numbers.`,
     },
-    h("svg:line", { x1: pad.left, y1: pad.top + plotH, x2: width - pad.right, y2: pad.top + plotH, class: "axis" }),
-    h("svg:text", { x: pad.left - 6, y: pad.top + 4, class: "tick", "text-anchor": "end" }, String(max)),
-    h("svg:text", { x: pad.left - 6, y: pad.top + plotH, class: "tick", "text-anchor": "end" }, "0"),
-    days.map((day, i) => {
-      const x = pad.left + slot * i + (slot - barW) / 2;
-      let y = pad.top + plotH;
-      const parts = SERIES.map(([key]) => {
-        const value = day[key];
-        if (!value) return null;
-        const barH = (value / max) * plotH;
-        y -= barH;
-        return h("svg:rect", { x, y, width: barW, height: barH, class: `bar ${key}` }, h("svg:title", {}, `${value} ${key}`));
-      });
-      return h(
-        "svg:g",
-        {},
-        parts,
-        h("svg:text", { x: x + barW / 2, y: height - pad.bottom + 18, class: "tick", "text-anchor": "middle" }, weekday.format(day.date)),
-      );
-    }),
+    columns,
   );
   const legend = h(
     "ul",
     { class: "legend" },
     SERIES.map(([key, label]) => h("li", {}, h("span", { class: `swatch ${key}`, "aria-hidden": "true" }), label)),
   );
-  return h("figure", { class: "chart-figure" }, svg, legend);
+  return h(
+    "figure",
+    { class: "chart-figure" },
+    bars,
+    total ? null : h("p", { class: "muted small" }, "Nothing yet this week."),
+    legend,
+  );
 }
 
 function table(days) {

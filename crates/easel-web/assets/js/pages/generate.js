@@ -27,6 +27,8 @@ export function engineOptions(engines, task) {
 export function generationField(error, paramsKey) {
   const p = error.pointer || "";
   if (p === `#/${paramsKey}/text` || error.code === "content-filtered") return "prompt";
+  // A required key missing from the parameters names the object, the key in brackets.
+  if (p === `#/${paramsKey}` && /\[text\]/.test(error.message)) return "prompt";
   if (p === `#/${paramsKey}/negativeText`) return "negative";
   if (p === `#/${paramsKey}/image`) return "image";
   if (p === `#/${paramsKey}/maskImage`) return "mask";

@@ -76,6 +76,14 @@ export function render(main, { signal }) {
   const input = h("input", { type: "file", multiple: true, accept: ACCEPTED.join(","), class: "visually-hidden", id: newId("files"), "data-field": "files", tabindex: "-1" });
   const choose = h("button", { type: "button" }, "Choose files");
   const fileList = h("ul", { class: "file-list", "aria-label": "Files to process" });
+  const clearList = h("button", { type: "button", class: "ghost", hidden: true }, "Clear the list");
+  clearList.addEventListener("click", () => {
+    files.splice(0, files.length);
+    fileList.replaceChildren();
+    clearList.hidden = true;
+    announce("The list of files is empty");
+    choose.focus();
+  });
   const filesError = h("p", { class: "field-error", id: `${input.id}-error`, hidden: true });
   const drop = h(
     "div",
@@ -142,7 +150,7 @@ export function render(main, { signal }) {
   const form = h(
     "form",
     { novalidate: true, class: "process-form" },
-    h("section", { class: "card", "aria-labelledby": "files-title" }, h("h2", { id: "files-title" }, "1. Files"), drop, filesError, fileList),
+    h("section", { class: "card", "aria-labelledby": "files-title" }, h("h2", { id: "files-title" }, "1. Files"), drop, filesError, fileList, clearList),
     h(
       "section",
       { class: "card", "aria-labelledby": "what-title" },
@@ -176,6 +184,7 @@ export function render(main, { signal }) {
       remove.addEventListener("click", () => {
         files.splice(files.indexOf(item), 1);
         li.remove();
+        clearList.hidden = !files.length;
         announce(`${file.name} removed`);
       });
       item.li = li;
@@ -183,6 +192,7 @@ export function render(main, { signal }) {
       files.push(item);
       fileList.append(li);
     }
+    clearList.hidden = !files.length;
     announce(`${files.length} file${files.length === 1 ? "" : "s"} to process`);
   }
 
@@ -320,6 +330,7 @@ export function render(main, { signal }) {
       return;
     }
     start.disabled = true;
+    clearList.disabled = true;
     gallery.replaceChildren();
     try {
       await uploadAll(usable);
@@ -338,6 +349,9 @@ export function render(main, { signal }) {
       else if (error.code === "invalid-sources") showError(form, error, () => "files");
       else showError(form, error);
     } finally {
+      // Uploaded files stay in the list (a new job reuses their uploads) and can go now.
+      for (const item of files) item.remove.disabled = false;
+      clearList.disabled = false;
       start.disabled = false;
     }
   });
@@ -403,7 +417,9 @@ export function render(main, { signal }) {
 
 /** One processed image: preview, details, downloads, detection boxes. */
 export function resultCard(result, item) {
-  const name = item ? item.file.name : result.source ? result.source.key.split("/").pop() : `Image ${result.index + 1}`;
+  // Upload keys end in `<uuid>-<file name>`: show the file name.
+  const sourceName = result.source ? result.source.key.split("/").pop().replace(/^[0-9a-f]{8}-[0-9a-f-]{27}-/, "") : null;
+  const name = item ? item.file.name : sourceName || `Image ${result.index + 1}`;
   if (!result.output) {
     return h("figure", { class: "result failed" }, h("figcaption", {}, h("strong", {}, name), h("p", { class: "form-error" }, result.error ? `${result.error.code}: ${result.error.message}` : "No output")));
   }
