@@ -457,7 +457,11 @@ pub fn parse(body: &Value, family: ModelFamily) -> Result<GenerationRequest, Vio
         }
     };
     let config = generation_config(&root, &task, family)?;
-    Ok(GenerationRequest { task, config })
+    Ok(GenerationRequest {
+        task,
+        config,
+        family,
+    })
 }
 
 fn mask(params: &Obj<'_>, image: &InputImage, max_text: usize) -> Checked<Mask> {

@@ -5,6 +5,8 @@ use std::fmt;
 
 use image::{GrayImage, RgbaImage};
 
+use super::schema::ModelFamily;
+
 /// A request that failed validation: the JSON pointer of the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -266,4 +268,7 @@ pub struct GenerationRequest {
     pub task: Task,
     /// Output settings.
     pub config: GenerationConfig,
+    /// Whose body this was (Titan's or Nova's rules), so an engine that forwards the
+    /// request, like `bedrock`, calls the matching model.
+    pub family: ModelFamily,
 }
