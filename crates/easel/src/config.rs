@@ -487,4 +487,38 @@ mod tests {
         assert!(!shown.contains("0123456789abcdef"));
         assert!(shown.contains("***"));
     }
+
+    #[test]
+    fn provider_engines_are_built_in_order_with_secrets_masked() {
+        let config = Config::from_toml(
+            r#"
+[engines]
+order = ["openai", "classic"]
+[engines.openai]
+base_url = "http://127.0.0.1:9/v1"
+api_key = "sk-very-secret-key"
+[generation.moderation]
+deny = ["gore"]
+"#,
+        )
+        .unwrap();
+        let engines = config.engines.build().unwrap();
+        let names: Vec<&str> = engines.all().iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["openai", "classic"]);
+        let shown = toml::to_string(&config.masked()).unwrap();
+        assert!(!shown.contains("sk-very-secret-key"), "{shown}");
+        assert!(shown.contains("***"));
+
+        let unknown = Config::from_toml("[engines]\norder = [\"bedrock\"]").unwrap_err();
+        assert!(unknown.to_string().contains("not configured"), "{unknown}");
+        let typo = Config::from_toml("[engines.openai]\nbase_ulr = \"x\"").unwrap_err();
+        assert!(typo.to_string().contains("[engines.openai]"), "{typo}");
+        let pattern = Config::from_toml("[generation.moderation]\npatterns = [\"(\"]").unwrap_err();
+        assert!(
+            pattern
+                .to_string()
+                .contains("not a valid regular expression"),
+            "{pattern}"
+        );
+    }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use easel_api::generation::{GenerationSettings, Moderation, Style, builtin_styles};
-use easel_engines::{ClassicEngine, Engine, Engines};
+use easel_engines::{
+    BedrockEngine, BedrockSettings, ClassicEngine, Engine, Engines, OpenAiEngine, OpenAiSettings,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -101,7 +103,20 @@ impl EnginesConfig {
         if self.classic {
             built.push(Arc::new(ClassicEngine::default()));
         }
-        // PROVIDERS
+        if let Some(table) = &self.bedrock {
+            let settings: BedrockSettings = serde_json::from_value(table.clone())
+                .map_err(|e| anyhow::anyhow!("[engines.bedrock]: {e}"))?;
+            let engine = BedrockEngine::new(settings)
+                .map_err(|e| anyhow::anyhow!("[engines.bedrock]: {e}"))?;
+            built.push(Arc::new(engine));
+        }
+        if let Some(table) = &self.openai {
+            let settings: OpenAiSettings = serde_json::from_value(table.clone())
+                .map_err(|e| anyhow::anyhow!("[engines.openai]: {e}"))?;
+            let engine = OpenAiEngine::new(settings)
+                .map_err(|e| anyhow::anyhow!("[engines.openai]: {e}"))?;
+            built.push(Arc::new(engine));
+        }
         for name in &self.order {
             if !built.iter().any(|e| e.name() == name) {
                 bail!("engines.order names `{name}`, which is not configured");

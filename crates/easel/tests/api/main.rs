@@ -12,4 +12,5 @@ mod jwt_attacks;
 mod limits;
 mod matrix;
 mod presign;
+mod providers;
 mod queue;
