@@ -232,3 +232,50 @@ async fn openai_engine_serves_text_to_image_and_the_seed_003_routes() {
     assert_eq!(sent["size"], "512x512");
     assert_eq!(sent["n"], 2);
 }
+
+#[tokio::test]
+async fn openai_engine_edits_through_easels_own_openai_endpoint() {
+    // Easel A serves the OpenAI Images API (classic engine behind it) to an API key.
+    let provider = TestApp::spawn().await;
+    let key: Value = provider
+        .post_json("/v1/keys", &json!({ "name": "openai-client" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let api_key = key["key"].as_str().unwrap().to_owned();
+    let base = format!("{}/v1", provider.base);
+    // Easel B edits through its openai engine, pointed at A.
+    let client = TestApp::spawn_with(true, move |config| {
+        config.engines.classic = false;
+        config.engines.openai = Some(json!({
+            "base_url": base,
+            "api_key": api_key,
+            "model": "dall-e-2",
+            "max_attempts": 1,
+        }));
+    })
+    .await;
+    let (image, body) = inpainting(48, 40);
+    let response = client.post_json("/v1/generations?wait=60", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let entry: Value = response.json().await.unwrap();
+    assert_eq!(entry["engine"], "openai");
+    let out = reqwest::get(entry["images"][0]["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let out = image::load_from_memory(&out).unwrap().to_rgba8();
+    let input = image::load_from_memory(&image).unwrap().to_rgba8();
+    assert_eq!(out.dimensions(), input.dimensions());
+    for (x, y, pixel) in out.enumerate_pixels() {
+        if !((10..30).contains(&x) && (10..30).contains(&y)) {
+            assert_eq!(pixel, input.get_pixel(x, y), "{x},{y}");
+        }
+    }
+    let log: Value = provider.get("/v1/requests").await.json().await.unwrap();
+    assert_eq!(log["items"][0]["dialect"], "openai");
+    assert_eq!(log["items"][0]["taskType"], "INPAINTING");
+}
