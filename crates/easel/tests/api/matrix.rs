@@ -9,12 +9,44 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, png};
 
+/// A small inpainting request the classic engine accepts.
+fn inpainting() -> serde_json::Value {
+    use base64::Engine as _;
+    let mask = image::RgbaImage::from_fn(8, 8, |x, _| {
+        let v = if x < 4 { 0 } else { 255 };
+        image::Rgba([v, v, v, 255])
+    });
+    let mut mask_png = std::io::Cursor::new(Vec::new());
+    mask.write_to(&mut mask_png, image::ImageFormat::Png)
+        .unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    json!({
+        "taskType": "INPAINTING",
+        "inPaintingParams": { "image": b64(&png(8, 8)), "maskImage": b64(&mask_png.into_inner()) },
+    })
+}
+
+/// User A's resources, named in paths.
+struct Ids {
+    job: String,
+    key: String,
+    api_key: String,
+    /// A history entry (may be deleted by the matrix).
+    entry: String,
+    /// Another one, for regeneration.
+    regenerated: String,
+}
+
 /// Fills a path template with user A's resources.
-fn fill(path: &str, job: &str, key: &str, api_key: &str) -> String {
+fn fill(path: &str, ids: &Ids) -> String {
     let filled = path
-        .replace("{bucket}/{*key}", &format!("uploads/{key}"))
-        .replace("/jobs/{id}", &format!("/jobs/{job}"))
-        .replace("/keys/{id}", &format!("/keys/{api_key}"));
+        .replace("{bucket}/{*key}", &format!("uploads/{}", ids.key))
+        .replace("/jobs/{id}", &format!("/jobs/{}", ids.job))
+        .replace("/keys/{id}", &format!("/keys/{}", ids.api_key))
+        .replace("/history/{id}/", &format!("/history/{}/", ids.regenerated))
+        .replace("/history/{id}", &format!("/history/{}", ids.entry))
+        .replace("{model_id}", "amazon.titan-image-generator-v2:0")
+        .replace("/ui/{*path}", "/ui/app.css");
     assert!(!filled.contains('{'), "teach the matrix an id for {path}");
     filled
 }
@@ -40,6 +72,23 @@ async fn every_route_checks_who_is_calling() {
         .await
         .unwrap();
     let api_key = api_key["id"].as_str().unwrap().to_owned();
+    let mut entries = Vec::new();
+    for _ in 0..2 {
+        let entry: serde_json::Value = app
+            .post_json("/v1/generations", &inpainting())
+            .await
+            .json()
+            .await
+            .unwrap();
+        entries.push(entry["id"].as_str().unwrap().to_owned());
+    }
+    let ids = Ids {
+        job,
+        key,
+        api_key,
+        entry: entries.remove(0),
+        regenerated: entries.remove(0),
+    };
     let user_b = app.new_user("user-b@example.test").await;
     let admin = app.admin().await;
     let callers = [
@@ -54,7 +103,7 @@ async fn every_route_checks_who_is_calling() {
         let method = Method::from_bytes(route.method.as_bytes()).unwrap();
         // A destructive method is tried by everyone but the owner first, so the owner's
         // call still finds the resource; its own outcome is checked for "not denied".
-        let path = fill(route.path, &job, &key, &api_key);
+        let path = fill(route.path, &ids);
         for (who, client) in &callers {
             let response = client
                 .request(method.clone(), app.url(&path))
@@ -73,6 +122,10 @@ async fn every_route_checks_who_is_calling() {
                         status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                         "{context}"
                     )
+                }
+                // Bedrock's dialect: a missing credential is a 403 (MissingAuthenticationToken).
+                (_, "anonymous") if route.path.starts_with("/model/") => {
+                    assert_eq!(status, StatusCode::FORBIDDEN, "{context}")
                 }
                 (_, "anonymous") => assert_eq!(status, StatusCode::UNAUTHORIZED, "{context}"),
                 (Access::Owned, "user B") => assert_eq!(status, StatusCode::NOT_FOUND, "{context}"),
@@ -94,7 +147,7 @@ async fn every_route_checks_who_is_calling() {
     }
     // Methods a route does not declare are not served.
     for route in &table {
-        let path = fill(route.path, &job, &key, &api_key);
+        let path = fill(route.path, &ids);
         let declared: Vec<&str> = table
             .iter()
             .filter(|r| r.path == route.path)
