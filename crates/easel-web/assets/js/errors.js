@@ -67,6 +67,12 @@ function tidyValidation(message) {
   text = text.replace(/^Malformed input request:\s*/, "");
   text = text.replace(/^#\/[A-Za-z0-9_/]*:\s*/, "");
   text = text.replace(/,?\s*please reformat your input and try again\.?$/, "");
+  const length = /^expected (maxLength|minLength): (\d+), actual: (\d+)$/.exec(text);
+  if (length) {
+    return length[1] === "maxLength"
+      ? `Too long: at most ${length[2]} characters, this has ${length[3]}.`
+      : `Too short: at least ${length[2]} characters, this has ${length[3]}.`;
+  }
   return capitalise(text);
 }
 

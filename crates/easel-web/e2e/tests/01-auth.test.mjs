@@ -56,10 +56,16 @@ scenario("sign up, sign out, wrong password, sign in, reload, lockout", async ()
   await alert.waitFor();
   await shot(page, "01-signin-wrong-password");
 
-  // Right password: in.
-  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  // Right password, by keyboard only: Tab from the email to the password, Enter.
+  await page.getByLabel("Email").focus();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.type), "password");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press("Enter");
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
+  // The page heading takes the focus after a navigation, for screen readers.
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), "H1");
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Easel" }).waitFor();
 

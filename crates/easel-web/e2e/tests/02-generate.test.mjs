@@ -42,12 +42,12 @@ scenario("generate with every option, download, regenerate, variation", async (t
   const prompt = page.getByLabel("Prompt", { exact: true });
   const promptError = page.locator(`#${await prompt.getAttribute("id")}-error`);
   await prompt.fill("a lighthouse ".repeat(45));
-  await page.getByRole("button", { name: "Generate" }).click();
+  await page.getByRole("button", { name: "Generate", exact: true }).click();
   await promptError.filter({ hasText: /512/ }).waitFor();
   assert.equal(await prompt.getAttribute("aria-invalid"), "true");
   await shot(page, "02-generate-prompt-too-long");
   await prompt.fill("a forbiddenword lighthouse");
-  await page.getByRole("button", { name: "Generate" }).click();
+  await page.getByRole("button", { name: "Generate", exact: true }).click();
   await promptError.filter({ hasText: /content filter/ }).waitFor();
 
   // Every option.
@@ -62,7 +62,7 @@ scenario("generate with every option, download, regenerate, variation", async (t
   await page.getByLabel("Prompt strength (cfg scale)").fill("6.5");
   await page.getByLabel("Number of images").fill("2");
   await engine.selectOption("openai");
-  await page.getByRole("button", { name: "Generate" }).click();
+  await page.getByRole("button", { name: "Generate", exact: true }).click();
   const status = page.getByTestId("generation-status");
   await status.filter({ hasText: "Done: 2 images." }).waitFor({ timeout: 60_000 });
   assert.equal(await page.getByTestId("used-seed").textContent(), "4242");

@@ -69,6 +69,24 @@ scenario("history grid, paging, open and delete", async () => {
   await cards.first().waitFor();
   assert.match(await cards.first().textContent(), /history entry 11/);
   await shot(page, "05-history-after-delete");
+
+  // Regenerate the newest: a new entry (same prompt, new id) comes first.
+  await cards.first().getByRole("button", { name: "Regenerate" }).click();
+  await page.waitForFunction((old) => {
+    const id = document.querySelector(".history-card")?.dataset.id;
+    return id && id !== old;
+  }, ids[11], { timeout: 30_000 });
+  const fresh = await cards.first().getAttribute("data-id");
+  assert.ok(!ids.includes(fresh), "the first card is a new entry");
+  assert.match(await cards.first().textContent(), /history entry 11/);
+
+  // Edit an image from history: the edit page opens with it loaded.
+  await cards.first().getByRole("link", { name: "Edit" }).click();
+  await page.getByRole("heading", { name: "Edit", level: 1 }).waitFor();
+  await page.getByText(/^img-.*\.png: 96 × 96 px$/).waitFor();
+  await page.getByTestId("mask-canvas").waitFor();
+  await page.goBack();
+  await cards.first().waitFor();
   await page.emulateMedia({ colorScheme: "dark" });
   await page.setViewportSize({ width: 375, height: 800 });
   await assertNoHorizontalScroll(page);

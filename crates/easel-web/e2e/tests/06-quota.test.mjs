@@ -31,7 +31,7 @@ scenario("a used-up quota is explained, and the dashboard shows it", async () =>
     await page.getByLabel("Engine").locator("option[value=openai]").waitFor({ state: "attached" });
     await page.getByLabel("Prompt", { exact: true }).fill("a red bicycle");
     await page.getByLabel("Size").selectOption("512");
-    submit = page.getByRole("button", { name: "Generate" });
+    submit = page.getByRole("button", { name: "Generate", exact: true });
     status = page.getByTestId("generation-status");
   } else {
     cls = "edit";

@@ -318,11 +318,12 @@ export function render(main, { signal, params }) {
         ),
       );
     });
-    results.replaceChildren(
+    const parts = [
       h("p", { class: "seed-line" }, "Seed used: ", seedText, " ", reuse),
       h("div", { class: "gallery" }, figures),
       noVariation ? h("p", { class: "muted small", id: noVariation }, "Variations need an engine that can do image variation; none is configured here.") : null,
       h("div", { class: "actions" }, regenerate),
-    );
+    ];
+    results.replaceChildren(...parts.filter(Boolean));
   }
 }
