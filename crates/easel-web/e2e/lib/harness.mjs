@@ -104,9 +104,24 @@ export async function signUp(page, email, password = PASSWORD) {
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
 }
 
-/** Saves a full-page screenshot as `<OUT>/screenshots/<name>.png`. */
+/**
+ * Saves a full-page screenshot as `<OUT>/screenshots/<name>.png`, after every image
+ * has loaded (lazy ones too: a full-page shot does not scroll), and fails if any image
+ * on the page is broken.
+ */
 export async function shot(page, name) {
+  const broken = await page.evaluate(async () => {
+    const images = [...document.images];
+    for (const img of images) img.loading = "eager";
+    const loaded = images.map((img) => (img.complete ? null : new Promise((done) => {
+      img.addEventListener("load", done, { once: true });
+      img.addEventListener("error", done, { once: true });
+    })));
+    await Promise.race([Promise.all(loaded), new Promise((done) => setTimeout(done, 5000))]);
+    return images.filter((img) => img.complete && img.naturalWidth === 0).map((img) => img.src.slice(0, 80));
+  });
   await page.screenshot({ path: join(OUT, "screenshots", `${name}.png`), fullPage: true });
+  if (broken.length) throw new Error(`broken images on the page (${name}): ${broken.join(", ")}`);
 }
 
 /** Signs in through the API; returns the access token. */
