@@ -33,6 +33,22 @@ pub fn routes() -> Routes {
             &["GET", "DELETE"],
             get(get_job).delete(cancel_job),
         )
+        .add(
+            "/v1/presets",
+            Access::Authenticated,
+            &["GET"],
+            get(list_presets),
+        )
+}
+
+/// The named pipelines a job may use, with their JSON form.
+async fn list_presets(State(state): State<AppState>, Caller(_): Caller) -> Json<serde_json::Value> {
+    let presets: Vec<serde_json::Value> = state
+        .presets
+        .iter()
+        .map(|(name, pipeline)| serde_json::json!({ "name": name, "pipeline": pipeline }))
+        .collect();
+    Json(serde_json::json!({ "presets": presets }))
 }
 
 /// A source: `{"bucket": "uploads", "key": "…"}`, `"s3://uploads/…"` or a bare key in
@@ -180,6 +196,8 @@ async fn get_job(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,
+    /// `process`, `generate` or `noop`.
+    kind: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -208,9 +226,15 @@ async fn list_jobs(
         .map_err(|_| {
             ApiError::bad_request("invalid-query", "cursor is not one this API returned")
         })?;
+    let kind = query
+        .kind
+        .map(|k| JobKind::from_str(&k))
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid-query", e))?;
     let filter = JobFilter {
         owner: (!caller.admin).then(|| caller.id.clone()),
         status,
+        kind,
         limit,
         before,
         ..JobFilter::default()
