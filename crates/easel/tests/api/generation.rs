@@ -178,12 +178,20 @@ async fn without_wait_the_job_is_accepted_and_finishes_later() {
     assert_eq!(done["images"].as_array().unwrap().len(), 2);
     // The job API sees the same job, and filters by kind.
     assert_eq!(app.job(id).await["status"], "COMPLETED");
-    let generated: Value = app.get("/v1/jobs?kind=generate").await.json().await.unwrap();
+    let generated: Value = app
+        .get("/v1/jobs?kind=generate")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(generated["jobs"][0]["jobId"], id, "{generated}");
     let processed: Value = app.get("/v1/jobs?kind=process").await.json().await.unwrap();
     assert_eq!(processed["jobs"], json!([]));
     let response = app.get("/v1/jobs?kind=paint").await;
-    assert_eq!(error_code(response, StatusCode::BAD_REQUEST).await, "invalid-query");
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-query"
+    );
 }
 
 #[tokio::test]
@@ -662,5 +670,8 @@ async fn engines_and_styles_are_listed() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["thumbnail", "web"]);
-    assert_eq!(presets["presets"][0]["pipeline"]["output"]["format"], "webp");
+    assert_eq!(
+        presets["presets"][0]["pipeline"]["output"]["format"],
+        "webp"
+    );
 }
