@@ -3,7 +3,6 @@
 //! (list, get, delete with its outputs, regenerate), the engines and styles on offer, and
 //! the caller's request log.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use easel_core::{JobId, JobKind, JobStatus, Principal, now_millis, rfc3339};
+use easel_core::{JobKind, JobStatus, Principal, now_millis, rfc3339};
 use easel_engines::request::TaskType;
 use easel_store::{CancelOutcome, Job, JobFilter};
 use serde::Deserialize;
@@ -23,7 +22,7 @@ use crate::extract::{JsonBody, QueryParams};
 use crate::generation::{
     self, Dialect, GenError, GenerationInput, history_entry, remove_outputs, spec_of,
 };
-use crate::routes::jobs::load_job;
+use crate::routes::jobs::{job_cursor, load_job, page_limit};
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -203,29 +202,13 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-fn page_params(query: &ListQuery) -> Result<(u32, Option<String>), ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-query",
-            "limit must be between 1 and 100",
-        ));
-    }
-    Ok((limit, query.cursor.clone()))
-}
-
 async fn list_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (limit, cursor) = page_params(&query)?;
-    let before = cursor
-        .map(|c| JobId::from_str(&c))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-query", "cursor is not one this API returned")
-        })?;
+    let limit = page_limit(query.limit)?;
+    let before = job_cursor(query.cursor.as_deref())?;
     // Everyone's history is their own, administrators' too (they can open any entry).
     let filter = JobFilter {
         owner: Some(caller.id.clone()),
@@ -398,7 +381,7 @@ async fn request_log(
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (limit, cursor) = page_params(&query)?;
+    let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
     let records = state
         .request_log
         .list_requests(Some(&caller.id), cursor.as_deref(), limit)

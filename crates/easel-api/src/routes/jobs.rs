@@ -202,6 +202,26 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// A page size from `?limit=`: 20 when absent, 1 to 100.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            "limit must be between 1 and 100",
+        ));
+    }
+    Ok(limit)
+}
+
+/// The job id a `?cursor=` names (the last id of the previous page).
+pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
+    cursor
+        .map(JobId::from_str)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("invalid-query", "cursor is not one this API returned"))
+}
+
 async fn list_jobs(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -212,20 +232,8 @@ async fn list_jobs(
         .map(|s| JobStatus::from_str(&s))
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid-query", e))?;
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-query",
-            "limit must be between 1 and 100",
-        ));
-    }
-    let before = query
-        .cursor
-        .map(|c| JobId::from_str(&c))
-        .transpose()
-        .map_err(|_| {
-            ApiError::bad_request("invalid-query", "cursor is not one this API returned")
-        })?;
+    let limit = page_limit(query.limit)?;
+    let before = job_cursor(query.cursor.as_deref())?;
     let kind = query
         .kind
         .map(|k| JobKind::from_str(&k))
