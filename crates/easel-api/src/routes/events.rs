@@ -11,7 +11,7 @@ use axum::routing::get;
 use futures::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, RequestMeta};
 use crate::routes::jobs::load_job;
 use crate::routes::{Access, Routes};
 use crate::views::JobView;
@@ -32,9 +32,10 @@ pub fn routes() -> Routes {
 async fn job_events(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let job = load_job(&state, &caller, &id).await?;
+    let job = load_job(&state, &caller, &meta, &id).await?;
     let job_id = job.id;
     let (sender, receiver) = tokio::sync::mpsc::channel(8);
     let mut changes = state.wakeups.subscribe();

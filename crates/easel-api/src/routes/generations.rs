@@ -17,7 +17,7 @@ use easel_store::{CancelOutcome, Job, JobFilter};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, RequestMeta};
 use crate::extract::{JsonBody, QueryParams};
 use crate::generation::{
     self, Dialect, GenError, GenerationInput, history_entry, remove_outputs, spec_of,
@@ -230,14 +230,21 @@ async fn list_history(
 }
 
 /// A live history entry of the caller's (or any, for an administrator); 404 otherwise.
-async fn load_entry(state: &AppState, caller: &Principal, id: &str) -> Result<Job, ApiError> {
+async fn load_entry(
+    state: &AppState,
+    caller: &Principal,
+    meta: &RequestMeta,
+    id: &str,
+) -> Result<Job, ApiError> {
     let not_found = || {
         ApiError::not_found(
             "history-entry-not-found",
             format!("no history entry `{id}` (it may have expired or been deleted)"),
         )
     };
-    let job = load_job(state, caller, id).await.map_err(|_| not_found())?;
+    let job = load_job(state, caller, meta, id)
+        .await
+        .map_err(|_| not_found())?;
     let live = job.expires_at.is_none_or(|at| at > now_millis());
     if job.kind != JobKind::Generate || !live {
         return Err(not_found());
@@ -248,9 +255,10 @@ async fn load_entry(state: &AppState, caller: &Principal, id: &str) -> Result<Jo
 async fn get_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = load_entry(&state, &caller, &id).await?;
+    let job = load_entry(&state, &caller, &meta, &id).await?;
     let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
     Ok(Json(history_entry(&state, &job, &spec)))
 }
@@ -260,9 +268,10 @@ async fn get_history(
 async fn delete_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let job = load_entry(&state, &caller, &id).await?;
+    let job = load_entry(&state, &caller, &meta, &id).await?;
     if job.status == JobStatus::Pending
         && let CancelOutcome::Cancelled(_) = state.jobs.cancel(job.id).await?
     {
@@ -286,6 +295,7 @@ struct RegenerateBody {
 async fn regenerate(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<WaitQuery>,
     body: Bytes,
@@ -297,7 +307,7 @@ async fn regenerate(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("invalid-json", format!("the body: {e}")))?
     };
-    let job = load_entry(&state, &caller, &id).await?;
+    let job = load_entry(&state, &caller, &meta, &id).await?;
     let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
     let seed = body.seed;
     // The stored body has the style applied; put the user's own texts back so the style

@@ -12,7 +12,7 @@ use easel_store::{CancelOutcome, Job, JobFilter};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Caller, OpClass, limits};
+use crate::auth::{Caller, OpClass, RequestMeta, audit, limits};
 use crate::extract::{JsonBody, QueryParams};
 use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
@@ -174,21 +174,41 @@ async fn create_job(
 
 /// Parses a job id from a path and loads the job if the caller may see it. Another
 /// principal's job is reported exactly like a missing one.
-pub async fn load_job(state: &AppState, caller: &Principal, raw_id: &str) -> Result<Job, ApiError> {
+pub async fn load_job(
+    state: &AppState,
+    caller: &Principal,
+    meta: &RequestMeta,
+    raw_id: &str,
+) -> Result<Job, ApiError> {
     let not_found = || ApiError::not_found("job-not-found", format!("no job `{raw_id}`"));
     let id = JobId::from_str(raw_id).map_err(|_| not_found())?;
     match state.jobs.get(id).await? {
         Some(job) if caller.can_access(&job.owner) => Ok(job),
-        _ => Err(not_found()),
+        Some(_) => {
+            // Answered like a missing id, but recorded: probing other users' ids shows.
+            let detail = Some(format!("job {raw_id}"));
+            audit(
+                state,
+                meta,
+                "permission-denied",
+                Some(&caller.id),
+                None,
+                detail,
+            )
+            .await;
+            Err(not_found())
+        }
+        None => Err(not_found()),
     }
 }
 
 async fn get_job(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = load_job(&state, &caller, &id).await?;
+    let job = load_job(&state, &caller, &meta, &id).await?;
     Ok(Json(JobView::new(&job, &state.presigner)))
 }
 
@@ -261,9 +281,10 @@ async fn list_jobs(
 async fn cancel_job(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = load_job(&state, &caller, &id).await?;
+    let job = load_job(&state, &caller, &meta, &id).await?;
     match state.jobs.cancel(job.id).await? {
         CancelOutcome::Cancelled(job) => Ok(Json(JobView::new(&job, &state.presigner))),
         CancelOutcome::NotCancellable(status) => Err(ApiError::new(

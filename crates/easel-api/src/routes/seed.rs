@@ -10,7 +10,7 @@ use easel_core::{JobKind, JobStatus, rfc3339};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{Caller, OpClass, limits};
+use crate::auth::{Caller, OpClass, RequestMeta, limits};
 use crate::extract::JsonBody;
 use crate::routes::jobs::{SourceInput, load_job, parse_source};
 use crate::routes::{Access, Routes};
@@ -76,9 +76,10 @@ async fn process(
 async fn job_status(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = load_job(&state, &caller, &id).await?;
+    let job = load_job(&state, &caller, &meta, &id).await?;
     let mut body = json!({
         "jobId": job.id,
         "status": job.status,

@@ -351,6 +351,30 @@ async fn history_delete_removes_outputs_and_regenerate_runs_again() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // The probes are answered like missing ids, and recorded for administrators.
+    let admin = app.admin().await;
+    let events: Value = admin
+        .client
+        .get(app.url("/v1/admin/audit?limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let denied: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "permission-denied")
+        .collect();
+    assert_eq!(denied.len(), 3, "{events}");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["principal"] == other.user_id.as_str())
+    );
+    assert!(denied.iter().all(|e| e["detail"] == format!("job {id}")));
 
     // Regenerate with a new seed: a new entry, different images, same prompt.
     let again: Value = app
