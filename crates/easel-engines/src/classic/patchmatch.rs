@@ -156,6 +156,37 @@ fn poisson_correct(
             }
         }
     }
+    // Make the system symmetric: an edge between two hole pixels gets the mean of the
+    // differences their two sources suggest (g_pq = -g_qp) and counts only when both
+    // sources have it. Without this the relaxation below is not a Poisson solve and,
+    // over-relaxed on a large hole, diverges.
+    let mut slot = vec![usize::MAX; (level.width * level.height) as usize];
+    for (k, &(x, y)) in holes.iter().enumerate() {
+        slot[level.index(x, y)] = k;
+    }
+    let opposite = [1, 0, 3, 2];
+    let raw_guidance = guidance.clone();
+    let raw_valid = valid.clone();
+    for (k, &(x, y)) in holes.iter().enumerate() {
+        for (n, (dx, dy)) in neighbours.iter().enumerate() {
+            let (qx, qy) = (x + dx, y + dy);
+            if !raw_valid[k][n] || qx < 0 || qy < 0 || qx >= level.width || qy >= level.height {
+                continue;
+            }
+            let other = slot[level.index(qx, qy)];
+            if other == usize::MAX {
+                continue; // a known neighbour: a fixed boundary value
+            }
+            let m = opposite[n];
+            if raw_valid[other][m] {
+                for c in 0..3 {
+                    guidance[k][n][c] = (raw_guidance[k][n][c] - raw_guidance[other][m][c]) / 2.0;
+                }
+            } else {
+                valid[k][n] = false;
+            }
+        }
+    }
     let extent = {
         let (min_x, max_x) = holes
             .iter()
