@@ -127,6 +127,8 @@ pub enum GenError {
     Refused(String),
     /// No configured engine can do the task.
     Unsupported(String),
+    /// The engine for the task cannot run now (its model is not installed).
+    Unavailable(String),
     /// The engine failed; `code` is the engine error code.
     Engine {
         /// `engine-throttled`, `engine-failed`, …
@@ -162,6 +164,11 @@ impl GenError {
             GenError::Unsupported(message) => {
                 ApiError::bad_request("engine-unsupported-task", message)
             }
+            GenError::Unavailable(message) => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "engine-unavailable",
+                message,
+            ),
             GenError::Engine { code, message } => engine_api_error(&code, message),
             GenError::Timeout(id) => ApiError::new(
                 axum::http::StatusCode::GATEWAY_TIMEOUT,
@@ -183,6 +190,11 @@ fn engine_api_error(code: &str, message: String) -> ApiError {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine-throttled", message)
         }
         "cancelled" => ApiError::new(StatusCode::CONFLICT, "cancelled", message),
+        "engine-unavailable" => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "engine-unavailable",
+            message,
+        ),
         _ => ApiError::new(StatusCode::BAD_GATEWAY, "engine-failed", message),
     }
 }
@@ -370,6 +382,7 @@ fn choose_engine<'a>(
                 message: error.to_string(),
             },
             ChooseError::Unsupported(inner) => GenError::Unsupported(inner.to_string()),
+            ChooseError::Unavailable { .. } => GenError::Unavailable(error.to_string()),
         })
 }
 

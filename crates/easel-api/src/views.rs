@@ -1,6 +1,6 @@
 //! JSON views of jobs and results as clients see them, with fresh download URLs.
 
-use easel_core::{ImageResult, ObjectRef, now_millis, rfc3339};
+use easel_core::{ImageResult, JobKind, ObjectRef, now_millis, rfc3339};
 use easel_store::{Job, Presigner, SignedRequest};
 use serde::Serialize;
 use serde_json::Value;
@@ -18,7 +18,11 @@ pub struct JobView {
     kind: &'static str,
     status: &'static str,
     image_count: u32,
+    /// Images finished.
     progress: u32,
+    /// Finer progress when the worker reports it: a generation's denoising steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<StepsView>,
     attempts: u32,
     max_attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +32,13 @@ pub struct JobView {
     error: Option<String>,
     created_at: String,
     updated_at: String,
+}
+
+/// Units of work done of the total.
+#[derive(Debug, Serialize)]
+pub struct StepsView {
+    done: u32,
+    total: u32,
 }
 
 /// One image's result with download URLs.
@@ -70,7 +81,17 @@ impl JobView {
             kind: job.kind.as_str(),
             status: job.status.as_str(),
             image_count: job.image_count,
-            progress: job.progress,
+            // Units finished scaled to images: with steps, images completed so far.
+            progress: if job.progress_total > 0 {
+                (u64::from(job.progress) * u64::from(job.image_count)
+                    / u64::from(job.progress_total)) as u32
+            } else {
+                job.progress
+            },
+            steps: (job.progress_total > 0 && job.kind == JobKind::Generate).then_some(StepsView {
+                done: job.progress,
+                total: job.progress_total,
+            }),
             attempts: job.attempts,
             max_attempts: job.max_attempts,
             preset: spec

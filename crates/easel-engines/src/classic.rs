@@ -6,11 +6,12 @@
 mod patchmatch;
 
 use async_trait::async_trait;
-use image::{GrayImage, Luma, RgbImage, RgbaImage};
+use image::{GrayImage, RgbImage, RgbaImage};
 use tokio_util::sync::CancellationToken;
 
+use crate::canvas::edit_canvas;
 use crate::engine::{Capabilities, Engine, EngineError, GeneratedImage, Progress};
-use crate::request::{GenerationRequest, Mask, Task, TaskType};
+use crate::request::{GenerationRequest, Task, TaskType};
 
 pub use patchmatch::{FillParams, Stopped, fill};
 
@@ -32,49 +33,6 @@ impl Default for ClassicEngine {
     }
 }
 
-/// The image to fill and where, prepared from a request.
-struct FillJob {
-    canvas: RgbaImage,
-    hole: GrayImage,
-}
-
-fn prepare(request: &GenerationRequest) -> Result<FillJob, EngineError> {
-    let mask_image = |mask: &Mask| match mask {
-        Mask::Image { masked, .. } => Ok(masked.clone()),
-        Mask::Prompt(_) => Err(EngineError::InvalidInput(
-            "the classic engine needs a maskImage; a maskPrompt needs a segmentation model"
-                .to_owned(),
-        )),
-    };
-    match &request.task {
-        Task::Inpainting { image, mask, .. } => Ok(FillJob {
-            canvas: image.pixels.clone(),
-            hole: mask_image(mask)?,
-        }),
-        Task::Outpainting { image, mask, .. } => {
-            // The mask marks what to keep; the canvas grows to the requested size with
-            // the image centred, and everything not kept is filled.
-            let keep = mask_image(mask)?;
-            let (w, h) = (request.config.width, request.config.height);
-            let (iw, ih) = image.pixels.dimensions();
-            let (ox, oy) = ((w - iw) / 2, (h - ih) / 2);
-            let mut canvas = RgbaImage::new(w, h);
-            image::imageops::replace(&mut canvas, &image.pixels, i64::from(ox), i64::from(oy));
-            let hole = GrayImage::from_fn(w, h, |x, y| {
-                let inside = x >= ox && y >= oy && x < ox + iw && y < oy + ih;
-                let kept = inside && keep.get_pixel(x - ox, y - oy).0[0] != 0;
-                Luma([if kept { 0 } else { 255 }])
-            });
-            Ok(FillJob { canvas, hole })
-        }
-        other => Err(EngineError::Unsupported {
-            engine: "classic".to_owned(),
-            task: other.task_type().to_string(),
-            alternatives: Vec::new(),
-        }),
-    }
-}
-
 #[async_trait]
 impl Engine for ClassicEngine {
     fn name(&self) -> &str {
@@ -91,7 +49,7 @@ impl Engine for ClassicEngine {
         progress: &dyn Progress,
         cancel: &CancellationToken,
     ) -> Result<Vec<GeneratedImage>, EngineError> {
-        let job = prepare(request)?;
+        let job = edit_canvas(request, "classic")?;
         let count = request.config.number_of_images;
         let return_mask = matches!(
             request.task,

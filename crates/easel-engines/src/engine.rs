@@ -74,6 +74,10 @@ pub enum EngineError {
         /// Whether trying again may work.
         retryable: bool,
     },
+    /// The engine cannot run now (its model is not installed); the message says how to
+    /// fix that.
+    #[error("{0}")]
+    Unavailable(String),
     /// The work was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -99,6 +103,7 @@ impl EngineError {
             EngineError::ContentFiltered(_) => "content-filtered",
             EngineError::Throttled(_) => "engine-throttled",
             EngineError::Provider { .. } => "engine-failed",
+            EngineError::Unavailable(_) => "engine-unavailable",
             EngineError::Cancelled => "cancelled",
             EngineError::Internal(_) => "engine-internal-error",
         }
@@ -122,6 +127,12 @@ pub trait Engine: Send + Sync {
 
     /// What it can do.
     fn capabilities(&self) -> &Capabilities;
+
+    /// Why the engine cannot run now (a model that is not installed), or `None` when it
+    /// can. Checked before a request is queued, so it must be cheap.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 
     /// Produces `request.config.number_of_images` images, reporting progress and
     /// stopping soon after `cancel` fires.

@@ -3,6 +3,7 @@
 //! and validated with Bedrock's own error messages so Bedrock clients work unchanged.
 
 pub mod bedrock;
+pub mod canvas;
 pub mod classic;
 pub mod engine;
 pub mod http;
@@ -11,6 +12,7 @@ pub mod registry;
 pub mod request;
 
 pub use bedrock::{BedrockEngine, BedrockSettings, to_bedrock_body};
+pub use canvas::{EditCanvas, edit_canvas};
 pub use classic::ClassicEngine;
 pub use engine::{Capabilities, Engine, EngineError, GeneratedImage, NoProgress, Progress};
 pub use http::{RetryPolicy, SetupError};

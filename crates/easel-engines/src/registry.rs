@@ -37,9 +37,11 @@ impl Engines {
             .collect()
     }
 
-    /// The engine for a request: `requested` by name, or the first that can do `task`.
-    /// An engine that cannot do the task gets [`EngineError::Unsupported`] naming the
-    /// engines that can; an unknown name gets [`ChooseError::Unknown`].
+    /// The engine for a request: `requested` by name, or the first that can do `task`
+    /// and is available. An engine that cannot do the task gets
+    /// [`EngineError::Unsupported`] naming the engines that can; an unknown name gets
+    /// [`ChooseError::Unknown`]; an engine that cannot run now (and, without a name, no
+    /// capable engine being able to) gets [`ChooseError::Unavailable`].
     pub fn choose(
         &self,
         requested: Option<&str>,
@@ -54,8 +56,13 @@ impl Engines {
             None => match self
                 .list
                 .iter()
-                .find(|e| e.capabilities().tasks.contains(&task))
-            {
+                .filter(|e| e.capabilities().tasks.contains(&task))
+                .find(|e| e.unavailable().is_none())
+                .or_else(|| {
+                    self.list
+                        .iter()
+                        .find(|e| e.capabilities().tasks.contains(&task))
+                }) {
                 Some(engine) => engine,
                 None => {
                     return Err(ChooseError::Unsupported(EngineError::Unsupported {
@@ -72,6 +79,12 @@ impl Engines {
                 task: task.to_string(),
                 alternatives: capable,
             }));
+        }
+        if let Some(reason) = engine.unavailable() {
+            return Err(ChooseError::Unavailable {
+                engine: engine.name().to_owned(),
+                reason,
+            });
         }
         Ok(engine)
     }
@@ -91,6 +104,14 @@ pub enum ChooseError {
     /// The engine cannot do the task.
     #[error(transparent)]
     Unsupported(EngineError),
+    /// The engine cannot run now.
+    #[error("the `{engine}` engine cannot run: {reason}")]
+    Unavailable {
+        /// The engine.
+        engine: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
 }
 
 /// Bedrock's id of Titan Image Generator v2.

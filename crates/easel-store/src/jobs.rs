@@ -20,8 +20,11 @@ pub struct Job {
     pub spec: serde_json::Value,
     /// Number of images the job works on.
     pub image_count: u32,
-    /// Number of images finished so far.
+    /// Units of work finished so far: images, or of `progress_total` units when set.
     pub progress: u32,
+    /// Units of work in all, when the worker reported them (a generation's denoising
+    /// steps over all its images); 0 means `progress` counts images.
+    pub progress_total: u32,
     /// Per-image results, filled when the job completes.
     pub results: Vec<ImageResult>,
     /// The last error, kept when the job failed or is waiting for a retry.

@@ -63,8 +63,9 @@ pub trait Queue: Send + Sync {
     /// Extends a lease. Returns false when the lease is no longer held.
     async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError>;
 
-    /// Records progress (images done). Returns false when the lease is no longer held.
-    async fn progress(&self, lease: &Lease, done: u32) -> Result<bool, StoreError>;
+    /// Records progress: `done` of `total` units (images, or a generation's denoising
+    /// steps). Returns false when the lease is no longer held.
+    async fn progress(&self, lease: &Lease, done: u32, total: u32) -> Result<bool, StoreError>;
 
     /// Completes jobs with their results (SQS's batch delete). Returns, per completion,
     /// whether it was recorded (false: the lease was no longer held).

@@ -113,7 +113,7 @@ impl SqliteStore {
 /// The columns [`job_from_row`] reads, for `concat!`-built static SQL.
 macro_rules! job_columns {
     () => {
-        "id, owner, kind, status, spec, image_count, progress, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
+        "id, owner, kind, status, spec, image_count, progress, progress_total, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
     };
 }
 use job_columns;
@@ -144,6 +144,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
         spec: serde_json::from_str(&spec).map_err(|e| corrupt("job spec", e))?,
         image_count: row.try_get::<i64, _>("image_count")? as u32,
         progress: row.try_get::<i64, _>("progress")? as u32,
+        progress_total: row.try_get::<i64, _>("progress_total")? as u32,
         results: serde_json::from_str(&results).map_err(|e| corrupt("job results", e))?,
         error: row.try_get("error")?,
         attempts: row.try_get::<i64, _>("attempts")? as u32,

@@ -144,7 +144,10 @@ async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
     assert!(!store.heartbeat(&forged, LONG).await.unwrap());
     assert!(!complete_one(&*store, &forged, &[]).await.unwrap());
     assert!(store.heartbeat(&claim.lease, LONG).await.unwrap());
-    assert!(store.progress(&claim.lease, 1).await.unwrap());
+    assert!(store.progress(&claim.lease, 1, 2).await.unwrap());
+    let running = store.get(created.id).await.unwrap().unwrap();
+    assert_eq!((running.progress, running.progress_total), (1, 2));
+    assert!(!store.progress(&forged, 2, 2).await.unwrap(), "fenced");
 
     let result = ImageResult {
         index: 0,
@@ -160,6 +163,10 @@ async fn claim_complete_and_fencing(store: Arc<impl MetaStore>) {
     );
     let done = store.get(created.id).await.unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(
+        done.progress, 2,
+        "completion finishes the progress in its own units"
+    );
     assert_eq!(done.results, vec![result]);
     assert_eq!(done.attempts, 1);
     assert!(

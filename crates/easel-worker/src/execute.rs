@@ -108,7 +108,11 @@ async fn process_job(
         };
         results.push(result);
         // Progress is advisory: a lost lease is noticed by the heartbeat.
-        if let Err(error) = deps.queue.progress(&claim.lease, index + 1).await {
+        if let Err(error) = deps
+            .queue
+            .progress(&claim.lease, index + 1, claim.job.image_count)
+            .await
+        {
             tracing::warn!(%error, "could not record progress");
         }
     }

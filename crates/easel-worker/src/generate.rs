@@ -153,20 +153,14 @@ async fn run(
     Ok(results)
 }
 
-/// Forwards an engine's step reports to the job's progress, as images done.
+/// Forwards an engine's step reports (done, total) to the job's progress.
 struct JobProgress {
-    images: u32,
-    sender: watch::Sender<u32>,
+    sender: watch::Sender<(u32, u32)>,
 }
 
 impl Progress for JobProgress {
     fn report(&self, done: u32, total: u32) {
-        let images = if total == 0 {
-            0
-        } else {
-            (u64::from(done) * u64::from(self.images) / u64::from(total)) as u32
-        };
-        self.sender.send_replace(images);
+        self.sender.send_replace((done, total));
     }
 }
 
@@ -183,19 +177,16 @@ async fn run_engine(
         .acquire_owned()
         .await
         .map_err(|_| JobFailure::transient("the worker is shutting down".to_owned()))?;
-    let (sender, mut receiver) = watch::channel(0u32);
-    let progress = JobProgress {
-        images: parsed.config.number_of_images,
-        sender,
-    };
+    let (sender, mut receiver) = watch::channel((0u32, 0u32));
+    let progress = JobProgress { sender };
     // When this attempt is abandoned (lease lost, shutdown grace over) the future is
     // dropped; the guard then cancels the engine so its threads stop too.
     let cancel = CancellationToken::new();
     let _stop_on_drop = cancel.clone().drop_guard();
     let forward = async {
         while receiver.changed().await.is_ok() {
-            let done = *receiver.borrow_and_update();
-            if let Err(error) = deps.queue.progress(&claim.lease, done).await {
+            let (done, total) = *receiver.borrow_and_update();
+            if let Err(error) = deps.queue.progress(&claim.lease, done, total).await {
                 tracing::warn!(%error, "could not record progress");
             }
         }

@@ -46,7 +46,7 @@ impl Stores {
             metadata: Arc::new(metadata),
             blobs: Arc::new(blobs),
             wakeups,
-            engines: Arc::new(config.engines.build()?),
+            engines: Arc::new(config.engines.build(&config.storage.data_dir)?),
         })
     }
 

@@ -1,5 +1,7 @@
 //! The subcommands.
 
+#[cfg(feature = "diffusion")]
+pub mod models;
 pub mod process;
 pub mod serve;
 pub mod user;

@@ -394,7 +394,7 @@ impl Config {
         self.auth
             .validate(&self.plans, &self.cors, self.server.bind)?;
         self.generation.settings()?;
-        self.engines.build()?;
+        self.engines.build(&self.storage.data_dir)?;
         Ok(())
     }
 
@@ -502,7 +502,10 @@ deny = ["gore"]
 "#,
         )
         .unwrap();
-        let engines = config.engines.build().unwrap();
+        let engines = config
+            .engines
+            .build(std::path::Path::new("unused"))
+            .unwrap();
         let names: Vec<&str> = engines.all().iter().map(|e| e.name()).collect();
         assert_eq!(names, ["openai", "classic"]);
         let shown = toml::to_string(&config.masked()).unwrap();

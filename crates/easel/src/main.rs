@@ -54,6 +54,15 @@ enum Command {
         #[command(flatten)]
         args: UserArgs,
     },
+    /// The local diffusion engine's models: list what is installed, pull from the hub.
+    Models {
+        /// Data directory (default ./easel-data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[cfg(feature = "diffusion")]
+        #[command(flatten)]
+        args: commands::models::ModelsArgs,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -105,6 +114,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::user::run(args, config)
         }
+        #[cfg(feature = "diffusion")]
+        Command::Models { data_dir, args } => {
+            overrides.data_dir = data_dir;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            commands::models::run(args, config)
+        }
+        #[cfg(not(feature = "diffusion"))]
+        Command::Models { .. } => anyhow::bail!(
+            "the diffusion engine is not compiled into this build; rebuild with \
+             `cargo build --release --features diffusion`"
+        ),
         Command::Config {
             command: ConfigCommand::Check,
         } => {

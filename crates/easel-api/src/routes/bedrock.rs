@@ -122,6 +122,11 @@ fn from_generation(error: GenError) -> BedrockError {
             BedrockError::validation(message)
         }
         GenError::Refused(message) => BedrockError::validation(message),
+        GenError::Unavailable(message) => BedrockError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            message,
+        ),
         GenError::Timeout(_) => BedrockError::new(
             StatusCode::REQUEST_TIMEOUT,
             "ModelTimeoutException",
@@ -136,6 +141,11 @@ fn from_generation(error: GenError) -> BedrockError {
                     message,
                 )
             },
+            "engine-unavailable" => BedrockError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                message,
+            ),
             "cancelled" | "engine-failed" | "engine-internal-error" => BedrockError::new(
                 StatusCode::FAILED_DEPENDENCY,
                 "ModelErrorException",

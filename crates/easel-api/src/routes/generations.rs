@@ -368,6 +368,8 @@ async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<Value
                 "maxImages": caps.max_images,
                 "followsPrompt": caps.follows_prompt,
                 "maskPrompts": caps.mask_prompts,
+                "available": engine.unavailable().is_none(),
+                "unavailableReason": engine.unavailable(),
             })
         })
         .collect();

@@ -123,6 +123,13 @@ fn from_generation(error: GenError) -> OpenAiError {
         ),
         GenError::BadOption { field, message, .. } => OpenAiError::invalid(Some(field), message),
         GenError::Unsupported(message) => OpenAiError::invalid(None, message),
+        GenError::Unavailable(message) => OpenAiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "server_error",
+            code: Some("engine_unavailable"),
+            param: None,
+            message,
+        },
         GenError::Refused(message) => OpenAiError {
             code: Some("content_policy_violation"),
             ..OpenAiError::invalid(
@@ -140,10 +147,10 @@ fn from_generation(error: GenError) -> OpenAiError {
             ),
         },
         GenError::Engine { code, message } => OpenAiError {
-            status: if code == "engine-throttled" {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::BAD_GATEWAY
+            status: match code.as_str() {
+                "engine-throttled" => StatusCode::TOO_MANY_REQUESTS,
+                "engine-unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_GATEWAY,
             },
             kind: "server_error",
             code: None,

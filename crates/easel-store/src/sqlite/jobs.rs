@@ -221,6 +221,7 @@ fn pending_job(new: NewJob, now: i64) -> Job {
         spec: new.spec,
         image_count: new.image_count,
         progress: 0,
+        progress_total: 0,
         results: Vec::new(),
         error: None,
         attempts: 0,

@@ -156,15 +156,16 @@ impl Queue for SqliteStore {
         Ok(updated.rows_affected() == 1)
     }
 
-    async fn progress(&self, lease: &Lease, done: u32) -> Result<bool, StoreError> {
+    async fn progress(&self, lease: &Lease, done: u32, total: u32) -> Result<bool, StoreError> {
         let updated = sqlx::query(
-            "UPDATE jobs SET progress = ?1, updated_at = ?2
+            "UPDATE jobs SET progress = ?1, progress_total = ?5, updated_at = ?2
               WHERE id = ?3 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?3 AND lease_token = ?4)",
         )
         .bind(i64::from(done))
         .bind(now_millis())
         .bind(lease.job_id.to_string())
         .bind(&lease.token)
+        .bind(i64::from(total))
         .execute(&self.writer)
         .await?;
         let held = updated.rows_affected() == 1;
@@ -192,7 +193,7 @@ impl Queue for SqliteStore {
             serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         // One statement for the whole batch: `jobs_dequeue` removes the queue entries.
         let done: Vec<String> = sqlx::query_scalar(
-            "UPDATE jobs SET status = 'COMPLETED', results = c.results, progress = jobs.image_count,
+            "UPDATE jobs SET status = 'COMPLETED', results = c.results, progress = CASE WHEN jobs.progress_total > 0 THEN jobs.progress_total ELSE jobs.image_count END,
                     error = NULL, updated_at = ?1
                FROM (SELECT value ->> '$.id' AS id, value ->> '$.token' AS token,
                             value ->> '$.results' AS results

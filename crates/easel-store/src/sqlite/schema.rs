@@ -177,4 +177,8 @@ CREATE TABLE request_log (
 );
 CREATE INDEX request_log_owner ON request_log (owner, id);
 "#,
+    // 4: progress in finer units than images (a generation's denoising steps).
+    r#"
+ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

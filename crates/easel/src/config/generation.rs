@@ -66,7 +66,7 @@ pub struct ModerationConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct EnginesConfig {
     /// Preference order: the first engine able to do a task is its default. Engines
-    /// not listed come after, in the order classic, bedrock, openai.
+    /// not listed come after, in the order classic, bedrock, openai, diffusion.
     pub order: Vec<String>,
     /// Whether the `classic` engine (no weights, inpainting and outpainting) is on.
     /// Default true.
@@ -75,6 +75,10 @@ pub struct EnginesConfig {
     pub bedrock: Option<Value>,
     /// Any OpenAI Images-compatible server (`[engines.openai]`).
     pub openai: Option<Value>,
+    /// The local diffusion engine (`[engines.diffusion]`, see
+    /// crates/easel-diffusion/README.md). In builds with the `diffusion` feature it runs
+    /// with its defaults when absent; `enabled = false` turns it off.
+    pub diffusion: Option<Value>,
 }
 
 impl Default for EnginesConfig {
@@ -84,6 +88,7 @@ impl Default for EnginesConfig {
             classic: true,
             bedrock: None,
             openai: None,
+            diffusion: None,
         }
     }
 }
@@ -97,8 +102,49 @@ const SECRET_KEYS: [&str; 4] = [
 ];
 
 impl EnginesConfig {
-    /// Builds the configured engines in preference order.
-    pub fn build(&self) -> anyhow::Result<Engines> {
+    /// The `[engines.diffusion]` settings, or `None` when the engine is off. A build
+    /// without the `diffusion` feature refuses a table that would turn it on.
+    fn diffusion_table(&self) -> anyhow::Result<Option<serde_json::Map<String, Value>>> {
+        let mut table = match &self.diffusion {
+            None => serde_json::Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(_) => bail!("[engines.diffusion] must be a table"),
+        };
+        let enabled = match table.remove("enabled") {
+            None => true,
+            Some(Value::Bool(on)) => on,
+            Some(_) => bail!("[engines.diffusion] enabled must be true or false"),
+        };
+        if !enabled {
+            return Ok(None);
+        }
+        if !cfg!(feature = "diffusion") {
+            if self.diffusion.is_some() {
+                bail!(
+                    "[engines.diffusion]: the diffusion engine is not compiled into this build; \
+                     rebuild with `cargo build --release --features diffusion` or set \
+                     `enabled = false`"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(table))
+    }
+
+    /// The diffusion engine's settings when it is on.
+    #[cfg(feature = "diffusion")]
+    pub fn diffusion_settings(&self) -> anyhow::Result<Option<easel_diffusion::DiffusionSettings>> {
+        self.diffusion_table()?
+            .map(|table| {
+                serde_json::from_value(Value::Object(table))
+                    .map_err(|e| anyhow::anyhow!("[engines.diffusion]: {e}"))
+            })
+            .transpose()
+    }
+
+    /// Builds the configured engines in preference order; `data_dir` holds the default
+    /// models directory.
+    pub fn build(&self, data_dir: &std::path::Path) -> anyhow::Result<Engines> {
         let mut built: Vec<Arc<dyn Engine>> = Vec::new();
         if self.classic {
             built.push(Arc::new(ClassicEngine::default()));
@@ -116,6 +162,18 @@ impl EnginesConfig {
             let engine = OpenAiEngine::new(settings)
                 .map_err(|e| anyhow::anyhow!("[engines.openai]: {e}"))?;
             built.push(Arc::new(engine));
+        }
+        // Last by default: a provider someone configured stays the default.
+        #[cfg(feature = "diffusion")]
+        if let Some(settings) = self.diffusion_settings()? {
+            let engine = easel_diffusion::DiffusionEngine::new(settings, data_dir)
+                .map_err(|e| anyhow::anyhow!("[engines.diffusion]: {e}"))?;
+            built.push(Arc::new(engine));
+        }
+        #[cfg(not(feature = "diffusion"))]
+        {
+            let _ = data_dir;
+            self.diffusion_table()?;
         }
         for name in &self.order {
             if !built.iter().any(|e| e.name() == name) {

@@ -2,6 +2,8 @@
 //! per test, driven over HTTP by a real client.
 
 mod bad_requests;
+#[cfg(feature = "diffusion")]
+mod diffusion;
 mod external;
 mod flows;
 mod generation;

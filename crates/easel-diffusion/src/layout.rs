@@ -1,0 +1,463 @@
+//! The diffusers directory layout a model is stored in (`model_index.json` and one
+//! folder per component), the component configurations Easel reads from it, and the
+//! error that lists exactly which files are missing.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::DiffusionError;
+
+/// The pipeline a model directory holds, from `model_index.json`'s `_class_name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// `StableDiffusionPipeline` (SD 1.x, 2.x, SD-Turbo): a 4-channel UNet.
+    TextToImage,
+    /// `StableDiffusionInpaintPipeline`: a 9-channel UNet (latents, mask, masked image).
+    Inpaint,
+}
+
+/// `model_index.json`.
+#[derive(Debug, Deserialize)]
+struct ModelIndex {
+    #[serde(rename = "_class_name")]
+    class_name: String,
+}
+
+/// A number given once for every block, or once per block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PerBlock {
+    /// The same for every block.
+    One(usize),
+    /// One per down block.
+    Many(Vec<usize>),
+}
+
+impl PerBlock {
+    /// The value for block `index`.
+    pub fn get(&self, index: usize) -> Option<usize> {
+        match self {
+            PerBlock::One(value) => Some(*value),
+            PerBlock::Many(values) => values.get(index).copied(),
+        }
+    }
+}
+
+/// `unet/config.json` (`UNet2DConditionModel`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UnetConfig {
+    /// 4, or 9 for inpainting models.
+    #[serde(default = "four")]
+    pub in_channels: usize,
+    /// Output channels (the latent channels).
+    #[serde(default = "four")]
+    pub out_channels: usize,
+    /// Channels per block.
+    pub block_out_channels: Vec<usize>,
+    /// `CrossAttnDownBlock2D` or `DownBlock2D` per block.
+    pub down_block_types: Vec<String>,
+    /// ResNet layers per block.
+    #[serde(default = "two")]
+    pub layers_per_block: usize,
+    /// Attention heads per block (diffusers' historical name for the head count).
+    #[serde(default = "eight")]
+    pub attention_head_dim: PerBlock,
+    /// Attention heads per block, when the newer name is used.
+    #[serde(default)]
+    pub num_attention_heads: Option<PerBlock>,
+    /// Width of the text embeddings.
+    pub cross_attention_dim: usize,
+    /// Transformer layers in each cross-attention block.
+    #[serde(default)]
+    pub transformer_layers_per_block: Option<PerBlock>,
+    /// Padding of the downsampling convolutions.
+    #[serde(default = "one")]
+    pub downsample_padding: usize,
+    /// Output scale of the middle block.
+    #[serde(default = "one_f64")]
+    pub mid_block_scale_factor: f64,
+    /// Group-norm groups.
+    #[serde(default = "thirty_two")]
+    pub norm_num_groups: usize,
+    /// Group-norm epsilon.
+    #[serde(default = "norm_eps")]
+    pub norm_eps: f64,
+    /// Timestep embedding layout.
+    #[serde(default = "yes")]
+    pub flip_sin_to_cos: bool,
+    /// Timestep embedding shift.
+    #[serde(default)]
+    pub freq_shift: f64,
+    /// Whether inputs are mapped from [0, 1] to [-1, 1] first.
+    #[serde(default)]
+    pub center_input_sample: bool,
+    /// Linear (SD 2) rather than 1×1-convolution (SD 1) projections in transformers.
+    #[serde(default)]
+    pub use_linear_projection: bool,
+    /// SDXL's extra conditioning (`text_time`), which this engine does not implement.
+    #[serde(default)]
+    pub addition_embed_type: Option<String>,
+}
+
+/// `vae/config.json` (`AutoencoderKL`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaeConfig {
+    /// Channels per block; the image is downsampled 2× per block after the first.
+    pub block_out_channels: Vec<usize>,
+    /// ResNet layers per block.
+    #[serde(default = "one")]
+    pub layers_per_block: usize,
+    /// Latent channels.
+    #[serde(default = "four")]
+    pub latent_channels: usize,
+    /// Group-norm groups.
+    #[serde(default = "thirty_two")]
+    pub norm_num_groups: usize,
+    /// Latents are multiplied by this before the UNet sees them.
+    #[serde(default = "sd_scaling_factor")]
+    pub scaling_factor: f64,
+    /// Whether a 1×1 convolution follows the encoder.
+    #[serde(default = "yes")]
+    pub use_quant_conv: bool,
+    /// Whether a 1×1 convolution precedes the decoder.
+    #[serde(default = "yes")]
+    pub use_post_quant_conv: bool,
+}
+
+impl VaeConfig {
+    /// How many pixels one latent covers along each side.
+    pub fn scale_factor(&self) -> usize {
+        1 << self.block_out_channels.len().saturating_sub(1)
+    }
+}
+
+/// `text_encoder/config.json` (`CLIPTextModel`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextEncoderConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width of the embeddings.
+    pub hidden_size: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// Transformer layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads.
+    pub num_attention_heads: usize,
+    /// Tokens per prompt (77).
+    #[serde(default = "seventy_seven")]
+    pub max_position_embeddings: usize,
+    /// `quick_gelu` (OpenAI CLIP, SD 1) or `gelu` (OpenCLIP, SD 2).
+    #[serde(default = "quick_gelu")]
+    pub hidden_act: String,
+    /// Layer-norm epsilon.
+    #[serde(default = "layer_norm_eps")]
+    pub layer_norm_eps: f64,
+}
+
+/// `scheduler/scheduler_config.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerConfig {
+    /// The diffusers scheduler class.
+    #[serde(rename = "_class_name")]
+    pub class_name: String,
+    /// Training timesteps.
+    #[serde(default = "thousand")]
+    pub num_train_timesteps: usize,
+    /// First beta.
+    #[serde(default = "beta_start")]
+    pub beta_start: f64,
+    /// Last beta.
+    #[serde(default = "beta_end")]
+    pub beta_end: f64,
+    /// `scaled_linear` or `linear`.
+    #[serde(default = "scaled_linear")]
+    pub beta_schedule: String,
+    /// `epsilon` or `v_prediction`.
+    #[serde(default = "epsilon")]
+    pub prediction_type: String,
+    /// `leading`, `trailing` or `linspace`.
+    #[serde(default = "leading")]
+    pub timestep_spacing: String,
+    /// Added to every timestep with `leading` spacing.
+    #[serde(default)]
+    pub steps_offset: usize,
+    /// DDIM: whether the last step's "previous" alpha is 1.
+    #[serde(default)]
+    pub set_alpha_to_one: bool,
+}
+
+/// `tokenizer/tokenizer_config.json`, as far as Easel needs it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenizerConfig {
+    /// The padding token: a string or `{"content": …}`.
+    #[serde(default)]
+    pub pad_token: Option<serde_json::Value>,
+    /// Tokens per prompt.
+    #[serde(default)]
+    pub model_max_length: Option<usize>,
+}
+
+impl TokenizerConfig {
+    /// The padding token's text, when set.
+    pub fn pad_token(&self) -> Option<String> {
+        match &self.pad_token {
+            Some(serde_json::Value::String(text)) => Some(text.clone()),
+            Some(serde_json::Value::Object(map)) => map
+                .get("content")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+/// Every file of a model directory, found and parsed.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Which pipeline.
+    pub kind: PipelineKind,
+    /// The UNet.
+    pub unet: UnetConfig,
+    /// The UNet weights.
+    pub unet_weights: PathBuf,
+    /// The autoencoder.
+    pub vae: VaeConfig,
+    /// The autoencoder weights.
+    pub vae_weights: PathBuf,
+    /// The text encoder.
+    pub text_encoder: TextEncoderConfig,
+    /// The text encoder weights.
+    pub text_encoder_weights: PathBuf,
+    /// `tokenizer/vocab.json`.
+    pub vocab: PathBuf,
+    /// `tokenizer/merges.txt`.
+    pub merges: PathBuf,
+    /// The tokenizer's settings (defaults when the file is absent).
+    pub tokenizer: TokenizerConfig,
+    /// The noise schedule.
+    pub scheduler: SchedulerConfig,
+}
+
+/// The files a Stable Diffusion model directory must hold, relative to it. Weight files
+/// may instead be the `.fp16.safetensors` variant.
+pub const REQUIRED_FILES: &[&str] = &[
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "tokenizer/vocab.json",
+    "tokenizer/merges.txt",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+];
+
+/// Optional files fetched and read when present.
+pub const OPTIONAL_FILES: &[&str] = &[
+    "tokenizer/tokenizer_config.json",
+    "tokenizer/special_tokens_map.json",
+];
+
+/// The path of a weight file, or its `.fp16` variant when only that is present.
+fn weight_file(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let path = dir.join(relative);
+    if path.is_file() {
+        return Some(path);
+    }
+    let fp16 = dir.join(relative.replace(".safetensors", ".fp16.safetensors"));
+    fp16.is_file().then_some(fp16)
+}
+
+/// The required files not present in `dir` (a weight file counts as present in either
+/// variant).
+pub fn missing_files(dir: &Path) -> Vec<String> {
+    REQUIRED_FILES
+        .iter()
+        .filter(|relative| {
+            if relative.ends_with(".safetensors") {
+                weight_file(dir, relative).is_none()
+            } else {
+                !dir.join(relative).is_file()
+            }
+        })
+        .map(|relative| (*relative).to_owned())
+        .collect()
+}
+
+fn read_json<T: DeserializeOwned>(dir: &Path, relative: &str) -> Result<T, DiffusionError> {
+    let path = dir.join(relative);
+    let text = std::fs::read_to_string(&path).map_err(|e| DiffusionError::BadModel {
+        dir: dir.to_owned(),
+        message: format!("cannot read {relative}: {e}"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| DiffusionError::BadModel {
+        dir: dir.to_owned(),
+        message: format!("{relative} is not a valid configuration: {e}"),
+    })
+}
+
+impl ModelFiles {
+    /// Finds and parses every file of the model in `dir`. `name` is how the user knows
+    /// the model, for the hint in a missing-files error.
+    pub fn open(dir: &Path, name: &str) -> Result<ModelFiles, DiffusionError> {
+        let missing = missing_files(dir);
+        if !missing.is_empty() {
+            // `.bin`-only checkpoints are a common surprise: say so rather than listing
+            // the safetensors as absent with no reason.
+            let pickled = missing
+                .iter()
+                .filter(|f| f.ends_with(".safetensors"))
+                .any(|f| dir.join(f.replace(".safetensors", ".bin")).is_file());
+            return Err(DiffusionError::MissingFiles {
+                model: name.to_owned(),
+                dir: dir.to_owned(),
+                missing,
+                pickled,
+            });
+        }
+        let index: ModelIndex = read_json(dir, "model_index.json")?;
+        let kind = match index.class_name.as_str() {
+            "StableDiffusionPipeline" | "StableDiffusionImg2ImgPipeline" => {
+                PipelineKind::TextToImage
+            }
+            "StableDiffusionInpaintPipeline" => PipelineKind::Inpaint,
+            other => {
+                return Err(DiffusionError::BadModel {
+                    dir: dir.to_owned(),
+                    message: format!(
+                        "model_index.json names the pipeline `{other}`; this engine runs \
+                         StableDiffusionPipeline and StableDiffusionInpaintPipeline models \
+                         (SD 1.x, SD 2.x, SD-Turbo and their inpainting variants)"
+                    ),
+                });
+            }
+        };
+        let unet: UnetConfig = read_json(dir, "unet/config.json")?;
+        if let Some(extra) = &unet.addition_embed_type {
+            return Err(DiffusionError::BadModel {
+                dir: dir.to_owned(),
+                message: format!(
+                    "the UNet needs `{extra}` conditioning (an SDXL model), which this \
+                     engine does not implement"
+                ),
+            });
+        }
+        let expected_in = match kind {
+            PipelineKind::TextToImage => 4,
+            PipelineKind::Inpaint => 9,
+        };
+        if unet.in_channels != expected_in {
+            return Err(DiffusionError::BadModel {
+                dir: dir.to_owned(),
+                message: format!(
+                    "unet/config.json has in_channels {} but a {} pipeline needs {expected_in}",
+                    unet.in_channels, index.class_name
+                ),
+            });
+        }
+        if unet.down_block_types.len() != unet.block_out_channels.len() {
+            return Err(DiffusionError::BadModel {
+                dir: dir.to_owned(),
+                message:
+                    "unet/config.json: down_block_types and block_out_channels differ in length"
+                        .to_owned(),
+            });
+        }
+        let tokenizer = if dir.join("tokenizer/tokenizer_config.json").is_file() {
+            read_json(dir, "tokenizer/tokenizer_config.json")?
+        } else {
+            TokenizerConfig::default()
+        };
+        let weights = |relative: &str| {
+            weight_file(dir, relative).expect("missing_files checked every weight file")
+        };
+        Ok(ModelFiles {
+            dir: dir.to_owned(),
+            kind,
+            unet_weights: weights("unet/diffusion_pytorch_model.safetensors"),
+            unet,
+            vae: read_json(dir, "vae/config.json")?,
+            vae_weights: weights("vae/diffusion_pytorch_model.safetensors"),
+            text_encoder: read_json(dir, "text_encoder/config.json")?,
+            text_encoder_weights: weights("text_encoder/model.safetensors"),
+            vocab: dir.join("tokenizer/vocab.json"),
+            merges: dir.join("tokenizer/merges.txt"),
+            tokenizer,
+            scheduler: read_json(dir, "scheduler/scheduler_config.json")?,
+        })
+    }
+
+    /// Bytes of weights on disk.
+    pub fn weight_bytes(&self) -> u64 {
+        [
+            &self.unet_weights,
+            &self.vae_weights,
+            &self.text_encoder_weights,
+        ]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn four() -> usize {
+    4
+}
+fn eight() -> PerBlock {
+    PerBlock::One(8)
+}
+fn thirty_two() -> usize {
+    32
+}
+fn seventy_seven() -> usize {
+    77
+}
+fn thousand() -> usize {
+    1000
+}
+fn one_f64() -> f64 {
+    1.0
+}
+fn norm_eps() -> f64 {
+    1e-5
+}
+fn layer_norm_eps() -> f64 {
+    1e-5
+}
+fn sd_scaling_factor() -> f64 {
+    0.18215
+}
+fn beta_start() -> f64 {
+    0.00085
+}
+fn beta_end() -> f64 {
+    0.012
+}
+fn yes() -> bool {
+    true
+}
+fn quick_gelu() -> String {
+    "quick_gelu".to_owned()
+}
+fn scaled_linear() -> String {
+    "scaled_linear".to_owned()
+}
+fn epsilon() -> String {
+    "epsilon".to_owned()
+}
+fn leading() -> String {
+    "leading".to_owned()
+}

@@ -1,0 +1,182 @@
+//! Tiny random-weight models in the real diffusers layout (configuration JSON,
+//! safetensors weights under diffusers' tensor names, CLIP tokenizer files), for tests
+//! and demos on machines that cannot download real weights. They load through the same
+//! loader as real models; their images are noise-like but deterministic.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
+use serde_json::{Value, json};
+
+use crate::layout::{PipelineKind, TextEncoderConfig, UnetConfig, VaeConfig};
+use crate::pipeline::unet_config;
+use crate::text_encoder::TextEncoder;
+use crate::vae::Vae;
+
+fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(value).expect("JSON serialises"),
+    )
+}
+
+fn io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Creates `module` with random weights through `build` and saves them to `path`.
+fn save_random<T>(
+    path: &Path,
+    build: impl FnOnce(VarBuilder) -> candle_core::Result<T>,
+) -> std::io::Result<()> {
+    let vars = VarMap::new();
+    build(VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).map_err(io)?;
+    vars.save(path).map_err(io)
+}
+
+/// The tokenizer of the tiny models: CLIP's 256 byte symbols, each also with the
+/// word-end marker, the two special tokens, and a few merges so BPE has work to do.
+fn write_tokenizer(dir: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let chars = crate::tokenizer::byte_chars();
+    let mut vocab = serde_json::Map::new();
+    for c in chars {
+        let id = vocab.len();
+        vocab.insert(c.to_string(), json!(id));
+    }
+    for c in chars {
+        let id = vocab.len();
+        vocab.insert(format!("{c}</w>"), json!(id));
+    }
+    let merges = ["t h", "th e</w>", "a t</w>", "c at</w>", "r e", "o n</w>"];
+    for merge in merges {
+        let id = vocab.len();
+        vocab.insert(merge.replace(' ', ""), json!(id));
+    }
+    for special in ["<|startoftext|>", "<|endoftext|>"] {
+        let id = vocab.len();
+        vocab.insert(special.to_owned(), json!(id));
+    }
+    let size = vocab.len();
+    write_json(&dir.join("vocab.json"), &Value::Object(vocab))?;
+    std::fs::write(
+        dir.join("merges.txt"),
+        format!("#version: 0.2\n{}\n", merges.join("\n")),
+    )?;
+    write_json(
+        &dir.join("tokenizer_config.json"),
+        &json!({"pad_token": "!", "model_max_length": 77}),
+    )?;
+    Ok(size)
+}
+
+/// Writes a tiny model of `kind` into `dir` (created if needed): a 2-block UNet of 32
+/// and 64 channels, a 4-block autoencoder (8× downsampling like real SD) and a 2-layer
+/// text encoder. `scheduler` is the diffusers scheduler class.
+pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pipeline = match kind {
+        PipelineKind::TextToImage => "StableDiffusionPipeline",
+        PipelineKind::Inpaint => "StableDiffusionInpaintPipeline",
+    };
+    write_json(
+        &dir.join("model_index.json"),
+        &json!({
+            "_class_name": pipeline,
+            "_diffusers_version": "0.30.0",
+            "scheduler": ["diffusers", scheduler],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+        }),
+    )?;
+    write_json(
+        &dir.join("scheduler/scheduler_config.json"),
+        &json!({
+            "_class_name": scheduler,
+            "num_train_timesteps": 1000,
+            "beta_start": 0.00085,
+            "beta_end": 0.012,
+            "beta_schedule": "scaled_linear",
+            "prediction_type": "epsilon",
+            "timestep_spacing": "trailing",
+            "steps_offset": 1,
+            "set_alpha_to_one": false,
+        }),
+    )?;
+    let vocab_size = write_tokenizer(&dir.join("tokenizer"))?;
+
+    let text = json!({
+        "architectures": ["CLIPTextModel"],
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 77,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-5,
+        "projection_dim": 32,
+    });
+    write_json(&dir.join("text_encoder/config.json"), &text)?;
+    let text: TextEncoderConfig = serde_json::from_value(text).map_err(io)?;
+    save_random(&dir.join("text_encoder/model.safetensors"), |vb| {
+        TextEncoder::new(&text, vb)
+    })?;
+
+    let unet = json!({
+        "_class_name": "UNet2DConditionModel",
+        "in_channels": if kind == PipelineKind::Inpaint { 9 } else { 4 },
+        "out_channels": 4,
+        "block_out_channels": [32, 64],
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "layers_per_block": 1,
+        "attention_head_dim": [2, 4],
+        "cross_attention_dim": 32,
+        "norm_num_groups": 8,
+        "use_linear_projection": true,
+        "sample_size": 8,
+    });
+    write_json(&dir.join("unet/config.json"), &unet)?;
+    let unet: UnetConfig = serde_json::from_value(unet).map_err(io)?;
+    let candle_config = unet_config(&unet).map_err(io)?;
+    save_random(
+        &dir.join("unet/diffusion_pytorch_model.safetensors"),
+        |vb| {
+            UNet2DConditionModel::new(
+                vb,
+                unet.in_channels,
+                unet.out_channels,
+                false,
+                candle_config,
+            )
+        },
+    )?;
+
+    let vae = json!({
+        "_class_name": "AutoencoderKL",
+        "in_channels": 3,
+        "out_channels": 3,
+        "block_out_channels": [8, 8, 16, 16],
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+        "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+        "layers_per_block": 1,
+        "latent_channels": 4,
+        "norm_num_groups": 4,
+        "scaling_factor": 0.18215,
+        "sample_size": 64,
+    });
+    write_json(&dir.join("vae/config.json"), &vae)?;
+    let vae: VaeConfig = serde_json::from_value(vae).map_err(io)?;
+    save_random(&dir.join("vae/diffusion_pytorch_model.safetensors"), |vb| {
+        Vae::new(&vae, vb)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The diffusion pipeline on tiny random-weight models written in the diffusers layout
+//! and loaded through the real loader; and, when `EASEL_MODEL_DIR` points at a real
+//! model, a real generation.
+
+use std::path::Path;
+
+use candle_core::Device;
+use easel_diffusion::tiny::write_tiny_model;
+use easel_diffusion::{DiffusionError, Job, Mode, ModelFiles, Pipeline, PipelineKind};
+use image::{GrayImage, Luma, RgbImage};
+
+fn tiny(dir: &Path, kind: PipelineKind, scheduler: &str) -> Pipeline {
+    write_tiny_model(dir, kind, scheduler).unwrap();
+    let files = ModelFiles::open(dir, "tiny").unwrap();
+    Pipeline::load(&files, &Device::Cpu).unwrap()
+}
+
+fn job(seed: u64, steps: usize, mode: Mode) -> Job {
+    Job {
+        prompt: "a cat on the mat".to_owned(),
+        negative: "blurry".to_owned(),
+        width: 64,
+        height: 48,
+        steps,
+        guidance: 0.0,
+        seed,
+        mode,
+    }
+}
+
+fn run(pipeline: &Pipeline, job: &Job) -> RgbImage {
+    pipeline.generate(job, &mut |_, _| true).unwrap()
+}
+
+fn photo(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])
+    })
+}
+
+#[test]
+fn text_to_image_is_deterministic_per_seed_and_sized_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerAncestralDiscreteScheduler",
+    );
+    assert_eq!(pipeline.size_multiple(), 8);
+    let a = run(&pipeline, &job(42, 2, Mode::TextToImage));
+    assert_eq!(a.dimensions(), (64, 48));
+    let again = run(&pipeline, &job(42, 2, Mode::TextToImage));
+    assert_eq!(a, again, "the same seed and parameters give the same image");
+    let other = run(&pipeline, &job(43, 2, Mode::TextToImage));
+    assert_ne!(a, other, "another seed gives another image");
+    // Guidance runs the negative prompt too and changes the result.
+    let guided = run(
+        &pipeline,
+        &Job {
+            guidance: 5.0,
+            ..job(42, 2, Mode::TextToImage)
+        },
+    );
+    assert_ne!(a, guided);
+}
+
+#[test]
+fn every_sampler_runs_and_reports_each_step() {
+    for scheduler in [
+        "EulerAncestralDiscreteScheduler",
+        "EulerDiscreteScheduler",
+        "DDIMScheduler",
+        "PNDMScheduler",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = tiny(dir.path(), PipelineKind::TextToImage, scheduler);
+        let mut seen = Vec::new();
+        let image = pipeline
+            .generate(&job(1, 3, Mode::TextToImage), &mut |done, total| {
+                seen.push((done, total));
+                true
+            })
+            .unwrap();
+        assert_eq!(image.dimensions(), (64, 48), "{scheduler}");
+        assert_eq!(seen, vec![(1, 3), (2, 3), (3, 3)], "{scheduler}");
+    }
+}
+
+#[test]
+fn cancellation_stops_within_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    );
+    let mut calls = 0;
+    let result = pipeline.generate(&job(1, 10, Mode::TextToImage), &mut |_, _| {
+        calls += 1;
+        false
+    });
+    assert!(
+        matches!(result, Err(DiffusionError::Cancelled)),
+        "{result:?}"
+    );
+    assert_eq!(
+        calls, 1,
+        "no step runs after the one that saw the cancellation"
+    );
+}
+
+#[test]
+fn image_to_image_runs_the_last_part_of_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerAncestralDiscreteScheduler",
+    );
+    let mode = Mode::ImageToImage {
+        image: photo(64, 48),
+        strength: 0.5,
+    };
+    let mut steps = 0;
+    let out = pipeline
+        .generate(&job(3, 8, mode.clone()), &mut |_, total| {
+            steps += 1;
+            assert_eq!(total, 4);
+            true
+        })
+        .unwrap();
+    assert_eq!(steps, 4);
+    assert_eq!(out, run(&pipeline, &job(3, 8, mode)), "deterministic");
+    let none = pipeline.generate(
+        &job(
+            3,
+            2,
+            Mode::ImageToImage {
+                image: photo(64, 48),
+                strength: 0.2,
+            },
+        ),
+        &mut |_, _| true,
+    );
+    assert!(
+        matches!(none, Err(DiffusionError::InvalidInput(_))),
+        "{none:?}"
+    );
+}
+
+fn check_inpainting(kind: PipelineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(dir.path(), kind, "EulerAncestralDiscreteScheduler");
+    let original = photo(64, 48);
+    // Regenerate a 24×16 block; keep the rest.
+    let mask = GrayImage::from_fn(64, 48, |x, y| {
+        Luma([if (20..44).contains(&x) && (16..32).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    });
+    let out = run(
+        &pipeline,
+        &job(
+            9,
+            2,
+            Mode::Inpaint {
+                image: original.clone(),
+                mask: mask.clone(),
+            },
+        ),
+    );
+    let mut changed = 0;
+    for (x, y, pixel) in out.enumerate_pixels() {
+        if mask.get_pixel(x, y).0[0] == 0 {
+            assert_eq!(
+                pixel,
+                original.get_pixel(x, y),
+                "{kind:?}: kept pixel ({x},{y}) changed"
+            );
+        } else if pixel != original.get_pixel(x, y) {
+            changed += 1;
+        }
+    }
+    assert!(
+        changed > 24 * 16 / 2,
+        "{kind:?}: only {changed} masked pixels changed"
+    );
+}
+
+#[test]
+fn inpainting_with_an_inpainting_unet_keeps_unmasked_pixels() {
+    check_inpainting(PipelineKind::Inpaint);
+}
+
+#[test]
+fn inpainting_with_a_plain_unet_keeps_unmasked_pixels() {
+    check_inpainting(PipelineKind::TextToImage);
+}
+
+#[test]
+fn sizes_must_fit_the_autoencoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    );
+    let bad = pipeline.generate(
+        &Job {
+            width: 60,
+            ..job(1, 1, Mode::TextToImage)
+        },
+        &mut |_, _| true,
+    );
+    let Err(DiffusionError::InvalidInput(message)) = bad else {
+        panic!("{bad:?}")
+    };
+    assert!(message.contains("multiples of 8"), "{message}");
+}
+
+#[test]
+fn a_missing_file_is_named_with_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("unet/diffusion_pytorch_model.safetensors")).unwrap();
+    std::fs::remove_file(dir.path().join("tokenizer/merges.txt")).unwrap();
+    let error = ModelFiles::open(dir.path(), "sd-turbo").unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("tokenizer/merges.txt, unet/diffusion_pytorch_model.safetensors"),
+        "{message}"
+    );
+    assert!(message.contains("easel models pull sd-turbo"), "{message}");
+    assert!(!message.contains(".bin"), "{message}");
+
+    // A PyTorch checkpoint where safetensors belong is called out.
+    std::fs::write(
+        dir.path().join("unet/diffusion_pytorch_model.bin"),
+        b"pickle",
+    )
+    .unwrap();
+    let message = ModelFiles::open(dir.path(), "sd-turbo")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("only PyTorch .bin weights"), "{message}");
+}
+
+#[test]
+fn the_fp16_weight_variant_loads_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    // Half-precision weights under the variant name, as the hub ships them.
+    let unet = dir.path().join("unet/diffusion_pytorch_model.safetensors");
+    let half: std::collections::HashMap<String, candle_core::Tensor> =
+        candle_core::safetensors::load(&unet, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(name, t)| (name, t.to_dtype(candle_core::DType::F16).unwrap()))
+            .collect();
+    std::fs::remove_file(&unet).unwrap();
+    let fp16 = dir
+        .path()
+        .join("unet/diffusion_pytorch_model.fp16.safetensors");
+    candle_core::safetensors::save(&half, &fp16).unwrap();
+    let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+    assert!(
+        files
+            .unet_weights
+            .ends_with("diffusion_pytorch_model.fp16.safetensors")
+    );
+    let pipeline = Pipeline::load(&files, &Device::Cpu).unwrap();
+    assert_eq!(
+        run(&pipeline, &job(5, 1, Mode::TextToImage)).dimensions(),
+        (64, 48)
+    );
+}
+
+#[test]
+fn unsupported_pipelines_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("model_index.json"),
+        r#"{"_class_name": "StableDiffusionXLPipeline"}"#,
+    )
+    .unwrap();
+    let message = ModelFiles::open(dir.path(), "sdxl")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("StableDiffusionXLPipeline"), "{message}");
+}
+
+/// With `EASEL_MODEL_DIR` set to a real diffusers model (e.g. after
+/// `easel models pull sd-turbo`), a real 512×512 image: not flat, not noise-saturated.
+#[test]
+fn real_weights_when_available() {
+    let Ok(dir) = std::env::var("EASEL_MODEL_DIR") else {
+        eprintln!("EASEL_MODEL_DIR is not set: skipping the real-weights check");
+        return;
+    };
+    let files = ModelFiles::open(Path::new(&dir), "real").unwrap();
+    let pipeline = Pipeline::load(&files, &Device::Cpu).unwrap();
+    let image = run(
+        &pipeline,
+        &Job {
+            prompt: "a photo of a red apple on a wooden table".to_owned(),
+            negative: String::new(),
+            width: 512,
+            height: 512,
+            steps: 1,
+            guidance: 0.0,
+            seed: 1,
+            mode: Mode::TextToImage,
+        },
+    );
+    let values: Vec<f64> = image.as_raw().iter().map(|&v| f64::from(v)).collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+    assert!(
+        (20.0..235.0).contains(&mean) && std > 10.0,
+        "mean {mean}, std {std}"
+    );
+    if let Ok(out) = std::env::var("EASEL_MODEL_OUT") {
+        image.save(out).unwrap();
+    }
+}
