@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::layout::{OPTIONAL_FILES, REQUIRED_FILES};
+use crate::layout::{OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES, TOKENIZER_JSON};
 
 /// Where and what to pull.
 #[derive(Debug, Clone)]
@@ -208,6 +208,23 @@ impl PullRequest {
                 None if REQUIRED_FILES.contains(&required) => missing.push(required.to_owned()),
                 None => {}
             }
+        }
+        // The tokenizer: the slow tokenizer's two files, or the fast one's single file.
+        let remote = |sibling: &Sibling| RemoteFile {
+            path: sibling.rfilename.clone(),
+            size: sibling.size,
+            sha256: None,
+        };
+        let slow: Vec<&Sibling> = TOKENIZER_FILES.iter().filter_map(|f| listed(f)).collect();
+        if slow.len() == TOKENIZER_FILES.len() {
+            files.extend(slow.into_iter().map(remote));
+        } else if let Some(fast) = listed(TOKENIZER_JSON) {
+            files.push(remote(fast));
+        } else {
+            missing.push(format!(
+                "{} (or {TOKENIZER_JSON})",
+                TOKENIZER_FILES.join(" and ")
+            ));
         }
         if !missing.is_empty() {
             return Err(PullError::NotAModel {

@@ -195,12 +195,20 @@ pub struct TokenizerConfig {
     /// The padding token: a string or `{"content": …}`.
     #[serde(default)]
     pub pad_token: Option<serde_json::Value>,
-    /// Tokens per prompt.
+    /// Tokens per prompt (transformers writes a huge number for "no limit").
     #[serde(default)]
-    pub model_max_length: Option<usize>,
+    pub model_max_length: Option<serde_json::Value>,
 }
 
 impl TokenizerConfig {
+    /// `model_max_length` when it is a usable count.
+    pub fn max_length(&self) -> Option<usize> {
+        self.model_max_length
+            .as_ref()
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+    }
+
     /// The padding token's text, when set.
     pub fn pad_token(&self) -> Option<String> {
         match &self.pad_token {
@@ -233,25 +241,42 @@ pub struct ModelFiles {
     pub text_encoder: TextEncoderConfig,
     /// The text encoder weights.
     pub text_encoder_weights: PathBuf,
-    /// `tokenizer/vocab.json`.
-    pub vocab: PathBuf,
-    /// `tokenizer/merges.txt`.
-    pub merges: PathBuf,
+    /// The tokenizer's vocabulary and merges.
+    pub tokenizer_files: TokenizerFiles,
     /// The tokenizer's settings (defaults when the file is absent).
     pub tokenizer: TokenizerConfig,
     /// The noise schedule.
     pub scheduler: SchedulerConfig,
 }
 
-/// The files a Stable Diffusion model directory must hold, relative to it. Weight files
-/// may instead be the `.fp16.safetensors` variant.
+/// Where the tokenizer's vocabulary and merges are.
+#[derive(Debug, Clone)]
+pub enum TokenizerFiles {
+    /// `tokenizer/vocab.json` and `tokenizer/merges.txt` (the slow tokenizer's files).
+    VocabMerges {
+        /// `vocab.json`.
+        vocab: PathBuf,
+        /// `merges.txt`.
+        merges: PathBuf,
+    },
+    /// `tokenizer/tokenizer.json` (the fast tokenizer's file, which recent transformers
+    /// releases write alone).
+    Json(PathBuf),
+}
+
+/// The tokenizer: these two files, or [`TOKENIZER_JSON`] instead.
+pub const TOKENIZER_FILES: &[&str] = &["tokenizer/vocab.json", "tokenizer/merges.txt"];
+
+/// The fast tokenizer's single file, which may stand in for [`TOKENIZER_FILES`].
+pub const TOKENIZER_JSON: &str = "tokenizer/tokenizer.json";
+
+/// The other files a Stable Diffusion model directory must hold, relative to it. Weight
+/// files may instead be the `.fp16.safetensors` variant.
 pub const REQUIRED_FILES: &[&str] = &[
     "model_index.json",
     "scheduler/scheduler_config.json",
     "text_encoder/config.json",
     "text_encoder/model.safetensors",
-    "tokenizer/vocab.json",
-    "tokenizer/merges.txt",
     "unet/config.json",
     "unet/diffusion_pytorch_model.safetensors",
     "vae/config.json",
@@ -274,10 +299,20 @@ fn weight_file(dir: &Path, relative: &str) -> Option<PathBuf> {
     fp16.is_file().then_some(fp16)
 }
 
-/// The required files not present in `dir` (a weight file counts as present in either
-/// variant).
+/// The tokenizer files present in `dir`, if complete in either form.
+fn tokenizer_files(dir: &Path) -> Option<TokenizerFiles> {
+    let (vocab, merges) = (dir.join(TOKENIZER_FILES[0]), dir.join(TOKENIZER_FILES[1]));
+    if vocab.is_file() && merges.is_file() {
+        return Some(TokenizerFiles::VocabMerges { vocab, merges });
+    }
+    let json = dir.join(TOKENIZER_JSON);
+    json.is_file().then_some(TokenizerFiles::Json(json))
+}
+
+/// The required files not present in `dir`, sorted (a weight file counts as present in
+/// either variant; the tokenizer in either form).
 pub fn missing_files(dir: &Path) -> Vec<String> {
-    REQUIRED_FILES
+    let mut missing: Vec<String> = REQUIRED_FILES
         .iter()
         .filter(|relative| {
             if relative.ends_with(".safetensors") {
@@ -287,7 +322,17 @@ pub fn missing_files(dir: &Path) -> Vec<String> {
             }
         })
         .map(|relative| (*relative).to_owned())
-        .collect()
+        .collect();
+    if tokenizer_files(dir).is_none() {
+        missing.extend(
+            TOKENIZER_FILES
+                .iter()
+                .filter(|f| !dir.join(f).is_file())
+                .map(|f| format!("{f} (or {TOKENIZER_JSON})")),
+        );
+    }
+    missing.sort();
+    missing
 }
 
 fn read_json<T: DeserializeOwned>(dir: &Path, relative: &str) -> Result<T, DiffusionError> {
@@ -386,8 +431,7 @@ impl ModelFiles {
             vae_weights: weights("vae/diffusion_pytorch_model.safetensors"),
             text_encoder: read_json(dir, "text_encoder/config.json")?,
             text_encoder_weights: weights("text_encoder/model.safetensors"),
-            vocab: dir.join("tokenizer/vocab.json"),
-            merges: dir.join("tokenizer/merges.txt"),
+            tokenizer_files: tokenizer_files(dir).expect("missing_files checked the tokenizer"),
             tokenizer,
             scheduler: read_json(dir, "scheduler/scheduler_config.json")?,
         })

@@ -209,10 +209,10 @@ impl Pipeline {
         let pad = files.tokenizer.pad_token();
         let max_len = files
             .tokenizer
-            .model_max_length
+            .max_length()
             .filter(|&n| n <= files.text_encoder.max_position_embeddings)
             .unwrap_or(files.text_encoder.max_position_embeddings);
-        let tokenizer = ClipTokenizer::load(&files.vocab, &files.merges, pad.as_deref(), max_len)?;
+        let tokenizer = ClipTokenizer::load(&files.tokenizer_files, pad.as_deref(), max_len)?;
         let text_encoder = TextEncoder::new(
             &files.text_encoder,
             mmap_weights(&files.text_encoder_weights, dtype, device)?,

@@ -6,8 +6,38 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use regex::Regex;
+use serde::Deserialize;
 
 use crate::DiffusionError;
+use crate::layout::TokenizerFiles;
+
+/// The parts of a fast tokenizer's `tokenizer.json` a CLIP BPE needs.
+#[derive(Deserialize)]
+struct TokenizerJson {
+    model: BpeModel,
+    #[serde(default)]
+    added_tokens: Vec<AddedToken>,
+}
+
+#[derive(Deserialize)]
+struct BpeModel {
+    vocab: HashMap<String, u32>,
+    merges: Vec<Merge>,
+}
+
+/// A merge: `"a b"` (older files) or `["a", "b"]` (newer ones).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Merge {
+    Text(String),
+    Pair([String; 2]),
+}
+
+#[derive(Deserialize)]
+struct AddedToken {
+    id: u32,
+    content: String,
+}
 
 const START: &str = "<|startoftext|>";
 const END: &str = "<|endoftext|>";
@@ -51,29 +81,65 @@ impl ClipTokenizer {
     /// Loads the vocabulary and merges; `pad` is the padding token's text (SD 1 pads with
     /// the end token, SD 2 with `!`), `max_len` the number of positions.
     pub fn load(
-        vocab: &Path,
-        merges: &Path,
+        files: &TokenizerFiles,
         pad: Option<&str>,
         max_len: usize,
     ) -> Result<ClipTokenizer, DiffusionError> {
+        let any = match files {
+            TokenizerFiles::VocabMerges { vocab, .. } => vocab,
+            TokenizerFiles::Json(path) => path,
+        };
         let bad = |message: String| DiffusionError::BadModel {
-            dir: vocab.parent().unwrap_or(vocab).to_owned(),
+            dir: any.parent().unwrap_or(any).to_owned(),
             message,
         };
-        let vocab_text = std::fs::read_to_string(vocab)
-            .map_err(|e| bad(format!("cannot read tokenizer/vocab.json: {e}")))?;
-        let vocab: HashMap<String, u32> = serde_json::from_str(&vocab_text)
-            .map_err(|e| bad(format!("tokenizer/vocab.json is not a token→id map: {e}")))?;
-        let merges_text = std::fs::read_to_string(merges)
-            .map_err(|e| bad(format!("cannot read tokenizer/merges.txt: {e}")))?;
-        let ranks = merges_text
-            .lines()
-            .filter(|line| !line.starts_with("#version") && !line.trim().is_empty())
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
+        };
+        let (vocab, merges): (HashMap<String, u32>, Vec<(String, String)>) = match files {
+            TokenizerFiles::VocabMerges { vocab, merges } => {
+                let vocab = serde_json::from_str(&read(vocab)?)
+                    .map_err(|e| bad(format!("tokenizer/vocab.json is not a token→id map: {e}")))?;
+                let merges = read(merges)?
+                    .lines()
+                    .filter(|line| !line.starts_with("#version") && !line.trim().is_empty())
+                    .filter_map(|line| {
+                        let (a, b) = line.split_once(' ')?;
+                        Some((a.to_owned(), b.to_owned()))
+                    })
+                    .collect();
+                (vocab, merges)
+            }
+            TokenizerFiles::Json(path) => {
+                let file: TokenizerJson = serde_json::from_str(&read(path)?).map_err(|e| {
+                    bad(format!(
+                        "tokenizer/tokenizer.json is not a BPE tokenizer: {e}"
+                    ))
+                })?;
+                let mut vocab = file.model.vocab;
+                for added in file.added_tokens {
+                    vocab.insert(added.content, added.id);
+                }
+                let merges = file
+                    .model
+                    .merges
+                    .into_iter()
+                    .filter_map(|merge| match merge {
+                        Merge::Text(line) => {
+                            let (a, b) = line.split_once(' ')?;
+                            Some((a.to_owned(), b.to_owned()))
+                        }
+                        Merge::Pair([a, b]) => Some((a, b)),
+                    })
+                    .collect();
+                (vocab, merges)
+            }
+        };
+        let ranks = merges
+            .into_iter()
             .enumerate()
-            .filter_map(|(rank, line)| {
-                let (a, b) = line.split_once(' ')?;
-                Some(((a.to_owned(), b.to_owned()), rank))
-            })
+            .map(|(rank, pair)| (pair, rank))
             .collect();
         let id = |token: &str| {
             vocab
@@ -172,13 +238,11 @@ mod tests {
         });
         std::fs::write(dir.join("vocab.json"), vocab.to_string()).unwrap();
         std::fs::write(dir.join("merges.txt"), "#version: 0.2\na t</w>\nc at</w>\n").unwrap();
-        ClipTokenizer::load(
-            &dir.join("vocab.json"),
-            &dir.join("merges.txt"),
-            Some("!"),
-            8,
-        )
-        .unwrap()
+        let files = TokenizerFiles::VocabMerges {
+            vocab: dir.join("vocab.json"),
+            merges: dir.join("merges.txt"),
+        };
+        ClipTokenizer::load(&files, Some("!"), 8).unwrap()
     }
 
     #[test]
@@ -189,6 +253,27 @@ mod tests {
         assert_eq!(t.encode("  A   CAT"), vec![0, 3, 6, 1, 2, 2, 2, 2]);
         // Digits split one by one; punctuation is its own word.
         assert_eq!(t.encode("12,"), vec![0, 10, 11, 9, 1, 2, 2, 2]);
+    }
+
+    #[test]
+    fn the_fast_tokenizer_file_gives_the_same_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let slow = tokenizer(dir.path());
+        let vocab: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("vocab.json")).unwrap())
+                .unwrap();
+        let json = serde_json::json!({
+            "added_tokens": [{"id": 0, "content": "<|startoftext|>"}],
+            "model": {"type": "BPE", "vocab": vocab, "merges": [["a", "t</w>"], "c at</w>"]},
+        });
+        std::fs::write(dir.path().join("tokenizer.json"), json.to_string()).unwrap();
+        let fast = ClipTokenizer::load(
+            &TokenizerFiles::Json(dir.path().join("tokenizer.json")),
+            Some("!"),
+            8,
+        )
+        .unwrap();
+        assert_eq!(fast.encode("A CAT, 12"), slow.encode("A CAT, 12"));
     }
 
     #[test]

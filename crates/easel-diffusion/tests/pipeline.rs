@@ -234,7 +234,9 @@ fn a_missing_file_is_named_with_how_to_get_it() {
     let error = ModelFiles::open(dir.path(), "sd-turbo").unwrap_err();
     let message = error.to_string();
     assert!(
-        message.contains("tokenizer/merges.txt, unet/diffusion_pytorch_model.safetensors"),
+        message.contains(
+            "tokenizer/merges.txt (or tokenizer/tokenizer.json), unet/diffusion_pytorch_model.safetensors"
+        ),
         "{message}"
     );
     assert!(message.contains("easel models pull sd-turbo"), "{message}");
@@ -340,4 +342,33 @@ fn real_weights_when_available() {
     if let Ok(out) = std::env::var("EASEL_MODEL_OUT") {
         image.save(out).unwrap();
     }
+}
+
+#[test]
+fn a_model_with_only_the_fast_tokenizer_file_loads_and_tokenizes_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    );
+    let expected = run(&pipeline, &job(11, 1, Mode::TextToImage));
+    // Rewrite the tokenizer as transformers 5 saves it: tokenizer.json alone.
+    let tokenizer = dir.path().join("tokenizer");
+    let vocab: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tokenizer.join("vocab.json")).unwrap())
+            .unwrap();
+    let merges: Vec<String> = std::fs::read_to_string(tokenizer.join("merges.txt"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    let json = serde_json::json!({"model": {"type": "BPE", "vocab": vocab, "merges": merges}});
+    std::fs::write(tokenizer.join("tokenizer.json"), json.to_string()).unwrap();
+    std::fs::remove_file(tokenizer.join("vocab.json")).unwrap();
+    std::fs::remove_file(tokenizer.join("merges.txt")).unwrap();
+    let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+    let reloaded = Pipeline::load(&files, &Device::Cpu).unwrap();
+    assert_eq!(run(&reloaded, &job(11, 1, Mode::TextToImage)), expected);
 }
