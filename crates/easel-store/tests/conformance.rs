@@ -730,6 +730,22 @@ async fn users_and_lockout(store: Arc<impl MetaStore>) {
         .await
         .unwrap();
     assert_eq!((again.failures, again.locked_until), (1, 0));
+
+    // The doubling stops at base × 2^32 when the cap is higher than that.
+    let steep = LockoutPolicy {
+        threshold: 1,
+        base_ms: 1,
+        max_ms: i64::MAX / 2,
+    };
+    let mut last = 0;
+    for _ in 0..40 {
+        last = store
+            .record_login_failure("z@example.com", 0, steep)
+            .await
+            .unwrap()
+            .locked_until;
+    }
+    assert_eq!(last, 1 << 32);
 }
 
 async fn refresh_rotation_and_reuse(store: Arc<impl MetaStore>) {
@@ -905,6 +921,9 @@ async fn rate_buckets_and_quotas(store: Arc<impl MetaStore>) {
     assert_eq!((refused.allowed, refused.tat), (false, 53_000));
     let later = store.take_rate_token("p", bucket, 51_000).await.unwrap();
     assert_eq!((later.allowed, later.tat), (true, 54_000));
+    // Idle long enough, the bucket is full again: a TAT in the past counts as now.
+    let idle = store.take_rate_token("p", bucket, 100_000).await.unwrap();
+    assert_eq!((idle.allowed, idle.tat), (true, 101_000));
     assert!(
         store
             .take_rate_token("q", bucket, 50_000)
