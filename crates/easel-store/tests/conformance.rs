@@ -9,10 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
-    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, FailOutcome,
-    FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy, NewJob, NewRefreshToken,
-    ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog, RequestRecord,
-    RotateOutcome, SqliteStore, StoreError, User, Wakeups,
+    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
+    ExternalPrincipal, FailOutcome, FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
+    NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog,
+    RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -748,6 +748,82 @@ async fn users_and_lockout(store: Arc<impl MetaStore>) {
     assert_eq!(last, 1 << 32);
 }
 
+async fn external_principals(store: Arc<impl MetaStore>) {
+    assert_eq!(store.external_principal("sub-1").await.unwrap(), None);
+    assert!(
+        !store
+            .set_external_plan("sub-1", Some("pro"), 1)
+            .await
+            .unwrap()
+    );
+    let first = ExternalPrincipal {
+        id: "sub-1".into(),
+        issuer: "https://pool.example".into(),
+        username: Some("alice".into()),
+        plan: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    assert_eq!(
+        store.record_external_principal(&first).await.unwrap(),
+        first
+    );
+    assert!(
+        store
+            .set_external_plan("sub-1", Some("pro"), 2_000)
+            .await
+            .unwrap()
+    );
+    // A later sighting updates the name and issuer but keeps the plan and first sight.
+    let renamed = ExternalPrincipal {
+        username: Some("alice2".into()),
+        issuer: "https://other.example".into(),
+        created_at: 3_000,
+        updated_at: 3_000,
+        ..first.clone()
+    };
+    let stored = store.record_external_principal(&renamed).await.unwrap();
+    assert_eq!(
+        (
+            stored.username.as_deref(),
+            stored.issuer.as_str(),
+            stored.plan.as_deref(),
+            stored.created_at,
+            stored.updated_at
+        ),
+        (
+            Some("alice2"),
+            "https://other.example",
+            Some("pro"),
+            1_000,
+            3_000
+        )
+    );
+    assert_eq!(
+        store.external_principal("sub-1").await.unwrap(),
+        Some(stored)
+    );
+    let second = ExternalPrincipal {
+        id: "sub-2".into(),
+        username: None,
+        created_at: 2_500,
+        updated_at: 2_500,
+        ..first
+    };
+    store.record_external_principal(&second).await.unwrap();
+    let listed: Vec<String> = store
+        .list_external_principals()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, ["sub-1", "sub-2"]);
+    assert!(store.set_external_plan("sub-1", None, 4_000).await.unwrap());
+    let back = store.external_principal("sub-1").await.unwrap().unwrap();
+    assert_eq!((back.plan, back.updated_at), (None, 4_000));
+}
+
 async fn refresh_rotation_and_reuse(store: Arc<impl MetaStore>) {
     store
         .create_user(&user("u1", "a@example.com"))
@@ -1075,6 +1151,7 @@ sqlite_tests!(
     concurrent_creates_all_land_once,
     object_metadata,
     users_and_lockout,
+    external_principals,
     refresh_rotation_and_reuse,
     api_keys,
     rate_buckets_and_quotas,

@@ -175,16 +175,26 @@ fn plan_quota(state: &AppState, plan: Option<&str>, class: OpClass) -> Option<Qu
     plan.and_then(|p| p.quotas.get(&class).copied())
 }
 
+/// The plan assigned to principal `id`: a local account's, or an external principal's
+/// (recorded when it first signed in); `None` means the default plan.
+async fn assigned_plan(state: &AppState, id: &str) -> Result<Option<String>, ApiError> {
+    if let Some(user) = state.identity.user_by_id(id).await? {
+        return Ok(user.plan);
+    }
+    Ok(state
+        .identity
+        .external_principal(id)
+        .await?
+        .and_then(|p| p.plan))
+}
+
 /// Counts one `class` operation for `caller`; 429 `quota-exceeded` when a window is full.
 pub async fn consume_quota(
     state: &AppState,
     caller: &Principal,
     class: OpClass,
 ) -> Result<(), ApiError> {
-    let plan = match state.identity.user_by_id(&caller.id).await? {
-        Some(user) => user.plan,
-        None => None,
-    };
+    let plan = assigned_plan(state, &caller.id).await?;
     let Some(limits) = plan_quota(state, plan.as_deref(), class) else {
         return Ok(());
     };

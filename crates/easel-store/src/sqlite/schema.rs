@@ -177,4 +177,16 @@ CREATE TABLE request_log (
 );
 CREATE INDEX request_log_owner ON request_log (owner, id);
 "#,
+    // 4: principals of external issuers, recorded on first sight so that plans can be
+    // assigned to them (they have no row in `users`).
+    r#"
+CREATE TABLE external_principals (
+    id         TEXT PRIMARY KEY,
+    issuer     TEXT NOT NULL,
+    username   TEXT,
+    plan       TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
 ];
