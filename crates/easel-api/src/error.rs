@@ -12,7 +12,8 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::limits::RateInfo;
 
@@ -25,6 +26,28 @@ pub struct ApiError {
     retry_after: Option<u64>,
     www_authenticate: bool,
     rate: Option<RateInfo>,
+}
+
+/// The body of every native error response. The OpenAPI document describes errors with
+/// this type, and [`render_errors`] writes it, so the two cannot disagree.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The fields of [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    /// A stable kebab-case code to branch on, e.g. `job-not-found`.
+    #[schema(example = "job-not-found")]
+    pub code: String,
+    /// A message for people; it may change.
+    pub message: String,
+    /// The request's id, also in the `x-request-id` header and the server's logs.
+    pub request_id: String,
 }
 
 /// The code and message of an error response, carried to [`render_errors`].
@@ -179,15 +202,20 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         None => return response,
     };
     let (mut parts, _) = response.into_parts();
-    let body = json!({
-        "error": { "code": info.code, "message": info.message, "requestId": request_id }
-    });
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: info.code.to_owned(),
+            message: info.message,
+            request_id,
+        },
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body.to_string()))
+    Response::from_parts(parts, Body::from(body))
 }
 
 fn fallback_info(status: StatusCode) -> ErrorInfo {

@@ -5,6 +5,7 @@
 //! reading its outputs, the history view, and removing outputs (history delete and the
 //! retention sweep).
 
+mod history;
 mod moderation;
 mod styles;
 
@@ -13,19 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use easel_core::{GenerateSpec, JobId, JobKind, JobStatus, Millis, Principal, now_millis, rfc3339};
+use easel_core::{GenerateSpec, JobId, JobKind, JobStatus, Millis, Principal, now_millis};
 use easel_engines::request::{self, GenerationRequest, ModelFamily, Quality, TaskType};
 use easel_engines::{ChooseError, Engines, model_family};
 use easel_store::{Job, NewJob, RequestRecord, StoreError};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+pub use history::{HistoryEntry, HistoryImage, history_entry};
 pub use moderation::{BadPattern, Moderation};
 pub use styles::{Style, builtin_styles};
 
 use crate::auth::OpClass;
 use crate::auth::limits::consume_quota;
-use crate::views::{ONE_DAY, ONE_HOUR, download_url};
 use crate::{ApiError, AppState};
 
 /// Settings of generation and editing.
@@ -585,62 +586,6 @@ pub fn spec_of(job: &Job) -> Option<GenerateSpec> {
     (job.kind == JobKind::Generate)
         .then(|| serde_json::from_value(job.spec.clone()).ok())
         .flatten()
-}
-
-/// A history entry as the native API shows it, with fresh download URLs.
-pub fn history_entry(state: &AppState, job: &Job, spec: &GenerateSpec) -> Value {
-    let images: Vec<Value> = job
-        .results
-        .iter()
-        .filter_map(|r| r.output.as_ref())
-        .map(|o| {
-            let (url, _) = download_url(&state.presigner, &o.object, ONE_HOUR);
-            let (url_24h, _) = download_url(&state.presigner, &o.object, ONE_DAY);
-            json!({
-                "key": o.object.key.as_str(),
-                "bucket": o.object.bucket.as_str(),
-                "filename": o.object.key.file_name(),
-                "url": url,
-                "url24h": url_24h,
-                "width": o.width,
-                "height": o.height,
-                "format": o.format,
-                "contentType": o.content_type,
-                "bytes": o.bytes,
-            })
-        })
-        .collect();
-    let error = match finished(job) {
-        Ok(()) | Err(GenError::Timeout(_)) => Value::Null,
-        Err(failure) => {
-            let api = failure.into_api();
-            json!({ "code": api.code(), "message": api.message() })
-        }
-    };
-    json!({
-        "id": job.id.to_string(),
-        "status": job.status.as_str(),
-        "taskType": spec.task_type,
-        "operation": spec.operation,
-        "prompt": spec.prompt,
-        "negativePrompt": spec.negative_prompt,
-        "stylePreset": spec.style_preset,
-        "engine": spec.engine,
-        "model": spec.model,
-        "seed": spec.seed,
-        "width": spec.width,
-        "height": spec.height,
-        "numberOfImages": spec.number_of_images,
-        "cfgScale": spec.cfg_scale,
-        "quality": spec.quality,
-        "outputFormat": spec.output_format,
-        "progress": job.progress,
-        "images": images,
-        "error": error,
-        "createdAt": rfc3339(job.created_at),
-        "updatedAt": rfc3339(job.updated_at),
-        "expiresAt": job.expires_at.map(rfc3339),
-    })
 }
 
 /// Deletes a finished job's outputs (bytes and metadata) and records that it did.

@@ -4,6 +4,7 @@
 //! matrix test built from it) always lists exactly what is served.
 
 mod bedrock;
+mod docs;
 mod events;
 mod generations;
 mod identity;
@@ -149,6 +150,7 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
         .merge(ops::routes())
         .merge(wellknown::routes())
         .merge(web::routes())
+        .merge(docs::routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
@@ -156,6 +158,8 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
     // Generations wait for engines as long as `generation.max_wait_secs` allows.
     timed.merge(generation_routes)
 }
+
+pub use docs::openapi_json_text;
 
 /// Every route and method served, with its access class.
 pub fn route_table() -> Vec<RouteInfo> {

@@ -1,9 +1,10 @@
 //! JSON views of jobs and results as clients see them, with fresh download URLs.
 
-use easel_core::{ImageResult, JobKind, ObjectRef, now_millis, rfc3339};
+use easel_core::{ImageResult, JobKind, JobStatus, ObjectRef, now_millis, rfc3339};
 use easel_store::{Job, Presigner, SignedRequest};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Download links: both lifetimes that seed 003 returns.
 pub const ONE_HOUR: i64 = 3_600;
@@ -11,65 +12,110 @@ pub const ONE_HOUR: i64 = 3_600;
 pub const ONE_DAY: i64 = 86_400;
 
 /// A job as the native API returns it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Job)]
 pub struct JobView {
+    /// The job's id (a UUIDv7, so ids sort by creation time).
     job_id: String,
-    kind: &'static str,
-    status: &'static str,
+    /// What the job does.
+    kind: JobKind,
+    /// Where it is in its lifecycle.
+    status: JobStatus,
+    /// How many source images (or images to generate).
     image_count: u32,
-    /// Images finished.
+    /// Images finished so far.
     progress: u32,
-    /// Finer progress when the worker reports it: a generation's denoising steps.
+    /// Finer progress when the worker reports it: a generation's denoising steps over
+    /// all its images.
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<StepsView>,
+    /// Attempts started so far.
     attempts: u32,
+    /// Attempts allowed before the job fails for good.
     max_attempts: u32,
+    /// The preset the pipeline came from, when one was named.
     #[serde(skip_serializing_if = "Option::is_none")]
     preset: Option<String>,
+    /// The client's metadata, as given.
     metadata: Value,
+    /// One entry per image.
     results: Vec<ResultView>,
+    /// Why the job failed, when it did.
     error: Option<String>,
+    /// RFC 3339.
     created_at: String,
+    /// RFC 3339.
     updated_at: String,
 }
 
 /// Units of work done of the total.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct StepsView {
+    /// Steps finished.
     done: u32,
+    /// Steps in all.
     total: u32,
 }
 
 /// One image's result with download URLs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = JobResult)]
 pub struct ResultView {
+    /// Position of the source in the job's sources (or of the generated image).
     index: u32,
+    /// The source object (absent for generated images).
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<ObjectRef>,
+    /// The output, absent until written or when this image failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<OutputView>,
+    /// Objects detected in the image.
     detections: Vec<easel_core::Detection>,
+    /// Why this image failed, when it did.
     error: Option<easel_core::ImageFailure>,
 }
 
 /// A stored output with its links.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = JobOutput)]
 pub struct OutputView {
+    /// Always `outputs`.
     bucket: String,
+    /// The output's key.
     key: String,
+    /// A presigned GET URL valid for one hour.
     download_url: String,
+    /// A presigned GET URL valid for 24 hours.
     download_url_24h: String,
+    /// When `downloadUrl` expires (RFC 3339).
     expires_at: String,
+    /// When `downloadUrl24h` expires (RFC 3339).
     expires_at_24h: String,
+    /// MIME type.
     content_type: String,
+    /// `jpeg`, `png`, `webp`…
     format: String,
+    /// Pixels.
     width: u32,
+    /// Pixels.
     height: u32,
+    /// Size in bytes.
     bytes: u64,
+    /// Hex SHA-256 of the bytes.
     sha256: String,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobList {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 impl JobView {
@@ -78,8 +124,8 @@ impl JobView {
         let spec = &job.spec;
         JobView {
             job_id: job.id.to_string(),
-            kind: job.kind.as_str(),
-            status: job.status.as_str(),
+            kind: job.kind,
+            status: job.status,
             image_count: job.image_count,
             // Units finished scaled to images: with steps, images completed so far.
             progress: if job.progress_total > 0 {
@@ -108,6 +154,13 @@ impl JobView {
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
         }
+    }
+}
+
+impl JobView {
+    /// The per-image results alone (the seed's job status embeds them).
+    pub fn into_results(self) -> Vec<ResultView> {
+        self.results
     }
 }
 

@@ -4,11 +4,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{Bucket, ObjectKey};
 
 /// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// Runs an image pipeline over source objects.
@@ -44,7 +45,7 @@ impl FromStr for JobKind {
 }
 
 /// A job's lifecycle state, as clients see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum JobStatus {
     /// Waiting in the queue (also between retries).
@@ -111,7 +112,7 @@ impl FromStr for JobStatus {
 }
 
 /// A reference to a stored object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct ObjectRef {
     /// The bucket holding the object.
     pub bucket: Bucket,
@@ -127,7 +128,7 @@ impl ObjectRef {
 }
 
 /// One object detected in an image (filled by the detection stage).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Detection {
     /// Class name, e.g. `car`.
     pub label: String,
@@ -175,7 +176,7 @@ pub struct OutputInfo {
 }
 
 /// A permanent, per-image failure (bad input), reported without failing the whole job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ImageFailure {
     /// Stable kebab-case code.
     pub code: String,

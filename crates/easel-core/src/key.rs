@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Longest key accepted, in bytes (S3's limit).
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -14,8 +15,9 @@ const MAX_FILENAME_CHARS: usize = 100;
 
 /// A validated object key: relative, `/`-separated, no empty, `.` or `..` segments,
 /// no backslashes, control characters or `#`, at most [`MAX_KEY_BYTES`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "uploads/2026/03/19/7d1f4c2e-5b1a-4f0e-9a51-3f1c2d4e5f60-photo.png")]
 pub struct ObjectKey(String);
 
 /// Why a key or folder was refused.

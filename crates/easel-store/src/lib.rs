@@ -1,6 +1,7 @@
 //! Easel's persistence behind narrow traits: job records ([`Jobs`]), the durable queue
 //! ([`Queue`]), object metadata ([`Objects`]), object bytes ([`Blobs`]), identity
-//! ([`Users`], [`RefreshTokens`], [`ApiKeys`], [`Usage`], [`Audit`]), the generation
+//! ([`Users`], [`ExternalPrincipals`], [`RefreshTokens`], [`ApiKeys`], [`Usage`],
+//! [`Audit`]), the generation
 //! request log ([`RequestLog`]), plus the
 //! HMAC presigner for URLs that Easel serves itself. `SqliteStore` and `FsBlobs` are the
 //! embedded defaults; other engines implement the same traits and run the same
@@ -9,6 +10,7 @@
 mod audit;
 mod blobs;
 mod error;
+mod external;
 mod fs_blobs;
 mod identity;
 mod jobs;
@@ -25,6 +27,7 @@ mod wakeups;
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{Blobs, PutOutcome};
 pub use error::StoreError;
+pub use external::{ExternalPrincipal, ExternalPrincipals};
 pub use fs_blobs::FsBlobs;
 pub use identity::IdentityStore;
 pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};

@@ -9,10 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
-    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, FailOutcome,
-    FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy, NewJob, NewRefreshToken,
-    ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog, RequestRecord,
-    RotateOutcome, SqliteStore, StoreError, User, Wakeups,
+    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
+    ExternalPrincipal, FailOutcome, FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
+    NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog,
+    RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -737,6 +737,98 @@ async fn users_and_lockout(store: Arc<impl MetaStore>) {
         .await
         .unwrap();
     assert_eq!((again.failures, again.locked_until), (1, 0));
+
+    // The doubling stops at base × 2^32 when the cap is higher than that.
+    let steep = LockoutPolicy {
+        threshold: 1,
+        base_ms: 1,
+        max_ms: i64::MAX / 2,
+    };
+    let mut last = 0;
+    for _ in 0..40 {
+        last = store
+            .record_login_failure("z@example.com", 0, steep)
+            .await
+            .unwrap()
+            .locked_until;
+    }
+    assert_eq!(last, 1 << 32);
+}
+
+async fn external_principals(store: Arc<impl MetaStore>) {
+    assert_eq!(store.external_principal("sub-1").await.unwrap(), None);
+    assert!(
+        !store
+            .set_external_plan("sub-1", Some("pro"), 1)
+            .await
+            .unwrap()
+    );
+    let first = ExternalPrincipal {
+        id: "sub-1".into(),
+        issuer: "https://pool.example".into(),
+        username: Some("alice".into()),
+        plan: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    assert_eq!(
+        store.record_external_principal(&first).await.unwrap(),
+        first
+    );
+    assert!(
+        store
+            .set_external_plan("sub-1", Some("pro"), 2_000)
+            .await
+            .unwrap()
+    );
+    // A later sighting updates the name and issuer but keeps the plan and first sight.
+    let renamed = ExternalPrincipal {
+        username: Some("alice2".into()),
+        issuer: "https://other.example".into(),
+        created_at: 3_000,
+        updated_at: 3_000,
+        ..first.clone()
+    };
+    let stored = store.record_external_principal(&renamed).await.unwrap();
+    assert_eq!(
+        (
+            stored.username.as_deref(),
+            stored.issuer.as_str(),
+            stored.plan.as_deref(),
+            stored.created_at,
+            stored.updated_at
+        ),
+        (
+            Some("alice2"),
+            "https://other.example",
+            Some("pro"),
+            1_000,
+            3_000
+        )
+    );
+    assert_eq!(
+        store.external_principal("sub-1").await.unwrap(),
+        Some(stored)
+    );
+    let second = ExternalPrincipal {
+        id: "sub-2".into(),
+        username: None,
+        created_at: 2_500,
+        updated_at: 2_500,
+        ..first
+    };
+    store.record_external_principal(&second).await.unwrap();
+    let listed: Vec<String> = store
+        .list_external_principals()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, ["sub-1", "sub-2"]);
+    assert!(store.set_external_plan("sub-1", None, 4_000).await.unwrap());
+    let back = store.external_principal("sub-1").await.unwrap().unwrap();
+    assert_eq!((back.plan, back.updated_at), (None, 4_000));
 }
 
 async fn refresh_rotation_and_reuse(store: Arc<impl MetaStore>) {
@@ -912,6 +1004,9 @@ async fn rate_buckets_and_quotas(store: Arc<impl MetaStore>) {
     assert_eq!((refused.allowed, refused.tat), (false, 53_000));
     let later = store.take_rate_token("p", bucket, 51_000).await.unwrap();
     assert_eq!((later.allowed, later.tat), (true, 54_000));
+    // Idle long enough, the bucket is full again: a TAT in the past counts as now.
+    let idle = store.take_rate_token("p", bucket, 100_000).await.unwrap();
+    assert_eq!((idle.allowed, idle.tat), (true, 101_000));
     assert!(
         store
             .take_rate_token("q", bucket, 50_000)
@@ -1063,6 +1158,7 @@ sqlite_tests!(
     concurrent_creates_all_land_once,
     object_metadata,
     users_and_lockout,
+    external_principals,
     refresh_rotation_and_reuse,
     api_keys,
     rate_buckets_and_quotas,

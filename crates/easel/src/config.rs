@@ -507,7 +507,24 @@ deny = ["gore"]
             .build(std::path::Path::new("unused"))
             .unwrap();
         let names: Vec<&str> = engines.all().iter().map(|e| e.name()).collect();
-        assert_eq!(names, ["openai", "classic"]);
+        // The diffusion engine (on by default where compiled in) comes after the listed.
+        if cfg!(feature = "diffusion") {
+            assert_eq!(names, ["openai", "classic", "diffusion"]);
+        } else {
+            assert_eq!(names, ["openai", "classic"]);
+        }
+        let off = Config::from_toml("[engines.diffusion]\nenabled = false").unwrap();
+        let names: Vec<String> = off
+            .engines
+            .build(std::path::Path::new("unused"))
+            .unwrap()
+            .all()
+            .iter()
+            .map(|e| e.name().to_owned())
+            .collect();
+        assert_eq!(names, ["classic"]);
+        let typo = Config::from_toml("[engines.diffusion]\nmodle = \"x\"").unwrap_err();
+        assert!(typo.to_string().contains("[engines.diffusion]"), "{typo}");
         let shown = toml::to_string(&config.masked()).unwrap();
         assert!(!shown.contains("sk-very-secret-key"), "{shown}");
         assert!(shown.contains("***"));

@@ -68,6 +68,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the OpenAPI document that `GET /openapi.json` serves.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +133,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             print!("{}", toml::to_string_pretty(&config.masked())?);
             eprintln!("configuration OK");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", easel_api::openapi_json_text());
             Ok(ExitCode::SUCCESS)
         }
     }

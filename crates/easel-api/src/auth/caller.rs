@@ -3,7 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use easel_core::Principal;
+use easel_core::{Principal, now_millis};
+use easel_store::ExternalPrincipal;
 use sha2::{Digest, Sha256};
 
 use crate::auth::{AuthMode, Issuer, RequestMeta, TokenUse, audit, limits};
@@ -168,17 +169,47 @@ async fn from_token(state: &AppState, token: &str) -> Result<Authenticated, ApiE
                 .external(index)
                 .map(|v| v.settings.admin_group.as_str())
                 .unwrap_or(crate::auth::ADMIN_GROUP);
+            let username = claims.username.clone().or(claims.cognito_username.clone());
+            let record =
+                external_record(state, &claims.sub, &claims.iss, username.as_deref()).await?;
             Ok(Authenticated {
                 principal: Principal {
                     id: claims.sub.clone(),
                     admin: claims.in_group(admin_group),
                 },
-                username: claims.username.clone().or(claims.cognito_username.clone()),
-                plan: None,
+                username,
+                plan: record.plan,
                 via: Via::External,
             })
         }
     }
+}
+
+/// The record of an external principal (who has no local account), written on first
+/// sight so an administrator can assign it a plan. Later requests only read it, unless
+/// the issuer or the username changed: no write per request.
+async fn external_record(
+    state: &AppState,
+    id: &str,
+    issuer: &str,
+    username: Option<&str>,
+) -> Result<ExternalPrincipal, ApiError> {
+    if let Some(known) = state.identity.external_principal(id).await?
+        && known.issuer == issuer
+        && known.username.as_deref() == username
+    {
+        return Ok(known);
+    }
+    let now = now_millis();
+    let seen = ExternalPrincipal {
+        id: id.to_owned(),
+        issuer: issuer.to_owned(),
+        username: username.map(str::to_owned),
+        plan: None,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(state.identity.record_external_principal(&seen).await?)
 }
 
 impl FromRequestParts<AppState> for Authenticated {

@@ -4,6 +4,7 @@
 //! processes share them. Over a limit: 429 with `Retry-After` and
 //! `x-ratelimit-limit|remaining|reset`; successful responses carry the bucket's headers.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;
@@ -14,7 +15,8 @@ use axum::response::Response;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use easel_core::{Millis, Principal, now_millis};
 use easel_store::{Bucket, QuotaOutcome, QuotaWindow};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, OpClass, Plan, QuotaLimits};
 use crate::{ApiError, AppState};
@@ -173,16 +175,26 @@ fn plan_quota(state: &AppState, plan: Option<&str>, class: OpClass) -> Option<Qu
     plan.and_then(|p| p.quotas.get(&class).copied())
 }
 
+/// The plan assigned to principal `id`: a local account's, or an external principal's
+/// (recorded when it first signed in); `None` means the default plan.
+async fn assigned_plan(state: &AppState, id: &str) -> Result<Option<String>, ApiError> {
+    if let Some(user) = state.identity.user_by_id(id).await? {
+        return Ok(user.plan);
+    }
+    Ok(state
+        .identity
+        .external_principal(id)
+        .await?
+        .and_then(|p| p.plan))
+}
+
 /// Counts one `class` operation for `caller`; 429 `quota-exceeded` when a window is full.
 pub async fn consume_quota(
     state: &AppState,
     caller: &Principal,
     class: OpClass,
 ) -> Result<(), ApiError> {
-    let plan = match state.identity.user_by_id(&caller.id).await? {
-        Some(user) => user.plan,
-        None => None,
-    };
+    let plan = assigned_plan(state, &caller.id).await?;
     let Some(limits) = plan_quota(state, plan.as_deref(), class) else {
         return Ok(());
     };
@@ -222,14 +234,51 @@ pub async fn consume_quota(
     }
 }
 
+/// A principal's plan and quota use, as `GET /v1/me` shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReport {
+    /// The plan in force.
+    pub plan: PlanView,
+    /// Per operation class (`process`, `generate`, `edit`): the use of each window
+    /// (`day`, `week`, `month`) the plan limits, or `null` when the class is unlimited.
+    pub quotas: BTreeMap<String, Option<BTreeMap<String, QuotaUse>>>,
+}
+
+/// A plan's name and token bucket.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Plan)]
+pub struct PlanView {
+    /// The plan's name (`default` unless one was assigned).
+    pub name: String,
+    /// Requests per second the bucket refills; `null`: not rate limited.
+    pub rate_per_second: Option<f64>,
+    /// The bucket's size; `null`: not rate limited.
+    pub burst: Option<u32>,
+}
+
+/// One quota window's use.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaUse {
+    /// Operations allowed in the window.
+    pub limit: u64,
+    /// Operations counted so far.
+    pub used: u64,
+    /// `limit - used`.
+    pub remaining: u64,
+    /// When the window ends (RFC 3339).
+    pub resets_at: String,
+}
+
 /// The plan and every class's quota use, for `GET /v1/me`.
-pub async fn report(state: &AppState, caller: &Authenticated) -> Result<Value, ApiError> {
+pub async fn report(state: &AppState, caller: &Authenticated) -> Result<UsageReport, ApiError> {
     let (name, plan) = state.auth.settings.plan(caller.plan.as_deref());
     let now = now_millis();
-    let mut quotas = serde_json::Map::new();
+    let mut quotas = BTreeMap::new();
     for class in OpClass::ALL {
         let Some(limits) = plan.and_then(|p| p.quotas.get(&class)) else {
-            quotas.insert(class.as_str().to_owned(), Value::Null);
+            quotas.insert(class.as_str().to_owned(), None);
             continue;
         };
         let bounded = windows(limits, now);
@@ -238,28 +287,28 @@ pub async fn report(state: &AppState, caller: &Authenticated) -> Result<Value, A
             .identity
             .quota_used(&caller.principal.id, class.as_str(), &list)
             .await?;
-        let mut periods = serde_json::Map::new();
+        let mut periods = BTreeMap::new();
         for ((window, end), used) in bounded.iter().zip(used) {
             periods.insert(
                 window.period.clone(),
-                json!({
-                    "limit": window.limit,
-                    "used": used,
-                    "remaining": window.limit.saturating_sub(used),
-                    "resetsAt": easel_core::rfc3339(*end),
-                }),
+                QuotaUse {
+                    limit: window.limit,
+                    used,
+                    remaining: window.limit.saturating_sub(used),
+                    resets_at: easel_core::rfc3339(*end),
+                },
             );
         }
-        quotas.insert(class.as_str().to_owned(), Value::Object(periods));
+        quotas.insert(class.as_str().to_owned(), Some(periods));
     }
-    Ok(json!({
-        "plan": {
-            "name": name,
-            "ratePerSecond": plan.map(|p| p.rate_per_sec),
-            "burst": plan.map(|p| p.burst),
+    Ok(UsageReport {
+        plan: PlanView {
+            name: name.to_owned(),
+            rate_per_second: plan.map(|p| p.rate_per_sec),
+            burst: plan.map(|p| p.burst),
         },
-        "quotas": quotas,
-    }))
+        quotas,
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,11 +15,14 @@ use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use easel_core::{Principal, now_millis};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::sigv4::{self, SigV4Error};
 use crate::auth::{Authenticated, Via, limits};
 use crate::generation::{self, Dialect, GenError, GenerationInput};
+use crate::openapi::bedrock_body::InvokeModelBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -31,6 +33,23 @@ pub fn routes() -> Routes {
         &["POST"],
         post(invoke),
     )
+}
+
+/// Bedrock's error body; the error's type is in the `x-amzn-ErrorType` header.
+#[derive(Serialize, ToSchema)]
+struct BedrockErrorBody {
+    /// What went wrong, in Bedrock's words.
+    message: String,
+}
+
+/// Bedrock's answer: the images in base64.
+#[derive(Serialize, ToSchema)]
+struct InvokeModelResponse {
+    /// Base64 PNGs.
+    images: Vec<String>,
+    /// Always `null` on success.
+    #[schema(value_type = Option<String>)]
+    error: Option<()>,
 }
 
 /// A Bedrock error response.
@@ -58,12 +77,10 @@ impl BedrockError {
 
 impl IntoResponse for BedrockError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            json!({ "message": self.message }).to_string(),
-        )
-            .into_response();
+        let body = BedrockErrorBody {
+            message: self.message,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
         let kind = format!(
             "{}:http://internal.amazon.com/coral/com.amazon.bedrock/",
             self.kind
@@ -233,6 +250,29 @@ async fn authenticate(
     Ok(authenticated.principal)
 }
 
+/// Bedrock's InvokeModel for Titan Image Generator v2 and Nova Canvas: the AWS SDKs and
+/// CLI work with only the endpoint changed. Sign with SigV4 (service `bedrock`) using an
+/// Easel access key, or send an Easel API key or access token as a bearer token.
+/// `x-easel-engine` picks an engine. Errors are Bedrock's: `{"message"}` with the type in
+/// `x-amzn-ErrorType`.
+#[utoipa::path(post, path = "/model/{model_id}/invoke", tag = "bedrock",
+    params(("model_id" = String, Path, description = "`amazon.titan-image-generator-v2:0` or `amazon.nova-canvas-v1:0`"),
+        ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name")),
+    request_body = InvokeModelBody,
+    responses(
+        (status = 200, description = "The images", body = InvokeModelResponse,
+            headers(("x-amzn-RequestId" = String))),
+        (status = 400, description = "`ValidationException` (the body, the model id, moderation) or `IncompleteSignatureException`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 403, description = "`MissingAuthenticationTokenException`, `UnrecognizedClientException`, `InvalidSignatureException` or `AccessDeniedException`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 408, description = "`ModelTimeoutException`: not finished within `generation.max_wait_secs`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 424, description = "`ModelErrorException`: the engine failed", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 429, description = "`ThrottlingException` or `ServiceQuotaExceededException`, with `Retry-After`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+    ))]
 async fn invoke(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
@@ -298,11 +338,9 @@ async fn invoke_inner(
         .iter()
         .map(|bytes| STANDARD.encode(bytes))
         .collect();
-    let body = json!({ "images": images, "error": null });
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(body.to_string()),
-    )
-        .into_response())
+    let body = InvokeModelResponse {
+        images,
+        error: None,
+    };
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }

@@ -12,6 +12,7 @@ use futures::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{Caller, RequestMeta};
+use crate::error::ErrorBody;
 use crate::routes::jobs::load_job;
 use crate::routes::{Access, Routes};
 use crate::views::JobView;
@@ -29,6 +30,15 @@ pub fn routes() -> Routes {
     )
 }
 
+/// Server-Sent Events: one `status` event (the job, as `GET /v1/jobs/{id}` shows it)
+/// each time the job changes, ending after its terminal state.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "An event stream; each `data:` line is a `Job`",
+            content_type = "text/event-stream", body = String),
+        (status = 404, description = "`job-not-found`", body = ErrorBody),
+    ))]
 async fn job_events(
     State(state): State<AppState>,
     Caller(caller): Caller,

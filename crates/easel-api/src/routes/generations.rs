@@ -14,14 +14,17 @@ use bytes::Bytes;
 use easel_core::{JobKind, JobStatus, Principal, now_millis, rfc3339};
 use easel_engines::request::TaskType;
 use easel_store::{CancelOutcome, Job, JobFilter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, RequestMeta};
+use crate::error::ErrorBody;
 use crate::extract::{JsonBody, QueryParams};
 use crate::generation::{
-    self, Dialect, GenError, GenerationInput, history_entry, remove_outputs, spec_of,
+    self, Dialect, GenError, GenerationInput, HistoryEntry, history_entry, remove_outputs, spec_of,
 };
+use crate::openapi::bedrock_body::NativeGenerationBody;
 use crate::routes::jobs::{job_cursor, load_job, page_limit};
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
@@ -61,10 +64,43 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct WaitQuery {
+    /// Seconds to wait for the result (0 to `generation.max_wait_secs`; default 0).
     wait: Option<u64>,
+}
+
+/// Errors every route that runs a generation can answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the handlers answer `ApiError`
+enum GenerationErrors {
+    /// `invalid-request` (Bedrock's message, with the JSON pointer of the field),
+    /// `content-filtered`, `unknown-model`, `unknown-engine`, `unknown-style`,
+    /// `style-needs-prompt`, `invalid-output-format`, `invalid-output-quality`,
+    /// `engine-unsupported-task`, `invalid-query`, `invalid-idempotency-key`,
+    /// `invalid-json` (a regeneration's body).
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// `cancelled`: the job was cancelled while awaited.
+    #[response(status = 409)]
+    Cancelled(ErrorBody),
+    /// `idempotency-key-reused` with a different body.
+    #[response(status = 422)]
+    KeyReused(ErrorBody),
+    /// `quota-exceeded`: the plan's `generate` or `edit` quota is used up.
+    #[response(status = 429)]
+    Limited(ErrorBody),
+    /// `engine-failed`: the engine could not make the images.
+    #[response(status = 502)]
+    EngineFailed(ErrorBody),
+    /// `engine-throttled`: the engine's provider is throttling; retry later.
+    #[response(status = 503)]
+    EngineThrottled(ErrorBody),
+    /// `generation-timeout`: not finished within `wait`; it goes on (see its entry).
+    #[response(status = 504)]
+    Timeout(ErrorBody),
 }
 
 fn wait_secs(state: &AppState, query: &WaitQuery) -> Result<u64, ApiError> {
@@ -153,6 +189,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Generates or edits images: the Bedrock InvokeModel body (Titan Image Generator v2 or
+/// Nova Canvas) plus Easel's options. The work runs as a job; with `?wait=` the answer
+/// comes when it is done (200) or when the wait ends (202).
+#[utoipa::path(post, path = "/v1/generations", tag = "generation", params(WaitQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; a retry with the same key and body returns the same entry")),
+    request_body = NativeGenerationBody,
+    responses(
+        (status = 200, description = "Finished within `wait`", body = HistoryEntry,
+            headers(("Location" = String, description = "`/v1/history/{id}`"))),
+        (status = 202, description = "Accepted (still running)", body = HistoryEntry,
+            headers(("Location" = String, description = "`/v1/history/{id}`"))),
+        GenerationErrors,
+    ))]
 async fn create_generation(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -195,18 +244,37 @@ async fn respond(state: &AppState, job: Job, wait: u64) -> Result<Response, ApiE
     Ok((status, [(header::LOCATION, location)], Json(entry)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// A page of history entries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct HistoryList {
+    items: Vec<HistoryEntry>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The caller's live generations and edits, newest first.
+#[utoipa::path(get, path = "/v1/history", tag = "generation", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = HistoryList),
+        (status = 400, description = "`invalid-query`", body = ErrorBody),
+    ))]
 async fn list_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HistoryList>, ApiError> {
     let limit = page_limit(query.limit)?;
     let before = job_cursor(query.cursor.as_deref())?;
     // Everyone's history is their own, administrators' too (they can open any entry).
@@ -222,11 +290,11 @@ async fn list_history(
     let next_cursor = (jobs.len() == limit as usize)
         .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
-    let items: Vec<Value> = jobs
+    let items = jobs
         .iter()
         .filter_map(|job| spec_of(job).map(|spec| history_entry(&state, job, &spec)))
         .collect();
-    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+    Ok(Json(HistoryList { items, next_cursor }))
 }
 
 /// A live history entry of the caller's (or any, for an administrator); 404 otherwise.
@@ -252,12 +320,19 @@ async fn load_entry(
     Ok(job)
 }
 
+/// One history entry, with fresh links.
+#[utoipa::path(get, path = "/v1/history/{id}", tag = "generation",
+    params(("id" = String, Path, description = "The entry id")),
+    responses(
+        (status = 200, description = "The entry", body = HistoryEntry),
+        (status = 404, description = "`history-entry-not-found` (also expired, deleted or another user's)", body = ErrorBody),
+    ))]
 async fn get_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
     meta: RequestMeta,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HistoryEntry>, ApiError> {
     let job = load_entry(&state, &caller, &meta, &id).await?;
     let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
     Ok(Json(history_entry(&state, &job, &spec)))
@@ -265,6 +340,12 @@ async fn get_history(
 
 /// Deletes an entry: a pending job is cancelled, the entry disappears at once, and its
 /// outputs are removed now (or by the sweep as soon as a running job finishes).
+#[utoipa::path(delete, path = "/v1/history/{id}", tag = "generation",
+    params(("id" = String, Path, description = "The entry id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`history-entry-not-found`", body = ErrorBody),
+    ))]
 async fn delete_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -285,13 +366,26 @@ async fn delete_history(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Optional: an empty body runs the entry with a new random seed.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegenerateBody {
     /// The seed to use; absent: a new random one.
     seed: Option<u32>,
 }
 
+/// Runs an entry again as a new entry: the same request with the given seed (or a new
+/// random one). The body may be empty.
+#[utoipa::path(post, path = "/v1/history/{id}/regenerate", tag = "generation",
+    params(("id" = String, Path, description = "The entry to run again"), WaitQuery),
+    request_body(content = Option<RegenerateBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Finished within `wait`", body = HistoryEntry),
+        (status = 202, description = "Accepted (still running)", body = HistoryEntry),
+        (status = 404, description = "`history-entry-not-found`", body = ErrorBody),
+        (status = 413, description = "`payload-too-large`", body = ErrorBody),
+        GenerationErrors,
+    ))]
 async fn regenerate(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -355,44 +449,138 @@ async fn regenerate(
     respond(&state, job, wait).await
 }
 
-async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<Value> {
-    let engines: Vec<Value> = state
+/// What can generate here.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EnginesView {
+    /// In the order they are tried.
+    engines: Vec<EngineView>,
+    /// Style presets (`stylePreset`).
+    styles: Vec<StyleView>,
+    /// Model ids whose request rules Easel knows.
+    models: Vec<&'static str>,
+    /// The model whose rules apply when a request names none.
+    default_model: String,
+    /// How long entries and their images are kept (0: forever).
+    retention_days: f64,
+}
+
+/// One engine's capabilities.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Engine)]
+struct EngineView {
+    name: String,
+    /// Task types it runs (`TEXT_IMAGE`, `INPAINTING`, …).
+    tasks: Vec<&'static str>,
+    /// Most images per request.
+    max_images: u32,
+    /// Whether it follows the prompt (the classic engine does not).
+    follows_prompt: bool,
+    /// Whether it understands `maskPrompt`.
+    mask_prompts: bool,
+    /// Whether it can run now (a local model may not be installed yet).
+    available: bool,
+    /// Why it cannot run, and how to fix that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable_reason: Option<String>,
+}
+
+/// A style preset.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Style)]
+struct StyleView {
+    /// What `stylePreset` names.
+    name: String,
+    /// For people.
+    label: String,
+}
+
+/// The engines, styles and models on offer.
+#[utoipa::path(get, path = "/v1/engines", tag = "generation",
+    responses((status = 200, description = "What is on offer", body = EnginesView)))]
+async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<EnginesView> {
+    let engines = state
         .engines
         .all()
         .iter()
         .map(|engine| {
             let caps = engine.capabilities();
-            json!({
-                "name": engine.name(),
-                "tasks": caps.tasks.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-                "maxImages": caps.max_images,
-                "followsPrompt": caps.follows_prompt,
-                "maskPrompts": caps.mask_prompts,
-                "available": engine.unavailable().is_none(),
-                "unavailableReason": engine.unavailable(),
-            })
+            EngineView {
+                name: engine.name().to_owned(),
+                tasks: caps.tasks.iter().map(|t| t.as_str()).collect(),
+                max_images: caps.max_images,
+                follows_prompt: caps.follows_prompt,
+                mask_prompts: caps.mask_prompts,
+                available: engine.unavailable().is_none(),
+                unavailable_reason: engine.unavailable(),
+            }
         })
         .collect();
-    let styles: Vec<Value> = state
+    let styles = state
         .generation
         .styles
         .iter()
-        .map(|(name, style)| json!({ "name": name, "label": style.label }))
+        .map(|(name, style)| StyleView {
+            name: name.clone(),
+            label: style.label.clone(),
+        })
         .collect();
-    Json(json!({
-        "engines": engines,
-        "styles": styles,
-        "models": [easel_engines::TITAN_IMAGE_V2, easel_engines::NOVA_CANVAS],
-        "defaultModel": state.generation.default_model,
-        "retentionDays": state.generation.retention_secs as f64 / 86_400.0,
-    }))
+    Json(EnginesView {
+        engines,
+        styles,
+        models: vec![easel_engines::TITAN_IMAGE_V2, easel_engines::NOVA_CANVAS],
+        default_model: state.generation.default_model.clone(),
+        retention_days: state.generation.retention_secs as f64 / 86_400.0,
+    })
 }
 
+/// One request-log record.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RequestLogEntry {
+    /// A time-ordered id, also the paging cursor.
+    id: String,
+    owner: String,
+    /// RFC 3339.
+    at: String,
+    /// `native`, `bedrock`, `openai` or `seed`.
+    dialect: String,
+    task_type: String,
+    prompt: Option<String>,
+    engine: String,
+    model: String,
+    seed: Option<u32>,
+    /// `succeeded`, `failed`, `retrying` or `refused`.
+    status: String,
+    error_code: Option<String>,
+    /// Time spent in the engine.
+    latency_ms: Option<u64>,
+    output_bytes: u64,
+    image_count: u32,
+    job_id: Option<String>,
+}
+
+/// A page of the request log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RequestLogPage {
+    items: Vec<RequestLogEntry>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The caller's request log: every generation asked for, refused ones included.
+#[utoipa::path(get, path = "/v1/requests", tag = "generation", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of records", body = RequestLogPage),
+        (status = 400, description = "`invalid-query`", body = ErrorBody),
+    ))]
 async fn request_log(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestLogPage>, ApiError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
     let records = state
         .request_log
@@ -401,15 +589,25 @@ async fn request_log(
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id.clone()))
         .flatten();
-    let items: Vec<Value> = records
-        .iter()
-        .map(|r| {
-            let mut value = serde_json::to_value(r).unwrap_or(Value::Null);
-            if let Some(map) = value.as_object_mut() {
-                map.insert("at".to_owned(), Value::String(rfc3339(r.at)));
-            }
-            value
+    let items = records
+        .into_iter()
+        .map(|r| RequestLogEntry {
+            at: rfc3339(r.at),
+            id: r.id,
+            owner: r.owner,
+            dialect: r.dialect,
+            task_type: r.task_type,
+            prompt: r.prompt,
+            engine: r.engine,
+            model: r.model,
+            seed: r.seed,
+            status: r.status,
+            error_code: r.error_code,
+            latency_ms: r.latency_ms,
+            output_bytes: r.output_bytes,
+            image_count: r.image_count,
+            job_id: r.job_id.map(|id| id.to_string()),
         })
         .collect();
-    Ok(Json(json!({ "items": items, "nextCursor": next_cursor })))
+    Ok(Json(RequestLogPage { items, next_cursor }))
 }

@@ -8,12 +8,13 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use easel_core::now_millis;
 use easel_store::{NewRefreshToken, RotateOutcome, StoreError, User};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::passwords::{hash_password, normalize_email, verify_password};
 use crate::auth::{Authenticated, RequestMeta, api_key_hash, audit};
+use crate::error::ErrorBody;
 use crate::extract::JsonBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
@@ -37,33 +38,71 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Debug, Deserialize)]
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignUp {
+    /// The email address, which becomes the username.
+    #[schema(example = "me@example.com")]
     email: String,
+    /// Checked against the password policy (length, character classes).
+    #[schema(example = "Corr3ct-horse")]
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignIn {
     /// The username (or `email`, its synonym).
     #[serde(alias = "email")]
+    #[schema(example = "me@example.com")]
     username: String,
+    #[schema(example = "Corr3ct-horse")]
     password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A refresh token from sign-in or an earlier refresh.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChangePassword {
     current_password: String,
+    /// Checked against the password policy.
     new_password: String,
+}
+
+/// The account just created.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SignedUp {
+    /// The subject id (`sub` of its tokens).
+    user_id: String,
+    /// The normalized email address.
+    username: String,
+}
+
+/// Tokens, in Cognito's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Tokens {
+    /// An ID token (JWT, EdDSA).
+    id_token: String,
+    /// The access token to send as `Authorization: Bearer` (JWT, EdDSA).
+    access_token: String,
+    /// Single use: refreshing returns a new one.
+    refresh_token: String,
+    /// Seconds the access token is valid.
+    expires_in: i64,
+    /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
+    token_type: &'static str,
 }
 
 /// Runs argon2 off the async workers.
@@ -84,11 +123,19 @@ fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
         .map_err(|message| ApiError::bad_request("invalid-password", message))
 }
 
+/// Creates an account (when `auth.allow_sign_up` is on).
+#[utoipa::path(post, path = "/v1/auth/sign-up", tag = "identity", request_body = SignUp,
+    responses(
+        (status = 201, description = "Created", body = SignedUp),
+        (status = 400, description = "`invalid-email` or `invalid-password`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: self sign-up is disabled", body = ErrorBody),
+        (status = 409, description = "`username-exists`", body = ErrorBody),
+    ))]
 async fn sign_up(
     State(state): State<AppState>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<SignUp>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     if !state.auth.settings.allow_sign_up {
         return Err(ApiError::forbidden(
             "self sign-up is disabled here; ask an administrator for an account",
@@ -134,7 +181,10 @@ async fn sign_up(
     .await;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "userId": user.id, "username": user.username })),
+        Json(SignedUp {
+            user_id: user.id,
+            username: user.username,
+        }),
     ))
 }
 
@@ -151,18 +201,18 @@ async fn token_response(
     state: &AppState,
     user: &User,
     refresh_token: String,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tokens>, ApiError> {
     let tokens = state
         .auth
         .issue(user, now_millis() / 1000)
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "idToken": tokens.id_token,
-        "accessToken": tokens.access_token,
-        "refreshToken": refresh_token,
-        "expiresIn": tokens.expires_in,
-        "tokenType": "Bearer",
-    })))
+    Ok(Json(Tokens {
+        id_token: tokens.id_token,
+        access_token: tokens.access_token,
+        refresh_token,
+        expires_in: tokens.expires_in,
+        token_type: "Bearer",
+    }))
 }
 
 fn new_refresh_token() -> String {
@@ -171,11 +221,18 @@ fn new_refresh_token() -> String {
     format!("rt_{}", hex::encode(bytes))
 }
 
+/// Signs in with a username and password.
+#[utoipa::path(post, path = "/v1/auth/sign-in", tag = "identity", request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in", body = Tokens),
+        (status = 401, description = "`invalid-credentials` (unknown name, wrong password or disabled account alike)", body = ErrorBody),
+        (status = 429, description = "`too-many-failed-sign-ins`, with `Retry-After`", body = ErrorBody),
+    ))]
 async fn sign_in(
     State(state): State<AppState>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<SignIn>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tokens>, ApiError> {
     let username = body.username.trim().to_lowercase();
     if username.is_empty() || username.len() > 254 {
         return Err(invalid_credentials());
@@ -264,11 +321,18 @@ fn invalid_refresh() -> ApiError {
     )
 }
 
+/// New tokens for a refresh token; the old refresh token is used up (presenting it
+/// again revokes the whole sign-in).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "identity", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens and a new refresh token", body = Tokens),
+        (status = 401, description = "`invalid-refresh-token`", body = ErrorBody),
+    ))]
 async fn refresh(
     State(state): State<AppState>,
     meta: RequestMeta,
     JsonBody(body): JsonBody<RefreshRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tokens>, ApiError> {
     let next = new_refresh_token();
     let outcome = state
         .identity
@@ -313,6 +377,9 @@ async fn refresh(
     token_response(&state, &user, next).await
 }
 
+/// Revokes the sign-in a refresh token belongs to (idempotent).
+#[utoipa::path(post, path = "/v1/auth/sign-out", tag = "identity", request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out (also for unknown tokens)")))]
 async fn sign_out(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -329,6 +396,13 @@ async fn sign_out(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Changes the caller's password and signs them out everywhere.
+#[utoipa::path(post, path = "/v1/auth/password", tag = "identity", request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; every refresh token is revoked"),
+        (status = 400, description = "`invalid-password` or `no-local-password` (an external identity)", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the current password is wrong", body = ErrorBody),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Authenticated,

@@ -9,14 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use easel_core::{Bucket, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, Principal};
 use easel_store::{CancelOutcome, Job, JobFilter};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, OpClass, RequestMeta, audit, limits};
+use crate::error::ErrorBody;
 use crate::extract::{JsonBody, QueryParams};
 use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
-use crate::views::JobView;
+use crate::views::{JobList, JobView};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -41,19 +42,42 @@ pub fn routes() -> Routes {
         )
 }
 
+/// The presets on offer.
+#[derive(Debug, Serialize, ToSchema)]
+struct PresetList {
+    /// By name.
+    presets: Vec<PresetView>,
+}
+
+/// A named pipeline.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Preset)]
+struct PresetView {
+    /// What `"preset"` names in a job.
+    name: String,
+    /// The pipeline in its JSON form (see the image engine's README).
+    #[schema(value_type = Object)]
+    pipeline: serde_json::Value,
+}
+
 /// The named pipelines a job may use, with their JSON form.
-async fn list_presets(State(state): State<AppState>, Caller(_): Caller) -> Json<serde_json::Value> {
-    let presets: Vec<serde_json::Value> = state
+#[utoipa::path(get, path = "/v1/presets", tag = "jobs",
+    responses((status = 200, description = "The presets", body = PresetList)))]
+async fn list_presets(State(state): State<AppState>, Caller(_): Caller) -> Json<PresetList> {
+    let presets = state
         .presets
         .iter()
-        .map(|(name, pipeline)| serde_json::json!({ "name": name, "pipeline": pipeline }))
+        .map(|(name, pipeline)| PresetView {
+            name: name.clone(),
+            pipeline: serde_json::to_value(pipeline).unwrap_or_default(),
+        })
         .collect();
-    Json(serde_json::json!({ "presets": presets }))
+    Json(PresetList { presets })
 }
 
 /// A source: `{"bucket": "uploads", "key": "…"}`, `"s3://uploads/…"` or a bare key in
 /// the `uploads` bucket.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum SourceInput {
     /// Bucket and key.
@@ -89,17 +113,25 @@ pub fn parse_source(input: SourceInput) -> Result<ObjectRef, ApiError> {
     Ok(ObjectRef { bucket, key })
 }
 
-#[derive(Debug, Deserialize)]
+/// A job to run: sources and a preset or pipeline, or `{"kind": "noop"}`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateJob {
+    /// `process` (the default) or `noop`; generations go through `/v1/generations`.
     #[serde(default = "default_kind")]
+    #[schema(default = "process")]
     kind: JobKind,
+    /// The images (1 to `max_sources_per_job`); each the caller's own upload or output.
     #[serde(default)]
     sources: Vec<SourceInput>,
+    /// A preset by name (`GET /v1/presets`); not with `pipeline`.
     #[serde(default)]
     preset: Option<String>,
+    /// An inline pipeline in its JSON form; not with `preset`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pipeline: Option<serde_json::Value>,
+    /// Free-form metadata, returned with the job.
     #[serde(default)]
     metadata: serde_json::Value,
 }
@@ -125,6 +157,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// Submits a job; it runs in the background (follow it with `GET /v1/jobs/{id}` or its
+/// events). A repeated `Idempotency-Key` with the same body returns the first job.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    request_body = CreateJob,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 visible ASCII characters; a retry with the same key and body returns the same job")),
+    responses(
+        (status = 202, description = "Accepted; `Location` names the job", body = JobView,
+            headers(("Location" = String, description = "`/v1/jobs/{id}`"),
+                ("idempotent-replayed" = Option<String>, description = "`true` when this answers a repeated key"))),
+        (status = 400, description = "`invalid-request`, `invalid-sources`, `invalid-source`, `unknown-preset`, `invalid-pipeline`, `missing-pipeline`, `invalid-idempotency-key` or a pipeline check's code", body = ErrorBody),
+        (status = 404, description = "`object-not-found`: a source does not exist or is not the caller's", body = ErrorBody),
+        (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
+        (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
+    ))]
 async fn create_job(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -202,6 +249,13 @@ pub async fn load_job(
     }
 }
 
+/// A job with its progress and results (fresh download URLs each time).
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "`job-not-found` (also for another user's job)", body = ErrorBody),
+    ))]
 async fn get_job(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -212,13 +266,18 @@ async fn get_job(
     Ok(Json(JobView::new(&job, &state.presigner)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only jobs in this state (`PENDING`, `RUNNING`, `COMPLETED`, `FAILED`, `CANCELLED`).
     status: Option<String>,
     /// `process`, `generate` or `noop`.
     kind: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -242,11 +301,17 @@ pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid-query", "cursor is not one this API returned"))
 }
 
+/// The caller's jobs (an administrator's: everyone's), newest first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "`invalid-query`", body = ErrorBody),
+    ))]
 async fn list_jobs(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<JobList>, ApiError> {
     let status = query
         .status
         .map(|s| JobStatus::from_str(&s))
@@ -271,13 +336,21 @@ async fn list_jobs(
     let next_cursor = (jobs.len() == limit as usize)
         .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
-    let views: Vec<JobView> = jobs
+    let jobs = jobs
         .iter()
         .map(|j| JobView::new(j, &state.presigner))
         .collect();
-    Ok(Json(json!({ "jobs": views, "nextCursor": next_cursor })))
+    Ok(Json(JobList { jobs, next_cursor }))
 }
 
+/// Cancels a job that has not started.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "Cancelled; the job as it is now", body = JobView),
+        (status = 404, description = "`job-not-found`", body = ErrorBody),
+        (status = 409, description = "`job-not-cancellable`: the job is no longer `PENDING`", body = ErrorBody),
+    ))]
 async fn cancel_job(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -9,10 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use easel_core::{now_millis, rfc3339};
 use easel_store::ApiKey;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{Caller, RequestMeta, api_key_hash, audit, sigv4};
+use crate::error::ErrorBody;
 use crate::extract::JsonBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
@@ -33,14 +34,76 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Debug, Deserialize)]
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateKey {
+    /// 1 to 100 printable characters.
+    #[schema(example = "ci")]
     name: String,
     /// `api-key` (default) or `access-key` (an AWS-style key pair for SigV4 clients of
     /// the Bedrock-compatible endpoint).
     #[serde(rename = "type")]
+    #[schema(value_type = Option<KeyType>)]
     kind: Option<String>,
+}
+
+/// The two kinds of key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)] // the wire form; the code compares strings
+enum KeyType {
+    /// Sent as `x-api-key` or `Authorization: Bearer`.
+    ApiKey,
+    /// An AWS-style pair for SigV4 (the Bedrock-compatible endpoint).
+    AccessKey,
+}
+
+/// A key as listed (never the secret).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ApiKey)]
+struct KeyView {
+    /// What `DELETE /v1/keys/{id}` takes.
+    id: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = KeyType)]
+    kind: &'static str,
+    name: String,
+    /// The visible start of the key (`ek_…` or the access key id).
+    prefix: String,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339, when revoked.
+    revoked_at: Option<String>,
+}
+
+/// A new key with its secret, shown only now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKey {
+    #[serde(flatten)]
+    key: KeyView,
+    /// `api-key`: the full key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    #[serde(rename = "key")]
+    secret: Option<String>,
+    /// `access-key`: the access key id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    access_key_id: Option<String>,
+    /// `access-key`: the secret access key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    secret_access_key: Option<String>,
+}
+
+/// The caller's keys.
+#[derive(Debug, Serialize, ToSchema)]
+struct KeyList {
+    /// Oldest first, revoked ones included.
+    keys: Vec<KeyView>,
 }
 
 fn key_type(key: &ApiKey) -> &'static str {
@@ -51,23 +114,29 @@ fn key_type(key: &ApiKey) -> &'static str {
     }
 }
 
-fn describe(key: &ApiKey) -> Value {
-    json!({
-        "id": key.id,
-        "type": key_type(key),
-        "name": key.name,
-        "prefix": key.prefix,
-        "createdAt": rfc3339(key.created_at),
-        "revokedAt": key.revoked_at.map(rfc3339),
-    })
+fn describe(key: &ApiKey) -> KeyView {
+    KeyView {
+        id: key.id.clone(),
+        kind: key_type(key),
+        name: key.name.clone(),
+        prefix: key.prefix.clone(),
+        created_at: rfc3339(key.created_at),
+        revoked_at: key.revoked_at.map(rfc3339),
+    }
 }
 
+/// Creates an API key or a SigV4 access key; its secret is in this answer only.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
+    responses(
+        (status = 201, description = "Created", body = CreatedKey),
+        (status = 400, description = "`invalid-key-name` or `invalid-key-type`", body = ErrorBody),
+    ))]
 async fn create_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
@@ -122,28 +191,44 @@ async fn create_key(
         Some(key.prefix.clone()),
     )
     .await;
-    let mut body = describe(&key);
+    let mut body = CreatedKey {
+        key: describe(&key),
+        secret: None,
+        access_key_id: None,
+        secret_access_key: None,
+    };
     if access_key {
-        body["accessKeyId"] = json!(key.id);
-        body["secretAccessKey"] = json!(sigv4::derive_secret(
+        body.access_key_id = Some(key.id.clone());
+        body.secret_access_key = Some(sigv4::derive_secret(
             state.auth.access_key_secret(),
-            &key.id
+            &key.id,
         ));
     } else {
-        body["key"] = json!(full);
+        body.secret = Some(full);
     }
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// The caller's keys, without secrets.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+    responses((status = 200, description = "The keys", body = KeyList)))]
 async fn list_keys(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let keys = state.identity.list_api_keys(&caller.id).await?;
-    let keys: Vec<Value> = keys.iter().map(describe).collect();
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(KeyList {
+        keys: keys.iter().map(describe).collect(),
+    }))
 }
 
+/// Revokes a key at once.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key's `id`")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "`key-not-found` (also: another user's, or already revoked)", body = ErrorBody),
+    ))]
 async fn revoke_key(
     State(state): State<AppState>,
     Caller(caller): Caller,

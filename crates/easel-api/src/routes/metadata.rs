@@ -9,9 +9,11 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use easel_core::{Bucket, ObjectKey, ObjectRef, rfc3339};
 use easel_store::ObjectMeta;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
 use crate::views::{ONE_DAY, ONE_HOUR, download_url};
 use crate::{ApiError, AppState};
@@ -25,11 +27,58 @@ pub fn routes() -> Routes {
     )
 }
 
+/// A stored object as `GET /v1/objects/{bucket}/{key}` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = StoredObject)]
+struct ObjectView {
+    bucket: Bucket,
+    key: ObjectKey,
+    /// The principal who owns it.
+    owner: String,
+    content_type: String,
+    /// Bytes.
+    size: u64,
+    /// Hex SHA-256 of the bytes.
+    sha256: String,
+    /// Pixels, when known.
+    width: Option<u32>,
+    /// Pixels, when known.
+    height: Option<u32>,
+    /// The object it was derived from (outputs).
+    source: Option<ObjectRef>,
+    /// The job that wrote it (outputs).
+    job_id: Option<String>,
+    /// RFC 3339.
+    created_at: String,
+    /// Presigned GET, one hour.
+    download_url: String,
+    /// Presigned GET, 24 hours.
+    download_url_24h: String,
+}
+
+/// An object with what was derived from it.
+#[derive(Debug, Serialize, ToSchema)]
+struct ObjectWithDerived {
+    #[serde(flatten)]
+    object: ObjectView,
+    /// Outputs made from this object, oldest first.
+    derived: Vec<ObjectView>,
+}
+
+/// An object's metadata, download links and derived outputs.
+#[utoipa::path(get, path = "/v1/objects/{bucket}/{key}", tag = "uploads",
+    params(("bucket" = Bucket, Path, description = "`uploads` or `outputs`"),
+        ("key" = String, Path, description = "The object key; it may contain `/`")),
+    responses(
+        (status = 200, description = "The object", body = ObjectWithDerived),
+        (status = 404, description = "`object-not-found` (also for another user's object)", body = ErrorBody),
+    ))]
 async fn object_metadata(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path((bucket, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ObjectWithDerived>, ApiError> {
     let not_found = || ApiError::not_found("object-not-found", format!("no object {bucket}/{key}"));
     let object = ObjectRef {
         bucket: Bucket::from_str(&bucket).map_err(|_| not_found())?,
@@ -40,25 +89,26 @@ async fn object_metadata(
         _ => return Err(not_found()),
     };
     let derived = state.objects.derived_from(&object).await?;
-    let mut body = describe(&state, &meta);
-    body["derived"] = derived.iter().map(|d| describe(&state, d)).collect();
-    Ok(Json(body))
+    Ok(Json(ObjectWithDerived {
+        object: describe(&state, &meta),
+        derived: derived.iter().map(|d| describe(&state, d)).collect(),
+    }))
 }
 
-fn describe(state: &AppState, meta: &ObjectMeta) -> Value {
-    json!({
-        "bucket": meta.object.bucket,
-        "key": meta.object.key,
-        "owner": meta.owner,
-        "contentType": meta.content_type,
-        "size": meta.size,
-        "sha256": meta.sha256,
-        "width": meta.dimensions.map(|d| d.0),
-        "height": meta.dimensions.map(|d| d.1),
-        "source": meta.source,
-        "jobId": meta.job_id,
-        "createdAt": rfc3339(meta.created_at),
-        "downloadUrl": download_url(&state.presigner, &meta.object, ONE_HOUR).0,
-        "downloadUrl24h": download_url(&state.presigner, &meta.object, ONE_DAY).0,
-    })
+fn describe(state: &AppState, meta: &ObjectMeta) -> ObjectView {
+    ObjectView {
+        bucket: meta.object.bucket,
+        key: meta.object.key.clone(),
+        owner: meta.owner.clone(),
+        content_type: meta.content_type.clone(),
+        size: meta.size,
+        sha256: meta.sha256.clone(),
+        width: meta.dimensions.map(|d| d.0),
+        height: meta.dimensions.map(|d| d.1),
+        source: meta.source.clone(),
+        job_id: meta.job_id.map(|id| id.to_string()),
+        created_at: rfc3339(meta.created_at),
+        download_url: download_url(&state.presigner, &meta.object, ONE_HOUR).0,
+        download_url_24h: download_url(&state.presigner, &meta.object, ONE_DAY).0,
+    }
 }

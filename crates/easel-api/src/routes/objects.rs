@@ -7,11 +7,14 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use easel_core::{JobKind, ObjectRef, Principal, now_millis};
+use easel_core::{Bucket, JobKind, ObjectKey, ObjectRef, Principal, now_millis};
 use easel_store::{ObjectMeta, PresignError, SignedRequest, StoreError, UploadRules};
 use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::{ApiError, AppState};
@@ -50,6 +53,64 @@ fn verify(
         .map_err(presign_error)
 }
 
+/// The query of a presigned URL, exactly as Easel signed it (never built by hand).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described only: the presigner reads the raw query
+struct PresignedQuery {
+    /// The method the URL is for (`GET` also allows `HEAD`).
+    #[param(rename = "X-Easel-Method")]
+    method: String,
+    /// Unix seconds after which the URL is refused.
+    #[param(rename = "X-Easel-Expires")]
+    expires: u64,
+    /// The signing key's id.
+    #[param(rename = "X-Easel-Key-Id")]
+    key_id: String,
+    /// Upload URLs: the content type the PUT must send.
+    #[param(rename = "X-Easel-Content-Type")]
+    content_type: Option<String>,
+    /// Upload URLs: the largest body accepted.
+    #[param(rename = "X-Easel-Max-Bytes")]
+    max_bytes: Option<u64>,
+    /// Upload URLs: who will own the object.
+    #[param(rename = "X-Easel-Owner")]
+    owner: Option<String>,
+    /// The HMAC of everything above.
+    #[param(rename = "X-Easel-Signature")]
+    signature: String,
+}
+
+/// What a presigned PUT stored.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct StoredUpload {
+    bucket: Bucket,
+    key: ObjectKey,
+    /// Bytes stored.
+    size: u64,
+    /// Hex SHA-256 (also the `ETag`).
+    sha256: String,
+    content_type: String,
+    /// Pixels, read from the image's header.
+    width: u32,
+    /// Pixels.
+    height: u32,
+    /// Jobs that upload triggers enqueued for this object.
+    triggered_jobs: Vec<String>,
+}
+
+/// Downloads an object through a presigned GET URL (`HEAD`: the headers only).
+#[utoipa::path(method(get, head), path = "/o/{bucket}/{key}", tag = "uploads",
+    params(("bucket" = Bucket, Path, description = "`uploads` or `outputs`"),
+        ("key" = String, Path, description = "The object key; it may contain `/`"),
+        PresignedQuery),
+    responses(
+        (status = 200, description = "The bytes, with `ETag` and the stored content type",
+            content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"))),
+        (status = 403, description = "The URL is not valid: `signature-mismatch`, `url-expired`, `url-method-mismatch` or `url-malformed`", body = ErrorBody),
+        (status = 404, description = "`object-not-found`", body = ErrorBody),
+    ))]
 async fn download(
     State(state): State<AppState>,
     method: Method,
@@ -81,6 +142,23 @@ async fn download(
         .into_response())
 }
 
+/// Uploads through a presigned PUT URL: the content type and size it was signed for are
+/// enforced and the bytes must be an image of that type.
+#[utoipa::path(put, path = "/o/{bucket}/{key}", tag = "uploads",
+    params(("bucket" = Bucket, Path, description = "Always `uploads` for uploads"),
+        ("key" = String, Path, description = "The key from `POST /v1/uploads`"),
+        PresignedQuery),
+    request_body(description = "The image bytes, of the type the URL was signed for",
+        content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"))),
+    responses(
+        (status = 200, description = "Stored", body = StoredUpload,
+            headers(("ETag" = String, description = "The quoted SHA-256"))),
+        (status = 400, description = "`upload-interrupted`: the body ended early", body = ErrorBody),
+        (status = 403, description = "The URL is not valid: `signature-mismatch`, `url-expired`, `url-method-mismatch` or `url-malformed` (also: not an upload URL)", body = ErrorBody),
+        (status = 413, description = "`payload-too-large`: over the URL's size limit", body = ErrorBody),
+        (status = 415, description = "`content-type-mismatch` or `content-mismatch` (the bytes are not that image type)", body = ErrorBody),
+        (status = 422, description = "The image header is unreadable (the image engine's code)", body = ErrorBody),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     Path((bucket, key)): Path<(String, String)>,
@@ -134,16 +212,16 @@ async fn upload(
     };
     state.objects.put_object(&meta).await?;
     let jobs = fire_triggers(&state, &signed.object, &rules.owner).await;
-    let body = json!({
-        "bucket": signed.object.bucket,
-        "key": signed.object.key,
-        "size": stored.size,
-        "sha256": stored.sha256,
-        "contentType": rules.content_type,
-        "width": dimensions.0,
-        "height": dimensions.1,
-        "triggeredJobs": jobs,
-    });
+    let body = StoredUpload {
+        bucket: signed.object.bucket,
+        key: signed.object.key.clone(),
+        size: stored.size,
+        sha256: stored.sha256.clone(),
+        content_type: rules.content_type.clone(),
+        width: dimensions.0,
+        height: dimensions.1,
+        triggered_jobs: jobs,
+    };
     let mut response = axum::Json(body).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", stored.sha256)) {
         response.headers_mut().insert(header::ETAG, etag);

@@ -18,7 +18,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use easel_core::{Principal, now_millis};
 use easel_image::{Format, Limits, OutputOptions};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, limits};
 use crate::generation::{self, Dialect, GenError, GenerationInput};
@@ -69,18 +71,130 @@ impl OpenAiError {
     }
 }
 
+/// OpenAI's error body.
+#[derive(Serialize, ToSchema)]
+pub(super) struct OpenAiErrorBody {
+    error: OpenAiErrorDetail,
+}
+
+/// The fields of [`OpenAiErrorBody`].
+#[derive(Serialize, ToSchema)]
+struct OpenAiErrorDetail {
+    message: String,
+    /// `invalid_request_error`, `insufficient_quota`, `requests` or `server_error`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: &'static str,
+    /// The request field at fault, when one is.
+    param: Option<String>,
+    /// `invalid_api_key`, `rate_limit_exceeded`, `content_policy_violation`, …
+    #[schema(value_type = Option<String>)]
+    code: Option<&'static str>,
+}
+
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        });
+        let body = OpenAiErrorBody {
+            error: OpenAiErrorDetail {
+                message: self.message,
+                kind: self.kind,
+                param: self.param,
+                code: self.code,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
+}
+
+/// OpenAI's images answer.
+#[derive(Serialize, ToSchema)]
+struct ImagesResponse {
+    /// Unix seconds.
+    created: i64,
+    data: Vec<ImageData>,
+}
+
+/// One image: a link or the bytes, as `response_format` asked.
+#[derive(Serialize, ToSchema)]
+struct ImageData {
+    /// `response_format=url`: a presigned link valid for one hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    url: Option<String>,
+    /// `response_format=b64_json`: the image in base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    b64_json: Option<String>,
+}
+
+/// `POST /v1/images/generations`.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // described only: the handler reads the fields from a JSON map
+struct GenerationsRequest {
+    prompt: String,
+    negative_prompt: Option<String>,
+    /// 1 to 10.
+    #[schema(minimum = 1, maximum = 10)]
+    n: Option<u32>,
+    /// `WIDTHxHEIGHT` or `auto`.
+    #[schema(example = "1024x1024")]
+    size: Option<String>,
+    /// `url` (default) or `b64_json`.
+    response_format: Option<String>,
+    /// A Bedrock model id picks its rules; OpenAI model names use the default model.
+    model: Option<String>,
+    /// `hd`/`high`: Titan's `premium` quality.
+    quality: Option<String>,
+    seed: Option<u32>,
+    /// Easel's: an engine by name.
+    engine: Option<String>,
+    /// Easel's: `png`, `jpeg` or `webp`.
+    output_format: Option<String>,
+}
+
+/// `POST /v1/images/edits` and `/v1/images/variations` (multipart/form-data).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // described only: the handlers read the multipart fields one by one
+struct ImageForm {
+    /// The image (PNG, JPEG, WebP); for edits its transparent pixels are edited
+    /// unless a `mask` is given. `image[]` is accepted too.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// Edits: the mask, same size: transparent = edit.
+    #[schema(value_type = Option<String>, format = Binary)]
+    mask: Option<Vec<u8>>,
+    /// Required for edits.
+    prompt: Option<String>,
+    n: Option<String>,
+    size: Option<String>,
+    response_format: Option<String>,
+    model: Option<String>,
+    quality: Option<String>,
+    engine: Option<String>,
+    output_format: Option<String>,
+}
+
+/// What every OpenAI-compatible route can answer besides the images.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described: `OpenAiError` writes these
+enum OpenAiErrors {
+    /// `invalid_request_error`: a missing or wrong field (`param` names it), an
+    /// unreadable image or body (too large included), or the content policy
+    /// (`content_policy_violation`).
+    #[response(status = 400)]
+    Invalid(OpenAiErrorBody),
+    /// `invalid_api_key`: no or a wrong credential.
+    #[response(status = 401)]
+    Unauthorized(OpenAiErrorBody),
+    /// `rate_limit_exceeded` or `insufficient_quota`.
+    #[response(status = 429)]
+    Limited(OpenAiErrorBody),
+    /// `server_error`: the engine failed.
+    #[response(status = 502)]
+    Engine(OpenAiErrorBody),
+    /// `timeout`: not finished in time; the entry goes on in `/v1/history`.
+    #[response(status = 504)]
+    Timeout(OpenAiErrorBody),
 }
 
 fn from_api(error: ApiError) -> OpenAiError {
@@ -278,21 +392,31 @@ async fn run(
     .await
     .map_err(from_generation)?;
     generation::finished(&job).map_err(from_generation)?;
-    let data: Vec<Value> = if common.b64 {
+    let data = if common.b64 {
         generation::output_bytes(state, &job)
             .await
             .map_err(from_generation)?
             .iter()
-            .map(|bytes| json!({ "b64_json": STANDARD.encode(bytes) }))
+            .map(|bytes| ImageData {
+                url: None,
+                b64_json: Some(STANDARD.encode(bytes)),
+            })
             .collect()
     } else {
         job.results
             .iter()
             .filter_map(|r| r.output.as_ref())
-            .map(|o| json!({ "url": download_url(&state.presigner, &o.object, ONE_HOUR).0 }))
+            .map(|o| ImageData {
+                url: Some(download_url(&state.presigner, &o.object, ONE_HOUR).0),
+                b64_json: None,
+            })
             .collect()
     };
-    Ok(Json(json!({ "created": now_millis() / 1000, "data": data })).into_response())
+    let body = ImagesResponse {
+        created: now_millis() / 1000,
+        data,
+    };
+    Ok(Json(body).into_response())
 }
 
 fn config(common: &Common, quality: &str, seed: Option<&Value>) -> Value {
@@ -307,6 +431,10 @@ fn config(common: &Common, quality: &str, seed: Option<&Value>) -> Value {
     config
 }
 
+/// OpenAI's image generation: the prompt becomes a Titan `TEXT_IMAGE` request.
+#[utoipa::path(post, path = "/v1/images/generations", tag = "openai",
+    request_body = GenerationsRequest,
+    responses((status = 200, description = "The images", body = ImagesResponse), OpenAiErrors))]
 async fn generations(State(state): State<AppState>, request: Request) -> Response {
     generations_inner(&state, request)
         .await
@@ -447,6 +575,10 @@ fn titan_mask(image: &[u8], mask: Option<&[u8]>) -> Result<(String, String), Ope
     Ok((png_base64(&opaque)?, png_base64(&titan)?))
 }
 
+/// OpenAI's image edit: transparent pixels (of the mask, or of the image) are inpainted.
+#[utoipa::path(post, path = "/v1/images/edits", tag = "openai",
+    request_body(content = ImageForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The images", body = ImagesResponse), OpenAiErrors))]
 async fn edits(State(state): State<AppState>, request: Request) -> Response {
     edits_inner(&state, request)
         .await
@@ -480,6 +612,10 @@ async fn edits_inner(state: &AppState, request: Request) -> Result<Response, Ope
     run(state, &caller, body, &common).await
 }
 
+/// OpenAI's image variation: a Titan `IMAGE_VARIATION` of the image.
+#[utoipa::path(post, path = "/v1/images/variations", tag = "openai",
+    request_body(content = ImageForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The images", body = ImagesResponse), OpenAiErrors))]
 async fn variations(State(state): State<AppState>, request: Request) -> Response {
     variations_inner(&state, request)
         .await

@@ -5,8 +5,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -17,13 +19,28 @@ pub fn routes() -> Routes {
         .add("/metrics", Access::Public, &["GET", "HEAD"], get(metrics))
 }
 
+/// A health answer.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// `ok` (liveness) or `ready` (readiness).
+    #[schema(value_type = String, example = "ok")]
+    status: &'static str,
+}
+
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(method(get, head), path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// The process can serve: the database answers and shutdown has not begun.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(method(get, head), path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "`shutting-down` or `database-unavailable`, with `Retry-After`", body = ErrorBody),
+    ))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::unavailable(
             "shutting-down",
@@ -39,11 +56,14 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             5,
         )
     })?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Health { status: "ready" }))
 }
 
 /// Prometheus text format. Job and queue gauges are read from the database at scrape
 /// time, so they are right even when other processes run the workers.
+#[utoipa::path(method(get, head), path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus exposition format",
+        content_type = "text/plain; version=0.0.4", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     for (status, count) in state.jobs.count_by_status().await? {
         metrics::gauge!("easel_jobs", "status" => status.as_str()).set(count as f64);

@@ -7,15 +7,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use easel_core::{JobKind, JobStatus, rfc3339};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::{Caller, OpClass, RequestMeta, limits};
+use crate::error::ErrorBody;
 use crate::extract::JsonBody;
 use crate::routes::jobs::{SourceInput, load_job, parse_source};
 use crate::routes::{Access, Routes};
 use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
-use crate::views::JobView;
+use crate::views::{JobView, ResultView};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -24,22 +26,82 @@ pub fn routes() -> Routes {
         .add("/jobs/{id}", Access::Owned, &["GET"], get(job_status))
 }
 
-#[derive(Debug, Deserialize)]
+/// Seed 002's process request.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ProcessRequest {
+    /// `s3://uploads/<key>` references (or bare keys in `uploads`).
+    #[schema(example = json!(["s3://uploads/2026/03/19/7d1f4c2e-photo.png"]))]
     image_urls: Vec<String>,
+    /// The client's own label, kept in the metadata (ownership comes from the caller).
     #[serde(default)]
     user_id: Option<String>,
+    /// Free-form metadata.
     #[serde(default)]
     metadata: Value,
 }
 
+/// Seed 002's answer to `POST /process`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ProcessAccepted {
+    /// Always `true`.
+    success: bool,
+    job_id: String,
+    status: JobStatus,
+    /// `Job created for N image(s)`.
+    message: String,
+    image_count: u32,
+}
+
+/// Seed 002's job status, with Easel's per-image results alongside.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SeedJobStatus {
+    job_id: String,
+    status: JobStatus,
+    image_count: u32,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    updated_at: String,
+    /// Present once the job is `COMPLETED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detections: Option<Vec<SeedDetections>>,
+    /// Present when the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Easel's per-image results.
+    results: Vec<ResultView>,
+}
+
+/// The detections of one image, in seed 002's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SeedDetections {
+    /// `s3://bucket/key` of the source.
+    image_url: Option<String>,
+    image_index: u32,
+    detections: Vec<easel_core::Detection>,
+    detection_count: usize,
+}
+
+/// Seed 002's route: runs the configured seed preset over `imageUrls`.
+#[utoipa::path(post, path = "/process", tag = "seed", request_body = ProcessRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same job")),
+    responses(
+        (status = 202, description = "The job was created", body = ProcessAccepted),
+        (status = 400, description = "`invalid-source`, `invalid-sources` or `invalid-request`", body = ErrorBody),
+        (status = 404, description = "`object-not-found`: an image is missing or not the caller's", body = ErrorBody),
+        (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
+        (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
+    ))]
 async fn process(
     State(state): State<AppState>,
     Caller(caller): Caller,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ProcessRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProcessAccepted>), ApiError> {
     let sources = body
         .image_urls
         .into_iter()
@@ -50,7 +112,7 @@ async fn process(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // The seed's `userId` is the client's own label; ownership comes from the caller.
-    let metadata = json!({ "userId": body.user_id, "metadata": body.metadata });
+    let metadata = serde_json::json!({ "userId": body.user_id, "metadata": body.metadata });
     let request = SubmitRequest {
         kind: JobKind::Process,
         sources,
@@ -63,50 +125,49 @@ async fn process(
     let count = created.job.image_count;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "success": true,
-            "jobId": created.job.id,
-            "status": created.job.status,
-            "message": format!("Job created for {count} image(s)"),
-            "imageCount": count,
-        })),
+        Json(ProcessAccepted {
+            success: true,
+            job_id: created.job.id.to_string(),
+            status: created.job.status,
+            message: format!("Job created for {count} image(s)"),
+            image_count: count,
+        }),
     ))
 }
 
+/// Seed 002's job status: the pending or completed shape with `detections`.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "seed",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = SeedJobStatus),
+        (status = 404, description = "`job-not-found`", body = ErrorBody),
+    ))]
 async fn job_status(
     State(state): State<AppState>,
     Caller(caller): Caller,
     meta: RequestMeta,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeedJobStatus>, ApiError> {
     let job = load_job(&state, &caller, &meta, &id).await?;
-    let mut body = json!({
-        "jobId": job.id,
-        "status": job.status,
-        "imageCount": job.image_count,
-        "createdAt": rfc3339(job.created_at),
-        "updatedAt": rfc3339(job.updated_at),
-    });
-    if job.status == JobStatus::Completed {
-        let detections: Vec<Value> = job
-            .results
+    let detections = (job.status == JobStatus::Completed).then(|| {
+        job.results
             .iter()
-            .map(|r| {
-                json!({
-                    "imageUrl": r.source.as_ref().map(|s| s.s3_url()),
-                    "imageIndex": r.index,
-                    "detections": r.detections,
-                    "detectionCount": r.detections.len(),
-                })
+            .map(|r| SeedDetections {
+                image_url: r.source.as_ref().map(|s| s.s3_url()),
+                image_index: r.index,
+                detections: r.detections.clone(),
+                detection_count: r.detections.len(),
             })
-            .collect();
-        body["detections"] = Value::Array(detections);
-    }
-    if let Some(error) = &job.error {
-        body["error"] = json!(error);
-    }
-    body["results"] = serde_json::to_value(JobView::new(&job, &state.presigner))
-        .map_err(ApiError::internal)?["results"]
-        .take();
-    Ok(Json(body))
+            .collect()
+    });
+    Ok(Json(SeedJobStatus {
+        job_id: job.id.to_string(),
+        status: job.status,
+        image_count: job.image_count,
+        created_at: rfc3339(job.created_at),
+        updated_at: rfc3339(job.updated_at),
+        detections,
+        error: job.error.clone(),
+        results: JobView::new(&job, &state.presigner).into_results(),
+    }))
 }

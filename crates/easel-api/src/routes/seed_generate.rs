@@ -13,11 +13,13 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
+use crate::error::ErrorBody;
 use crate::extract::{JsonBody, QueryParams};
 use crate::generation::{self, Dialect, GenError, GenerationInput};
 use crate::routes::{Access, Routes};
@@ -46,31 +48,101 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PromptQuery {
+    /// What to draw (at most 512 characters).
     prompt: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Seed 003's body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PromptBody {
+    /// What to draw (at most 512 characters).
+    #[schema(example = "a lighthouse at dusk")]
     prompt: String,
 }
 
+/// Seed 003's answer.
+#[derive(Debug, Serialize, ToSchema)]
+struct GeneratedImage {
+    /// Presigned GET, one hour.
+    short_url_1h: String,
+    /// Presigned GET, 24 hours.
+    short_url_24h: String,
+    /// `img-<hash>.png`.
+    filename: String,
+    /// 8 hex digits.
+    short_id: String,
+    message: &'static str,
+    note: &'static str,
+}
+
+/// Seed 000's answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EditedImage {
+    /// The job's id.
+    request_id: String,
+    /// The edited image, base64 PNG.
+    image: String,
+    /// `inpainting` or `outpainting`.
+    mode: String,
+    /// Time spent in the engine.
+    execution_time_ms: Option<u64>,
+    output_size_bytes: usize,
+    /// The engine that ran it.
+    engine: Option<String>,
+}
+
+/// What the synchronous seed routes can answer besides the result.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the handlers answer `ApiError`
+enum SeedGenerationErrors {
+    /// `invalid-request` (Bedrock's message), `content-filtered`, `invalid-mode`,
+    /// `engine-unsupported-task`.
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// `cancelled`: the job was cancelled while awaited.
+    #[response(status = 409)]
+    Cancelled(ErrorBody),
+    /// `quota-exceeded`: the plan's `generate` or `edit` quota is used up.
+    #[response(status = 429)]
+    Limited(ErrorBody),
+    /// `engine-failed`.
+    #[response(status = 502)]
+    EngineFailed(ErrorBody),
+    /// `engine-throttled`.
+    #[response(status = 503)]
+    EngineThrottled(ErrorBody),
+    /// `generation-timeout`: not finished within `generation.max_wait_secs`.
+    #[response(status = 504)]
+    Timeout(ErrorBody),
+}
+
+/// Seed 003: one 1024×1024 Titan image for `?prompt=`, with short links.
+#[utoipa::path(get, path = "/imagegenApi", tag = "seed", params(PromptQuery),
+    responses((status = 200, description = "The image's links", body = GeneratedImage),
+        SeedGenerationErrors))]
 async fn imagegen_api(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<PromptQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GeneratedImage>, ApiError> {
     generate(&state, &caller, query.prompt).await
 }
 
+/// Seed 003: as `GET /imagegenApi`, with the prompt in a JSON body.
+#[utoipa::path(post, path = "/generate-image", tag = "seed", request_body = PromptBody,
+    responses((status = 200, description = "The image's links", body = GeneratedImage),
+        SeedGenerationErrors))]
 async fn generate_image(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(body): JsonBody<PromptBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GeneratedImage>, ApiError> {
     generate(&state, &caller, body.prompt).await
 }
 
@@ -105,7 +177,7 @@ async fn generate(
     state: &AppState,
     caller: &easel_core::Principal,
     prompt: String,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GeneratedImage>, ApiError> {
     // Seed 003's request body, verbatim but for the prompt.
     let body = json!({
         "taskType": "TEXT_IMAGE",
@@ -128,17 +200,18 @@ async fn generate(
     let (url_1h, _) = download_url(&state.presigner, &output.object, ONE_HOUR);
     let (url_24h, _) = download_url(&state.presigner, &output.object, ONE_DAY);
     let short_id = hex::encode(&Sha256::digest(job.id.to_string().as_bytes())[..4]);
-    Ok(Json(json!({
-        "short_url_1h": url_1h,
-        "short_url_24h": url_24h,
-        "filename": output.object.key.file_name(),
-        "short_id": short_id,
-        "message": "Image generated with shortened filename",
-        "note": "URLs are much shorter due to compact filename",
-    })))
+    Ok(Json(GeneratedImage {
+        short_url_1h: url_1h,
+        short_url_24h: url_24h,
+        filename: output.object.key.file_name().to_owned(),
+        short_id,
+        message: "Image generated with shortened filename",
+        note: "URLs are much shorter due to compact filename",
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Seed 000's edit request.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EditRequest {
     /// Base64 PNG or JPEG.
@@ -149,6 +222,7 @@ struct EditRequest {
     prompt: String,
     /// `inpainting` or `outpainting`.
     #[serde(default = "inpainting")]
+    #[schema(default = "inpainting")]
     mode: String,
 }
 
@@ -156,11 +230,16 @@ fn inpainting() -> String {
     "inpainting".to_owned()
 }
 
+/// Seed 000: inpaints or outpaints under a mask and answers with the image and the
+/// execution metadata the seed logged.
+#[utoipa::path(post, path = "/edit-image", tag = "seed", request_body = EditRequest,
+    responses((status = 200, description = "The edited image", body = EditedImage),
+        SeedGenerationErrors))]
 async fn edit_image(
     State(state): State<AppState>,
     Caller(caller): Caller,
     JsonBody(request): JsonBody<EditRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EditedImage>, ApiError> {
     let (task, params_key) = match request.mode.as_str() {
         "inpainting" => ("INPAINTING", "inPaintingParams"),
         "outpainting" => ("OUTPAINTING", "outPaintingParams"),
@@ -193,12 +272,12 @@ async fn edit_image(
         .await?
         .into_iter()
         .find(|r| r.job_id == Some(job.id));
-    Ok(Json(json!({
-        "requestId": job.id.to_string(),
-        "image": STANDARD.encode(image),
-        "mode": request.mode,
-        "executionTimeMs": record.as_ref().and_then(|r| r.latency_ms),
-        "outputSizeBytes": image.len(),
-        "engine": record.as_ref().map(|r| r.engine.clone()),
-    })))
+    Ok(Json(EditedImage {
+        request_id: job.id.to_string(),
+        image: STANDARD.encode(image),
+        mode: request.mode,
+        execution_time_ms: record.as_ref().and_then(|r| r.latency_ms),
+        output_size_bytes: image.len(),
+        engine: record.as_ref().map(|r| r.engine.clone()),
+    }))
 }

@@ -4,8 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use serde_json::{Value, json};
+use jsonwebtoken::jwk::Jwk;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -32,28 +35,78 @@ fn no_keys() -> ApiError {
     )
 }
 
-async fn jwks(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let key = state.auth.signing_key().ok_or_else(no_keys)?;
-    Ok(Json(json!({ "keys": [key.jwk()] })))
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, Serialize, ToSchema)]
+struct Jwks {
+    /// Easel's token signing key (an Ed25519 `OKP` key, `alg` `EdDSA`).
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<Jwk>,
 }
 
-async fn openid_configuration(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The public key that signs Easel's tokens.
+#[utoipa::path(method(get, head), path = "/.well-known/jwks.json", tag = "discovery",
+    responses(
+        (status = 200, description = "The key set", body = Jwks),
+        (status = 404, description = "`no-signing-keys`: authentication is off", body = ErrorBody),
+    ))]
+async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError> {
+    let key = state.auth.signing_key().ok_or_else(no_keys)?;
+    Ok(Json(Jwks {
+        keys: vec![key.jwk().clone()],
+    }))
+}
+
+/// OpenID Connect discovery metadata (the parts that apply to Easel).
+#[derive(Debug, Serialize, ToSchema)]
+struct OpenIdConfiguration {
+    issuer: String,
+    jwks_uri: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    response_types_supported: Vec<&'static str>,
+    grant_types_supported: Vec<&'static str>,
+    subject_types_supported: Vec<&'static str>,
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    scopes_supported: Vec<&'static str>,
+    claims_supported: Vec<&'static str>,
+}
+
+/// OpenID Connect discovery: the issuer, its JWKS and endpoints.
+#[utoipa::path(method(get, head), path = "/.well-known/openid-configuration", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = OpenIdConfiguration),
+        (status = 404, description = "`no-signing-keys`: authentication is off", body = ErrorBody),
+    ))]
+async fn openid_configuration(
+    State(state): State<AppState>,
+) -> Result<Json<OpenIdConfiguration>, ApiError> {
     state.auth.signing_key().ok_or_else(no_keys)?;
     let issuer = state.auth.settings.issuer.trim_end_matches('/');
-    Ok(Json(json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "token_endpoint": format!("{issuer}/v1/auth/sign-in"),
-        "userinfo_endpoint": format!("{issuer}/v1/me"),
-        "response_types_supported": ["token"],
-        "grant_types_supported": ["password", "refresh_token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "scopes_supported": ["easel/api"],
-        "claims_supported": [
-            "sub", "iss", "aud", "client_id", "token_use", "scope", "exp", "iat", "jti",
-            "username", "email", "groups"
+    Ok(Json(OpenIdConfiguration {
+        issuer: issuer.to_owned(),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        token_endpoint: format!("{issuer}/v1/auth/sign-in"),
+        userinfo_endpoint: format!("{issuer}/v1/me"),
+        response_types_supported: vec!["token"],
+        grant_types_supported: vec!["password", "refresh_token"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec!["EdDSA"],
+        token_endpoint_auth_methods_supported: vec!["none"],
+        scopes_supported: vec!["easel/api"],
+        claims_supported: vec![
+            "sub",
+            "iss",
+            "aud",
+            "client_id",
+            "token_use",
+            "scope",
+            "exp",
+            "iat",
+            "jti",
+            "username",
+            "email",
+            "groups",
         ],
-    })))
+    }))
 }

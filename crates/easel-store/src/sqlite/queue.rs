@@ -278,9 +278,12 @@ impl Queue for SqliteStore {
         let mut tx = self.begin_write().await?;
         let held = drop_lease(&mut tx, lease, now).await?;
         if held {
-            // The attempt did not fail, it was interrupted: give it back.
+            // The attempt did not fail, it was interrupted: give it back. (CASE rather
+            // than SQLite's two-argument max(), which PostgreSQL spells GREATEST.)
             sqlx::query(
-                "UPDATE jobs SET status = 'PENDING', attempts = max(attempts - 1, 0), progress = 0, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET status = 'PENDING',
+                    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                    progress = 0, updated_at = ? WHERE id = ?",
             )
             .bind(now)
             .bind(&id)

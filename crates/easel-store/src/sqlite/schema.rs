@@ -177,7 +177,19 @@ CREATE TABLE request_log (
 );
 CREATE INDEX request_log_owner ON request_log (owner, id);
 "#,
-    // 4: progress in finer units than images (a generation's denoising steps).
+    // 4: principals of external issuers, recorded on first sight so that plans can be
+    // assigned to them (they have no row in `users`).
+    r#"
+CREATE TABLE external_principals (
+    id         TEXT PRIMARY KEY,
+    issuer     TEXT NOT NULL,
+    username   TEXT,
+    plan       TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+"#,
+    // 5: progress in finer units than images (a generation's denoising steps).
     r#"
 ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
 "#,

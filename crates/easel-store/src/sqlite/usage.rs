@@ -18,13 +18,17 @@ impl Usage for SqliteStore {
     ) -> Result<RateDecision, StoreError> {
         // GCRA: a request is allowed when the theoretical arrival time is at most
         // `tolerance` ahead of now; it then advances by one interval. Every SET
-        // expression reads the old row, so `allowed` and `tat` agree.
+        // expression reads the old row, so `allowed` and `tat` agree. A TAT in the
+        // past counts as now (the bucket is full). Written with CASE rather than
+        // SQLite's two-argument max() (PostgreSQL's GREATEST) so the SQL is portable.
         let row = sqlx::query(
             "INSERT INTO rate_buckets (principal, tat, allowed) VALUES (?1, ?2 + ?3, TRUE)
              ON CONFLICT (principal) DO UPDATE SET
-                allowed = (max(rate_buckets.tat, ?2) - ?2 <= ?4),
-                tat = CASE WHEN max(rate_buckets.tat, ?2) - ?2 <= ?4
-                      THEN max(rate_buckets.tat, ?2) + ?3 ELSE rate_buckets.tat END
+                allowed = (rate_buckets.tat <= ?2 OR rate_buckets.tat - ?2 <= ?4),
+                tat = CASE
+                      WHEN rate_buckets.tat <= ?2 THEN ?2 + ?3
+                      WHEN rate_buckets.tat - ?2 <= ?4 THEN rate_buckets.tat + ?3
+                      ELSE rate_buckets.tat END
              RETURNING tat, allowed",
         )
         .bind(principal)

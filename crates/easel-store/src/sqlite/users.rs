@@ -154,15 +154,23 @@ impl Users for SqliteStore {
         policy: LockoutPolicy,
     ) -> Result<LoginFailure, StoreError> {
         // One statement: count the failure and compute the lockout
-        // (base × 2^(failures − threshold), capped; the exponent is capped first so the
-        // shift cannot overflow).
+        // (base × 2^(failures − threshold), capped at max; the exponent is capped at 32
+        // first so the shift cannot overflow). Portable SQL: the caps are CASE
+        // expressions, not SQLite's two-argument min() (PostgreSQL's LEAST), and the
+        // shift count is cast to INTEGER (PostgreSQL has `bigint << integer` only).
         let row = sqlx::query(
             "INSERT INTO login_failures (username, failures, locked_until, updated_at)
              VALUES (?1, 1, CASE WHEN 1 >= ?3 THEN ?2 + ?4 ELSE 0 END, ?2)
              ON CONFLICT (username) DO UPDATE SET
                 failures = login_failures.failures + 1,
                 locked_until = CASE WHEN login_failures.failures + 1 >= ?3
-                    THEN ?2 + min(?5, ?4 << min(login_failures.failures + 1 - ?3, 32))
+                    THEN ?2 + CASE
+                        WHEN login_failures.failures + 1 - ?3 >= 32
+                            THEN CASE WHEN (?4 << 32) < ?5 THEN ?4 << 32 ELSE ?5 END
+                        WHEN (?4 << CAST(login_failures.failures + 1 - ?3 AS INTEGER)) < ?5
+                            THEN ?4 << CAST(login_failures.failures + 1 - ?3 AS INTEGER)
+                        ELSE ?5
+                    END
                     ELSE 0 END,
                 updated_at = ?2
              RETURNING failures, locked_until",

@@ -1,5 +1,7 @@
 //! `easel user add|list|disable|enable|set-password|set-plan`: account administration on
-//! the data directory's database (the server may be running).
+//! the data directory's database (the server may be running). Principals of external
+//! issuers appear in `list` once they have signed in, and `set-plan --external` gives
+//! them a plan.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -60,7 +62,7 @@ enum UserCommand {
     },
     /// Assign a usage plan (or `--default`).
     SetPlan {
-        /// Username.
+        /// Username; with --external, the external principal's subject (`sub`).
         username: String,
         /// The plan name.
         #[arg(required_unless_present = "default")]
@@ -68,6 +70,10 @@ enum UserCommand {
         /// Go back to the default plan.
         #[arg(long)]
         default: bool,
+        /// USERNAME is the subject of a principal of an external issuer (as `list`
+        /// shows it once they have signed in).
+        #[arg(long)]
+        external: bool,
     },
 }
 
@@ -145,6 +151,7 @@ async fn execute(
                     rfc3339(user.created_at)
                 );
             }
+            list_external(store).await?;
         }
         UserCommand::Disable { username } => {
             let user = users::find(store, &username).await?;
@@ -174,12 +181,16 @@ async fn execute(
             username,
             plan,
             default,
+            external,
         } => {
             let plan = if default { None } else { plan };
             if let Some(plan) = &plan
                 && !config.plans.contains_key(plan)
             {
                 bail!("no plan named `{plan}` in the configuration");
+            }
+            if external {
+                return set_external_plan(store, &username, plan.as_deref()).await;
             }
             let user = users::find(store, &username).await?;
             store
@@ -192,5 +203,50 @@ async fn execute(
             );
         }
     }
+    Ok(())
+}
+
+/// Prints the external principals seen so far, if any.
+async fn list_external(store: &dyn IdentityStore) -> anyhow::Result<()> {
+    let principals = store.list_external_principals().await?;
+    if principals.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\nexternal principals (set a plan with `easel user set-plan --external SUBJECT PLAN`):"
+    );
+    println!(
+        "{:<36}  {:<32}  {:<10}  {:<24}  issuer",
+        "subject", "username", "plan", "first seen"
+    );
+    for principal in principals {
+        println!(
+            "{:<36}  {:<32}  {:<10}  {:<24}  {}",
+            principal.id,
+            principal.username.as_deref().unwrap_or("-"),
+            principal.plan.as_deref().unwrap_or("-"),
+            rfc3339(principal.created_at),
+            principal.issuer
+        );
+    }
+    Ok(())
+}
+
+/// Assigns a plan to an external principal. It must have signed in once: a subject
+/// Easel never saw is much more likely a typo than a plan meant for later.
+async fn set_external_plan(
+    store: &dyn IdentityStore,
+    subject: &str,
+    plan: Option<&str>,
+) -> anyhow::Result<()> {
+    if !store.set_external_plan(subject, plan, now_millis()).await? {
+        bail!(
+            "no external principal `{subject}` has signed in yet (`easel user list` shows those that have)"
+        );
+    }
+    println!(
+        "external principal {subject} now has the {} plan",
+        plan.unwrap_or("default")
+    );
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! Trusting an external issuer (a Cognito user pool): the test serves its own JWKS from
-//! a tiny axum server, rotates keys, and checks that Easel fetches, caches and refetches.
+//! a tiny axum server, rotates keys, and checks that Easel fetches, caches and refetches;
+//! and an external principal, recorded on first sight, gets a plan from `easel user`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::routing::get;
-use easel_api::auth::{Claims, ExternalIssuer, SigningKey};
+use easel_api::auth::{Claims, ExternalIssuer, OpClass, Plan, QuotaLimits, SigningKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -183,4 +185,143 @@ async fn tokens_of_a_trusted_pool_are_accepted_with_key_rotation() {
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+/// Runs `easel user …` on the test server's data directory with a configuration file.
+fn easel_user(app: &TestApp, config: &str, args: &[&str]) -> std::process::Output {
+    let file = app.dir.path().join("cli.toml");
+    std::fs::write(&file, config).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_easel"))
+        .env_remove("EASEL_CONFIG")
+        .env_remove("RUST_LOG")
+        .args(["user", "--config"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&app.config.storage.data_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_assigns_a_plan_to_an_external_principal() {
+    let pool = serve_pool().await;
+    let key = SigningKey::from_seed(&[4; 32]).unwrap();
+    pool.keys
+        .lock()
+        .unwrap()
+        .push(serde_json::to_value(key.jwk()).unwrap());
+    let issuer = pool.issuer.clone();
+    let gold = Plan {
+        rate_per_sec: 1_000.0,
+        burst: 1_000,
+        quotas: BTreeMap::from([(
+            OpClass::Process,
+            QuotaLimits {
+                day: Some(1),
+                ..QuotaLimits::default()
+            },
+        )]),
+    };
+    let app = TestApp::spawn_with(false, |config| {
+        config.auth.external.push(ExternalIssuer {
+            issuer: issuer.clone(),
+            jwks_url: format!("{issuer}/.well-known/jwks.json"),
+            client_id: CLIENT_ID.into(),
+            admin_group: "admin".into(),
+        });
+        config.plans.insert("gold".into(), gold);
+    })
+    .await;
+    let cli_config =
+        "[plans.gold]\nrate_per_sec = 1000.0\nburst = 1000\nquotas.process = { day = 1 }\n";
+    let client = bearer_client(&token(&key, &pool.issuer, "ext-sub-7", &[], "access"));
+
+    // Before Easel has seen them, the principal cannot be given a plan.
+    let early = easel_user(
+        &app,
+        cli_config,
+        &["set-plan", "--external", "ext-sub-7", "gold"],
+    );
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("has signed in yet"));
+
+    // First sight records them, on the default plan.
+    let me: Value = client
+        .get(app.url("/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["plan"]["name"], "default", "{me}");
+    let listed = easel_user(&app, cli_config, &["list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("ext-sub-7"))
+        .unwrap_or_else(|| panic!("the external principal is listed: {listed}"));
+    assert!(
+        line.contains("ext-sub-7-name") && line.contains(&pool.issuer),
+        "{line}"
+    );
+
+    // The administrator assigns `gold`; it applies at once, quota included.
+    let set = easel_user(
+        &app,
+        cli_config,
+        &["set-plan", "--external", "ext-sub-7", "gold"],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let me: Value = client
+        .get(app.url("/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["plan"]["name"], "gold", "{me}");
+    assert_eq!(me["quotas"]["process"]["day"]["limit"], 1, "{me}");
+    let noop = json!({ "kind": "noop" });
+    let first = client
+        .post(app.url("/v1/jobs"))
+        .json(&noop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let second = client
+        .post(app.url("/v1/jobs"))
+        .json(&noop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(second, StatusCode::TOO_MANY_REQUESTS).await,
+        "quota-exceeded",
+        "the plan's quota counts for the external principal"
+    );
+
+    // Back to the default plan.
+    let reset = easel_user(
+        &app,
+        cli_config,
+        &["set-plan", "--external", "ext-sub-7", "--default"],
+    );
+    assert!(reset.status.success());
+    let me: Value = client
+        .get(app.url("/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["plan"]["name"], "default", "{me}");
 }

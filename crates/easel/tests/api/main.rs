@@ -13,6 +13,8 @@ mod jobs;
 mod jwt_attacks;
 mod limits;
 mod matrix;
+mod openapi;
 mod presign;
 mod providers;
 mod queue;
+mod schema_check;

@@ -46,7 +46,8 @@ fn fill(path: &str, ids: &Ids) -> String {
         .replace("/history/{id}/", &format!("/history/{}/", ids.regenerated))
         .replace("/history/{id}", &format!("/history/{}", ids.entry))
         .replace("{model_id}", "amazon.titan-image-generator-v2:0")
-        .replace("/ui/{*path}", "/ui/app.css");
+        .replace("/ui/{*path}", "/ui/app.css")
+        .replace("/docs/{*path}", "/docs/swagger-ui.css");
     assert!(!filled.contains('{'), "teach the matrix an id for {path}");
     filled
 }
