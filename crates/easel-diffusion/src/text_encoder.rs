@@ -55,7 +55,12 @@ impl TextEncoder {
         };
         let dim = config.hidden_size;
         let eps = config.layer_norm_eps;
-        let vb = vb.pp("text_model");
+        // transformers 4 saves the weights under `text_model.`; transformers 5 without.
+        let vb = if vb.contains_tensor("text_model.embeddings.token_embedding.weight") {
+            vb.pp("text_model")
+        } else {
+            vb
+        };
         let embeddings = vb.pp("embeddings");
         let token_embedding =
             candle_nn::embedding(config.vocab_size, dim, embeddings.pp("token_embedding"))?;

@@ -127,7 +127,8 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
     write_json(&dir.join("text_encoder/config.json"), &text)?;
     let text: TextEncoderConfig = serde_json::from_value(text).map_err(io)?;
     save_random(&dir.join("text_encoder/model.safetensors"), |vb| {
-        TextEncoder::new(&text, vb)
+        // Under `text_model.`, as the SD repositories (transformers 4) hold them.
+        TextEncoder::new(&text, vb.pp("text_model"))
     })?;
 
     let unet = json!({

@@ -372,3 +372,30 @@ fn a_model_with_only_the_fast_tokenizer_file_loads_and_tokenizes_the_same() {
     let reloaded = Pipeline::load(&files, &Device::Cpu).unwrap();
     assert_eq!(run(&reloaded, &job(11, 1, Mode::TextToImage)), expected);
 }
+
+#[test]
+fn text_encoder_weights_load_with_or_without_the_text_model_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = tiny(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    );
+    let expected = run(&pipeline, &job(12, 1, Mode::TextToImage));
+    // transformers 5 saves CLIPTextModel's tensors without the `text_model.` prefix.
+    let path = dir.path().join("text_encoder/model.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    assert!(
+        tensors.keys().all(|k| k.starts_with("text_model.")),
+        "{:?}",
+        tensors.keys()
+    );
+    let stripped: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(k, t)| (k.trim_start_matches("text_model.").to_owned(), t))
+        .collect();
+    candle_core::safetensors::save(&stripped, &path).unwrap();
+    let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+    let reloaded = Pipeline::load(&files, &Device::Cpu).unwrap();
+    assert_eq!(run(&reloaded, &job(12, 1, Mode::TextToImage)), expected);
+}
