@@ -89,7 +89,10 @@ def make(out):
     tok_dir = os.path.join(out, "_tokenizer_src")
     byte_vocab(tok_dir)
     tokenizer = CLIPTokenizer(
-        os.path.join(tok_dir, "vocab.json"), os.path.join(tok_dir, "merges.txt"), pad_token="!"
+        os.path.join(tok_dir, "vocab.json"),
+        os.path.join(tok_dir, "merges.txt"),
+        pad_token="!",
+        model_max_length=77,
     )
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
