@@ -57,7 +57,7 @@ enum Command {
     /// The local diffusion engine's models: list what is installed, pull from the hub.
     Models {
         /// Data directory (default ./easel-data).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", global = true)]
         data_dir: Option<PathBuf>,
         #[cfg(feature = "diffusion")]
         #[command(flatten)]

@@ -153,3 +153,60 @@ fn serve_answers_then_stops_gracefully_on_sigterm() {
     let stopped = rest.iter().any(|l| l.contains("\"easel stopped\""));
     assert!(stopped, "JSON logs end with a clean stop: {rest:?}");
 }
+
+/// `easel models list` shows what the models directory holds (complete or not);
+/// `easel models pull` refuses a name it does not know without `--repo`.
+#[cfg(feature = "diffusion")]
+#[test]
+fn models_list_shows_installed_and_incomplete_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    easel_diffusion::tiny::write_tiny_model(
+        &models.join("tiny"),
+        easel_diffusion::PipelineKind::Inpaint,
+        "DDIMScheduler",
+    )
+    .unwrap();
+    let broken = models.join("half-pulled");
+    easel_diffusion::tiny::write_tiny_model(
+        &broken,
+        easel_diffusion::PipelineKind::TextToImage,
+        "DDIMScheduler",
+    )
+    .unwrap();
+    std::fs::remove_file(broken.join("vae/diffusion_pytorch_model.safetensors")).unwrap();
+
+    let output = easel()
+        .args(["models", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown = String::from_utf8(output.stdout).unwrap();
+    let line = |name: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {shown}"))
+            .to_owned()
+    };
+    assert!(line("tiny").contains("ready (inpainting)"), "{shown}");
+    assert!(
+        line("half-pulled").contains("incomplete, lacks vae/diffusion_pytorch_model.safetensors"),
+        "{shown}"
+    );
+    assert!(line("sd-turbo").contains("stabilityai/sd-turbo"), "{shown}");
+
+    let output = easel()
+        .args(["models", "pull", "my-model", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("give its repository with --repo"), "{error}");
+}
