@@ -15,20 +15,6 @@ fn median(mut values: Vec<Duration>) -> f64 {
     values[values.len() / 2].as_secs_f64()
 }
 
-/// `VmHWM` from /proc: the peak resident set size.
-fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = args
@@ -76,7 +62,7 @@ fn main() {
             "unet_step_s": median(unet),
             "vae_decode_s": median(decode),
             "image_s": median(whole),
-            "peak_rss_bytes": peak_rss_bytes(),
+            "peak_rss_bytes": easel_diffusion::engine::peak_rss_bytes().unwrap_or(0),
             "runs": runs,
             "size": size,
             "steps": steps,

@@ -460,8 +460,12 @@ impl Engine for DiffusionEngine {
                 ..
             }
         );
-        let per_image: Vec<usize> = planned.iter().map(|p| p.job.steps).collect();
-        let total: usize = per_image.iter().sum();
+        // The mask returned with every image (`returnMask`) is the edit's hole.
+        let mask = match planned.first().map(|p| &p.finish) {
+            Some(Finish::Edit(edit)) if return_mask => Some(edit.hole.clone()),
+            _ => None,
+        };
+        let total: usize = planned.iter().map(|p| p.job.steps).sum();
         progress.report(0, total as u32);
 
         // Steps are reported from the blocking thread through a channel, so `progress`
@@ -500,12 +504,6 @@ impl Engine for DiffusionEngine {
         let images = images
             .map_err(|e| EngineError::Internal(format!("the generation task failed: {e}")))?
             .map_err(engine_error)?;
-        let mask = match (&request.task, return_mask) {
-            (Task::Inpainting { .. } | Task::Outpainting { .. }, true) => {
-                edit_canvas(request, "diffusion").ok().map(|e| e.hole)
-            }
-            _ => None,
-        };
         metrics::counter!("easel_diffusion_images_total", "model" => slot.name.clone())
             .increment(images.len() as u64);
         if let Some(peak) = peak_rss_bytes() {
@@ -522,7 +520,7 @@ impl Engine for DiffusionEngine {
 }
 
 /// The process's peak resident memory (`VmHWM`), where /proc has it.
-fn peak_rss_bytes() -> Option<u64> {
+pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

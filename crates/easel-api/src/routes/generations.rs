@@ -95,7 +95,8 @@ enum GenerationErrors {
     /// `engine-failed`: the engine could not make the images.
     #[response(status = 502)]
     EngineFailed(ErrorBody),
-    /// `engine-throttled`: the engine's provider is throttling; retry later.
+    /// `engine-throttled`: the engine's provider is throttling; retry later. Or
+    /// `engine-unavailable`: the engine cannot run (its model is not installed).
     #[response(status = 503)]
     EngineThrottled(ErrorBody),
     /// `generation-timeout`: not finished within `wait`; it goes on (see its entry).

@@ -114,7 +114,7 @@ enum SeedGenerationErrors {
     /// `engine-failed`.
     #[response(status = 502)]
     EngineFailed(ErrorBody),
-    /// `engine-throttled`.
+    /// `engine-throttled`, or `engine-unavailable` (the engine's model is not installed).
     #[response(status = 503)]
     EngineThrottled(ErrorBody),
     /// `generation-timeout`: not finished within `generation.max_wait_secs`.
