@@ -37,6 +37,8 @@ pub struct Auth {
     external: Vec<ExternalVerifier>,
     /// Derives the secrets of SigV4 access keys ([`sigv4::derive_secret`]).
     access_key_secret: Vec<u8>,
+    /// Rate tokens this process took ahead for busy principals.
+    pub(crate) rate_leases: limits::RateLeases,
 }
 
 /// A freshly issued ID and access token.
@@ -77,6 +79,7 @@ impl Auth {
             key,
             external,
             access_key_secret,
+            rate_leases: limits::RateLeases::default(),
         }
     }
 

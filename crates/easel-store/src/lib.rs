@@ -37,6 +37,6 @@ pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use request_log::{RequestLog, RequestRecord};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome};
-pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, Usage};
+pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, RateGrant, Usage};
 pub use users::{LockoutPolicy, LoginFailure, User, Users};
 pub use wakeups::Wakeups;

@@ -17,6 +17,15 @@ pub struct Bucket {
     pub tolerance_ms: i64,
 }
 
+/// What a take of several tokens got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateGrant {
+    /// Tokens taken: from 0 (the bucket is empty) up to the number asked for.
+    pub granted: u32,
+    /// The theoretical arrival time after the take: the bucket is full again then.
+    pub tat: Millis,
+}
+
 /// The bucket after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
@@ -49,13 +58,31 @@ pub enum QuotaOutcome {
 /// Rate and quota counters.
 #[async_trait]
 pub trait Usage: Send + Sync {
-    /// Takes a token from `principal`'s bucket if one is there.
+    /// Takes up to `want` tokens (at least 1) from `principal`'s bucket: as many as
+    /// are there, in one atomic step. A process serving a busy principal takes several
+    /// at once and spends them locally, so the shared counter is written once per
+    /// lease rather than once per request.
+    async fn take_rate_tokens(
+        &self,
+        principal: &str,
+        bucket: Bucket,
+        now: Millis,
+        want: u32,
+    ) -> Result<RateGrant, StoreError>;
+
+    /// Takes one token from `principal`'s bucket if one is there.
     async fn take_rate_token(
         &self,
         principal: &str,
         bucket: Bucket,
         now: Millis,
-    ) -> Result<RateDecision, StoreError>;
+    ) -> Result<RateDecision, StoreError> {
+        let grant = self.take_rate_tokens(principal, bucket, now, 1).await?;
+        Ok(RateDecision {
+            allowed: grant.granted > 0,
+            tat: grant.tat,
+        })
+    }
 
     /// Counts one `class` operation in every window, all or nothing.
     async fn consume_quota(

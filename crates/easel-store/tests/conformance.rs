@@ -11,8 +11,8 @@ use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, Obje
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
     ExternalPrincipal, FailOutcome, FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
-    NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RequestLog,
-    RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
+    NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RateDecision,
+    RequestLog, RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -1014,6 +1014,35 @@ async fn rate_buckets_and_quotas(store: Arc<impl MetaStore>) {
             .unwrap()
             .allowed,
         "per principal"
+    );
+
+    // Several tokens at once: as many as are there, never more than asked.
+    let take = |principal: &'static str, now: i64, want: u32| {
+        let store = store.clone();
+        async move {
+            let grant = store
+                .take_rate_tokens(principal, bucket, now, want)
+                .await
+                .unwrap();
+            (grant.granted, grant.tat)
+        }
+    };
+    assert_eq!(take("m", 10_000, 2).await, (2, 12_000), "a new bucket");
+    assert_eq!(take("m", 10_000, 5).await, (1, 13_000), "only one left");
+    assert_eq!(take("m", 10_000, 5).await, (0, 13_000), "empty: unchanged");
+    assert_eq!(take("m", 11_500, 5).await, (1, 14_000), "one refilled");
+    assert_eq!(
+        take("m", 60_000, 10).await,
+        (3, 63_000),
+        "at most the burst"
+    );
+    assert_eq!(
+        store.take_rate_token("m", bucket, 60_000).await.unwrap(),
+        RateDecision {
+            allowed: false,
+            tat: 63_000
+        },
+        "single takes share the bucket with leases"
     );
 
     let windows = vec![

@@ -107,7 +107,7 @@ pub async fn drain(deps: &WorkerDeps, settings: &WorkerSettings) -> usize {
             Ok(claims) if claims.is_empty() => break,
             Ok(claims) => {
                 for claim in claims {
-                    run_claimed(claim, deps, settings, &cpu, &completer, &never).await;
+                    run_claimed(claim, None, deps, settings, &cpu, &completer, &never).await;
                     ran += 1;
                 }
             }
@@ -191,14 +191,23 @@ async fn dispatch(
 
 async fn run_job(
     claim: Claim,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
     deps: Arc<WorkerDeps>,
     settings: Arc<WorkerSettings>,
     cpu: Arc<Semaphore>,
     completer: Completer,
     shutdown: CancellationToken,
 ) {
-    run_claimed(claim, &deps, &settings, &cpu, &completer, &shutdown).await;
+    run_claimed(
+        claim,
+        Some(slot),
+        &deps,
+        &settings,
+        &cpu,
+        &completer,
+        &shutdown,
+    )
+    .await;
 }
 
 /// Records completions in batches: whatever finished while the previous batch was being
@@ -252,9 +261,14 @@ impl Completer {
     }
 }
 
+/// Runs one claimed job and records its outcome. `slot` (the job's in-flight slot) is
+/// given back as soon as the work is done: recording the outcome only waits for the
+/// store, and the dispatcher should claim the next jobs meanwhile (the completer's
+/// bounded queue holds claims back if recording falls behind).
 #[tracing::instrument(skip_all, fields(job_id = %claim.job.id, attempt = claim.lease.attempt))]
 async fn run_claimed(
     claim: Claim,
+    slot: Option<OwnedSemaphorePermit>,
     deps: &WorkerDeps,
     settings: &WorkerSettings,
     cpu: &Arc<Semaphore>,
@@ -276,6 +290,7 @@ async fn run_claimed(
         }
         () = grace_over => None,
     };
+    drop(slot);
     let Some(outcome) = outcome else {
         match deps.queue.release(&claim.lease).await {
             Ok(_) => tracing::info!("shutdown grace over; job released to the queue"),

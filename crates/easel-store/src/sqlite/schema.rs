@@ -193,4 +193,8 @@ CREATE TABLE external_principals (
     r#"
 ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 6: rate-bucket takes of several tokens at once (a process's local lease).
+    r#"
+ALTER TABLE rate_buckets ADD COLUMN granted BIGINT NOT NULL DEFAULT 0;
+"#,
 ];

@@ -66,6 +66,60 @@ async fn the_bucket_is_shared_by_two_processes() {
 }
 
 #[tokio::test]
+async fn busy_plans_lease_tokens_yet_both_processes_stay_within_one_bucket() {
+    // 200 requests/s, bursts of 20: each process takes 2 tokens per lease.
+    let (rate, burst) = (200.0, 20);
+    let app = TestApp::spawn_with(false, |config| {
+        config.plans.insert(
+            "busy".into(),
+            Plan {
+                rate_per_sec: rate,
+                burst,
+                quotas: BTreeMap::new(),
+            },
+        );
+        config.auth.default_plan = "busy".into();
+    })
+    .await;
+    let other = app.sibling(|_| {}).await;
+    let first = app.get("/v1/jobs").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        header(&first, "x-ratelimit-remaining"),
+        19,
+        "tokens held by the lease count as remaining"
+    );
+    let started = std::time::Instant::now();
+    let requests = (0..160).map(|i| {
+        let target = if i % 2 == 0 { &app } else { &other };
+        target.get("/v1/jobs")
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let allowed = statuses.iter().filter(|s| **s == StatusCode::OK).count() as f64;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count() as f64;
+    assert_eq!(allowed + refused, 160.0, "{statuses:?}");
+    // One shared bucket: the burst, what refilled meanwhile, and at most one lease per
+    // process taken ahead. Two separate buckets would allow twice the burst.
+    let bound = f64::from(burst) + rate * elapsed + 2.0 * 2.0;
+    assert!(
+        allowed <= bound,
+        "{allowed} allowed in {elapsed:.3} s, more than one bucket gives ({bound:.1})"
+    );
+    assert!(allowed >= f64::from(burst) - 1.0 - 4.0, "{allowed} allowed");
+    if bound < 160.0 {
+        assert!(refused > 0.0);
+    }
+}
+
+#[tokio::test]
 async fn process_quotas_are_shared_and_reported_by_me() {
     let app = TestApp::spawn_with(false, |config| {
         let mut quotas = BTreeMap::new();
