@@ -59,19 +59,41 @@ impl JobFailure {
 pub async fn execute(
     claim: &Claim,
     deps: &WorkerDeps,
-    cpu: &Arc<Semaphore>,
+    budgets: &Budgets,
 ) -> Result<Vec<ImageResult>, JobFailure> {
     match claim.job.kind {
         JobKind::Noop => Ok(Vec::new()),
-        JobKind::Process => process_job(claim, deps, cpu).await,
-        JobKind::Generate => crate::generate::generate_job(claim, deps, cpu).await,
+        JobKind::Process => process_job(claim, deps, budgets).await,
+        JobKind::Generate => crate::generate::generate_job(claim, deps, &budgets.cpu).await,
+    }
+}
+
+/// What bounds a worker process beyond its in-flight jobs: CPU work, and the source
+/// images held in memory (read ahead of a CPU slot, so that reading overlaps the CPU
+/// work of others). Jobs that hold neither (no-ops, provider calls) are bounded only
+/// by the in-flight slots.
+pub struct Budgets {
+    /// Images decoded, transformed and encoded at once.
+    pub cpu: Arc<Semaphore>,
+    /// Source images read and not yet processed, at once.
+    pub images: Arc<Semaphore>,
+}
+
+impl Budgets {
+    /// `cpu_slots` images in CPU work, four times as many held in memory.
+    pub fn new(cpu_slots: usize) -> Budgets {
+        let cpu_slots = cpu_slots.max(1);
+        Budgets {
+            cpu: Arc::new(Semaphore::new(cpu_slots)),
+            images: Arc::new(Semaphore::new(cpu_slots * 4)),
+        }
     }
 }
 
 async fn process_job(
     claim: &Claim,
     deps: &WorkerDeps,
-    cpu: &Arc<Semaphore>,
+    budgets: &Budgets,
 ) -> Result<Vec<ImageResult>, JobFailure> {
     let spec: ProcessSpec = serde_json::from_value(claim.job.spec.clone())
         .map_err(|e| JobFailure::permanent(format!("the stored job spec is unreadable: {e}")))?;
@@ -81,7 +103,7 @@ async fn process_job(
     let mut results = Vec::with_capacity(spec.sources.len());
     for (index, source) in spec.sources.iter().enumerate() {
         let index = index as u32;
-        let outcome = process_image(claim, deps, cpu, &pipeline, index, source).await;
+        let outcome = process_image(claim, deps, budgets, &pipeline, index, source).await;
         let result = match outcome {
             Ok(output) => ImageResult {
                 index,
@@ -142,11 +164,18 @@ enum ImageStep {
 async fn process_image(
     claim: &Claim,
     deps: &WorkerDeps,
-    cpu: &Arc<Semaphore>,
+    budgets: &Budgets,
     pipeline: &Arc<Pipeline>,
     index: u32,
     source: &ObjectRef,
 ) -> Result<OutputInfo, ImageStep> {
+    let shutting_down = || ImageStep::Transient("the worker is shutting down".to_owned());
+    // Held until this image is written: bounds the sources in memory.
+    let _held = budgets
+        .images
+        .acquire()
+        .await
+        .map_err(|_| shutting_down())?;
     let input: Bytes = match deps.blobs.get(source).await {
         Ok(bytes) => bytes,
         Err(StoreError::NotFound) => {
@@ -157,11 +186,12 @@ async fn process_image(
         }
         Err(other) => return Err(ImageStep::Store(other)),
     };
-    let permit = cpu
+    let permit = budgets
+        .cpu
         .clone()
         .acquire_owned()
         .await
-        .map_err(|_| ImageStep::Transient("the worker is shutting down".to_owned()))?;
+        .map_err(|_| shutting_down())?;
     let limits = deps.limits.clone();
     let pipeline = pipeline.clone();
     let processed = tokio::task::spawn_blocking(move || {

@@ -1,6 +1,6 @@
 //! The worker pool. A dispatcher claims jobs in batches sized to the free in-flight
-//! slots (SQS's batch receive) and runs each in its own task; CPU-heavy image work is
-//! further bounded by a semaphore of `cpu_slots`. Finished jobs go to a completer that
+//! slots (SQS's batch receive) and runs each in its own task; image work is further
+//! bounded by [`Budgets`] (CPU slots, and source images held in memory). Finished jobs go to a completer that
 //! records them in batches (SQS's batch delete). On shutdown nothing new is claimed;
 //! running jobs get a grace period, then their leases are released so another worker
 //! picks them up at once.
@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::retry_delay;
-use crate::execute::execute;
+use crate::execute::{Budgets, execute};
 
 /// Most jobs claimed, or completions recorded, in one store call.
 const MAX_BATCH: usize = 64;
@@ -97,7 +97,7 @@ pub fn spawn_workers(
 /// Runs jobs in the current task until none is claimable; returns how many ran.
 /// Tests and `easel worker --drain` use it to empty the queue deterministically.
 pub async fn drain(deps: &WorkerDeps, settings: &WorkerSettings) -> usize {
-    let cpu = Arc::new(Semaphore::new(settings.cpu_slots.max(1)));
+    let budgets = Budgets::new(settings.cpu_slots);
     let (completer, completer_task) = Completer::spawn(deps.queue.clone());
     let completing = tokio::spawn(completer_task);
     let never = CancellationToken::new();
@@ -107,7 +107,7 @@ pub async fn drain(deps: &WorkerDeps, settings: &WorkerSettings) -> usize {
             Ok(claims) if claims.is_empty() => break,
             Ok(claims) => {
                 for claim in claims {
-                    run_claimed(claim, None, deps, settings, &cpu, &completer, &never).await;
+                    run_claimed(claim, None, deps, settings, &budgets, &completer, &never).await;
                     ran += 1;
                 }
             }
@@ -129,7 +129,7 @@ async fn dispatch(
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let cpu = Arc::new(Semaphore::new(settings.cpu_slots.max(1)));
+    let budgets = Arc::new(Budgets::new(settings.cpu_slots));
     let mut running = JoinSet::new();
     loop {
         while let Some(result) = running.try_join_next() {
@@ -158,7 +158,7 @@ async fn dispatch(
                         permit,
                         deps.clone(),
                         settings.clone(),
-                        cpu.clone(),
+                        budgets.clone(),
                         completer.clone(),
                         shutdown.clone(),
                     ));
@@ -194,7 +194,7 @@ async fn run_job(
     slot: OwnedSemaphorePermit,
     deps: Arc<WorkerDeps>,
     settings: Arc<WorkerSettings>,
-    cpu: Arc<Semaphore>,
+    budgets: Arc<Budgets>,
     completer: Completer,
     shutdown: CancellationToken,
 ) {
@@ -203,7 +203,7 @@ async fn run_job(
         Some(slot),
         &deps,
         &settings,
-        &cpu,
+        &budgets,
         &completer,
         &shutdown,
     )
@@ -271,7 +271,7 @@ async fn run_claimed(
     slot: Option<OwnedSemaphorePermit>,
     deps: &WorkerDeps,
     settings: &WorkerSettings,
-    cpu: &Arc<Semaphore>,
+    budgets: &Budgets,
     completer: &Completer,
     shutdown: &CancellationToken,
 ) {
@@ -282,7 +282,7 @@ async fn run_claimed(
         tokio::time::sleep(settings.shutdown_grace).await;
     };
     let outcome = tokio::select! {
-        outcome = execute(&claim, deps, cpu) => Some(outcome),
+        outcome = execute(&claim, deps, budgets) => Some(outcome),
         () = keep_lease(deps, &claim, settings.lease) => {
             tracing::warn!("lease lost to another worker; abandoning this attempt");
             metrics::counter!("easel_worker_errors_total", "stage" => "lease").increment(1);

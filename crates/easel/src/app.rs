@@ -75,7 +75,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
     };
     WorkerSettings {
         concurrency: if workers.in_flight == 0 {
-            cpu_workers * 4
+            cpu_workers * 16
         } else {
             workers.in_flight
         },

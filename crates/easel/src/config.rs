@@ -196,8 +196,10 @@ pub struct WorkersConfig {
     /// Workers per process: images decoded, transformed and encoded at once; 0 means the
     /// number of cores. Default 0.
     pub count: usize,
-    /// Jobs claimed and in progress at once per process, so that reading and writing
-    /// objects overlaps the CPU work; 0 means 4 × `count`. Default 0.
+    /// Jobs claimed and in progress at once per process; 0 means 16 × `count`. Image
+    /// jobs are further bounded by `count` images in CPU work and 4 × `count` source
+    /// images held in memory, so this mostly lets waiting jobs (provider calls, no-ops)
+    /// overlap. Default 0.
     pub in_flight: usize,
     /// Longest wait between looks at the queue, in milliseconds (matters for jobs
     /// submitted through another process). Default 500.
