@@ -1,9 +1,9 @@
 //! The worker pool. A dispatcher claims jobs in batches sized to the free in-flight
 //! slots (SQS's batch receive) and runs each in its own task; image work is further
-//! bounded by [`Budgets`] (CPU slots, and source images held in memory). Finished jobs go to a completer that
-//! records them in batches (SQS's batch delete). On shutdown nothing new is claimed;
-//! running jobs get a grace period, then their leases are released so another worker
-//! picks them up at once.
+//! bounded by [`Budgets`] (CPU slots, and source images held in memory). Finished jobs
+//! go to a completer that records them in batches (SQS's batch delete). On shutdown
+//! nothing new is claimed; running jobs get a grace period, then their leases are
+//! released so another worker picks them up at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
