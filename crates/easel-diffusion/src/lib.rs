@@ -6,13 +6,17 @@
 pub mod catalog;
 pub mod engine;
 pub mod hub;
+pub mod kernels;
+pub mod layers;
 pub mod layout;
 pub mod pipeline;
 pub mod scheduler;
 pub mod text_encoder;
 pub mod tiny;
 pub mod tokenizer;
+pub mod unet;
 pub mod vae;
+pub mod weights;
 
 use std::path::PathBuf;
 

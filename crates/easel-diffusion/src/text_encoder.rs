@@ -4,7 +4,9 @@
 //! general one knows only `quick_gelu`, while SD 2 and SD-Turbo use `gelu`.
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use crate::layers::{LayerNorm, Linear};
 
 use crate::layout::TextEncoderConfig;
 
@@ -74,18 +76,18 @@ impl TextEncoder {
                 let vb = vb.pp("encoder.layers").pp(i.to_string());
                 let attn = vb.pp("self_attn");
                 Ok(Layer {
-                    norm1: candle_nn::layer_norm(dim, eps, vb.pp("layer_norm1"))?,
-                    q: candle_nn::linear(dim, dim, attn.pp("q_proj"))?,
-                    k: candle_nn::linear(dim, dim, attn.pp("k_proj"))?,
-                    v: candle_nn::linear(dim, dim, attn.pp("v_proj"))?,
-                    out: candle_nn::linear(dim, dim, attn.pp("out_proj"))?,
-                    norm2: candle_nn::layer_norm(dim, eps, vb.pp("layer_norm2"))?,
-                    fc1: candle_nn::linear(dim, config.intermediate_size, vb.pp("mlp.fc1"))?,
-                    fc2: candle_nn::linear(config.intermediate_size, dim, vb.pp("mlp.fc2"))?,
+                    norm1: LayerNorm::load(vb.pp("layer_norm1"), dim, eps)?,
+                    q: Linear::load(attn.pp("q_proj"), (dim, dim), true)?,
+                    k: Linear::load(attn.pp("k_proj"), (dim, dim), true)?,
+                    v: Linear::load(attn.pp("v_proj"), (dim, dim), true)?,
+                    out: Linear::load(attn.pp("out_proj"), (dim, dim), true)?,
+                    norm2: LayerNorm::load(vb.pp("layer_norm2"), dim, eps)?,
+                    fc1: Linear::load(vb.pp("mlp.fc1"), (dim, config.intermediate_size), true)?,
+                    fc2: Linear::load(vb.pp("mlp.fc2"), (config.intermediate_size, dim), true)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let final_norm = candle_nn::layer_norm(dim, eps, vb.pp("final_layer_norm"))?;
+        let final_norm = LayerNorm::load(vb.pp("final_layer_norm"), dim, eps)?;
         if !dim.is_multiple_of(config.num_attention_heads) {
             candle_core::bail!(
                 "hidden_size {dim} is not a multiple of num_attention_heads {}",

@@ -1,21 +1,122 @@
-//! The autoencoder (`AutoencoderKL`) between pixels and latents, assembled from
-//! candle-transformers' blocks. Assembled here because candle's `AutoEncoderKL` only
-//! returns a randomly sampled latent (from an unseeded generator); encoding to the
-//! distribution's mean keeps a seed's output identical from run to run.
+//! The autoencoder (`AutoencoderKL`) between pixels and latents, built from
+//! [`crate::layers`]. Encoding returns the latent distribution's mean (not a random
+//! sample), so a seed's output is identical from run to run.
 
-use candle_core::{Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, VarBuilder};
-use candle_transformers::models::stable_diffusion::unet_2d_blocks::{
-    DownEncoderBlock2D, DownEncoderBlock2DConfig, UNetMidBlock2D, UNetMidBlock2DConfig,
-    UpDecoderBlock2D, UpDecoderBlock2DConfig,
-};
+use candle_core::{D, Result, Tensor};
+use candle_nn::VarBuilder;
 
+use crate::layers::{Attention, Conv2d, GroupNorm};
 use crate::layout::VaeConfig;
+use crate::unet::ResnetBlock;
+
+/// The autoencoder's normalisation epsilon.
+const EPS: f64 = 1e-6;
+
+/// Single-head self-attention over the pixels, with a residual.
+struct PixelAttention {
+    norm: GroupNorm,
+    attention: Attention,
+}
+
+impl PixelAttention {
+    fn load(vb: VarBuilder, channels: usize, groups: usize) -> Result<Self> {
+        Ok(PixelAttention {
+            norm: GroupNorm::load(vb.pp("group_norm"), groups, channels, EPS)?,
+            attention: Attention::load(vb, channels, None, 1, true)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, channels, h, w) = x.dims4()?;
+        let tokens = self
+            .norm
+            .forward(x, false)?
+            .reshape((batch, channels, h * w))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let attended = self.attention.forward(&tokens, None)?;
+        attended.transpose(1, 2)?.reshape((batch, channels, h, w))? + x
+    }
+}
+
+/// ResNet, attention, ResNet at the lowest resolution.
+struct Middle {
+    first: ResnetBlock,
+    attention: PixelAttention,
+    second: ResnetBlock,
+}
+
+impl Middle {
+    fn load(vb: VarBuilder, channels: usize, groups: usize) -> Result<Self> {
+        let resnet = |i: &str| {
+            ResnetBlock::load(
+                vb.pp("resnets").pp(i),
+                (channels, channels),
+                None,
+                groups,
+                EPS,
+            )
+        };
+        Ok(Middle {
+            first: resnet("0")?,
+            attention: PixelAttention::load(vb.pp("attentions.0"), channels, groups)?,
+            second: resnet("1")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.first.forward(x, None)?;
+        let x = self.attention.forward(&x)?;
+        self.second.forward(&x, None)
+    }
+}
+
+/// ResNet blocks at one resolution, then a resampling convolution (except last).
+struct Level {
+    resnets: Vec<ResnetBlock>,
+    resample: Option<Conv2d>,
+}
+
+impl Level {
+    fn load(
+        vb: VarBuilder,
+        (c_in, c_out): (usize, usize),
+        layers: usize,
+        groups: usize,
+        resample: Option<(&str, usize, usize)>,
+    ) -> Result<Self> {
+        let resnets = (0..layers)
+            .map(|j| {
+                let input = if j == 0 { c_in } else { c_out };
+                ResnetBlock::load(
+                    vb.pp("resnets").pp(j.to_string()),
+                    (input, c_out),
+                    None,
+                    groups,
+                    EPS,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let resample = resample
+            .map(|(name, stride, padding)| {
+                Conv2d::load(vb.pp(name), (c_out, c_out), 3, stride, padding)
+            })
+            .transpose()?;
+        Ok(Level { resnets, resample })
+    }
+
+    fn resnets(&self, mut x: Tensor) -> Result<Tensor> {
+        for resnet in &self.resnets {
+            x = resnet.forward(&x, None)?;
+        }
+        Ok(x)
+    }
+}
 
 struct Encoder {
     conv_in: Conv2d,
-    down: Vec<DownEncoderBlock2D>,
-    mid: UNetMidBlock2D,
+    down: Vec<Level>,
+    mid: Middle,
     norm_out: GroupNorm,
     conv_out: Conv2d,
     quant_conv: Option<Conv2d>,
@@ -24,8 +125,8 @@ struct Encoder {
 struct Decoder {
     post_quant_conv: Option<Conv2d>,
     conv_in: Conv2d,
-    mid: UNetMidBlock2D,
-    up: Vec<UpDecoderBlock2D>,
+    mid: Middle,
+    up: Vec<Level>,
     norm_out: GroupNorm,
     conv_out: Conv2d,
 }
@@ -39,24 +140,6 @@ pub struct Vae {
     pub scaling_factor: f64,
 }
 
-fn padded() -> Conv2dConfig {
-    Conv2dConfig {
-        padding: 1,
-        ..Default::default()
-    }
-}
-
-fn mid_block(vb: VarBuilder, channels: usize, groups: usize) -> Result<UNetMidBlock2D> {
-    let config = UNetMidBlock2DConfig {
-        resnet_eps: 1e-6,
-        output_scale_factor: 1.0,
-        attn_num_head_channels: None,
-        resnet_groups: Some(groups),
-        ..Default::default()
-    };
-    UNetMidBlock2D::new(vb, channels, None, config)
-}
-
 impl Vae {
     /// Builds both halves from weights laid out as diffusers saves them.
     pub fn new(config: &VaeConfig, vb: VarBuilder) -> Result<Vae> {
@@ -67,6 +150,7 @@ impl Vae {
         };
         let groups = config.norm_num_groups;
         let latent = config.latent_channels;
+        let levels = channels.len();
 
         let enc = vb.pp("encoder");
         let down = channels
@@ -74,34 +158,23 @@ impl Vae {
             .enumerate()
             .map(|(i, &out)| {
                 let input = if i == 0 { first } else { channels[i - 1] };
-                let block = DownEncoderBlock2DConfig {
-                    num_layers: config.layers_per_block,
-                    resnet_eps: 1e-6,
-                    resnet_groups: groups,
-                    add_downsample: i + 1 < channels.len(),
-                    downsample_padding: 0,
-                    ..Default::default()
-                };
-                DownEncoderBlock2D::new(enc.pp("down_blocks").pp(i.to_string()), input, out, block)
+                // diffusers pads the right and bottom by one, then convolves unpadded.
+                let resample = (i + 1 < levels).then_some(("downsamplers.0.conv", 2, 0));
+                let vb = enc.pp("down_blocks").pp(i.to_string());
+                Level::load(vb, (input, out), config.layers_per_block, groups, resample)
             })
             .collect::<Result<Vec<_>>>()?;
+        let one_by_one = |name: &str, c: usize| Conv2d::load(vb.pp(name), (c, c), 1, 1, 0);
         let encoder = Encoder {
-            conv_in: candle_nn::conv2d(3, first, 3, padded(), enc.pp("conv_in"))?,
+            conv_in: Conv2d::load(enc.pp("conv_in"), (3, first), 3, 1, 1)?,
             down,
-            mid: mid_block(enc.pp("mid_block"), last, groups)?,
-            norm_out: candle_nn::group_norm(groups, last, 1e-6, enc.pp("conv_norm_out"))?,
-            conv_out: candle_nn::conv2d(last, 2 * latent, 3, padded(), enc.pp("conv_out"))?,
-            quant_conv: if config.use_quant_conv {
-                Some(candle_nn::conv2d(
-                    2 * latent,
-                    2 * latent,
-                    1,
-                    Default::default(),
-                    vb.pp("quant_conv"),
-                )?)
-            } else {
-                None
-            },
+            mid: Middle::load(enc.pp("mid_block"), last, groups)?,
+            norm_out: GroupNorm::load(enc.pp("conv_norm_out"), groups, last, EPS)?,
+            conv_out: Conv2d::load(enc.pp("conv_out"), (last, 2 * latent), 3, 1, 1)?,
+            quant_conv: config
+                .use_quant_conv
+                .then(|| one_by_one("quant_conv", 2 * latent))
+                .transpose()?,
         };
 
         let dec = vb.pp("decoder");
@@ -111,33 +184,27 @@ impl Vae {
             .enumerate()
             .map(|(i, &out)| {
                 let input = if i == 0 { reversed[0] } else { reversed[i - 1] };
-                let block = UpDecoderBlock2DConfig {
-                    num_layers: config.layers_per_block + 1,
-                    resnet_eps: 1e-6,
-                    resnet_groups: groups,
-                    add_upsample: i + 1 < reversed.len(),
-                    ..Default::default()
-                };
-                UpDecoderBlock2D::new(dec.pp("up_blocks").pp(i.to_string()), input, out, block)
+                let resample = (i + 1 < levels).then_some(("upsamplers.0.conv", 1, 1));
+                let vb = dec.pp("up_blocks").pp(i.to_string());
+                Level::load(
+                    vb,
+                    (input, out),
+                    config.layers_per_block + 1,
+                    groups,
+                    resample,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let decoder = Decoder {
-            post_quant_conv: if config.use_post_quant_conv {
-                Some(candle_nn::conv2d(
-                    latent,
-                    latent,
-                    1,
-                    Default::default(),
-                    vb.pp("post_quant_conv"),
-                )?)
-            } else {
-                None
-            },
-            conv_in: candle_nn::conv2d(latent, last, 3, padded(), dec.pp("conv_in"))?,
-            mid: mid_block(dec.pp("mid_block"), last, groups)?,
+            post_quant_conv: config
+                .use_post_quant_conv
+                .then(|| one_by_one("post_quant_conv", latent))
+                .transpose()?,
+            conv_in: Conv2d::load(dec.pp("conv_in"), (latent, last), 3, 1, 1)?,
+            mid: Middle::load(dec.pp("mid_block"), last, groups)?,
             up,
-            norm_out: candle_nn::group_norm(groups, first, 1e-6, dec.pp("conv_norm_out"))?,
-            conv_out: candle_nn::conv2d(first, 3, 3, padded(), dec.pp("conv_out"))?,
+            norm_out: GroupNorm::load(dec.pp("conv_norm_out"), groups, first, EPS)?,
+            conv_out: Conv2d::load(dec.pp("conv_out"), (first, 3), 3, 1, 1)?,
         };
         Ok(Vae {
             encoder,
@@ -152,12 +219,17 @@ impl Vae {
     pub fn encode(&self, pixels: &Tensor) -> Result<Tensor> {
         let e = &self.encoder;
         let mut xs = e.conv_in.forward(pixels)?;
-        for block in &e.down {
-            xs = block.forward(&xs)?;
+        for level in &e.down {
+            xs = level.resnets(xs)?;
+            if let Some(conv) = &level.resample {
+                let padded = xs
+                    .pad_with_zeros(D::Minus1, 0, 1)?
+                    .pad_with_zeros(D::Minus2, 0, 1)?;
+                xs = conv.forward(&padded)?;
+            }
         }
-        let xs = e.mid.forward(&xs, None)?;
-        let xs = candle_nn::ops::silu(&e.norm_out.forward(&xs)?)?;
-        let mut moments = e.conv_out.forward(&xs)?;
+        let xs = e.mid.forward(&xs)?;
+        let mut moments = e.conv_out.forward(&e.norm_out.forward(&xs, true)?)?;
         if let Some(quant) = &e.quant_conv {
             moments = quant.forward(&moments)?;
         }
@@ -172,11 +244,13 @@ impl Vae {
         if let Some(post) = &d.post_quant_conv {
             xs = post.forward(&xs)?;
         }
-        let mut xs = d.mid.forward(&d.conv_in.forward(&xs)?, None)?;
-        for block in &d.up {
-            xs = block.forward(&xs)?;
+        let mut xs = d.mid.forward(&d.conv_in.forward(&xs)?)?;
+        for level in &d.up {
+            xs = level.resnets(xs)?;
+            if let Some(conv) = &level.resample {
+                xs = conv.forward_upsampled(&xs)?;
+            }
         }
-        let xs = candle_nn::ops::silu(&d.norm_out.forward(&xs)?)?;
-        d.conv_out.forward(&xs)
+        d.conv_out.forward(&d.norm_out.forward(&xs, true)?)
     }
 }

@@ -1,0 +1,922 @@
+//! CPU kernels for the diffusion models' hot operations, on contiguous f32 slices:
+//! convolution as matrix products on shifted views (no im2col copy for stride 1), group
+//! normalisation fused with SiLU, layer normalisation, attention in query blocks (no
+//! full score matrix), GEGLU. candle's generic CPU ops transpose, copy and broadcast
+//! more than these shapes need; [`crate::layers`] uses these on the CPU and candle's
+//! kernels on GPUs.
+
+use rayon::prelude::*;
+
+/// A strided view of a row-major matrix inside a slice.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a> {
+    /// The backing data.
+    pub data: &'a [f32],
+    /// Index of element (0, 0).
+    pub offset: usize,
+    /// Distance between rows.
+    pub row_stride: usize,
+    /// Distance between columns.
+    pub col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A dense row-major `rows × cols` matrix starting at `offset`.
+    pub fn dense(data: &'a [f32], offset: usize, cols: usize) -> MatRef<'a> {
+        MatRef {
+            data,
+            offset,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// Panics unless every element of a `rows × cols` view lies inside the slice.
+    fn check(&self, rows: usize, cols: usize) {
+        let last = self.offset + (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+        assert!(
+            last < self.data.len(),
+            "matrix view past the end of its data"
+        );
+    }
+}
+
+/// How many threads one matrix product may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// All of rayon's.
+    All,
+    /// The calling thread only (the caller parallelises around it).
+    One,
+}
+
+/// `dst = scale · lhs · rhs`, or `dst += scale · lhs · rhs` with `accumulate`, where `dst`
+/// is `m × n` with rows `dst_row_stride` apart (columns adjacent), `lhs` is `m × k` and
+/// `rhs` is `k × n`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: MatRef,
+    rhs: MatRef,
+    scale: f32,
+    accumulate: bool,
+    threads: Threads,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst_row_stride >= n, "destination rows overlap");
+    assert!(
+        (m - 1) * dst_row_stride + n <= dst.len(),
+        "destination too small"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                dst[row * dst_row_stride..row * dst_row_stride + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    lhs.check(m, k);
+    rhs.check(k, n);
+    let parallelism = match threads {
+        Threads::All => gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        Threads::One => gemm::Parallelism::None,
+    };
+    let stride = |s: usize| s as isize;
+    // SAFETY: every element gemm reads or writes lies inside the slices (checked above:
+    // the last element of each view is in bounds and strides are non-negative); `dst` is
+    // borrowed mutably, so it cannot alias `lhs` or `rhs`; and its rows do not overlap
+    // (`dst_row_stride >= n`), so no element is written by two threads.
+    #[allow(unsafe_code)]
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            stride(dst_row_stride),
+            accumulate,
+            lhs.data.as_ptr().add(lhs.offset),
+            stride(lhs.col_stride),
+            stride(lhs.row_stride),
+            rhs.data.as_ptr().add(rhs.offset),
+            stride(rhs.col_stride),
+            stride(rhs.row_stride),
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// A convolution's shape: `(batch, in channels, height, width)` input, `(out channels,
+/// in channels, kernel, kernel)` weights.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Square kernel side.
+    pub kernel: usize,
+    /// Step between output pixels.
+    pub stride: usize,
+    /// Zeros added on every side.
+    pub padding: usize,
+}
+
+impl ConvShape {
+    /// Output `(height, width)`.
+    pub fn output(&self) -> (usize, usize) {
+        let side = |n: usize| (n + 2 * self.padding - self.kernel) / self.stride + 1;
+        (side(self.height), side(self.width))
+    }
+}
+
+/// Floats of output (and of input) one column tile of a shifted convolution covers.
+const TILE_FLOATS: usize = 1 << 20;
+
+/// Floats of im2col buffer one band of a strided convolution may take.
+const BAND_FLOATS: usize = 4 << 20;
+
+/// A 2-D convolution, `(batch, c_out, out_h, out_w)`. `bias` holds `c_out` values, or
+/// `batch · c_out` (a bias per image: the UNet folds its time embedding in there);
+/// `residual`, shaped like the output, is added to it.
+pub fn conv2d(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    s: ConvShape,
+) -> Vec<f32> {
+    let (out_h, out_w) = s.output();
+    let plane_in = s.height * s.width;
+    let plane_out = out_h * out_w;
+    let taps = s.kernel * s.kernel;
+    assert_eq!(
+        input.len(),
+        s.batch * s.c_in * plane_in,
+        "conv2d input shape"
+    );
+    assert_eq!(weight.len(), s.c_out * s.c_in * taps, "conv2d weight shape");
+    let per_image_bias = bias.is_some_and(|b| b.len() == s.batch * s.c_out && s.batch > 1);
+    assert!(
+        bias.is_none_or(|b| b.len() == s.c_out || per_image_bias),
+        "conv2d bias shape"
+    );
+    let image_out = s.c_out * plane_out;
+    assert!(
+        residual.is_none_or(|r| r.len() == s.batch * image_out),
+        "conv2d residual shape"
+    );
+    let mut out = vec![0.0f32; s.batch * image_out];
+    if plane_out == 0 {
+        return out;
+    }
+    for (index, (image, out)) in input
+        .chunks_exact(s.c_in * plane_in)
+        .zip(out.chunks_exact_mut(image_out))
+        .enumerate()
+    {
+        let bias = bias.map(|b| {
+            if per_image_bias {
+                &b[index * s.c_out..][..s.c_out]
+            } else {
+                b
+            }
+        });
+        let residual = residual.map(|r| &r[index * image_out..][..image_out]);
+        // The shifted form computes 2 · padding extra columns per row: worth it on wide
+        // images (no im2col buffer), not on the UNet's smallest levels.
+        if s.stride == 1 && (s.kernel > 1 || s.padding > 0) && s.width >= 32 {
+            conv_shifted(image, weight, bias, residual, out, s);
+            continue;
+        }
+        // The product accumulates onto bias + residual.
+        fill_rows(out, plane_out, bias);
+        if let Some(residual) = residual {
+            if bias.is_some() {
+                out.iter_mut().zip(residual).for_each(|(o, r)| *o += r);
+            } else {
+                out.copy_from_slice(residual);
+            }
+        }
+        let accumulate = bias.is_some() || residual.is_some();
+        if s.kernel == 1 && s.stride == 1 {
+            matmul(
+                out,
+                plane_out,
+                (s.c_out, plane_out, s.c_in),
+                MatRef::dense(weight, 0, s.c_in),
+                MatRef::dense(image, 0, plane_out),
+                1.0,
+                accumulate,
+                Threads::All,
+            );
+        } else {
+            conv_im2col(image, weight, out, s, accumulate);
+        }
+    }
+    out
+}
+
+/// Nearest-neighbour 2× upsampling followed by a 3×3, padding-1 convolution, without
+/// the upsampled image: each of the four output phases (even/odd row, even/odd column)
+/// is a 2×2 convolution of the input with summed weights — 16 products per input pixel
+/// and channel pair instead of 36. `s` describes the input (`kernel` 3, `padding` 1).
+pub fn upsample2x_conv3x3(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    s: ConvShape,
+) -> Vec<f32> {
+    assert!(
+        s.kernel == 3 && s.padding == 1 && s.stride == 1,
+        "3×3 padding-1 only"
+    );
+    let (h, w) = (s.height, s.width);
+    let (out_h, out_w) = (2 * h, 2 * w);
+    assert_eq!(
+        input.len(),
+        s.batch * s.c_in * h * w,
+        "upsample input shape"
+    );
+    assert_eq!(weight.len(), s.c_out * s.c_in * 9, "upsample weight shape");
+    assert!(
+        bias.is_none_or(|b| b.len() == s.c_out),
+        "upsample bias shape"
+    );
+    // The kernel rows (columns) each phase's two taps sum: phase 0 reads the row above
+    // with kernel row 0 and its own row with rows 1 + 2; phase 1 its own row with rows
+    // 0 + 1 and the row below with row 2.
+    const GROUPS: [[&[usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
+    let phase_weights: Vec<Vec<f32>> = (0..4)
+        .map(|phase| {
+            let (py, px) = (phase / 2, phase % 2);
+            let mut combined = vec![0.0f32; s.c_out * s.c_in * 4];
+            combined
+                .par_chunks_mut(4)
+                .zip(weight.par_chunks(9))
+                .for_each(|(dst, k)| {
+                    for a in 0..2 {
+                        for b in 0..2 {
+                            dst[a * 2 + b] = GROUPS[py][a]
+                                .iter()
+                                .flat_map(|&ky| GROUPS[px][b].iter().map(move |&kx| k[ky * 3 + kx]))
+                                .sum();
+                        }
+                    }
+                });
+            combined
+        })
+        .collect();
+
+    let (pad_h, pad_w) = (h + 2, w + 2);
+    let plane = pad_h * pad_w;
+    let wide = h * pad_w;
+    let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
+    let mut padded = vec![0.0f32; s.c_in * plane + 2];
+    let mut acc = vec![0.0f32; s.c_out * wide];
+    for (image, out) in input
+        .chunks_exact(s.c_in * h * w)
+        .zip(out.chunks_exact_mut(s.c_out * out_h * out_w))
+    {
+        padded[..s.c_in * plane]
+            .par_chunks_mut(plane)
+            .zip(image.par_chunks(h * w))
+            .for_each(|(dst, src)| {
+                for (y, row) in src.chunks_exact(w).enumerate() {
+                    dst[(y + 1) * pad_w + 1..][..w].copy_from_slice(row);
+                }
+            });
+        for (phase, weights) in phase_weights.iter().enumerate() {
+            let (py, px) = (phase / 2, phase % 2);
+            fill_rows(&mut acc, wide, bias);
+            for a in 0..2 {
+                for b in 0..2 {
+                    matmul(
+                        &mut acc,
+                        wide,
+                        (s.c_out, wide, s.c_in),
+                        MatRef {
+                            data: weights,
+                            offset: a * 2 + b,
+                            row_stride: s.c_in * 4,
+                            col_stride: 4,
+                        },
+                        MatRef {
+                            data: &padded,
+                            offset: (py + a) * pad_w + px + b,
+                            row_stride: plane,
+                            col_stride: 1,
+                        },
+                        1.0,
+                        bias.is_some() || a + b > 0,
+                        Threads::All,
+                    );
+                }
+            }
+            // This phase's pixels: every other row and column of the output.
+            out.par_chunks_mut(out_h * out_w)
+                .zip(acc.par_chunks(wide))
+                .for_each(|(dst, src)| {
+                    for (y, src) in src.chunks_exact(pad_w).enumerate() {
+                        let row = &mut dst[(2 * y + py) * out_w..][..out_w];
+                        for (d, &v) in row.iter_mut().skip(px).step_by(2).zip(&src[..w]) {
+                            *d = v;
+                        }
+                    }
+                });
+        }
+    }
+    out
+}
+
+/// Sets each `width`-long row of `rows` to its bias value, if there is a bias.
+fn fill_rows(rows: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    if let Some(bias) = bias {
+        for (row, &b) in rows.chunks_exact_mut(width).zip(bias) {
+            row.fill(b);
+        }
+    }
+}
+
+/// A stride-1 convolution as `kernel²` products of the weights at one tap with the
+/// padded input shifted by that tap. Computed on rows as wide as the padded input (the
+/// extra columns are discarded), each tap's input is a plain strided view: no im2col.
+fn conv_shifted(
+    image: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    out: &mut [f32],
+    s: ConvShape,
+) {
+    let (out_h, out_w) = s.output();
+    let (pad_h, pad_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
+    let plane = pad_h * pad_w;
+    // A tap's view of the last channel reads up to kernel - 1 elements past its plane.
+    let mut padded = vec![0.0f32; s.c_in * plane + s.kernel];
+    padded[..s.c_in * plane]
+        .par_chunks_mut(plane)
+        .zip(image.par_chunks(s.height * s.width))
+        .for_each(|(dst, src)| {
+            for (y, row) in src.chunks_exact(s.width).enumerate() {
+                let start = (y + s.padding) * pad_w + s.padding;
+                dst[start..start + s.width].copy_from_slice(row);
+            }
+        });
+    let wide = out_h * pad_w;
+    let mut acc = vec![0.0f32; s.c_out * wide];
+    fill_rows(&mut acc, wide, bias);
+    let taps = s.kernel * s.kernel;
+    // A tile of columns at a time, so the tile's sums stay in cache across the taps
+    // instead of streaming the whole output through memory once per tap.
+    let tile = (TILE_FLOATS / s.c_out.max(s.c_in)).max(256);
+    for first in (0..wide).step_by(tile) {
+        let cols = tile.min(wide - first);
+        for ky in 0..s.kernel {
+            for kx in 0..s.kernel {
+                let tap = ky * s.kernel + kx;
+                matmul(
+                    &mut acc[first..],
+                    wide,
+                    (s.c_out, cols, s.c_in),
+                    MatRef {
+                        data: weight,
+                        offset: tap,
+                        row_stride: s.c_in * taps,
+                        col_stride: taps,
+                    },
+                    MatRef {
+                        data: &padded,
+                        offset: ky * pad_w + kx + first,
+                        row_stride: plane,
+                        col_stride: 1,
+                    },
+                    1.0,
+                    bias.is_some() || tap > 0,
+                    Threads::All,
+                );
+            }
+        }
+    }
+    // The wide rows, cropped, plus the residual.
+    let plane_out = out_h * out_w;
+    out.par_chunks_mut(plane_out)
+        .zip(acc.par_chunks(wide))
+        .enumerate()
+        .for_each(|(channel, (dst, src))| {
+            let rows = dst.chunks_exact_mut(out_w).zip(src.chunks_exact(pad_w));
+            match residual {
+                Some(residual) => {
+                    let residual = residual[channel * plane_out..][..plane_out].chunks_exact(out_w);
+                    for ((dst, src), res) in rows.zip(residual) {
+                        for ((d, &s), &r) in dst.iter_mut().zip(&src[..out_w]).zip(res) {
+                            *d = s + r;
+                        }
+                    }
+                }
+                None => rows.for_each(|(dst, src)| dst.copy_from_slice(&src[..out_w])),
+            }
+        });
+}
+
+/// Any convolution through an im2col buffer, a band of output rows at a time so the
+/// buffer stays small.
+fn conv_im2col(image: &[f32], weight: &[f32], out: &mut [f32], s: ConvShape, bias: bool) {
+    let (out_h, out_w) = s.output();
+    let taps = s.kernel * s.kernel;
+    let depth = s.c_in * taps;
+    let band = (BAND_FLOATS / (depth * out_w)).clamp(1, out_h);
+    let mut columns = vec![0.0f32; depth * band * out_w];
+    for first in (0..out_h).step_by(band) {
+        let rows = band.min(out_h - first);
+        let cols = rows * out_w;
+        columns[..depth * cols]
+            .par_chunks_mut(cols)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (channel, tap) = (row / taps, row % taps);
+                let (ky, kx) = (tap / s.kernel, tap % s.kernel);
+                let plane = &image[channel * s.height * s.width..][..s.height * s.width];
+                for (oy, dst) in dst.chunks_exact_mut(out_w).enumerate() {
+                    let y = ((first + oy) * s.stride + ky) as isize - s.padding as isize;
+                    if y < 0 || y >= s.height as isize {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[y as usize * s.width..][..s.width];
+                    for (ox, d) in dst.iter_mut().enumerate() {
+                        let x = (ox * s.stride + kx) as isize - s.padding as isize;
+                        *d = if x < 0 || x >= s.width as isize {
+                            0.0
+                        } else {
+                            src[x as usize]
+                        };
+                    }
+                }
+            });
+        matmul(
+            &mut out[first * out_w..],
+            out_h * out_w,
+            (s.c_out, cols, depth),
+            MatRef::dense(weight, 0, depth),
+            MatRef::dense(&columns, 0, cols),
+            1.0,
+            bias,
+            Threads::All,
+        );
+    }
+}
+
+/// `e^x` for the elementwise kernels: range reduction to `2^n · 2^f` and a degree-6
+/// polynomial for `2^f` (relative error under 2e-7), written so the compiler vectorises
+/// it, which `f32::exp` does not allow.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    // `mul_add` and `round` would be library calls on CPUs without FMA and SSE4.1,
+    // so: plain products, and rounding by adding and removing 1.5 · 2²³.
+    const ROUND: f32 = 12_582_912.0;
+    let t = (x * std::f32::consts::LOG2_E).clamp(-126.0, 126.0);
+    let n = (t + ROUND) - ROUND;
+    let f = t - n;
+    let p = 1.535_336_2e-4f32;
+    let p = p * f + 1.339_887_4e-3;
+    let p = p * f + 9.618_437_4e-3;
+    let p = p * f + 5.550_332_5e-2;
+    let p = p * f + 2.402_264_7e-1;
+    let p = p * f + 6.931_472e-1;
+    let p = p * f + 1.0;
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+}
+
+/// Lanes of the reductions below: strict floating point forbids the compiler to reorder
+/// a sum, so the kernels keep this many partial sums, which it can vectorise.
+const LANES: usize = 16;
+
+/// The sum of `values` and of their squares.
+#[inline(always)]
+fn sum_and_squares(values: &[f32]) -> (f32, f32) {
+    let (mut sums, mut squares) = ([0.0f32; LANES], [0.0f32; LANES]);
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            sums[i] += chunk[i];
+            squares[i] += chunk[i] * chunk[i];
+        }
+    }
+    let sum = sums.iter().sum::<f32>() + rest.iter().sum::<f32>();
+    let square = squares.iter().sum::<f32>() + rest.iter().map(|v| v * v).sum::<f32>();
+    (sum, square)
+}
+
+/// The largest of `values` (−∞ for none).
+#[inline(always)]
+fn max_of(values: &[f32]) -> f32 {
+    let mut maxima = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..LANES {
+            maxima[i] = maxima[i].max(chunk[i]);
+        }
+    }
+    maxima
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// Softmax of one row, in place.
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
+    let max = max_of(row);
+    let mut sums = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for i in 0..LANES {
+            chunk[i] = fast_exp(chunk[i] - max);
+            sums[i] += chunk[i];
+        }
+    }
+    let mut sum = sums.iter().sum::<f32>();
+    for v in chunks.into_remainder() {
+        *v = fast_exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+#[inline(always)]
+fn silu(x: f32) -> f32 {
+    x / (1.0 + fast_exp(-x))
+}
+
+/// Runs `f` compiled for AVX-512 or AVX2 with FMA when the CPU has them (detected at run
+/// time, so one binary serves every x86-64 CPU), so the loops in it are vectorised for
+/// that set; elsewhere as compiled for the baseline.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        fn avx512<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+            // SAFETY: the CPU has every feature `avx512` is compiled for (checked above).
+            return unsafe { avx512(f) };
+        }
+        if has!("avx2") && has!("fma") {
+            // SAFETY: the CPU has every feature `avx2` is compiled for (checked above).
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+/// SiLU in place.
+pub fn silu_in_place(values: &mut [f32]) {
+    values.par_chunks_mut(1 << 16).for_each(|chunk| {
+        vectorised(|| chunk.iter_mut().for_each(|v| *v = silu(*v)));
+    });
+}
+
+/// Group normalisation of `(batch, channels, plane)` values (each group's channels are
+/// contiguous), scaled and shifted per channel, optionally followed by SiLU.
+pub fn group_norm(
+    input: &[f32],
+    (channels, plane): (usize, usize),
+    groups: usize,
+    eps: f64,
+    gamma: &[f32],
+    beta: &[f32],
+    then_silu: bool,
+) -> Vec<f32> {
+    assert!(
+        channels.is_multiple_of(groups),
+        "channels not divisible by groups"
+    );
+    assert_eq!(gamma.len(), channels);
+    assert_eq!(beta.len(), channels);
+    let per_group = channels / groups * plane;
+    let mut out = vec![0.0f32; input.len()];
+    if per_group == 0 {
+        return out;
+    }
+    out.par_chunks_mut(per_group)
+        .zip(input.par_chunks(per_group))
+        .enumerate()
+        .for_each(|(index, (dst, src))| {
+            let group = index % groups;
+            let (sum, squares) = vectorised(|| {
+                // Blocks of f32 sums keep the rounding error small without f64 lanes.
+                src.chunks(4096).fold((0.0f64, 0.0f64), |(s, q), block| {
+                    let (bs, bq) = sum_and_squares(block);
+                    (s + f64::from(bs), q + f64::from(bq))
+                })
+            });
+            let count = per_group as f64;
+            let mean = sum / count;
+            let variance = (squares / count - mean * mean).max(0.0);
+            let inv = 1.0 / (variance + eps).sqrt();
+            let first_channel = group * (channels / groups);
+            for (c, (dst, src)) in dst
+                .chunks_exact_mut(plane)
+                .zip(src.chunks_exact(plane))
+                .enumerate()
+            {
+                let channel = first_channel + c;
+                let scale = (f64::from(gamma[channel]) * inv) as f32;
+                let shift =
+                    (f64::from(beta[channel]) - mean * f64::from(gamma[channel]) * inv) as f32;
+                vectorised(|| {
+                    if then_silu {
+                        for (d, &s) in dst.iter_mut().zip(src) {
+                            *d = silu(s * scale + shift);
+                        }
+                    } else {
+                        for (d, &s) in dst.iter_mut().zip(src) {
+                            *d = s * scale + shift;
+                        }
+                    }
+                });
+            }
+        });
+    out
+}
+
+/// Layer normalisation of rows of `width` values.
+pub fn layer_norm(input: &[f32], width: usize, eps: f64, gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+    assert_eq!(gamma.len(), width);
+    assert_eq!(beta.len(), width);
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(width)
+        .zip(input.par_chunks(width))
+        .for_each(|(dst, src)| {
+            vectorised(|| {
+                let (sum, squares) = sum_and_squares(src);
+                let mean = sum / width as f32;
+                let variance = (squares / width as f32 - mean * mean).max(0.0);
+                let inv = 1.0 / (variance + eps as f32).sqrt();
+                for ((d, &s), (&g, &b)) in dst.iter_mut().zip(src).zip(gamma.iter().zip(beta)) {
+                    *d = (s - mean) * inv * g + b;
+                }
+            })
+        });
+    out
+}
+
+/// `x[:, :inner] · gelu(x[:, inner:])` for rows of `2 · inner` values (GEGLU), with the
+/// exact (erf) GELU.
+pub fn geglu(input: &[f32], inner: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; input.len() / 2];
+    out.par_chunks_mut(inner)
+        .zip(input.par_chunks(2 * inner))
+        .for_each(|(dst, src)| {
+            let (value, gate) = src.split_at(inner);
+            vectorised(|| {
+                for ((d, &v), &g) in dst.iter_mut().zip(value).zip(gate) {
+                    *d = v * gelu(g);
+                }
+            })
+        });
+    out
+}
+
+/// GELU with erf from Abramowitz and Stegun 7.1.26 (absolute error under 1.5e-7).
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (0.327_591_1 * z + 1.0);
+    let poly = t
+        * ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_73) * t
+            + 0.254_829_6);
+    let erf_abs = 1.0 - poly * fast_exp(-z * z);
+    let erf = if x < 0.0 { -erf_abs } else { erf_abs };
+    0.5 * x * (1.0 + erf)
+}
+
+/// Queries per block of the attention kernel.
+const QUERY_BLOCK: usize = 64;
+
+/// Multi-head scaled dot-product attention. `q` is `(batch, queries, heads · dim)`, `k`
+/// and `v` are `(batch, keys, heads · dim)`; the result has `q`'s shape. Blocks of
+/// queries run in parallel, each head's scores for the block only ever in memory.
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    (batch, queries, keys): (usize, usize, usize),
+    heads: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let inner = q.len() / (batch * queries).max(1);
+    assert!(inner.is_multiple_of(heads), "width not divisible by heads");
+    assert_eq!(q.len(), batch * queries * inner);
+    assert_eq!(k.len(), batch * keys * inner);
+    assert_eq!(v.len(), batch * keys * inner);
+    let dim = inner / heads;
+    let mut out = vec![0.0f32; q.len()];
+    let blocks_per_image = queries.div_ceil(QUERY_BLOCK);
+    out.par_chunks_mut(queries * inner)
+        .enumerate()
+        .flat_map(|(b, image)| {
+            image
+                .par_chunks_mut(QUERY_BLOCK * inner)
+                .enumerate()
+                .map(move |(block, dst)| (b, block, dst))
+        })
+        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (b, block, dst)| {
+            let first = block * QUERY_BLOCK;
+            let rows = dst.len() / inner;
+            debug_assert!(block < blocks_per_image);
+            scores.resize(rows * keys, 0.0);
+            for head in 0..heads {
+                let query = MatRef {
+                    data: q,
+                    offset: (b * queries + first) * inner + head * dim,
+                    row_stride: inner,
+                    col_stride: 1,
+                };
+                // Kᵀ: rows are the head's dimensions, columns the keys.
+                let key_t = MatRef {
+                    data: k,
+                    offset: b * keys * inner + head * dim,
+                    row_stride: 1,
+                    col_stride: inner,
+                };
+                matmul(
+                    scores,
+                    keys,
+                    (rows, keys, dim),
+                    query,
+                    key_t,
+                    scale,
+                    false,
+                    Threads::One,
+                );
+                vectorised(|| scores.chunks_exact_mut(keys).for_each(softmax_in_place));
+                let value = MatRef {
+                    data: v,
+                    offset: b * keys * inner + head * dim,
+                    row_stride: inner,
+                    col_stride: 1,
+                };
+                matmul(
+                    &mut dst[head * dim..],
+                    inner,
+                    (rows, dim, keys),
+                    MatRef::dense(scores, 0, keys),
+                    value,
+                    1.0,
+                    false,
+                    Threads::One,
+                );
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_matmul(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32], tolerance: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tolerance * (1.0 + y.abs()),
+                "at {i}: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn matmul_matches_the_definition_with_strides_and_accumulation() {
+        let (m, n, k) = (7, 13, 5);
+        let a = values(m * k, 1);
+        let b = values(k * n, 2);
+        let expected = naive_matmul(&a, &b, (m, n, k));
+        // The destination has wider rows than the product; the spare columns stay put.
+        let mut dst = vec![9.0; m * (n + 3)];
+        matmul(
+            &mut dst,
+            n + 3,
+            (m, n, k),
+            MatRef::dense(&a, 0, k),
+            MatRef::dense(&b, 0, n),
+            1.0,
+            false,
+            Threads::All,
+        );
+        for row in 0..m {
+            close(&dst[row * (n + 3)..][..n], &expected[row * n..][..n], 1e-5);
+            assert_eq!(&dst[row * (n + 3) + n..][..3], &[9.0; 3]);
+        }
+        // Accumulating a scaled product onto what is there.
+        matmul(
+            &mut dst,
+            n + 3,
+            (m, n, k),
+            MatRef::dense(&a, 0, k),
+            MatRef::dense(&b, 0, n),
+            2.0,
+            true,
+            Threads::One,
+        );
+        for row in 0..m {
+            let tripled: Vec<f32> = expected[row * n..][..n].iter().map(|x| 3.0 * x).collect();
+            close(&dst[row * (n + 3)..][..n], &tripled, 1e-5);
+        }
+    }
+
+    #[test]
+    fn exp_gelu_and_silu_are_accurate() {
+        for i in -2000..2000 {
+            let x = i as f32 / 40.0;
+            let exact = x.exp();
+            assert!(((fast_exp(x) - exact) / exact).abs() < 1e-6, "exp({x})");
+            let exact_silu = x / (1.0 + (-x).exp());
+            assert!(
+                (silu(x) - exact_silu).abs() < 1e-5 * (1.0 + x.abs()),
+                "silu({x})"
+            );
+        }
+        // GELU at points with known values: gelu(1) = 0.841344746, gelu(-1) = -0.158655254.
+        assert!((gelu(1.0) - 0.841_344_75).abs() < 1e-6);
+        assert!((gelu(-1.0) + 0.158_655_25).abs() < 1e-6);
+        assert_eq!(gelu(0.0), 0.0);
+    }
+
+    #[test]
+    fn group_norm_normalises_each_group() {
+        let (channels, plane, groups) = (4, 6, 2);
+        let input = values(2 * channels * plane, 3);
+        let gamma = vec![1.0; channels];
+        let beta = vec![0.0; channels];
+        let out = group_norm(
+            &input,
+            (channels, plane),
+            groups,
+            1e-6,
+            &gamma,
+            &beta,
+            false,
+        );
+        for group in out.chunks(channels / groups * plane) {
+            let mean: f32 = group.iter().sum::<f32>() / group.len() as f32;
+            let var: f32 =
+                group.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / group.len() as f32;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                "mean {mean} var {var}"
+            );
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The layers the UNet and the autoencoder are built from — convolution, group and layer
+//! normalisation, linear, attention, GEGLU feed-forward — loaded from diffusers-named
+//! weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
+
+use candle_core::{CpuStorage, D, DType, Module, Result, Storage, Tensor};
+use candle_nn::VarBuilder;
+use candle_nn::init::{DEFAULT_KAIMING_NORMAL, Init};
+
+use crate::kernels::{self, ConvShape};
+
+/// How [`crate::tiny`]'s random models initialise biases (real weights ignore it).
+const BIAS_INIT: Init = Init::Uniform { lo: -0.1, up: 0.1 };
+
+/// Loads a weight, which random models initialise as torch does.
+fn weight(vb: &VarBuilder, shape: impl Into<candle_core::Shape>) -> Result<Tensor> {
+    vb.get_with_hints(shape, "weight", DEFAULT_KAIMING_NORMAL)
+}
+
+/// Loads a bias.
+fn bias(vb: &VarBuilder, width: usize) -> Result<Tensor> {
+    vb.get_with_hints(width, "bias", BIAS_INIT)
+}
+
+/// Loads a normalisation's scale (1 in random models) and shift (0).
+fn norm_params(vb: &VarBuilder, width: usize) -> Result<(Tensor, Tensor)> {
+    Ok((
+        vb.get_with_hints(width, "weight", Init::Const(1.0))?,
+        vb.get_with_hints(width, "bias", Init::Const(0.0))?,
+    ))
+}
+
+/// Whether `t` lives where [`crate::kernels`] can work on it.
+fn on_cpu(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
+/// Runs `f` on the values of a contiguous f32 CPU tensor.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("kernel input is not contiguous")
+    };
+    match &*storage {
+        Storage::Cpu(CpuStorage::F32(values)) => Ok(f(&values[start..end])),
+        _ => candle_core::bail!("kernel input is not an f32 CPU tensor"),
+    }
+}
+
+/// [`with_values`] of an optional tensor.
+fn with_optional<R>(t: Option<&Tensor>, f: impl FnOnce(Option<&[f32]>) -> R) -> Result<R> {
+    match t {
+        Some(t) => with_values(t, |values| f(Some(values))),
+        None => Ok(f(None)),
+    }
+}
+
+/// A 2-D convolution with a square kernel and a bias.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// Loads `weight` and `bias`.
+    pub fn load(
+        vb: VarBuilder,
+        (c_in, c_out): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Conv2d> {
+        Ok(Conv2d {
+            weight: weight(&vb, (c_out, c_in, kernel, kernel))?,
+            bias: Some(bias(&vb, c_out)?),
+            kernel,
+            stride,
+            padding,
+        })
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// Applies the convolution to `(batch, c_in, h, w)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_fused(x, None, None)
+    }
+
+    /// The convolution of `x` `(batch, c_in, h, w)` upsampled 2× (nearest neighbour),
+    /// as the decoders' upsamplers do, without making the upsampled image on the CPU.
+    pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
+        let (batch, c_in, height, width) = x.dims4()?;
+        if !on_cpu(x) || self.kernel != 3 || self.padding != 1 || self.stride != 1 {
+            return self.forward(&x.upsample_nearest2d(2 * height, 2 * width)?);
+        }
+        let x = x.contiguous()?;
+        let c_out = self.out_channels();
+        let shape = ConvShape {
+            batch,
+            c_in,
+            c_out,
+            height,
+            width,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let out = with_values(&x, |input| {
+            with_values(&self.weight, |weight| {
+                with_optional(self.bias.as_ref(), |bias| {
+                    kernels::upsample2x_conv3x3(input, weight, bias, shape)
+                })
+            })
+        })???;
+        Tensor::from_vec(out, (batch, c_out, 2 * height, 2 * width), x.device())
+    }
+
+    /// The convolution plus `extra` `(batch, c_out)` per image and channel, plus
+    /// `residual` (shaped like the output), in one pass over the output.
+    pub fn forward_fused(
+        &self,
+        x: &Tensor,
+        extra: Option<&Tensor>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let c_out = self.out_channels();
+        let bias = match (&self.bias, extra) {
+            (Some(bias), Some(extra)) => Some(extra.broadcast_add(&bias.unsqueeze(0)?)?),
+            (None, Some(extra)) => Some(extra.clone()),
+            (bias, None) => bias.clone(),
+        };
+        if on_cpu(x) {
+            let x = x.contiguous()?;
+            let (batch, c_in, height, width) = x.dims4()?;
+            let shape = ConvShape {
+                batch,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel: self.kernel,
+                stride: self.stride,
+                padding: self.padding,
+            };
+            let bias = bias.map(|b| b.contiguous()).transpose()?;
+            let residual = residual.map(|r| r.contiguous()).transpose()?;
+            let out = with_values(&x, |input| {
+                with_values(&self.weight, |weight| {
+                    with_optional(bias.as_ref(), |bias| {
+                        with_optional(residual.as_ref(), |residual| {
+                            kernels::conv2d(input, weight, bias, residual, shape)
+                        })
+                    })
+                })
+            })????;
+            let (out_h, out_w) = shape.output();
+            return Tensor::from_vec(out, (batch, c_out, out_h, out_w), x.device());
+        }
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        let y = match bias {
+            Some(bias) if bias.rank() == 1 => y.broadcast_add(&bias.reshape((1, c_out, 1, 1))?)?,
+            Some(bias) => y.broadcast_add(&bias.unsqueeze(2)?.unsqueeze(3)?)?,
+            None => y,
+        };
+        match residual {
+            Some(residual) => y + residual,
+            None => Ok(y),
+        }
+    }
+}
+
+/// Group normalisation, optionally followed by SiLU (as every use in these models is).
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    /// Loads `weight` and `bias` for `channels`.
+    pub fn load(vb: VarBuilder, groups: usize, channels: usize, eps: f64) -> Result<GroupNorm> {
+        if !channels.is_multiple_of(groups) {
+            candle_core::bail!("{channels} channels do not split into {groups} groups");
+        }
+        let (weight, bias) = norm_params(&vb, channels)?;
+        Ok(GroupNorm {
+            weight,
+            bias,
+            groups,
+            eps,
+        })
+    }
+
+    /// Normalises `(batch, channels, h, w)`, then applies SiLU if `silu`.
+    pub fn forward(&self, x: &Tensor, silu: bool) -> Result<Tensor> {
+        if on_cpu(x) {
+            let x = x.contiguous()?;
+            let dims = x.dims().to_vec();
+            let channels = dims[1];
+            let plane: usize = dims[2..].iter().product();
+            let out = with_values(&x, |input| {
+                with_values(&self.weight, |gamma| {
+                    with_values(&self.bias, |beta| {
+                        kernels::group_norm(
+                            input,
+                            (channels, plane),
+                            self.groups,
+                            self.eps,
+                            gamma,
+                            beta,
+                            silu,
+                        )
+                    })
+                })
+            })???;
+            return Tensor::from_vec(out, dims, x.device());
+        }
+        let channels = self.weight.dim(0)?;
+        let y = candle_nn::GroupNorm::new(
+            self.weight.clone(),
+            self.bias.clone(),
+            channels,
+            self.groups,
+            self.eps,
+        )?
+        .forward(x)?;
+        if silu {
+            candle_nn::ops::silu(&y)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// Layer normalisation over the last dimension.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `weight` and `bias` of `width`.
+    pub fn load(vb: VarBuilder, width: usize, eps: f64) -> Result<LayerNorm> {
+        let (weight, bias) = norm_params(&vb, width)?;
+        Ok(LayerNorm { weight, bias, eps })
+    }
+
+    /// Normalises each row of the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if on_cpu(x) {
+            let x = x.contiguous()?;
+            let width = x.dim(D::Minus1)?;
+            let out = with_values(&x, |input| {
+                with_values(&self.weight, |gamma| {
+                    with_values(&self.bias, |beta| {
+                        kernels::layer_norm(input, width, self.eps, gamma, beta)
+                    })
+                })
+            })???;
+            return Tensor::from_vec(out, x.shape(), x.device());
+        }
+        candle_nn::LayerNorm::new(self.weight.clone(), self.bias.clone(), self.eps).forward(x)
+    }
+}
+
+/// A linear layer over the last dimension.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// `(out, in)`.
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// Loads `weight` (and `bias` when `bias`). Accepts 1×1 convolution weights too, as
+    /// older autoencoders store their attention projections.
+    pub fn load(vb: VarBuilder, (d_in, d_out): (usize, usize), bias: bool) -> Result<Linear> {
+        let weight = match weight(&vb, (d_out, d_in)) {
+            Ok(weight) => weight,
+            Err(_) => self::weight(&vb, (d_out, d_in, 1, 1))?.reshape((d_out, d_in))?,
+        };
+        let bias = if bias {
+            Some(self::bias(&vb, d_out)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    /// Several linear layers with the same input as one (their outputs side by side).
+    pub fn fused(layers: &[&Linear]) -> Result<Linear> {
+        let weights: Vec<&Tensor> = layers.iter().map(|l| &l.weight).collect();
+        let biases: Option<Vec<&Tensor>> = layers.iter().map(|l| l.bias.as_ref()).collect();
+        Ok(Linear {
+            weight: Tensor::cat(&weights, 0)?,
+            bias: biases.map(|b| Tensor::cat(&b, 0)).transpose()?,
+        })
+    }
+
+    /// Applies the layer to `(..., in)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (d_out, d_in) = self.weight.dims2()?;
+        if on_cpu(x) {
+            let x = x.contiguous()?;
+            let rows = x.elem_count() / d_in;
+            let out = with_values(&x, |input| {
+                with_values(&self.weight, |weight| {
+                    with_optional(self.bias.as_ref(), |bias| {
+                        let mut out = vec![0.0f32; rows * d_out];
+                        if let Some(bias) = bias {
+                            out.chunks_exact_mut(d_out)
+                                .for_each(|row| row.copy_from_slice(bias));
+                        }
+                        kernels::matmul(
+                            &mut out,
+                            d_out,
+                            (rows, d_out, d_in),
+                            kernels::MatRef::dense(input, 0, d_in),
+                            // Wᵀ: the weights' rows as columns.
+                            kernels::MatRef {
+                                data: weight,
+                                offset: 0,
+                                row_stride: 1,
+                                col_stride: d_in,
+                            },
+                            1.0,
+                            bias.is_some(),
+                            kernels::Threads::All,
+                        );
+                        out
+                    })
+                })
+            })???;
+            let mut dims = x.dims().to_vec();
+            *dims.last_mut().expect("a last dimension") = d_out;
+            return Tensor::from_vec(out, dims, x.device());
+        }
+        candle_nn::Linear::new(self.weight.clone(), self.bias.clone()).forward(x)
+    }
+}
+
+/// Multi-head scaled dot-product attention of `(batch, queries, heads · dim)` queries
+/// over `(batch, keys, heads · dim)` keys and values.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Tensor> {
+    let (batch, queries, inner) = q.dims3()?;
+    let keys = k.dim(1)?;
+    let dim = inner / heads;
+    let scale = 1.0 / (dim as f64).sqrt();
+    if on_cpu(q) {
+        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+        let out = with_values(&q, |q| {
+            with_values(&k, |k| {
+                with_values(&v, |v| {
+                    kernels::attention(q, k, v, (batch, queries, keys), heads, scale as f32)
+                })
+            })
+        })???;
+        return Tensor::from_vec(out, (batch, queries, inner), q.device());
+    }
+    #[cfg(feature = "flash-attn")]
+    if q.device().is_cuda() {
+        // (batch, tokens, heads, dim) is flash attention's layout: no transposes.
+        let heads_view = |t: &Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((batch, n, heads, dim))?.to_dtype(DType::F16)
+        };
+        let out = candle_flash_attn::flash_attn(
+            &heads_view(q, queries)?,
+            &heads_view(k, keys)?,
+            &heads_view(v, keys)?,
+            scale as f32,
+            false,
+        )?;
+        return out.reshape((batch, queries, inner))?.to_dtype(q.dtype());
+    }
+    let split = |t: &Tensor, n: usize| -> Result<Tensor> {
+        t.reshape((batch, n, heads, dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let (q, k, v) = (split(q, queries)?, split(k, keys)?, split(v, keys)?);
+    let in_dtype = q.dtype();
+    let scores = (q
+        .to_dtype(DType::F32)?
+        .matmul(&k.to_dtype(DType::F32)?.t()?)?
+        * scale)?;
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    weights
+        .matmul(&v.to_dtype(DType::F32)?)?
+        .to_dtype(in_dtype)?
+        .transpose(1, 2)?
+        .reshape((batch, queries, inner))
+}
+
+/// diffusers' `Attention`: projections in, multi-head attention, projection out.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    /// Query, key and value projections as one, for self-attention.
+    qkv: Option<Linear>,
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: usize,
+}
+
+impl Attention {
+    /// Loads `to_q`, `to_k`, `to_v`, `to_out.0` (or the older `query`, `key`, `value`,
+    /// `proj_attn`). `context` is the key/value input width when it is not `dim`.
+    pub fn load(
+        vb: VarBuilder,
+        dim: usize,
+        context: Option<usize>,
+        heads: usize,
+        qkv_bias: bool,
+    ) -> Result<Attention> {
+        let names = if vb.contains_tensor("query.weight") {
+            ["query", "key", "value", "proj_attn"]
+        } else {
+            ["to_q", "to_k", "to_v", "to_out.0"]
+        };
+        let source = context.unwrap_or(dim);
+        let to_q = Linear::load(vb.pp(names[0]), (dim, dim), qkv_bias)?;
+        let to_k = Linear::load(vb.pp(names[1]), (source, dim), qkv_bias)?;
+        let to_v = Linear::load(vb.pp(names[2]), (source, dim), qkv_bias)?;
+        let to_out = Linear::load(vb.pp(names[3]), (dim, dim), true)?;
+        let qkv = if context.is_none() {
+            Some(Linear::fused(&[&to_q, &to_k, &to_v])?)
+        } else {
+            None
+        };
+        Ok(Attention {
+            qkv,
+            to_q,
+            to_k,
+            to_v,
+            to_out,
+            heads,
+        })
+    }
+
+    /// Attends from `x` `(batch, tokens, dim)` to `context` (or to `x` itself).
+    pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        let (q, k, v) = match (context, &self.qkv) {
+            (None, Some(qkv)) => {
+                let fused = qkv.forward(x)?;
+                let dim = fused.dim(D::Minus1)? / 3;
+                (
+                    fused.narrow(D::Minus1, 0, dim)?,
+                    fused.narrow(D::Minus1, dim, dim)?,
+                    fused.narrow(D::Minus1, 2 * dim, dim)?,
+                )
+            }
+            _ => {
+                let context = context.unwrap_or(x);
+                (
+                    self.to_q.forward(x)?,
+                    self.to_k.forward(context)?,
+                    self.to_v.forward(context)?,
+                )
+            }
+        };
+        self.to_out.forward(&attention(&q, &k, &v, self.heads)?)
+    }
+}
+
+/// diffusers' GEGLU feed-forward: a projection to twice the inner width, the first half
+/// gated by the GELU of the second, and a projection back.
+#[derive(Debug, Clone)]
+pub struct FeedForward {
+    project_in: Linear,
+    project_out: Linear,
+}
+
+impl FeedForward {
+    /// Loads `net.0.proj` and `net.2` for `dim` with a 4× inner width.
+    pub fn load(vb: VarBuilder, dim: usize) -> Result<FeedForward> {
+        let inner = 4 * dim;
+        Ok(FeedForward {
+            project_in: Linear::load(vb.pp("net.0.proj"), (dim, 2 * inner), true)?,
+            project_out: Linear::load(vb.pp("net.2"), (inner, dim), true)?,
+        })
+    }
+
+    /// Applies it to `(..., dim)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let projected = self.project_in.forward(x)?;
+        let inner = projected.dim(D::Minus1)? / 2;
+        let gated = if on_cpu(&projected) {
+            let out = with_values(&projected, |values| kernels::geglu(values, inner))?;
+            let mut dims = projected.dims().to_vec();
+            *dims.last_mut().expect("a last dimension") = inner;
+            Tensor::from_vec(out, dims, projected.device())?
+        } else {
+            let value = projected.narrow(D::Minus1, 0, inner)?;
+            let gate = projected.narrow(D::Minus1, inner, inner)?;
+            (value * gate.gelu_erf()?)?
+        };
+        self.project_out.forward(&gated)
+    }
+}
