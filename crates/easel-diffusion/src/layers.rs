@@ -1,6 +1,6 @@
-//! The layers the UNet and the autoencoder are built from — convolution, group and layer
-//! normalisation, linear, attention, GEGLU feed-forward — loaded from diffusers-named
-//! weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
+//! The layers Easel's autoencoder and text encoder are built from — convolution (plain,
+//! fused with a residual, after 2× upsampling), group and layer normalisation, linear,
+//! attention, the ResNet block — loaded from diffusers-named weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
 
 use candle_core::{CpuStorage, D, DType, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
@@ -367,21 +367,6 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Ten
         })???;
         return Tensor::from_vec(out, (batch, queries, inner), q.device());
     }
-    #[cfg(feature = "flash-attn")]
-    if q.device().is_cuda() {
-        // (batch, tokens, heads, dim) is flash attention's layout: no transposes.
-        let heads_view = |t: &Tensor, n: usize| -> Result<Tensor> {
-            t.reshape((batch, n, heads, dim))?.to_dtype(DType::F16)
-        };
-        let out = candle_flash_attn::flash_attn(
-            &heads_view(q, queries)?,
-            &heads_view(k, keys)?,
-            &heads_view(v, keys)?,
-            scale as f32,
-            false,
-        )?;
-        return out.reshape((batch, queries, inner))?.to_dtype(q.dtype());
-    }
     let split = |t: &Tensor, n: usize| -> Result<Tensor> {
         t.reshape((batch, n, heads, dim))?
             .transpose(1, 2)?
@@ -473,38 +458,63 @@ impl Attention {
     }
 }
 
-/// diffusers' GEGLU feed-forward: a projection to twice the inner width, the first half
-/// gated by the GELU of the second, and a projection back.
-#[derive(Debug, Clone)]
-pub struct FeedForward {
-    project_in: Linear,
-    project_out: Linear,
+/// A ResNet block conditioned on the time embedding.
+#[derive(Debug)]
+pub struct ResnetBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    time_emb_proj: Option<Linear>,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
 }
 
-impl FeedForward {
-    /// Loads `net.0.proj` and `net.2` for `dim` with a 4× inner width.
-    pub fn load(vb: VarBuilder, dim: usize) -> Result<FeedForward> {
-        let inner = 4 * dim;
-        Ok(FeedForward {
-            project_in: Linear::load(vb.pp("net.0.proj"), (dim, 2 * inner), true)?,
-            project_out: Linear::load(vb.pp("net.2"), (inner, dim), true)?,
+impl ResnetBlock {
+    /// Loads a block from `c_in` to `c_out` channels; `time` is the time embedding's
+    /// width (none in the autoencoder).
+    pub fn load(
+        vb: VarBuilder,
+        (c_in, c_out): (usize, usize),
+        time: Option<usize>,
+        groups: usize,
+        eps: f64,
+    ) -> Result<ResnetBlock> {
+        Ok(ResnetBlock {
+            norm1: GroupNorm::load(vb.pp("norm1"), groups, c_in, eps)?,
+            conv1: Conv2d::load(vb.pp("conv1"), (c_in, c_out), 3, 1, 1)?,
+            time_emb_proj: time
+                .map(|t| Linear::load(vb.pp("time_emb_proj"), (t, c_out), true))
+                .transpose()?,
+            norm2: GroupNorm::load(vb.pp("norm2"), groups, c_out, eps)?,
+            conv2: Conv2d::load(vb.pp("conv2"), (c_out, c_out), 3, 1, 1)?,
+            shortcut: if c_in == c_out {
+                None
+            } else {
+                Some(Conv2d::load(
+                    vb.pp("conv_shortcut"),
+                    (c_in, c_out),
+                    1,
+                    1,
+                    0,
+                )?)
+            },
         })
     }
 
-    /// Applies it to `(..., dim)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let projected = self.project_in.forward(x)?;
-        let inner = projected.dim(D::Minus1)? / 2;
-        let gated = if on_cpu(&projected) {
-            let out = with_values(&projected, |values| kernels::geglu(values, inner))?;
-            let mut dims = projected.dims().to_vec();
-            *dims.last_mut().expect("a last dimension") = inner;
-            Tensor::from_vec(out, dims, projected.device())?
-        } else {
-            let value = projected.narrow(D::Minus1, 0, inner)?;
-            let gate = projected.narrow(D::Minus1, inner, inner)?;
-            (value * gate.gelu_erf()?)?
+    /// `x` `(batch, c_in, h, w)`; `time` the SiLU of the time embedding `(batch, t)`.
+    pub fn forward(&self, x: &Tensor, time: Option<&Tensor>) -> Result<Tensor> {
+        let shift = match (&self.time_emb_proj, time) {
+            (Some(proj), Some(time)) => Some(proj.forward(time)?),
+            _ => None,
         };
-        self.project_out.forward(&gated)
+        let h = self
+            .conv1
+            .forward_fused(&self.norm1.forward(x, true)?, shift.as_ref(), None)?;
+        let skip = match &self.shortcut {
+            Some(conv) => conv.forward(x)?,
+            None => x.clone(),
+        };
+        self.conv2
+            .forward_fused(&self.norm2.forward(&h, true)?, None, Some(&skip))
     }
 }

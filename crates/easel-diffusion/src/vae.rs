@@ -5,9 +5,8 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::layers::{Attention, Conv2d, GroupNorm};
+use crate::layers::{Attention, Conv2d, GroupNorm, ResnetBlock};
 use crate::layout::VaeConfig;
-use crate::unet::ResnetBlock;
 
 /// The autoencoder's normalisation epsilon.
 const EPS: f64 = 1e-6;

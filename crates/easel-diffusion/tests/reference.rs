@@ -1,16 +1,13 @@
-//! Easel's UNet and autoencoder against candle-transformers' independent implementations
-//! of the same diffusers models: random weights written once, loaded by both, run on the
-//! same input; the outputs must agree to float rounding. This pins Easel's kernels
-//! (convolution, normalisation, attention, GEGLU) and the models' wiring to a reference.
+//! Easel's autoencoder against candle-transformers' independent implementation of the
+//! same diffusers model: random weights written once, loaded by both, run on the same
+//! latents; the outputs must agree to float rounding. This pins Easel's kernels
+//! (convolutions, the fused upsampling convolution, group normalisation, attention) and
+//! the decoder's wiring to a reference.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::unet_2d::{
-    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
-};
 use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
-use easel_diffusion::layout::{UnetConfig, VaeConfig};
-use easel_diffusion::unet::UNet;
+use easel_diffusion::layout::VaeConfig;
 use easel_diffusion::vae::Vae;
 
 /// Writes `build`'s randomly initialised variables to a safetensors file and maps it.
@@ -45,66 +42,6 @@ fn relative_difference(ours: &Tensor, reference: &Tensor) -> f32 {
         .to_scalar::<f32>()
         .unwrap();
     diff / scale.max(1e-6)
-}
-
-fn unet_config(linear_projection: bool) -> (UnetConfig, UNet2DConditionModelConfig) {
-    let ours: UnetConfig = serde_json::from_value(serde_json::json!({
-        "in_channels": 4,
-        "out_channels": 4,
-        "block_out_channels": [32, 64, 64],
-        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-        "layers_per_block": 2,
-        "attention_head_dim": [2, 4, 4],
-        "cross_attention_dim": 48,
-        "norm_num_groups": 8,
-        "use_linear_projection": linear_projection,
-    }))
-    .unwrap();
-    let block = |out_channels, cross: bool, heads| BlockConfig {
-        out_channels,
-        use_cross_attn: cross.then_some(1),
-        attention_head_dim: heads,
-    };
-    let reference = UNet2DConditionModelConfig {
-        center_input_sample: false,
-        flip_sin_to_cos: true,
-        freq_shift: 0.0,
-        blocks: vec![block(32, true, 2), block(64, true, 4), block(64, false, 4)],
-        layers_per_block: 2,
-        downsample_padding: 1,
-        mid_block_scale_factor: 1.0,
-        norm_num_groups: 8,
-        norm_eps: 1e-5,
-        cross_attention_dim: 48,
-        sliced_attention_size: None,
-        use_linear_projection: linear_projection,
-    };
-    (ours, reference)
-}
-
-#[test]
-fn unet_matches_the_reference_implementation() {
-    for linear_projection in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let (ours_config, reference_config) = unet_config(linear_projection);
-        let vb = random_weights(dir.path(), |vb| {
-            UNet2DConditionModel::new(vb, 4, 4, false, reference_config.clone()).map(|_| ())
-        });
-        let reference =
-            UNet2DConditionModel::new(vb.clone(), 4, 4, false, reference_config).unwrap();
-        let ours = UNet::load(vb, &ours_config).unwrap();
-
-        // Two images (as with guidance), an odd latent size, a real-looking timestep.
-        let latents = Tensor::randn(0f32, 1.0, (2, 4, 24, 20), &Device::Cpu).unwrap();
-        let context = Tensor::randn(0f32, 1.0, (2, 7, 48), &Device::Cpu).unwrap();
-        let expected = reference.forward(&latents, 801.0, &context).unwrap();
-        let got = ours.forward(&latents, 801.0, &context).unwrap();
-        let difference = relative_difference(&got, &expected);
-        assert!(
-            difference < 1e-4,
-            "linear projection {linear_projection}: relative difference {difference}"
-        );
-    }
 }
 
 #[test]
