@@ -690,6 +690,36 @@ pub fn layer_norm(input: &[f32], width: usize, eps: f64, gamma: &[f32], beta: &[
     out
 }
 
+/// `x[:, :inner] · gelu(x[:, inner:])` for rows of `2 · inner` values (GEGLU), with the
+/// exact (erf) GELU.
+pub fn geglu(input: &[f32], inner: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; input.len() / 2];
+    out.par_chunks_mut(inner)
+        .zip(input.par_chunks(2 * inner))
+        .for_each(|(dst, src)| {
+            let (value, gate) = src.split_at(inner);
+            vectorised(|| {
+                for ((d, &v), &g) in dst.iter_mut().zip(value).zip(gate) {
+                    *d = v * gelu(g);
+                }
+            })
+        });
+    out
+}
+
+/// GELU with erf from Abramowitz and Stegun 7.1.26 (absolute error under 1.5e-7).
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (0.327_591_1 * z + 1.0);
+    let poly = t
+        * ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_73) * t
+            + 0.254_829_6);
+    let erf_abs = 1.0 - poly * fast_exp(-z * z);
+    let erf = if x < 0.0 { -erf_abs } else { erf_abs };
+    0.5 * x * (1.0 + erf)
+}
+
 /// Queries per block of the attention kernel.
 const QUERY_BLOCK: usize = 64;
 

@@ -1,6 +1,7 @@
-//! The layers Easel's autoencoder and text encoder are built from — convolution (plain,
-//! fused with a residual, after 2× upsampling), group and layer normalisation, linear,
-//! attention, the ResNet block — loaded from diffusers-named weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
+//! The layers Easel's UNet, autoencoder and text encoder are built from — convolution
+//! (plain, fused with a bias per image and a residual, after 2× upsampling), group and
+//! layer normalisation, linear, attention, GEGLU feed-forward, the ResNet block — loaded
+//! from diffusers-named weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
 
 use candle_core::{CpuStorage, D, DType, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
@@ -367,6 +368,21 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Ten
         })???;
         return Tensor::from_vec(out, (batch, queries, inner), q.device());
     }
+    #[cfg(feature = "flash-attn")]
+    if q.device().is_cuda() {
+        // (batch, tokens, heads, dim) is flash attention's layout: no transposes.
+        let heads_view = |t: &Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((batch, n, heads, dim))?.to_dtype(DType::F16)
+        };
+        let out = candle_flash_attn::flash_attn(
+            &heads_view(q, queries)?,
+            &heads_view(k, keys)?,
+            &heads_view(v, keys)?,
+            scale as f32,
+            false,
+        )?;
+        return out.reshape((batch, queries, inner))?.to_dtype(q.dtype());
+    }
     let split = |t: &Tensor, n: usize| -> Result<Tensor> {
         t.reshape((batch, n, heads, dim))?
             .transpose(1, 2)?
@@ -455,6 +471,42 @@ impl Attention {
             }
         };
         self.to_out.forward(&attention(&q, &k, &v, self.heads)?)
+    }
+}
+
+/// diffusers' GEGLU feed-forward: a projection to twice the inner width, the first half
+/// gated by the GELU of the second, and a projection back.
+#[derive(Debug, Clone)]
+pub struct FeedForward {
+    project_in: Linear,
+    project_out: Linear,
+}
+
+impl FeedForward {
+    /// Loads `net.0.proj` and `net.2` for `dim` with a 4× inner width.
+    pub fn load(vb: VarBuilder, dim: usize) -> Result<FeedForward> {
+        let inner = 4 * dim;
+        Ok(FeedForward {
+            project_in: Linear::load(vb.pp("net.0.proj"), (dim, 2 * inner), true)?,
+            project_out: Linear::load(vb.pp("net.2"), (inner, dim), true)?,
+        })
+    }
+
+    /// Applies it to `(..., dim)`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let projected = self.project_in.forward(x)?;
+        let inner = projected.dim(D::Minus1)? / 2;
+        let gated = if on_cpu(&projected) {
+            let out = with_values(&projected, |values| kernels::geglu(values, inner))?;
+            let mut dims = projected.dims().to_vec();
+            *dims.last_mut().expect("a last dimension") = inner;
+            Tensor::from_vec(out, dims, projected.device())?
+        } else {
+            let value = projected.narrow(D::Minus1, 0, inner)?;
+            let gate = projected.narrow(D::Minus1, inner, inner)?;
+            (value * gate.gelu_erf()?)?
+        };
+        self.project_out.forward(&gated)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod scheduler;
 pub mod text_encoder;
 pub mod tiny;
 pub mod tokenizer;
+pub mod unet;
 pub mod vae;
 pub mod weights;
 

@@ -5,16 +5,14 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::stable_diffusion::unet_2d::{
-    BlockConfig, UNet2DConditionModel, UNet2DConditionModelConfig,
-};
 use image::{GrayImage, RgbImage};
 
 use crate::DiffusionError;
-use crate::layout::{ModelFiles, PipelineKind, UnetConfig};
+use crate::layout::{ModelFiles, PipelineKind};
 use crate::scheduler::{Noise, Schedule};
 use crate::text_encoder::TextEncoder;
 use crate::tokenizer::ClipTokenizer;
+use crate::unet::UNet;
 use crate::vae::Vae;
 
 /// What to generate from.
@@ -80,61 +78,12 @@ pub struct Pipeline {
     dtype: DType,
     tokenizer: ClipTokenizer,
     text_encoder: TextEncoder,
-    unet: UNet2DConditionModel,
+    unet: UNet,
     vae: Vae,
     vae_scale: usize,
     latent_channels: usize,
     scheduler: crate::layout::SchedulerConfig,
     weight_bytes: u64,
-}
-
-/// candle's UNet configuration from diffusers' `unet/config.json`.
-pub fn unet_config(config: &UnetConfig) -> Result<UNet2DConditionModelConfig, String> {
-    let heads = config
-        .num_attention_heads
-        .as_ref()
-        .unwrap_or(&config.attention_head_dim);
-    let blocks = config
-        .block_out_channels
-        .iter()
-        .zip(&config.down_block_types)
-        .enumerate()
-        .map(|(i, (&out_channels, kind))| {
-            let use_cross_attn = match kind.as_str() {
-                "CrossAttnDownBlock2D" => Some(
-                    config
-                        .transformer_layers_per_block
-                        .as_ref()
-                        .and_then(|layers| layers.get(i))
-                        .unwrap_or(1),
-                ),
-                "DownBlock2D" => None,
-                other => return Err(format!("down block type `{other}` is not supported")),
-            };
-            let attention_head_dim = heads
-                .get(i)
-                .ok_or_else(|| format!("no attention head count for block {i}"))?;
-            Ok(BlockConfig {
-                out_channels,
-                use_cross_attn,
-                attention_head_dim,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(UNet2DConditionModelConfig {
-        center_input_sample: config.center_input_sample,
-        flip_sin_to_cos: config.flip_sin_to_cos,
-        freq_shift: config.freq_shift,
-        blocks,
-        layers_per_block: config.layers_per_block,
-        downsample_padding: config.downsample_padding,
-        mid_block_scale_factor: config.mid_block_scale_factor,
-        norm_num_groups: config.norm_num_groups,
-        norm_eps: config.norm_eps,
-        cross_attention_dim: config.cross_attention_dim,
-        sliced_attention_size: None,
-        use_linear_projection: config.use_linear_projection,
-    })
 }
 
 /// Pixels in [-1, 1] as a `(1, 3, h, w)` tensor.
@@ -202,12 +151,9 @@ impl Pipeline {
             crate::weights::read(&files.text_encoder_weights, dtype, device)?,
         )
         .map_err(|e| bad(format!("text_encoder: {e}")))?;
-        let unet = UNet2DConditionModel::new(
+        let unet = UNet::load(
             crate::weights::read(&files.unet_weights, dtype, device)?,
-            files.unet.in_channels,
-            files.unet.out_channels,
-            cfg!(feature = "flash-attn"),
-            unet_config(&files.unet).map_err(|e| bad(format!("unet/config.json: {e}")))?,
+            &files.unet,
         )
         .map_err(|e| bad(format!("unet: {e}")))?;
         let vae = Vae::new(

@@ -7,12 +7,11 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::unet_2d::UNet2DConditionModel;
 use serde_json::{Value, json};
 
 use crate::layout::{PipelineKind, TextEncoderConfig, UnetConfig, VaeConfig};
-use crate::pipeline::unet_config;
 use crate::text_encoder::TextEncoder;
+use crate::unet::UNet;
 use crate::vae::Vae;
 
 fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
@@ -149,18 +148,9 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
     });
     write_json(&dir.join("unet/config.json"), &unet)?;
     let unet: UnetConfig = serde_json::from_value(unet).map_err(io)?;
-    let candle_config = unet_config(&unet).map_err(io)?;
     save_random(
         &dir.join("unet/diffusion_pytorch_model.safetensors"),
-        |vb| {
-            UNet2DConditionModel::new(
-                vb,
-                unet.in_channels,
-                unet.out_channels,
-                false,
-                candle_config,
-            )
-        },
+        |vb| UNet::load(vb, &unet),
     )?;
 
     let vae = json!({

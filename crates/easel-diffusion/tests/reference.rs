@@ -1,79 +1,95 @@
-//! Easel's autoencoder against candle-transformers' independent implementation of the
-//! same diffusers model: random weights written once, loaded by both, run on the same
-//! latents; the outputs must agree to float rounding. This pins Easel's kernels
-//! (convolutions, the fused upsampling convolution, group normalisation, attention) and
-//! the decoder's wiring to a reference.
+//! Easel's UNet and autoencoder against PyTorch diffusers, the reference implementation:
+//! `fixtures/make_reference.py` built tiny models with random weights in diffusers, ran
+//! them on fixed inputs and stored weights, configuration, inputs and diffusers' outputs.
+//! Easel loads the same files through its real loader and must give the same outputs to
+//! float rounding. This pins the kernels (convolutions, the fused upsampling convolution,
+//! group and layer normalisation, attention, GEGLU) and the models' wiring.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::stable_diffusion::vae::{AutoEncoderKL, AutoEncoderKLConfig};
-use easel_diffusion::layout::VaeConfig;
+use easel_diffusion::layout::{UnetConfig, VaeConfig};
+use easel_diffusion::unet::UNet;
 use easel_diffusion::vae::Vae;
 
-/// Writes `build`'s randomly initialised variables to a safetensors file and maps it.
-fn random_weights(
-    dir: &std::path::Path,
-    build: impl FnOnce(VarBuilder) -> candle_core::Result<()>,
-) -> VarBuilder<'static> {
-    let vars = VarMap::new();
-    build(VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
-    let path = dir.join("weights.safetensors");
-    vars.save(&path).unwrap();
-    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
-    VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu)
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-/// The largest difference between two tensors, relative to the reference's scale.
+/// The fixture's configuration, a loader for its weights, and its inputs and outputs.
+fn load<C: serde::de::DeserializeOwned>(
+    name: &str,
+) -> (C, candle_nn::VarBuilder<'static>, HashMap<String, Tensor>) {
+    let dir = fixture(name);
+    let config = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let weights = easel_diffusion::weights::read(
+        &dir.join("diffusion_pytorch_model.safetensors"),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let io = candle_core::safetensors::load(dir.join("io.safetensors"), &Device::Cpu).unwrap();
+    (config, weights, io)
+}
+
+/// The largest difference between two tensors, relative to the reference's largest value.
 fn relative_difference(ours: &Tensor, reference: &Tensor) -> f32 {
     assert_eq!(ours.dims(), reference.dims());
-    let scale = reference
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
+    let largest = |t: &Tensor| {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    largest(&(ours - reference).unwrap()) / largest(reference).max(1e-6)
+}
+
+fn check_unet(name: &str) {
+    let (config, weights, io): (UnetConfig, _, _) = load(name);
+    let unet = UNet::load(weights, &config).unwrap();
+    let timestep = f64::from(io["timestep"].to_vec1::<f32>().unwrap()[0]);
+    let out = unet
+        .forward(&io["latents"], timestep, &io["context"])
         .unwrap();
-    let diff = (ours - reference)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    diff / scale.max(1e-6)
+    let difference = relative_difference(&out, &io["out"]);
+    assert!(
+        difference < 1e-4,
+        "{name}: relative difference {difference}"
+    );
 }
 
 #[test]
-fn autoencoder_decodes_as_the_reference_implementation() {
-    let dir = tempfile::tempdir().unwrap();
-    let reference_config = AutoEncoderKLConfig {
-        block_out_channels: vec![16, 32, 32],
-        layers_per_block: 1,
-        latent_channels: 4,
-        norm_num_groups: 8,
-        use_quant_conv: true,
-        use_post_quant_conv: true,
-    };
-    let ours_config: VaeConfig = serde_json::from_value(serde_json::json!({
-        "block_out_channels": [16, 32, 32],
-        "layers_per_block": 1,
-        "latent_channels": 4,
-        "norm_num_groups": 8,
-        "scaling_factor": 0.5,
-    }))
-    .unwrap();
-    let vb = random_weights(dir.path(), |vb| {
-        AutoEncoderKL::new(vb, 3, 3, reference_config.clone()).map(|_| ())
-    });
-    let reference = AutoEncoderKL::new(vb.clone(), 3, 3, reference_config).unwrap();
-    let ours = Vae::new(&ours_config, vb).unwrap();
+fn sd1_unet_matches_diffusers() {
+    // 1×1-convolution projections, one head count, a 9-channel (inpainting) input.
+    check_unet("unet-sd1");
+}
 
-    let latents = Tensor::randn(0f32, 1.0, (1, 4, 10, 12), &Device::Cpu).unwrap();
-    let expected = reference.decode(&latents).unwrap();
-    // Easel's decoder takes UNet-scaled latents.
-    let got = ours.decode(&(&latents * 0.5).unwrap()).unwrap();
-    assert_eq!(got.dims(), &[1, 3, 40, 48]);
-    let difference = relative_difference(&got, &expected);
-    assert!(difference < 1e-4, "relative difference {difference}");
+#[test]
+fn sd2_unet_matches_diffusers() {
+    // Linear projections, a head count per block, a first block without attention.
+    check_unet("unet-sd2");
+}
+
+#[test]
+fn autoencoder_encodes_and_decodes_as_diffusers() {
+    let (config, weights, io): (VaeConfig, _, _) = load("vae");
+    let vae = Vae::new(&config, weights).unwrap();
+    let encoded = vae.encode(&io["pixels"]).unwrap();
+    let difference = relative_difference(&encoded, &io["encoded"]);
+    assert!(
+        difference < 1e-4,
+        "encode: relative difference {difference}"
+    );
+    let decoded = vae.decode(&io["latents"]).unwrap();
+    assert_eq!(decoded.dims(), &[1, 3, 20, 24]);
+    let difference = relative_difference(&decoded, &io["decoded"]);
+    assert!(
+        difference < 1e-4,
+        "decode: relative difference {difference}"
+    );
 }
