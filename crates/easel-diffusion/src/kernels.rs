@@ -720,10 +720,56 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf)
 }
 
+/// The transpose of a row-major `rows × cols` matrix, plus `bias` (one value per row of
+/// the input, so per column of the result).
+pub fn transpose_add(
+    input: &[f32],
+    (rows, cols): (usize, usize),
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    assert_eq!(input.len(), rows * cols);
+    let mut out = vec![0.0f32; rows * cols];
+    const BLOCK: usize = 32;
+    out.par_chunks_mut(BLOCK * rows)
+        .enumerate()
+        .for_each(|(block, dst)| {
+            let first = block * BLOCK;
+            for r in 0..rows {
+                let b = bias.map_or(0.0, |b| b[r]);
+                for (c, d) in dst.chunks_exact_mut(rows).enumerate() {
+                    d[r] = input[r * cols + first + c] + b;
+                }
+            }
+        });
+    out
+}
+
+/// An elementwise activation of the text encoder's feed-forward layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// The exact (erf) GELU, PyTorch's `gelu`.
+    Gelu,
+    /// `x · σ(1.702 x)`, OpenAI CLIP's `quick_gelu`.
+    QuickGelu,
+}
+
+/// `activation` in place.
+pub fn activate(values: &mut [f32], activation: Activation) {
+    values.par_chunks_mut(1 << 14).for_each(|chunk| {
+        vectorised(|| match activation {
+            Activation::Gelu => chunk.iter_mut().for_each(|v| *v = gelu(*v)),
+            Activation::QuickGelu => chunk
+                .iter_mut()
+                .for_each(|v| *v /= 1.0 + fast_exp(-1.702 * *v)),
+        })
+    });
+}
+
 /// Queries per block of the attention kernel.
 const QUERY_BLOCK: usize = 64;
 
-/// Multi-head scaled dot-product attention. `q` is `(batch, queries, heads · dim)`, `k`
+/// Multi-head scaled dot-product attention (`causal`: each query sees the keys up to its
+/// own position only, as in CLIP's text encoder). `q` is `(batch, queries, heads · dim)`, `k`
 /// and `v` are `(batch, keys, heads · dim)`; the result has `q`'s shape. Blocks of
 /// queries run in parallel, each head's scores for the block only ever in memory.
 pub fn attention(
@@ -733,6 +779,7 @@ pub fn attention(
     (batch, queries, keys): (usize, usize, usize),
     heads: usize,
     scale: f32,
+    causal: bool,
 ) -> Vec<f32> {
     let inner = q.len() / (batch * queries).max(1);
     assert!(inner.is_multiple_of(heads), "width not divisible by heads");
@@ -779,6 +826,14 @@ pub fn attention(
                     false,
                     Threads::One,
                 );
+                if causal {
+                    // Query i sees keys 0..=i only.
+                    for (r, row) in scores.chunks_exact_mut(keys).enumerate() {
+                        row.iter_mut()
+                            .skip(first + r + 1)
+                            .for_each(|x| *x = f32::NEG_INFINITY);
+                    }
+                }
                 vectorised(|| scores.chunks_exact_mut(keys).for_each(softmax_in_place));
                 let value = MatRef {
                     data: v,
@@ -890,6 +945,75 @@ mod tests {
                 "silu({x})"
             );
         }
+    }
+
+    #[test]
+    fn activations_match_their_definitions() {
+        let mut values: Vec<f32> = (-400..400).map(|i| i as f32 / 50.0).collect();
+        let inputs = values.clone();
+        activate(&mut values, Activation::Gelu);
+        for (&x, &y) in inputs.iter().zip(&values) {
+            if x.abs() <= 4.0 {
+                // GELU(x) = x · Φ(x), with erf from its series (exact in f64 up to here).
+                let erf = erf_series(f64::from(x) / std::f64::consts::SQRT_2);
+                let exact = 0.5 * f64::from(x) * (1.0 + erf);
+                assert!(
+                    (f64::from(y) - exact).abs() < 1e-6,
+                    "gelu({x}) = {y}, not {exact}"
+                );
+            } else {
+                // Φ is within 4e-5 of 0 or 1 beyond ±4.
+                let limit = if x > 0.0 { x } else { 0.0 };
+                assert!((y - limit).abs() < 4e-5 * x.abs(), "gelu({x}) = {y}");
+            }
+        }
+        let mut values = inputs.clone();
+        activate(&mut values, Activation::QuickGelu);
+        for (&x, &y) in inputs.iter().zip(&values) {
+            let exact = x / (1.0 + (-1.702 * x).exp());
+            assert!(
+                (y - exact).abs() < 1e-5 * (1.0 + x.abs()),
+                "quick_gelu({x})"
+            );
+        }
+    }
+
+    /// erf by its Maclaurin series (accurate in f64 for |x| below about 3).
+    fn erf_series(x: f64) -> f64 {
+        let (mut term, mut sum) = (x, x);
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn causal_attention_ignores_later_keys() {
+        let (queries, inner) = (70, 8);
+        let q = values(queries * inner, 4);
+        let k = values(queries * inner, 5);
+        let v = values(queries * inner, 6);
+        let full = attention(&q, &k, &v, (1, queries, queries), 2, 0.5, true);
+        // Changing the last key and value changes only the last query's output.
+        let (mut k2, mut v2) = (k.clone(), v.clone());
+        k2[(queries - 1) * inner..]
+            .iter_mut()
+            .for_each(|x| *x += 1.0);
+        v2[(queries - 1) * inner..]
+            .iter_mut()
+            .for_each(|x| *x -= 1.0);
+        let changed = attention(&q, &k2, &v2, (1, queries, queries), 2, 0.5, true);
+        assert_eq!(
+            full[..(queries - 1) * inner],
+            changed[..(queries - 1) * inner]
+        );
+        assert_ne!(
+            full[(queries - 1) * inner..],
+            changed[(queries - 1) * inner..]
+        );
+        // The first query sees only the first key: its output is the first value.
+        close(&full[..inner], &v[..inner], 1e-6);
     }
 
     #[test]

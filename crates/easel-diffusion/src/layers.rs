@@ -274,6 +274,10 @@ impl LayerNorm {
     }
 }
 
+/// Up to this many input rows a linear layer is computed transposed (see
+/// [`Linear::forward`]): the text encoder's 77 tokens, not the UNet's pixels.
+const FEW_ROWS: usize = 256;
+
 /// A linear layer over the last dimension.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -317,6 +321,28 @@ impl Linear {
             let out = with_values(&x, |input| {
                 with_values(&self.weight, |weight| {
                     with_optional(self.bias.as_ref(), |bias| {
+                        if rows <= FEW_ROWS {
+                            // Computed transposed, (d_out × rows) = W · xᵀ: gemm then packs
+                            // the few activations, not the weights, in the layout it
+                            // reads slowly.
+                            let mut transposed = vec![0.0f32; rows * d_out];
+                            kernels::matmul(
+                                &mut transposed,
+                                rows,
+                                (d_out, rows, d_in),
+                                kernels::MatRef::dense(weight, 0, d_in),
+                                kernels::MatRef {
+                                    data: input,
+                                    offset: 0,
+                                    row_stride: 1,
+                                    col_stride: d_in,
+                                },
+                                1.0,
+                                false,
+                                kernels::Threads::All,
+                            );
+                            return kernels::transpose_add(&transposed, (d_out, rows), bias);
+                        }
                         let mut out = vec![0.0f32; rows * d_out];
                         if let Some(bias) = bias {
                             out.chunks_exact_mut(d_out)
@@ -353,6 +379,17 @@ impl Linear {
 /// Multi-head scaled dot-product attention of `(batch, queries, heads · dim)` queries
 /// over `(batch, keys, heads · dim)` keys and values.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Tensor> {
+    attention_masked(q, k, v, heads, false)
+}
+
+/// [`attention`], where with `causal` each query sees only the keys up to its position.
+pub fn attention_masked(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    causal: bool,
+) -> Result<Tensor> {
     let (batch, queries, inner) = q.dims3()?;
     let keys = k.dim(1)?;
     let dim = inner / heads;
@@ -362,14 +399,14 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Result<Ten
         let out = with_values(&q, |q| {
             with_values(&k, |k| {
                 with_values(&v, |v| {
-                    kernels::attention(q, k, v, (batch, queries, keys), heads, scale as f32)
+                    kernels::attention(q, k, v, (batch, queries, keys), heads, scale as f32, causal)
                 })
             })
         })???;
         return Tensor::from_vec(out, (batch, queries, inner), q.device());
     }
     #[cfg(feature = "flash-attn")]
-    if q.device().is_cuda() {
+    if q.device().is_cuda() && !causal {
         // (batch, tokens, heads, dim) is flash attention's layout: no transposes.
         let heads_view = |t: &Tensor, n: usize| -> Result<Tensor> {
             t.reshape((batch, n, heads, dim))?.to_dtype(DType::F16)
@@ -471,6 +508,20 @@ impl Attention {
             }
         };
         self.to_out.forward(&attention(&q, &k, &v, self.heads)?)
+    }
+}
+
+/// `activation` of `x`.
+pub fn activate(x: &Tensor, activation: kernels::Activation) -> Result<Tensor> {
+    if on_cpu(x) {
+        let x = x.contiguous()?;
+        let mut values = with_values(&x, |v| v.to_vec())?;
+        kernels::activate(&mut values, activation);
+        return Tensor::from_vec(values, x.shape(), x.device());
+    }
+    match activation {
+        kernels::Activation::Gelu => x.gelu_erf(),
+        kernels::Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
     }
 }
 

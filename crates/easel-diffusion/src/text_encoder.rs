@@ -3,28 +3,12 @@
 //! candle-transformers because its SD variant keeps the configuration private and its
 //! general one knows only `quick_gelu`, while SD 2 and SD-Turbo use `gelu`.
 
-use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
-use crate::layers::{LayerNorm, Linear};
-
+use crate::kernels::Activation;
+use crate::layers::{LayerNorm, Linear, activate, attention_masked};
 use crate::layout::TextEncoderConfig;
-
-#[derive(Debug, Clone, Copy)]
-enum Activation {
-    QuickGelu,
-    Gelu,
-}
-
-impl Activation {
-    fn apply(self, xs: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::QuickGelu => xs * candle_nn::ops::sigmoid(&(xs * 1.702)?)?,
-            // PyTorch's `gelu` is the exact (erf) form.
-            Activation::Gelu => xs.gelu_erf(),
-        }
-    }
-}
 
 struct Layer {
     norm1: LayerNorm,
@@ -52,6 +36,7 @@ impl TextEncoder {
     pub fn new(config: &TextEncoderConfig, vb: VarBuilder) -> Result<TextEncoder> {
         let activation = match config.hidden_act.as_str() {
             "quick_gelu" => Activation::QuickGelu,
+            // PyTorch's `gelu` is the exact (erf) form.
             "gelu" => Activation::Gelu,
             other => candle_core::bail!("text encoder activation `{other}` is not supported"),
         };
@@ -107,59 +92,32 @@ impl TextEncoder {
     /// The last hidden state for a batch of token ids `(batch, tokens)`:
     /// `(batch, tokens, hidden)`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        let (batch, len) = ids.dims2()?;
-        let device = ids.device();
-        let positions = Tensor::arange(0u32, len as u32, device)?;
+        let (_, len) = ids.dims2()?;
+        let positions = Tensor::arange(0u32, len as u32, ids.device())?;
         let mut xs = self
             .token_embedding
             .forward(ids)?
             .broadcast_add(&self.position_embedding.forward(&positions)?)?;
-        let mask = causal_mask(len, xs.dtype(), device)?;
         for layer in &self.layers {
-            xs = self.layer(layer, &xs, &mask, batch, len)?;
+            xs = self.layer(layer, &xs)?;
         }
         self.final_norm.forward(&xs)
     }
 
-    fn layer(
-        &self,
-        layer: &Layer,
-        xs: &Tensor,
-        mask: &Tensor,
-        batch: usize,
-        len: usize,
-    ) -> Result<Tensor> {
-        let dim = xs.dim(D::Minus1)?;
-        let head_dim = dim / self.heads;
-        let residual = xs;
+    /// One pre-norm layer: causal self-attention, then the MLP, each with a residual.
+    fn layer(&self, layer: &Layer, xs: &Tensor) -> Result<Tensor> {
         let h = layer.norm1.forward(xs)?;
-        let split = |t: Tensor| {
-            t.reshape((batch, len, self.heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split((layer.q.forward(&h)? * (head_dim as f64).powf(-0.5))?)?;
-        let k = split(layer.k.forward(&h)?)?;
-        let v = split(layer.v.forward(&h)?)?;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(mask)?;
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let attended = weights
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch, len, dim))?;
-        let xs = (residual + layer.out.forward(&attended)?)?;
-        let h = layer.norm2.forward(&xs)?;
-        let h = layer
-            .fc2
-            .forward(&self.activation.apply(&layer.fc1.forward(&h)?)?)?;
-        xs + h
+        let (q, k, v) = (
+            layer.q.forward(&h)?,
+            layer.k.forward(&h)?,
+            layer.v.forward(&h)?,
+        );
+        let attended = attention_masked(&q, &k, &v, self.heads, true)?;
+        let xs = (xs + layer.out.forward(&attended)?)?;
+        let h = activate(
+            &layer.fc1.forward(&layer.norm2.forward(&xs)?)?,
+            self.activation,
+        )?;
+        xs + layer.fc2.forward(&h)?
     }
-}
-
-/// `-inf` above the diagonal: a token attends to itself and earlier tokens.
-fn causal_mask(len: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-    let values: Vec<f32> = (0..len)
-        .flat_map(|i| (0..len).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(values, (len, len), device)?.to_dtype(dtype)
 }
