@@ -1,15 +1,17 @@
-//! Easel's UNet and autoencoder against PyTorch diffusers, the reference implementation:
-//! `fixtures/make_reference.py` built tiny models with random weights in diffusers, ran
-//! them on fixed inputs and stored weights, configuration, inputs and diffusers' outputs.
-//! Easel loads the same files through its real loader and must give the same outputs to
-//! float rounding. This pins the kernels (convolutions, the fused upsampling convolution,
-//! group and layer normalisation, attention, GEGLU) and the models' wiring.
+//! Easel's UNet, autoencoder and text encoder against PyTorch diffusers and transformers,
+//! the reference implementations: `fixtures/make_reference.py` built tiny models with
+//! random weights there, ran them on fixed inputs and stored weights, configuration,
+//! inputs and outputs. Easel loads the same files through its real loader and must give
+//! the same outputs to float rounding. This pins the kernels (convolutions, the fused
+//! upsampling convolution, group and layer normalisation, causal and plain attention,
+//! GELU, GEGLU) and the models' wiring.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use easel_diffusion::layout::{UnetConfig, VaeConfig};
+use easel_diffusion::layout::{TextEncoderConfig, UnetConfig, VaeConfig};
+use easel_diffusion::text_encoder::TextEncoder;
 use easel_diffusion::unet::UNet;
 use easel_diffusion::vae::Vae;
 
@@ -92,4 +94,32 @@ fn autoencoder_encodes_and_decodes_as_diffusers() {
         difference < 1e-4,
         "decode: relative difference {difference}"
     );
+}
+
+fn check_text_encoder(name: &str) {
+    let dir = fixture(name);
+    let config: TextEncoderConfig =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let weights =
+        easel_diffusion::weights::read(&dir.join("model.safetensors"), DType::F32, &Device::Cpu)
+            .unwrap();
+    let io = candle_core::safetensors::load(dir.join("io.safetensors"), &Device::Cpu).unwrap();
+    let encoder = TextEncoder::new(&config, weights).unwrap();
+    let ids = io["ids"].to_dtype(DType::U32).unwrap();
+    let hidden = encoder.forward(&ids).unwrap();
+    let difference = relative_difference(&hidden, &io["hidden"]);
+    assert!(
+        difference < 1e-4,
+        "{name}: relative difference {difference}"
+    );
+}
+
+#[test]
+fn sd1_text_encoder_matches_transformers() {
+    check_text_encoder("text-quick-gelu");
+}
+
+#[test]
+fn sd2_text_encoder_matches_transformers() {
+    check_text_encoder("text-gelu");
 }
