@@ -289,8 +289,8 @@ pub fn upsample2x_conv3x3(
     let plane = pad_h * pad_w;
     let wide = h * pad_w;
     let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
-    let mut padded = vec![0.0f32; s.c_in * plane + 2];
-    let mut acc = vec![0.0f32; s.c_out * wide];
+    let mut scratch = Scratch::take();
+    let (padded, acc) = scratch.buffers(s.c_in * plane + 2, s.c_out * wide);
     for (image, out) in input
         .chunks_exact(s.c_in * h * w)
         .zip(out.chunks_exact_mut(s.c_out * out_h * out_w))
@@ -305,11 +305,11 @@ pub fn upsample2x_conv3x3(
             });
         for (phase, weights) in phase_weights.iter().enumerate() {
             let (py, px) = (phase / 2, phase % 2);
-            fill_rows(&mut acc, wide, bias);
+            fill_rows(acc, wide, bias);
             for a in 0..2 {
                 for b in 0..2 {
                     matmul(
-                        &mut acc,
+                        acc,
                         wide,
                         (s.c_out, wide, s.c_in),
                         MatRef {
@@ -319,7 +319,7 @@ pub fn upsample2x_conv3x3(
                             col_stride: 4,
                         },
                         MatRef {
-                            data: &padded,
+                            data: padded,
                             offset: (py + a) * pad_w + px + b,
                             row_stride: plane,
                             col_stride: 1,
@@ -346,6 +346,47 @@ pub fn upsample2x_conv3x3(
     out
 }
 
+thread_local! {
+    /// The convolutions' working buffers, kept between calls on the thread that runs a
+    /// model: allocating hundreds of megabytes afresh for every convolution of the
+    /// autoencoder made the kernel zero new pages for a tenth of the run.
+    static SCRATCH: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Two working buffers borrowed from this thread's [`SCRATCH`] and returned on drop.
+struct Scratch(Vec<Vec<f32>>);
+
+impl Scratch {
+    fn take() -> Scratch {
+        let mut buffers = SCRATCH.take();
+        buffers.resize_with(2, Vec::new);
+        Scratch(buffers)
+    }
+
+    /// Zeroed buffers of `a` and `b` floats.
+    fn buffers(&mut self, a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
+        let [first, second] = &mut self.0[..] else {
+            unreachable!("two buffers")
+        };
+        for (buffer, len) in [(&mut *first, a), (&mut *second, b)] {
+            buffer.clear();
+            buffer.resize(len, 0.0);
+        }
+        (&mut first[..], &mut second[..])
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        SCRATCH.set(std::mem::take(&mut self.0));
+    }
+}
+
+/// Frees this thread's convolution buffers (a model run ends; the next allocates anew).
+pub fn release_scratch() {
+    SCRATCH.take();
+}
+
 /// Sets each `width`-long row of `rows` to its bias value, if there is a bias.
 fn fill_rows(rows: &mut [f32], width: usize, bias: Option<&[f32]>) {
     if let Some(bias) = bias {
@@ -369,8 +410,10 @@ fn conv_shifted(
     let (out_h, out_w) = s.output();
     let (pad_h, pad_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
     let plane = pad_h * pad_w;
+    let wide = out_h * pad_w;
     // A tap's view of the last channel reads up to kernel - 1 elements past its plane.
-    let mut padded = vec![0.0f32; s.c_in * plane + s.kernel];
+    let mut scratch = Scratch::take();
+    let (padded, acc) = scratch.buffers(s.c_in * plane + s.kernel, s.c_out * wide);
     padded[..s.c_in * plane]
         .par_chunks_mut(plane)
         .zip(image.par_chunks(s.height * s.width))
@@ -380,9 +423,7 @@ fn conv_shifted(
                 dst[start..start + s.width].copy_from_slice(row);
             }
         });
-    let wide = out_h * pad_w;
-    let mut acc = vec![0.0f32; s.c_out * wide];
-    fill_rows(&mut acc, wide, bias);
+    fill_rows(acc, wide, bias);
     let taps = s.kernel * s.kernel;
     // A tile of columns at a time, so the tile's sums stay in cache across the taps
     // instead of streaming the whole output through memory once per tap.
@@ -403,7 +444,7 @@ fn conv_shifted(
                         col_stride: taps,
                     },
                     MatRef {
-                        data: &padded,
+                        data: padded,
                         offset: ky * pad_w + kx + first,
                         row_stride: plane,
                         col_stride: 1,

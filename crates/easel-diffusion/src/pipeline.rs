@@ -252,7 +252,20 @@ impl Pipeline {
             }
         }
         let mut timings = Timings::default();
-        let latents = self.sample(job, step, &mut timings)?;
+        let result = self.generate_on_this_thread(job, step, &mut timings);
+        crate::kernels::release_scratch();
+        result.map(|image| (image, timings))
+    }
+
+    /// The body of [`Self::generate_timed`], whose kernels keep working buffers on this
+    /// thread until it returns.
+    fn generate_on_this_thread(
+        &self,
+        job: &Job,
+        step: &mut dyn FnMut(usize, usize) -> bool,
+        timings: &mut Timings,
+    ) -> Result<RgbImage, DiffusionError> {
+        let latents = self.sample(job, step, timings)?;
         let started = Instant::now();
         let pixels = self.vae.decode(&latents)?;
         let image = to_image(&pixels)?;
@@ -271,7 +284,7 @@ impl Pipeline {
             }),
             _ => image,
         };
-        Ok((image, timings))
+        Ok(image)
     }
 
     fn sample(
