@@ -202,6 +202,10 @@ pub fn conv2d(
         let residual = residual.map(|r| &r[index * image_out..][..image_out]);
         // The shifted form computes 2 · padding extra columns per row: worth it on wide
         // images (no im2col buffer), not on the UNet's smallest levels.
+        if winograd_suits(&s) {
+            conv_winograd(image, weight, bias, residual, out, s);
+            continue;
+        }
         if s.stride == 1 && (s.kernel > 1 || s.padding > 0) && s.width >= 32 {
             conv_shifted(image, weight, bias, residual, out, s);
             continue;
@@ -353,26 +357,36 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Vec<Vec<f32>>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Two working buffers borrowed from this thread's [`SCRATCH`] and returned on drop.
+/// Working buffers borrowed from this thread's [`SCRATCH`] and returned on drop.
 struct Scratch(Vec<Vec<f32>>);
 
 impl Scratch {
     fn take() -> Scratch {
-        let mut buffers = SCRATCH.take();
-        buffers.resize_with(2, Vec::new);
-        Scratch(buffers)
+        Scratch(SCRATCH.take())
     }
 
     /// Zeroed buffers of `a` and `b` floats.
     fn buffers(&mut self, a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
-        let [first, second] = &mut self.0[..] else {
-            unreachable!("two buffers")
-        };
-        for (buffer, len) in [(&mut *first, a), (&mut *second, b)] {
-            buffer.clear();
-            buffer.resize(len, 0.0);
+        let [first, second] = self.many([a, b], true);
+        (first, second)
+    }
+
+    /// Buffers of the given lengths, zeroed when `zeroed` (else holding old values).
+    fn many<const N: usize>(&mut self, lens: [usize; N], zeroed: bool) -> [&mut [f32]; N] {
+        if self.0.len() < N {
+            self.0.resize_with(N, Vec::new);
         }
-        (&mut first[..], &mut second[..])
+        let mut buffers = self.0.iter_mut();
+        lens.map(|len| {
+            let buffer = buffers.next().expect("N buffers");
+            if zeroed {
+                buffer.clear();
+            }
+            if buffer.len() < len {
+                buffer.resize(len, 0.0);
+            }
+            &mut buffer[..len]
+        })
     }
 }
 
@@ -393,6 +407,170 @@ fn fill_rows(rows: &mut [f32], width: usize, bias: Option<&[f32]>) {
         for (row, &b) in rows.chunks_exact_mut(width).zip(bias) {
             row.fill(b);
         }
+    }
+}
+
+/// Whether a convolution runs as Winograd F(2×2, 3×3): 3×3, stride 1, padding 1, on
+/// planes big enough that transforming the weights on every call is noise, with enough
+/// channels for the 16 matrix products to be efficient.
+fn winograd_suits(s: &ConvShape) -> bool {
+    s.kernel == 3
+        && s.stride == 1
+        && s.padding == 1
+        && s.c_in >= 32
+        && s.c_out >= 32
+        && s.height.div_ceil(2) * s.width.div_ceil(2) >= 256
+}
+
+/// Floats of transformed input (and of products) one band of Winograd tiles may hold.
+const WINOGRAD_BAND_FLOATS: usize = 4 << 20;
+
+/// A 3×3, padding-1 convolution as Winograd F(2×2, 3×3): each 2×2 block of output is
+/// computed from a 4×4 patch of input with 16 products per channel pair instead of 36.
+/// The weights and each patch are transformed into 16 planes, the planes multiplied as
+/// 16 matrix products (`gemm`), and the products transformed back.
+fn conv_winograd(
+    image: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    out: &mut [f32],
+    s: ConvShape,
+) {
+    let (h, w) = (s.height, s.width);
+    let (tiles_y, tiles_x) = (h.div_ceil(2), w.div_ceil(2));
+    // Padded by one on every side, plus one more row and column for odd sides.
+    let (pad_h, pad_w) = (2 * tiles_y + 2, 2 * tiles_x + 2);
+    let plane = pad_h * pad_w;
+    let band = (WINOGRAD_BAND_FLOATS / (16 * s.c_in.max(s.c_out) * tiles_x)).clamp(1, tiles_y);
+    let band_tiles = band * tiles_x;
+    let mut scratch = Scratch::take();
+    let [padded, transformed_weights, patches, products] = scratch.many(
+        [
+            s.c_in * plane,
+            16 * s.c_out * s.c_in,
+            16 * s.c_in * band_tiles,
+            16 * s.c_out * band_tiles,
+        ],
+        false,
+    );
+    padded
+        .par_chunks_mut(plane)
+        .zip(image.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            dst.fill(0.0);
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                dst[(y + 1) * pad_w + 1..][..w].copy_from_slice(row);
+            }
+        });
+    // U = G g Gᵀ for every (out, in) pair, stored [out][in][16].
+    transformed_weights
+        .par_chunks_mut(16)
+        .zip(weight.par_chunks(9))
+        .for_each(|(u, g)| {
+            let rows: [[f32; 3]; 4] = [
+                std::array::from_fn(|c| g[c]),
+                std::array::from_fn(|c| 0.5 * (g[c] + g[3 + c] + g[6 + c])),
+                std::array::from_fn(|c| 0.5 * (g[c] - g[3 + c] + g[6 + c])),
+                std::array::from_fn(|c| g[6 + c]),
+            ];
+            for (r, row) in rows.iter().enumerate() {
+                let [a, b, d] = *row;
+                u[r * 4] = a;
+                u[r * 4 + 1] = 0.5 * (a + b + d);
+                u[r * 4 + 2] = 0.5 * (a - b + d);
+                u[r * 4 + 3] = d;
+            }
+        });
+    let plane_out = h * w;
+    for first in (0..tiles_y).step_by(band) {
+        let rows = band.min(tiles_y - first);
+        let tiles = rows * tiles_x;
+        // V = Bᵀ d B for every 4×4 patch, stored [in][16][tile].
+        patches[..16 * s.c_in * tiles]
+            .par_chunks_mut(16 * tiles)
+            .zip(padded.par_chunks(plane))
+            .for_each(|(v, src)| {
+                vectorised(|| {
+                    for ty in 0..rows {
+                        for tx in 0..tiles_x {
+                            let tile = ty * tiles_x + tx;
+                            let origin = 2 * (first + ty) * pad_w + 2 * tx;
+                            let mut d = [[0.0f32; 4]; 4];
+                            for (r, row) in d.iter_mut().enumerate() {
+                                row.copy_from_slice(&src[origin + r * pad_w..][..4]);
+                            }
+                            let t: [[f32; 4]; 4] = [
+                                std::array::from_fn(|c| d[0][c] - d[2][c]),
+                                std::array::from_fn(|c| d[1][c] + d[2][c]),
+                                std::array::from_fn(|c| d[2][c] - d[1][c]),
+                                std::array::from_fn(|c| d[1][c] - d[3][c]),
+                            ];
+                            for (r, row) in t.iter().enumerate() {
+                                v[(r * 4) * tiles + tile] = row[0] - row[2];
+                                v[(r * 4 + 1) * tiles + tile] = row[1] + row[2];
+                                v[(r * 4 + 2) * tiles + tile] = row[2] - row[1];
+                                v[(r * 4 + 3) * tiles + tile] = row[1] - row[3];
+                            }
+                        }
+                    }
+                })
+            });
+        // M[e] = U[e] · V[e] for the 16 elements, stored [out][16][tile].
+        for e in 0..16 {
+            matmul(
+                &mut products[e * tiles..],
+                16 * tiles,
+                (s.c_out, tiles, s.c_in),
+                MatRef {
+                    data: transformed_weights,
+                    offset: e,
+                    row_stride: 16 * s.c_in,
+                    col_stride: 16,
+                },
+                MatRef {
+                    data: patches,
+                    offset: e * tiles,
+                    row_stride: 16 * tiles,
+                    col_stride: 1,
+                },
+                1.0,
+                false,
+                Threads::All,
+            );
+        }
+        // Y = Aᵀ M A per tile, plus bias and residual, into the output.
+        out.par_chunks_mut(plane_out)
+            .zip(products.par_chunks(16 * tiles))
+            .enumerate()
+            .for_each(|(channel, (dst, m))| {
+                let b = bias.map_or(0.0, |b| b[channel]);
+                let res = residual.map(|r| &r[channel * plane_out..][..plane_out]);
+                for ty in 0..rows {
+                    for tx in 0..tiles_x {
+                        let tile = ty * tiles_x + tx;
+                        let at = |e: usize| m[e * tiles + tile];
+                        let s_rows: [[f32; 4]; 2] = [
+                            std::array::from_fn(|c| at(c) + at(4 + c) + at(8 + c)),
+                            std::array::from_fn(|c| at(4 + c) - at(8 + c) - at(12 + c)),
+                        ];
+                        for (r, row) in s_rows.iter().enumerate() {
+                            let y = 2 * (first + ty) + r;
+                            if y >= h {
+                                continue;
+                            }
+                            let pair = [row[0] + row[1] + row[2], row[1] - row[2] - row[3]];
+                            for (c, value) in pair.into_iter().enumerate() {
+                                let x = 2 * tx + c;
+                                if x < w {
+                                    let index = y * w + x;
+                                    dst[index] = value + b + res.map_or(0.0, |r| r[index]);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
     }
 }
 
@@ -970,6 +1148,94 @@ mod tests {
             let tripled: Vec<f32> = expected[row * n..][..n].iter().map(|x| 3.0 * x).collect();
             close(&dst[row * (n + 3)..][..n], &tripled, 1e-5);
         }
+    }
+
+    /// A convolution by its definition, for checking the fast paths.
+    fn naive_conv(input: &[f32], weight: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
+        let (out_h, out_w) = s.output();
+        let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
+        for b in 0..s.batch {
+            for o in 0..s.c_out {
+                for y in 0..out_h {
+                    for x in 0..out_w {
+                        let mut sum = f64::from(bias[o]);
+                        for i in 0..s.c_in {
+                            for ky in 0..s.kernel {
+                                for kx in 0..s.kernel {
+                                    let iy = (y * s.stride + ky) as isize - s.padding as isize;
+                                    let ix = (x * s.stride + kx) as isize - s.padding as isize;
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= s.height as isize
+                                        || ix >= s.width as isize
+                                    {
+                                        continue;
+                                    }
+                                    let v = input[((b * s.c_in + i) * s.height + iy as usize)
+                                        * s.width
+                                        + ix as usize];
+                                    let k =
+                                        weight[((o * s.c_in + i) * s.kernel + ky) * s.kernel + kx];
+                                    sum += f64::from(v) * f64::from(k);
+                                }
+                            }
+                        }
+                        out[((b * s.c_out + o) * out_h + y) * out_w + x] = sum as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_convolution_path_matches_the_definition() {
+        // Winograd (odd sides, enough tiles and channels), shifted views (wide), im2col
+        // (narrow, and stride 2), 1×1; each with a bias per image and a residual.
+        let shapes = [
+            (32, 40, 33, 35, 3, 1, 1),
+            (8, 12, 9, 40, 3, 1, 1),
+            (8, 12, 9, 10, 3, 1, 1),
+            (8, 12, 11, 13, 3, 2, 1),
+            (8, 12, 7, 9, 1, 1, 0),
+        ];
+        for (c_in, c_out, height, width, kernel, stride, padding) in shapes {
+            let s = ConvShape {
+                batch: 2,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel,
+                stride,
+                padding,
+            };
+            let input = values(2 * c_in * height * width, 7);
+            let weight = values(c_out * c_in * kernel * kernel, 8);
+            let bias = values(2 * c_out, 9);
+            let (out_h, out_w) = s.output();
+            let residual = values(2 * c_out * out_h * out_w, 10);
+            let got = conv2d(&input, &weight, Some(&bias), Some(&residual), s);
+            for b in 0..2 {
+                let one = ConvShape { batch: 1, ..s };
+                let image = &input[b * c_in * height * width..][..c_in * height * width];
+                let mut expected = naive_conv(image, &weight, &bias[b * c_out..][..c_out], one);
+                let res = &residual[b * c_out * out_h * out_w..][..c_out * out_h * out_w];
+                expected.iter_mut().zip(res).for_each(|(e, r)| *e += r);
+                let got = &got[b * c_out * out_h * out_w..][..c_out * out_h * out_w];
+                close(got, &expected, 1e-4);
+            }
+        }
+        assert!(winograd_suits(&ConvShape {
+            batch: 1,
+            c_in: 32,
+            c_out: 40,
+            height: 33,
+            width: 35,
+            kernel: 3,
+            stride: 1,
+            padding: 1
+        }));
     }
 
     #[test]

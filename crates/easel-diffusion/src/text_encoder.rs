@@ -1,7 +1,6 @@
 //! The CLIP text encoder (`CLIPTextModel`): token and position embeddings, causal
-//! pre-norm transformer layers, final layer norm. Written here rather than taken from
-//! candle-transformers because its SD variant keeps the configuration private and its
-//! general one knows only `quick_gelu`, while SD 2 and SD-Turbo use `gelu`.
+//! pre-norm transformer layers, final layer norm, on Easel's layers. Both activations:
+//! `quick_gelu` (OpenAI CLIP, SD 1) and `gelu` (OpenCLIP, SD 2 and SD-Turbo).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
