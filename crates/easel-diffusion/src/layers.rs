@@ -270,7 +270,14 @@ impl LayerNorm {
             })???;
             return Tensor::from_vec(out, x.shape(), x.device());
         }
-        candle_nn::LayerNorm::new(self.weight.clone(), self.bias.clone(), self.eps).forward(x)
+        // Plain ops (candle's fused layer norm has no kernel for every dtype).
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let variance = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(variance + self.eps)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
     }
 }
 
@@ -427,10 +434,17 @@ pub fn attention_masked(
     };
     let (q, k, v) = (split(q, queries)?, split(k, keys)?, split(v, keys)?);
     let in_dtype = q.dtype();
-    let scores = (q
+    let mut scores = (q
         .to_dtype(DType::F32)?
         .matmul(&k.to_dtype(DType::F32)?.t()?)?
         * scale)?;
+    if causal {
+        // Query i sees keys 0..=i only.
+        let mask: Vec<f32> = (0..queries)
+            .flat_map(|i| (0..keys).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        scores = scores.broadcast_add(&Tensor::from_vec(mask, (queries, keys), q.device())?)?;
+    }
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
     weights
         .matmul(&v.to_dtype(DType::F32)?)?
