@@ -75,13 +75,20 @@ fn read_tensors(path: &Path, dtype: DType, device: &Device) -> Result<HashMap<St
         if end < begin || end - begin != expected || data_start + end > file_len {
             return Err(bad(path, format!("`{name}` has bad data offsets")));
         }
-        bytes.resize(expected as usize, 0);
         file.seek(SeekFrom::Start(data_start + begin))
-            .and_then(|_| file.read_exact(&mut bytes))
             .map_err(|e| bad(path, e))?;
-        let tensor = Tensor::from_raw_buffer(&bytes, stored, &entry.shape, &Device::Cpu)?
-            .to_dtype(dtype)?
-            .to_device(device)?;
+        let tensor = if stored == DType::F32 && cfg!(target_endian = "little") {
+            // Straight into the tensor's own buffer (safetensors is little-endian).
+            let mut values = vec![0.0f32; count];
+            file.read_exact(bytemuck::cast_slice_mut(&mut values))
+                .map_err(|e| bad(path, e))?;
+            Tensor::from_vec(values, entry.shape.as_slice(), &Device::Cpu)?
+        } else {
+            bytes.resize(expected as usize, 0);
+            file.read_exact(&mut bytes).map_err(|e| bad(path, e))?;
+            Tensor::from_raw_buffer(&bytes, stored, &entry.shape, &Device::Cpu)?
+        };
+        let tensor = tensor.to_dtype(dtype)?.to_device(device)?;
         tensors.insert(name, tensor);
     }
     Ok(tensors)
