@@ -985,7 +985,7 @@ pub fn activate(values: &mut [f32], activation: Activation) {
 }
 
 /// Queries per block of the attention kernel.
-const QUERY_BLOCK: usize = 64;
+const QUERY_BLOCK: usize = 128;
 
 /// Multi-head scaled dot-product attention (`causal`: each query sees the keys up to its
 /// own position only, as in CLIP's text encoder). `q` is `(batch, queries, heads · dim)`, `k`
