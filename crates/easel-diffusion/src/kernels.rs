@@ -491,30 +491,28 @@ fn conv_winograd(
             .par_chunks_mut(16 * tiles)
             .zip(padded.par_chunks(plane))
             .for_each(|(v, src)| {
-                vectorised(|| {
-                    for ty in 0..rows {
-                        for tx in 0..tiles_x {
-                            let tile = ty * tiles_x + tx;
-                            let origin = 2 * (first + ty) * pad_w + 2 * tx;
-                            let mut d = [[0.0f32; 4]; 4];
-                            for (r, row) in d.iter_mut().enumerate() {
-                                row.copy_from_slice(&src[origin + r * pad_w..][..4]);
-                            }
-                            let t: [[f32; 4]; 4] = [
-                                std::array::from_fn(|c| d[0][c] - d[2][c]),
-                                std::array::from_fn(|c| d[1][c] + d[2][c]),
-                                std::array::from_fn(|c| d[2][c] - d[1][c]),
-                                std::array::from_fn(|c| d[1][c] - d[3][c]),
-                            ];
-                            for (r, row) in t.iter().enumerate() {
-                                v[(r * 4) * tiles + tile] = row[0] - row[2];
-                                v[(r * 4 + 1) * tiles + tile] = row[1] + row[2];
-                                v[(r * 4 + 2) * tiles + tile] = row[2] - row[1];
-                                v[(r * 4 + 3) * tiles + tile] = row[1] - row[3];
-                            }
+                for ty in 0..rows {
+                    for tx in 0..tiles_x {
+                        let tile = ty * tiles_x + tx;
+                        let origin = 2 * (first + ty) * pad_w + 2 * tx;
+                        let mut d = [[0.0f32; 4]; 4];
+                        for (r, row) in d.iter_mut().enumerate() {
+                            row.copy_from_slice(&src[origin + r * pad_w..][..4]);
+                        }
+                        let t: [[f32; 4]; 4] = [
+                            std::array::from_fn(|c| d[0][c] - d[2][c]),
+                            std::array::from_fn(|c| d[1][c] + d[2][c]),
+                            std::array::from_fn(|c| d[2][c] - d[1][c]),
+                            std::array::from_fn(|c| d[1][c] - d[3][c]),
+                        ];
+                        for (r, row) in t.iter().enumerate() {
+                            v[(r * 4) * tiles + tile] = row[0] - row[2];
+                            v[(r * 4 + 1) * tiles + tile] = row[1] + row[2];
+                            v[(r * 4 + 2) * tiles + tile] = row[2] - row[1];
+                            v[(r * 4 + 3) * tiles + tile] = row[1] - row[3];
                         }
                     }
-                })
+                }
             });
         // M[e] = U[e] · V[e] for the 16 elements, stored [out][16][tile].
         for e in 0..16 {
@@ -762,9 +760,10 @@ fn max_of(values: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// Softmax of one row, in place.
+/// `e^(x - max)` of one row in place, returning the reciprocal of their sum: the rest of
+/// a softmax, which the attention kernel applies to its (much narrower) output instead.
 #[inline(always)]
-fn softmax_in_place(row: &mut [f32]) {
+fn exp_in_place(row: &mut [f32]) -> f32 {
     let max = max_of(row);
     let mut sums = [0.0f32; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);
@@ -779,8 +778,7 @@ fn softmax_in_place(row: &mut [f32]) {
         *v = fast_exp(*v - max);
         sum += *v;
     }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|v| *v *= inv);
+    1.0 / sum
 }
 
 #[inline(always)]
@@ -788,40 +786,116 @@ fn silu(x: f32) -> f32 {
     x / (1.0 + fast_exp(-x))
 }
 
-/// Runs `f` compiled for AVX-512 or AVX2 with FMA when the CPU has them (detected at run
-/// time, so one binary serves every x86-64 CPU), so the loops in it are vectorised for
-/// that set; elsewhere as compiled for the baseline.
-#[allow(unsafe_code)]
-#[inline(always)]
-fn vectorised<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-        fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// Defines `fn $name` so that its body is compiled three times — for AVX-512, for AVX2
+/// with FMA, and for the baseline — and the best one the CPU has (detected at run time,
+/// so one binary serves every x86-64 CPU) runs. The body must use plain loops and
+/// `#[inline(always)]` helpers: closures in it would be compiled for the baseline only.
+macro_rules! multiversioned {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[allow(unsafe_code)]
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    body($($arg),*)
+                }
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+                    // SAFETY: the CPU has every feature `avx512` is compiled for.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if has!("avx2") && has!("fma") {
+                    // SAFETY: the CPU has every feature `avx2` is compiled for.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
         }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
-            // SAFETY: the CPU has every feature `avx512` is compiled for (checked above).
-            return unsafe { avx512(f) };
-        }
-        if has!("avx2") && has!("fma") {
-            // SAFETY: the CPU has every feature `avx2` is compiled for (checked above).
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
+    };
 }
 
-/// SiLU in place.
-pub fn silu_in_place(values: &mut [f32]) {
-    values.par_chunks_mut(1 << 16).for_each(|chunk| {
-        vectorised(|| chunk.iter_mut().for_each(|v| *v = silu(*v)));
-    });
+multiversioned! {
+    /// The sum of `values` and of their squares, in f64 across blocks of f32 sums (which
+    /// keeps the rounding error small without f64 lanes).
+    fn block_sums(values: &[f32]) -> (f64, f64) {
+        let (mut sum, mut squares) = (0.0f64, 0.0f64);
+        for block in values.chunks(4096) {
+            let (s, q) = sum_and_squares(block);
+            sum += f64::from(s);
+            squares += f64::from(q);
+        }
+        (sum, squares)
+    }
+}
+
+multiversioned! {
+    /// `dst = src · scale + shift`, then SiLU if `then_silu`.
+    fn scale_shift(dst: &mut [f32], src: &[f32], scale: f32, shift: f32, then_silu: bool) {
+        if then_silu {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = silu(s * scale + shift);
+            }
+        } else {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = s * scale + shift;
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// One row of layer normalisation.
+    fn layer_norm_row(dst: &mut [f32], src: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let (sum, squares) = sum_and_squares(src);
+        let width = src.len() as f32;
+        let mean = sum / width;
+        let variance = (squares / width - mean * mean).max(0.0);
+        let inv = 1.0 / (variance + eps).sqrt();
+        for ((d, &s), (&g, &b)) in dst.iter_mut().zip(src).zip(gamma.iter().zip(beta)) {
+            *d = (s - mean) * inv * g + b;
+        }
+    }
+}
+
+multiversioned! {
+    /// One row of GEGLU: `dst = value · gelu(gate)`.
+    fn geglu_row(dst: &mut [f32], value: &[f32], gate: &[f32]) {
+        for ((d, &v), &g) in dst.iter_mut().zip(value).zip(gate) {
+            *d = v * gelu(g);
+        }
+    }
+}
+
+multiversioned! {
+    /// GELU (`quick`: quick-GELU) in place.
+    fn gelu_in_place(values: &mut [f32], quick: bool) {
+        if quick {
+            for v in values.iter_mut() {
+                *v /= 1.0 + fast_exp(-1.702 * *v);
+            }
+        } else {
+            for v in values.iter_mut() {
+                *v = gelu(*v);
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// [`exp_in_place`] on each `keys`-long row, the reciprocal sums into `inverse`.
+    fn exp_rows(scores: &mut [f32], keys: usize, inverse: &mut [f32]) {
+        for (row, inv) in scores.chunks_exact_mut(keys).zip(inverse.iter_mut()) {
+            *inv = exp_in_place(row);
+        }
+    }
 }
 
 /// Group normalisation of `(batch, channels, plane)` values (each group's channels are
@@ -851,13 +925,7 @@ pub fn group_norm(
         .enumerate()
         .for_each(|(index, (dst, src))| {
             let group = index % groups;
-            let (sum, squares) = vectorised(|| {
-                // Blocks of f32 sums keep the rounding error small without f64 lanes.
-                src.chunks(4096).fold((0.0f64, 0.0f64), |(s, q), block| {
-                    let (bs, bq) = sum_and_squares(block);
-                    (s + f64::from(bs), q + f64::from(bq))
-                })
-            });
+            let (sum, squares) = block_sums(src);
             let count = per_group as f64;
             let mean = sum / count;
             let variance = (squares / count - mean * mean).max(0.0);
@@ -872,17 +940,7 @@ pub fn group_norm(
                 let scale = (f64::from(gamma[channel]) * inv) as f32;
                 let shift =
                     (f64::from(beta[channel]) - mean * f64::from(gamma[channel]) * inv) as f32;
-                vectorised(|| {
-                    if then_silu {
-                        for (d, &s) in dst.iter_mut().zip(src) {
-                            *d = silu(s * scale + shift);
-                        }
-                    } else {
-                        for (d, &s) in dst.iter_mut().zip(src) {
-                            *d = s * scale + shift;
-                        }
-                    }
-                });
+                scale_shift(dst, src, scale, shift, then_silu);
             }
         });
     out
@@ -895,17 +953,7 @@ pub fn layer_norm(input: &[f32], width: usize, eps: f64, gamma: &[f32], beta: &[
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(width)
         .zip(input.par_chunks(width))
-        .for_each(|(dst, src)| {
-            vectorised(|| {
-                let (sum, squares) = sum_and_squares(src);
-                let mean = sum / width as f32;
-                let variance = (squares / width as f32 - mean * mean).max(0.0);
-                let inv = 1.0 / (variance + eps as f32).sqrt();
-                for ((d, &s), (&g, &b)) in dst.iter_mut().zip(src).zip(gamma.iter().zip(beta)) {
-                    *d = (s - mean) * inv * g + b;
-                }
-            })
-        });
+        .for_each(|(dst, src)| layer_norm_row(dst, src, gamma, beta, eps as f32));
     out
 }
 
@@ -917,11 +965,7 @@ pub fn geglu(input: &[f32], inner: usize) -> Vec<f32> {
         .zip(input.par_chunks(2 * inner))
         .for_each(|(dst, src)| {
             let (value, gate) = src.split_at(inner);
-            vectorised(|| {
-                for ((d, &v), &g) in dst.iter_mut().zip(value).zip(gate) {
-                    *d = v * gelu(g);
-                }
-            })
+            geglu_row(dst, value, gate);
         });
     out
 }
@@ -974,14 +1018,9 @@ pub enum Activation {
 
 /// `activation` in place.
 pub fn activate(values: &mut [f32], activation: Activation) {
-    values.par_chunks_mut(1 << 14).for_each(|chunk| {
-        vectorised(|| match activation {
-            Activation::Gelu => chunk.iter_mut().for_each(|v| *v = gelu(*v)),
-            Activation::QuickGelu => chunk
-                .iter_mut()
-                .for_each(|v| *v /= 1.0 + fast_exp(-1.702 * *v)),
-        })
-    });
+    values
+        .par_chunks_mut(1 << 14)
+        .for_each(|chunk| gelu_in_place(chunk, activation == Activation::QuickGelu));
 }
 
 /// Queries per block of the attention kernel.
@@ -1016,62 +1055,70 @@ pub fn attention(
                 .enumerate()
                 .map(move |(block, dst)| (b, block, dst))
         })
-        .for_each_init(Vec::new, |scores: &mut Vec<f32>, (b, block, dst)| {
-            let first = block * QUERY_BLOCK;
-            let rows = dst.len() / inner;
-            debug_assert!(block < blocks_per_image);
-            scores.resize(rows * keys, 0.0);
-            for head in 0..heads {
-                let query = MatRef {
-                    data: q,
-                    offset: (b * queries + first) * inner + head * dim,
-                    row_stride: inner,
-                    col_stride: 1,
-                };
-                // Kᵀ: rows are the head's dimensions, columns the keys.
-                let key_t = MatRef {
-                    data: k,
-                    offset: b * keys * inner + head * dim,
-                    row_stride: 1,
-                    col_stride: inner,
-                };
-                matmul(
-                    scores,
-                    keys,
-                    (rows, keys, dim),
-                    query,
-                    key_t,
-                    scale,
-                    false,
-                    Threads::One,
-                );
-                if causal {
-                    // Query i sees keys 0..=i only.
-                    for (r, row) in scores.chunks_exact_mut(keys).enumerate() {
-                        row.iter_mut()
-                            .skip(first + r + 1)
-                            .for_each(|x| *x = f32::NEG_INFINITY);
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(scores, inverse): &mut (Vec<f32>, Vec<f32>), (b, block, dst)| {
+                let first = block * QUERY_BLOCK;
+                let rows = dst.len() / inner;
+                debug_assert!(block < blocks_per_image);
+                scores.resize(rows * keys, 0.0);
+                inverse.resize(rows, 0.0);
+                for head in 0..heads {
+                    let query = MatRef {
+                        data: q,
+                        offset: (b * queries + first) * inner + head * dim,
+                        row_stride: inner,
+                        col_stride: 1,
+                    };
+                    // Kᵀ: rows are the head's dimensions, columns the keys.
+                    let key_t = MatRef {
+                        data: k,
+                        offset: b * keys * inner + head * dim,
+                        row_stride: 1,
+                        col_stride: inner,
+                    };
+                    matmul(
+                        scores,
+                        keys,
+                        (rows, keys, dim),
+                        query,
+                        key_t,
+                        scale,
+                        false,
+                        Threads::One,
+                    );
+                    if causal {
+                        // Query i sees keys 0..=i only.
+                        for (r, row) in scores.chunks_exact_mut(keys).enumerate() {
+                            row.iter_mut()
+                                .skip(first + r + 1)
+                                .for_each(|x| *x = f32::NEG_INFINITY);
+                        }
+                    }
+                    exp_rows(scores, keys, inverse);
+                    let value = MatRef {
+                        data: v,
+                        offset: b * keys * inner + head * dim,
+                        row_stride: inner,
+                        col_stride: 1,
+                    };
+                    matmul(
+                        &mut dst[head * dim..],
+                        inner,
+                        (rows, dim, keys),
+                        MatRef::dense(scores, 0, keys),
+                        value,
+                        1.0,
+                        false,
+                        Threads::One,
+                    );
+                    // The softmax's normalisation, on the output rows.
+                    for (row, &inv) in dst.chunks_exact_mut(inner).zip(inverse.iter()) {
+                        row[head * dim..][..dim].iter_mut().for_each(|x| *x *= inv);
                     }
                 }
-                vectorised(|| scores.chunks_exact_mut(keys).for_each(softmax_in_place));
-                let value = MatRef {
-                    data: v,
-                    offset: b * keys * inner + head * dim,
-                    row_stride: inner,
-                    col_stride: 1,
-                };
-                matmul(
-                    &mut dst[head * dim..],
-                    inner,
-                    (rows, dim, keys),
-                    MatRef::dense(scores, 0, keys),
-                    value,
-                    1.0,
-                    false,
-                    Threads::One,
-                );
-            }
-        });
+            },
+        );
     out
 }
 
