@@ -1,9 +1,9 @@
 //! CPU kernels for the diffusion models' hot operations, on contiguous f32 slices:
-//! convolution as matrix products on shifted views (no im2col copy for stride 1), group
-//! normalisation fused with SiLU, layer normalisation, attention in query blocks (no
-//! full score matrix). candle's generic CPU ops transpose, copy and broadcast
-//! more than these shapes need; [`crate::layers`] uses these on the CPU and candle's
-//! kernels on GPUs.
+//! convolution (Winograd, matrix products on shifted views, im2col; 2× upsampling fused
+//! in), group normalisation fused with SiLU, layer normalisation, GELU and GEGLU,
+//! attention in query blocks (no full score matrix). candle's generic CPU ops transpose,
+//! copy and broadcast more than these shapes need; [`crate::layers`] uses these on the
+//! CPU and candle's ops on GPUs.
 
 use rayon::prelude::*;
 
@@ -147,9 +147,6 @@ impl ConvShape {
     }
 }
 
-/// Floats of output (and of input) one column tile of a shifted convolution covers.
-const TILE_FLOATS: usize = 1 << 20;
-
 /// Floats of im2col buffer one band of a strided convolution may take.
 const BAND_FLOATS: usize = 4 << 20;
 
@@ -187,25 +184,35 @@ pub fn conv2d(
     if plane_out == 0 {
         return out;
     }
-    for (index, (image, out)) in input
+    let images = input
         .chunks_exact(s.c_in * plane_in)
         .zip(out.chunks_exact_mut(image_out))
         .enumerate()
-    {
-        let bias = bias.map(|b| {
-            if per_image_bias {
-                &b[index * s.c_out..][..s.c_out]
-            } else {
-                b
-            }
+        .map(|(index, (image, out))| ConvImage {
+            image,
+            out,
+            bias: bias.map(|b| {
+                if per_image_bias {
+                    &b[index * s.c_out..][..s.c_out]
+                } else {
+                    b
+                }
+            }),
+            residual: residual.map(|r| &r[index * image_out..][..image_out]),
         });
-        let residual = residual.map(|r| &r[index * image_out..][..image_out]);
+    if winograd_suits(&s) {
+        conv_winograd(weight, images, s);
+        return out;
+    }
+    for ConvImage {
+        image,
+        out,
+        bias,
+        residual,
+    } in images
+    {
         // The shifted form computes 2 · padding extra columns per row: worth it on wide
         // images (no im2col buffer), not on the UNet's smallest levels.
-        if winograd_suits(&s) {
-            conv_winograd(image, weight, bias, residual, out, s);
-            continue;
-        }
         if s.stride == 1 && (s.kernel > 1 || s.padding > 0) && s.width >= 32 {
             conv_shifted(image, weight, bias, residual, out, s);
             continue;
@@ -236,6 +243,14 @@ pub fn conv2d(
         }
     }
     out
+}
+
+/// One image of a convolution's batch: its input, its output, and its bias and residual.
+struct ConvImage<'a> {
+    image: &'a [f32],
+    out: &'a mut [f32],
+    bias: Option<&'a [f32]>,
+    residual: Option<&'a [f32]>,
 }
 
 /// Nearest-neighbour 2× upsampling followed by a 3×3, padding-1 convolution, without
@@ -429,14 +444,7 @@ const WINOGRAD_BAND_FLOATS: usize = 4 << 20;
 /// computed from a 4×4 patch of input with 16 products per channel pair instead of 36.
 /// The weights and each patch are transformed into 16 planes, the planes multiplied as
 /// 16 matrix products (`gemm`), and the products transformed back.
-fn conv_winograd(
-    image: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    residual: Option<&[f32]>,
-    out: &mut [f32],
-    s: ConvShape,
-) {
+fn conv_winograd<'a>(weight: &[f32], images: impl Iterator<Item = ConvImage<'a>>, s: ConvShape) {
     let (h, w) = (s.height, s.width);
     let (tiles_y, tiles_x) = (h.div_ceil(2), w.div_ceil(2));
     // Padded by one on every side, plus one more row and column for odd sides.
@@ -454,16 +462,7 @@ fn conv_winograd(
         ],
         false,
     );
-    padded
-        .par_chunks_mut(plane)
-        .zip(image.par_chunks(h * w))
-        .for_each(|(dst, src)| {
-            dst.fill(0.0);
-            for (y, row) in src.chunks_exact(w).enumerate() {
-                dst[(y + 1) * pad_w + 1..][..w].copy_from_slice(row);
-            }
-        });
-    // U = G g Gᵀ for every (out, in) pair, stored [out][in][16].
+    // U = G g Gᵀ for every (out, in) pair, stored [out][in][16]; once for the batch.
     transformed_weights
         .par_chunks_mut(16)
         .zip(weight.par_chunks(9))
@@ -480,6 +479,47 @@ fn conv_winograd(
                 u[r * 4 + 1] = 0.5 * (a + b + d);
                 u[r * 4 + 2] = 0.5 * (a - b + d);
                 u[r * 4 + 3] = d;
+            }
+        });
+    for ConvImage {
+        image,
+        out,
+        bias,
+        residual,
+    } in images
+    {
+        winograd_image(
+            image,
+            out,
+            bias,
+            residual,
+            s,
+            (padded, transformed_weights, patches, products),
+        );
+    }
+}
+
+/// [`conv_winograd`] of one image, with the transformed weights and working buffers.
+fn winograd_image(
+    image: &[f32],
+    out: &mut [f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    s: ConvShape,
+    (padded, transformed_weights, patches, products): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
+) {
+    let (h, w) = (s.height, s.width);
+    let (tiles_y, tiles_x) = (h.div_ceil(2), w.div_ceil(2));
+    let pad_w = 2 * tiles_x + 2;
+    let plane = padded.len() / s.c_in;
+    let band = patches.len() / (16 * s.c_in * tiles_x);
+    padded
+        .par_chunks_mut(plane)
+        .zip(image.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            dst.fill(0.0);
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                dst[(y + 1) * pad_w + 1..][..w].copy_from_slice(row);
             }
         });
     let plane_out = h * w;
@@ -601,35 +641,29 @@ fn conv_shifted(
         });
     fill_rows(acc, wide, bias);
     let taps = s.kernel * s.kernel;
-    // A tile of columns at a time, so the tile's sums stay in cache across the taps
-    // instead of streaming the whole output through memory once per tap.
-    let tile = (TILE_FLOATS / s.c_out.max(s.c_in)).max(256);
-    for first in (0..wide).step_by(tile) {
-        let cols = tile.min(wide - first);
-        for ky in 0..s.kernel {
-            for kx in 0..s.kernel {
-                let tap = ky * s.kernel + kx;
-                matmul(
-                    &mut acc[first..],
-                    wide,
-                    (s.c_out, cols, s.c_in),
-                    MatRef {
-                        data: weight,
-                        offset: tap,
-                        row_stride: s.c_in * taps,
-                        col_stride: taps,
-                    },
-                    MatRef {
-                        data: padded,
-                        offset: ky * pad_w + kx + first,
-                        row_stride: plane,
-                        col_stride: 1,
-                    },
-                    1.0,
-                    bias.is_some() || tap > 0,
-                    Threads::All,
-                );
-            }
+    for ky in 0..s.kernel {
+        for kx in 0..s.kernel {
+            let tap = ky * s.kernel + kx;
+            matmul(
+                acc,
+                wide,
+                (s.c_out, wide, s.c_in),
+                MatRef {
+                    data: weight,
+                    offset: tap,
+                    row_stride: s.c_in * taps,
+                    col_stride: taps,
+                },
+                MatRef {
+                    data: padded,
+                    offset: ky * pad_w + kx,
+                    row_stride: plane,
+                    col_stride: 1,
+                },
+                1.0,
+                bias.is_some() || tap > 0,
+                Threads::All,
+            );
         }
     }
     // The wide rows, cropped, plus the residual.
@@ -702,8 +736,8 @@ fn conv_im2col(image: &[f32], weight: &[f32], out: &mut [f32], s: ConvShape, bia
 }
 
 /// `e^x` for the elementwise kernels: range reduction to `2^n · 2^f` and a degree-6
-/// polynomial for `2^f` (relative error under 2e-7 · (1 + |x|)), written so the compiler vectorises
-/// it, which `f32::exp` does not allow.
+/// polynomial for `2^f` (relative error under 2e-7 · (1 + |x|)), written so the compiler
+/// vectorises it, which `f32::exp` does not allow.
 #[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     // `mul_add` and `round` would be library calls on CPUs without FMA and SSE4.1,
@@ -1046,7 +1080,6 @@ pub fn attention(
     assert_eq!(v.len(), batch * keys * inner);
     let dim = inner / heads;
     let mut out = vec![0.0f32; q.len()];
-    let blocks_per_image = queries.div_ceil(QUERY_BLOCK);
     out.par_chunks_mut(queries * inner)
         .enumerate()
         .flat_map(|(b, image)| {
@@ -1060,7 +1093,6 @@ pub fn attention(
             |(scores, inverse): &mut (Vec<f32>, Vec<f32>), (b, block, dst)| {
                 let first = block * QUERY_BLOCK;
                 let rows = dst.len() / inner;
-                debug_assert!(block < blocks_per_image);
                 scores.resize(rows * keys, 0.0);
                 inverse.resize(rows, 0.0);
                 for head in 0..heads {

@@ -1,7 +1,8 @@
 //! The layers Easel's UNet, autoencoder and text encoder are built from — convolution
-//! (plain, fused with a bias per image and a residual, after 2× upsampling), group and
-//! layer normalisation, linear, attention, GEGLU feed-forward, the ResNet block — loaded
-//! from diffusers-named weights. On the CPU (f32) they run [`crate::kernels`]; on other devices, candle's ops.
+//! (plain, fused with a bias per image and a residual, after 2× upsampling, diffusers'
+//! downsampling), group and layer normalisation, linear, attention, GEGLU feed-forward,
+//! the ResNet block — loaded from diffusers-named weights. On the CPU (f32) they run
+//! [`crate::kernels`]; on other devices, candle's ops.
 
 use candle_core::{CpuStorage, D, DType, Module, Result, Storage, Tensor};
 use candle_nn::VarBuilder;
@@ -93,6 +94,18 @@ impl Conv2d {
         self.forward_fused(x, None, None)
     }
 
+    /// diffusers' `Downsample2D`: with padding 0 it pads one zero column on the right and
+    /// one row at the bottom first (the autoencoder's encoder does).
+    pub fn forward_downsample(&self, x: &Tensor) -> Result<Tensor> {
+        if self.padding == 0 {
+            let padded = x
+                .pad_with_zeros(D::Minus1, 0, 1)?
+                .pad_with_zeros(D::Minus2, 0, 1)?;
+            return self.forward(&padded);
+        }
+        self.forward(x)
+    }
+
     /// The convolution of `x` `(batch, c_in, h, w)` upsampled 2× (nearest neighbour),
     /// as the decoders' upsamplers do, without making the upsampled image on the CPU.
     pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
@@ -174,6 +187,20 @@ impl Conv2d {
             None => Ok(y),
         }
     }
+}
+
+/// `(batch, channels, h, w)` pixels as `(batch, h · w, channels)` tokens.
+pub fn pixels_to_tokens(x: &Tensor) -> Result<Tensor> {
+    let (batch, channels, h, w) = x.dims4()?;
+    x.reshape((batch, channels, h * w))?
+        .transpose(1, 2)?
+        .contiguous()
+}
+
+/// [`pixels_to_tokens`] undone, for an image of `h × w`.
+pub fn tokens_to_pixels(t: &Tensor, (h, w): (usize, usize)) -> Result<Tensor> {
+    let (batch, _, channels) = t.dims3()?;
+    t.transpose(1, 2)?.reshape((batch, channels, h, w))
 }
 
 /// Group normalisation, optionally followed by SiLU (as every use in these models is).
@@ -456,18 +483,27 @@ pub fn attention_masked(
 /// diffusers' `Attention`: projections in, multi-head attention, projection out.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    /// Query, key and value projections as one, for self-attention.
-    qkv: Option<Linear>,
-    to_q: Linear,
-    to_k: Linear,
-    to_v: Linear,
+    inputs: Inputs,
     to_out: Linear,
     heads: usize,
 }
 
+/// The query, key and value projections.
+#[derive(Debug, Clone)]
+enum Inputs {
+    /// Self-attention: the three as one layer (one pass over the input).
+    Fused(Linear),
+    /// Cross-attention: keys and values come from the context.
+    Separate {
+        to_q: Linear,
+        to_k: Linear,
+        to_v: Linear,
+    },
+}
+
 impl Attention {
     /// Loads `to_q`, `to_k`, `to_v`, `to_out.0` (or the older `query`, `key`, `value`,
-    /// `proj_attn`). `context` is the key/value input width when it is not `dim`.
+    /// `proj_attn`). `context` is the key/value input width for cross-attention.
     pub fn load(
         vb: VarBuilder,
         dim: usize,
@@ -484,26 +520,22 @@ impl Attention {
         let to_q = Linear::load(vb.pp(names[0]), (dim, dim), qkv_bias)?;
         let to_k = Linear::load(vb.pp(names[1]), (source, dim), qkv_bias)?;
         let to_v = Linear::load(vb.pp(names[2]), (source, dim), qkv_bias)?;
-        let to_out = Linear::load(vb.pp(names[3]), (dim, dim), true)?;
-        let qkv = if context.is_none() {
-            Some(Linear::fused(&[&to_q, &to_k, &to_v])?)
-        } else {
-            None
+        let inputs = match context {
+            None => Inputs::Fused(Linear::fused(&[&to_q, &to_k, &to_v])?),
+            Some(_) => Inputs::Separate { to_q, to_k, to_v },
         };
         Ok(Attention {
-            qkv,
-            to_q,
-            to_k,
-            to_v,
-            to_out,
+            inputs,
+            to_out: Linear::load(vb.pp(names[3]), (dim, dim), true)?,
             heads,
         })
     }
 
-    /// Attends from `x` `(batch, tokens, dim)` to `context` (or to `x` itself).
+    /// Attends from `x` `(batch, tokens, dim)` to itself (self-attention) or to `context`
+    /// (cross-attention).
     pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
-        let (q, k, v) = match (context, &self.qkv) {
-            (None, Some(qkv)) => {
+        let (q, k, v) = match (&self.inputs, context) {
+            (Inputs::Fused(qkv), None) => {
                 let fused = qkv.forward(x)?;
                 let dim = fused.dim(D::Minus1)? / 3;
                 (
@@ -512,13 +544,16 @@ impl Attention {
                     fused.narrow(D::Minus1, 2 * dim, dim)?,
                 )
             }
-            _ => {
-                let context = context.unwrap_or(x);
-                (
-                    self.to_q.forward(x)?,
-                    self.to_k.forward(context)?,
-                    self.to_v.forward(context)?,
-                )
+            (Inputs::Separate { to_q, to_k, to_v }, Some(context)) => (
+                to_q.forward(x)?,
+                to_k.forward(context)?,
+                to_v.forward(context)?,
+            ),
+            (Inputs::Fused(_), Some(_)) => {
+                candle_core::bail!("a self-attention layer was given a context")
+            }
+            (Inputs::Separate { .. }, None) => {
+                candle_core::bail!("a cross-attention layer needs a context")
             }
         };
         self.to_out.forward(&attention(&q, &k, &v, self.heads)?)

@@ -146,21 +146,18 @@ impl Pipeline {
             .filter(|&n| n <= files.text_encoder.max_position_embeddings)
             .unwrap_or(files.text_encoder.max_position_embeddings);
         let tokenizer = ClipTokenizer::load(&files.tokenizer_files, pad.as_deref(), max_len)?;
-        let text_encoder = TextEncoder::new(
-            &files.text_encoder,
-            crate::weights::read(&files.text_encoder_weights, dtype, device)?,
-        )
-        .map_err(|e| bad(format!("text_encoder: {e}")))?;
-        let unet = UNet::load(
-            crate::weights::read(&files.unet_weights, dtype, device)?,
-            &files.unet,
-        )
-        .map_err(|e| bad(format!("unet: {e}")))?;
-        let vae = Vae::new(
-            &files.vae,
-            crate::weights::read(&files.vae_weights, dtype, device)?,
-        )
-        .map_err(|e| bad(format!("vae: {e}")))?;
+        // A weight file that cannot be read as safetensors is a bad model, said as such
+        // (the error names the file), not a failure of the computation.
+        let weights = |path: &std::path::Path| {
+            crate::weights::read(path, dtype, device).map_err(|e| bad(e.to_string()))
+        };
+        let text_encoder =
+            TextEncoder::new(&files.text_encoder, weights(&files.text_encoder_weights)?)
+                .map_err(|e| bad(format!("text_encoder: {e}")))?;
+        let unet = UNet::load(weights(&files.unet_weights)?, &files.unet)
+            .map_err(|e| bad(format!("unet: {e}")))?;
+        let vae = Vae::new(&files.vae, weights(&files.vae_weights)?)
+            .map_err(|e| bad(format!("vae: {e}")))?;
         // Validates the schedule once, so a bad config fails at load, not per request.
         Schedule::new(&files.scheduler, 1).map_err(|e| bad(format!("scheduler: {e}")))?;
         Ok(Pipeline {

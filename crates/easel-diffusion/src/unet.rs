@@ -6,7 +6,10 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::layers::{Attention, Conv2d, FeedForward, GroupNorm, LayerNorm, Linear, ResnetBlock};
+use crate::layers::{
+    Attention, Conv2d, FeedForward, GroupNorm, LayerNorm, Linear, ResnetBlock, pixels_to_tokens,
+    tokens_to_pixels,
+};
 use crate::layout::UnetConfig;
 
 /// Self-attention, cross-attention and feed-forward, each with a pre-norm and residual.
@@ -99,25 +102,20 @@ impl SpatialTransformer {
     }
 
     fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let (batch, channels, h, w) = x.dims4()?;
+        let (_, _, h, w) = x.dims4()?;
         let normed = self.norm.forward(x, false)?;
-        let to_tokens = |t: Tensor| -> Result<Tensor> {
-            t.reshape((batch, channels, h * w))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let to_image =
-            |t: Tensor| -> Result<Tensor> { t.transpose(1, 2)?.reshape((batch, channels, h, w)) };
         let mut tokens = match &self.proj_in {
-            Projection::Linear(linear) => linear.forward(&to_tokens(normed)?)?,
-            Projection::Conv(conv) => to_tokens(conv.forward(&normed)?)?,
+            Projection::Linear(linear) => linear.forward(&pixels_to_tokens(&normed)?)?,
+            Projection::Conv(conv) => pixels_to_tokens(&conv.forward(&normed)?)?,
         };
         for block in &self.blocks {
             tokens = block.forward(&tokens, context)?;
         }
         match &self.proj_out {
-            Projection::Linear(linear) => to_image(linear.forward(&tokens)?)? + x,
-            Projection::Conv(conv) => conv.forward_fused(&to_image(tokens)?, None, Some(x)),
+            Projection::Linear(linear) => tokens_to_pixels(&linear.forward(&tokens)?, (h, w))? + x,
+            Projection::Conv(conv) => {
+                conv.forward_fused(&tokens_to_pixels(&tokens, (h, w))?, None, Some(x))
+            }
         }
     }
 }
@@ -372,7 +370,7 @@ impl UNet {
                 skips.push(x.clone());
             }
             if let Some(down) = &level.resample {
-                x = down.forward(&x)?;
+                x = down.forward_downsample(&x)?;
                 skips.push(x.clone());
             }
         }

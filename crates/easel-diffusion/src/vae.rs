@@ -2,10 +2,12 @@
 //! [`crate::layers`]. Encoding returns the latent distribution's mean (not a random
 //! sample), so a seed's output is identical from run to run.
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::layers::{Attention, Conv2d, GroupNorm, ResnetBlock};
+use crate::layers::{
+    Attention, Conv2d, GroupNorm, ResnetBlock, pixels_to_tokens, tokens_to_pixels,
+};
 use crate::layout::VaeConfig;
 
 /// The autoencoder's normalisation epsilon.
@@ -26,15 +28,10 @@ impl PixelAttention {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (batch, channels, h, w) = x.dims4()?;
-        let tokens = self
-            .norm
-            .forward(x, false)?
-            .reshape((batch, channels, h * w))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let (_, _, h, w) = x.dims4()?;
+        let tokens = pixels_to_tokens(&self.norm.forward(x, false)?)?;
         let attended = self.attention.forward(&tokens, None)?;
-        attended.transpose(1, 2)?.reshape((batch, channels, h, w))? + x
+        tokens_to_pixels(&attended, (h, w))? + x
     }
 }
 
@@ -221,10 +218,7 @@ impl Vae {
         for level in &e.down {
             xs = level.resnets(xs)?;
             if let Some(conv) = &level.resample {
-                let padded = xs
-                    .pad_with_zeros(D::Minus1, 0, 1)?
-                    .pad_with_zeros(D::Minus2, 0, 1)?;
-                xs = conv.forward(&padded)?;
+                xs = conv.forward_downsample(&xs)?;
             }
         }
         let xs = e.mid.forward(&xs)?;

@@ -221,6 +221,34 @@ fn sizes_must_fit_the_autoencoder() {
 }
 
 #[test]
+fn a_truncated_weight_file_is_a_bad_model_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    let path = dir.path().join("vae/diffusion_pytorch_model.safetensors");
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+    let error = Pipeline::load(&files, &Device::Cpu)
+        .err()
+        .expect("a load error");
+    assert!(
+        matches!(error, DiffusionError::BadModel { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("vae/diffusion_pytorch_model.safetensors"),
+        "{message}"
+    );
+    assert!(message.contains("bad data offsets"), "{message}");
+}
+
+#[test]
 fn a_missing_file_is_named_with_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_model(
