@@ -75,6 +75,30 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
         guidance: 7.5,
         size: 512,
     },
+    KnownModel {
+        name: "sdxl-turbo",
+        repo: "stabilityai/sdxl-turbo",
+        description: "SDXL-Turbo: SDXL distilled for 1–4 steps at 512×512",
+        steps: 1,
+        guidance: 0.0,
+        size: 512,
+    },
+    KnownModel {
+        name: "sdxl",
+        repo: "stabilityai/stable-diffusion-xl-base-1.0",
+        description: "Stable Diffusion XL base 1.0 at 1024×1024",
+        steps: 25,
+        guidance: 5.0,
+        size: 1024,
+    },
+    KnownModel {
+        name: "sdxl-inpainting",
+        repo: "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+        description: "SDXL 1.0 inpainting (9-channel UNet) at 1024×1024",
+        steps: 25,
+        guidance: 8.0,
+        size: 1024,
+    },
 ];
 
 /// The known model called `name`.

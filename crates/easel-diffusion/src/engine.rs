@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::DiffusionError;
 use crate::catalog;
-use crate::layout::{ModelFiles, PipelineKind, missing_files};
+use crate::layout::{Family, ModelFiles, PipelineKind, missing_files};
 use crate::pipeline::{Job, Mode, Pipeline};
 
 /// `[engines.diffusion]`.
@@ -538,8 +538,8 @@ pub struct InstalledModel {
     pub missing: Vec<String>,
     /// Bytes on disk.
     pub bytes: u64,
-    /// The pipeline class, when `model_index.json` is readable.
-    pub pipeline: Option<PipelineKind>,
+    /// The family and pipeline, when the model opens.
+    pub pipeline: Option<(Family, PipelineKind)>,
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
@@ -571,7 +571,9 @@ pub fn installed_models(models_dir: &std::path::Path) -> Vec<InstalledModel> {
             }
             let missing = missing_files(&dir);
             let pipeline = if missing.is_empty() {
-                ModelFiles::open(&dir, &name).ok().map(|f| f.kind)
+                ModelFiles::open(&dir, &name)
+                    .ok()
+                    .map(|f| (f.family, f.kind))
             } else {
                 None
             };

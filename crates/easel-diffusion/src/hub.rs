@@ -11,7 +11,10 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::layout::{OPTIONAL_FILES, REQUIRED_FILES, TOKENIZER_FILES, TOKENIZER_JSON};
+use crate::layout::{
+    Family, TOKENIZER_FILES, TOKENIZER_JSON, TOKENIZER_OPTIONAL_FILES, required_files,
+    tokenizer_folders,
+};
 
 /// Where and what to pull.
 #[derive(Debug, Clone)]
@@ -188,9 +191,28 @@ impl PullRequest {
         }
         let info: RepoInfo = response.json().await.map_err(|e| self.network(e))?;
         let listed = |path: &str| info.siblings.iter().find(|s| s.rfilename == path);
+        // An SDXL repository has a second text encoder, and needs its files too.
+        let family = if listed("text_encoder_2/config.json").is_some() {
+            Family::StableDiffusionXl
+        } else {
+            Family::StableDiffusion
+        };
+        let required = required_files(family);
+        let optional: Vec<String> = tokenizer_folders(family)
+            .iter()
+            .flat_map(|folder| {
+                TOKENIZER_OPTIONAL_FILES
+                    .iter()
+                    .map(move |file| format!("{folder}/{file}"))
+            })
+            .collect();
         let mut files = Vec::new();
         let mut missing = Vec::new();
-        for &required in REQUIRED_FILES.iter().chain(OPTIONAL_FILES) {
+        for required in required
+            .iter()
+            .copied()
+            .chain(optional.iter().map(String::as_str))
+        {
             let fp16 = required.replace(".safetensors", ".fp16.safetensors");
             let choice = if required.ends_with(".safetensors") && self.prefer_fp16 {
                 listed(&fp16).or_else(|| listed(required))
@@ -205,7 +227,9 @@ impl PullRequest {
                     size: sibling.lfs.as_ref().and_then(|l| l.size).or(sibling.size),
                     sha256: sibling.lfs.as_ref().map(|l| l.sha256.to_lowercase()),
                 }),
-                None if REQUIRED_FILES.contains(&required) => missing.push(required.to_owned()),
+                None if required_files(family).contains(&required) => {
+                    missing.push(required.to_owned())
+                }
                 None => {}
             }
         }
@@ -215,16 +239,21 @@ impl PullRequest {
             size: sibling.size,
             sha256: None,
         };
-        let slow: Vec<&Sibling> = TOKENIZER_FILES.iter().filter_map(|f| listed(f)).collect();
-        if slow.len() == TOKENIZER_FILES.len() {
-            files.extend(slow.into_iter().map(remote));
-        } else if let Some(fast) = listed(TOKENIZER_JSON) {
-            files.push(remote(fast));
-        } else {
-            missing.push(format!(
-                "{} (or {TOKENIZER_JSON})",
-                TOKENIZER_FILES.join(" and ")
-            ));
+        for folder in tokenizer_folders(family) {
+            let slow: Vec<&Sibling> = TOKENIZER_FILES
+                .iter()
+                .filter_map(|f| listed(&format!("{folder}/{f}")))
+                .collect();
+            if slow.len() == TOKENIZER_FILES.len() {
+                files.extend(slow.into_iter().map(remote));
+            } else if let Some(fast) = listed(&format!("{folder}/{TOKENIZER_JSON}")) {
+                files.push(remote(fast));
+            } else {
+                missing.push(format!(
+                    "{folder}/{} and {folder}/{} (or {folder}/{TOKENIZER_JSON})",
+                    TOKENIZER_FILES[0], TOKENIZER_FILES[1]
+                ));
+            }
         }
         if !missing.is_empty() {
             return Err(PullError::NotAModel {

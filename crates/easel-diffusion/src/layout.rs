@@ -18,11 +18,47 @@ pub enum PipelineKind {
     Inpaint,
 }
 
+/// The model family: which text conditioning the UNet takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// SD 1.x, 2.x, SD-Turbo: one CLIP text encoder's last hidden state.
+    StableDiffusion,
+    /// SDXL, SDXL-Turbo: two text encoders' penultimate hidden states side by side, the
+    /// second's pooled projection, and the image size (`text_time` conditioning).
+    StableDiffusionXl,
+}
+
 /// `model_index.json`.
 #[derive(Debug, Deserialize)]
 struct ModelIndex {
     #[serde(rename = "_class_name")]
     class_name: String,
+    /// SDXL: an empty negative prompt is zeros rather than the encoded empty text
+    /// (diffusers' default for SDXL pipelines is true).
+    #[serde(default)]
+    force_zeros_for_empty_prompt: Option<bool>,
+    /// SDXL refiner: aesthetic-score conditioning instead of the target size.
+    #[serde(default)]
+    requires_aesthetics_score: bool,
+}
+
+impl ModelIndex {
+    /// The family and UNet kind of a pipeline class Easel runs.
+    fn pipeline(&self) -> Option<(Family, PipelineKind)> {
+        Some(match self.class_name.as_str() {
+            "StableDiffusionPipeline" | "StableDiffusionImg2ImgPipeline" => {
+                (Family::StableDiffusion, PipelineKind::TextToImage)
+            }
+            "StableDiffusionInpaintPipeline" => (Family::StableDiffusion, PipelineKind::Inpaint),
+            "StableDiffusionXLPipeline" | "StableDiffusionXLImg2ImgPipeline" => {
+                (Family::StableDiffusionXl, PipelineKind::TextToImage)
+            }
+            "StableDiffusionXLInpaintPipeline" => {
+                (Family::StableDiffusionXl, PipelineKind::Inpaint)
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// A number given once for every block, or once per block.
@@ -96,9 +132,15 @@ pub struct UnetConfig {
     /// Linear (SD 2) rather than 1×1-convolution (SD 1) projections in transformers.
     #[serde(default)]
     pub use_linear_projection: bool,
-    /// SDXL's extra conditioning (`text_time`), which this engine does not implement.
+    /// SDXL's extra conditioning: `text_time` (pooled text and image size).
     #[serde(default)]
     pub addition_embed_type: Option<String>,
+    /// `text_time`: channels of the sinusoidal embedding of each size number.
+    #[serde(default)]
+    pub addition_time_embed_dim: Option<usize>,
+    /// `text_time`: width of the pooled text and size embeddings together.
+    #[serde(default)]
+    pub projection_class_embeddings_input_dim: Option<usize>,
 }
 
 /// `vae/config.json` (`AutoencoderKL`).
@@ -124,6 +166,10 @@ pub struct VaeConfig {
     /// Whether a 1×1 convolution precedes the decoder.
     #[serde(default = "yes")]
     pub use_post_quant_conv: bool,
+    /// Whether the autoencoder overflows in half precision (SDXL's does): then SDXL
+    /// pipelines run it in single precision on GPUs.
+    #[serde(default = "yes")]
+    pub force_upcast: bool,
 }
 
 impl VaeConfig {
@@ -155,6 +201,13 @@ pub struct TextEncoderConfig {
     /// Layer-norm epsilon.
     #[serde(default = "layer_norm_eps")]
     pub layer_norm_eps: f64,
+    /// Width of the pooled projection (`CLIPTextModelWithProjection`).
+    #[serde(default)]
+    pub projection_dim: Option<usize>,
+    /// The end token, whose position is pooled; 2 (old configurations, SDXL's) means
+    /// "the position of the largest id", as transformers reads it.
+    #[serde(default = "clip_eos")]
+    pub eos_token_id: u32,
 }
 
 /// `scheduler/scheduler_config.json`.
@@ -227,6 +280,10 @@ impl TokenizerConfig {
 pub struct ModelFiles {
     /// The directory.
     pub dir: PathBuf,
+    /// `model_index.json`'s pipeline class.
+    pub pipeline_class: String,
+    /// Which conditioning the UNet takes.
+    pub family: Family,
     /// Which pipeline.
     pub kind: PipelineKind,
     /// The UNet.
@@ -237,41 +294,55 @@ pub struct ModelFiles {
     pub vae: VaeConfig,
     /// The autoencoder weights.
     pub vae_weights: PathBuf,
-    /// The text encoder.
-    pub text_encoder: TextEncoderConfig,
-    /// The text encoder weights.
-    pub text_encoder_weights: PathBuf,
+    /// The (first) text encoder.
+    pub text_encoder: TextEncoder,
+    /// SDXL's second text encoder (`text_encoder_2/`, `tokenizer_2/`).
+    pub text_encoder_2: Option<TextEncoder>,
+    /// SDXL: an empty negative prompt conditions on zeros.
+    pub zeros_for_empty_negative: bool,
+    /// The noise schedule.
+    pub scheduler: SchedulerConfig,
+}
+
+/// One text encoder's files: its configuration and weights and its tokenizer's.
+#[derive(Debug, Clone)]
+pub struct TextEncoder {
+    /// `text_encoder*/config.json`.
+    pub config: TextEncoderConfig,
+    /// `text_encoder*/model.safetensors`.
+    pub weights: PathBuf,
     /// The tokenizer's vocabulary and merges.
     pub tokenizer_files: TokenizerFiles,
     /// The tokenizer's settings (defaults when the file is absent).
     pub tokenizer: TokenizerConfig,
-    /// The noise schedule.
-    pub scheduler: SchedulerConfig,
 }
 
 /// Where the tokenizer's vocabulary and merges are.
 #[derive(Debug, Clone)]
 pub enum TokenizerFiles {
-    /// `tokenizer/vocab.json` and `tokenizer/merges.txt` (the slow tokenizer's files).
+    /// `vocab.json` and `merges.txt` (the slow tokenizer's files).
     VocabMerges {
         /// `vocab.json`.
         vocab: PathBuf,
         /// `merges.txt`.
         merges: PathBuf,
     },
-    /// `tokenizer/tokenizer.json` (the fast tokenizer's file, which recent transformers
-    /// releases write alone).
+    /// `tokenizer.json` (the fast tokenizer's file, which recent transformers releases
+    /// write alone).
     Json(PathBuf),
 }
 
-/// The tokenizer: these two files, or [`TOKENIZER_JSON`] instead.
-pub const TOKENIZER_FILES: &[&str] = &["tokenizer/vocab.json", "tokenizer/merges.txt"];
+/// A tokenizer folder holds these two files, or [`TOKENIZER_JSON`] instead.
+pub const TOKENIZER_FILES: &[&str] = &["vocab.json", "merges.txt"];
 
 /// The fast tokenizer's single file, which may stand in for [`TOKENIZER_FILES`].
-pub const TOKENIZER_JSON: &str = "tokenizer/tokenizer.json";
+pub const TOKENIZER_JSON: &str = "tokenizer.json";
 
-/// The other files a Stable Diffusion model directory must hold, relative to it. Weight
-/// files may instead be the `.fp16.safetensors` variant.
+/// Optional files of each tokenizer folder, fetched and read when present.
+pub const TOKENIZER_OPTIONAL_FILES: &[&str] = &["tokenizer_config.json", "special_tokens_map.json"];
+
+/// The files every model directory must hold besides its tokenizers, relative to it.
+/// Weight files may instead be the `.fp16.safetensors` variant.
 pub const REQUIRED_FILES: &[&str] = &[
     "model_index.json",
     "scheduler/scheduler_config.json",
@@ -283,11 +354,28 @@ pub const REQUIRED_FILES: &[&str] = &[
     "vae/diffusion_pytorch_model.safetensors",
 ];
 
-/// Optional files fetched and read when present.
-pub const OPTIONAL_FILES: &[&str] = &[
-    "tokenizer/tokenizer_config.json",
-    "tokenizer/special_tokens_map.json",
+/// What an SDXL model directory must hold on top of [`REQUIRED_FILES`].
+pub const XL_REQUIRED_FILES: &[&str] = &[
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.safetensors",
 ];
+
+/// The tokenizer folders of a model of `family`.
+pub fn tokenizer_folders(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::StableDiffusion => &["tokenizer"],
+        Family::StableDiffusionXl => &["tokenizer", "tokenizer_2"],
+    }
+}
+
+/// Every required file of a model of `family` but its tokenizers.
+pub fn required_files(family: Family) -> Vec<&'static str> {
+    let mut files = REQUIRED_FILES.to_vec();
+    if family == Family::StableDiffusionXl {
+        files.extend(XL_REQUIRED_FILES);
+    }
+    files
+}
 
 /// The path of a weight file, or its `.fp16` variant when only that is present.
 fn weight_file(dir: &Path, relative: &str) -> Option<PathBuf> {
@@ -299,21 +387,34 @@ fn weight_file(dir: &Path, relative: &str) -> Option<PathBuf> {
     fp16.is_file().then_some(fp16)
 }
 
-/// The tokenizer files present in `dir`, if complete in either form.
-fn tokenizer_files(dir: &Path) -> Option<TokenizerFiles> {
-    let (vocab, merges) = (dir.join(TOKENIZER_FILES[0]), dir.join(TOKENIZER_FILES[1]));
+/// The tokenizer files present in `dir/folder`, if complete in either form.
+fn tokenizer_files(dir: &Path, folder: &str) -> Option<TokenizerFiles> {
+    let folder = dir.join(folder);
+    let (vocab, merges) = (
+        folder.join(TOKENIZER_FILES[0]),
+        folder.join(TOKENIZER_FILES[1]),
+    );
     if vocab.is_file() && merges.is_file() {
         return Some(TokenizerFiles::VocabMerges { vocab, merges });
     }
-    let json = dir.join(TOKENIZER_JSON);
+    let json = folder.join(TOKENIZER_JSON);
     json.is_file().then_some(TokenizerFiles::Json(json))
 }
 
+/// The family `dir`'s `model_index.json` names, when it is readable and names one.
+fn family_of(dir: &Path) -> Option<Family> {
+    let text = std::fs::read_to_string(dir.join("model_index.json")).ok()?;
+    let index: ModelIndex = serde_json::from_str(&text).ok()?;
+    index.pipeline().map(|(family, _)| family)
+}
+
 /// The required files not present in `dir`, sorted (a weight file counts as present in
-/// either variant; the tokenizer in either form).
+/// either variant; a tokenizer in either form). Which files are required depends on the
+/// family `model_index.json` names (SD when it cannot be read).
 pub fn missing_files(dir: &Path) -> Vec<String> {
-    let mut missing: Vec<String> = REQUIRED_FILES
-        .iter()
+    let family = family_of(dir).unwrap_or(Family::StableDiffusion);
+    let mut missing: Vec<String> = required_files(family)
+        .into_iter()
         .filter(|relative| {
             if relative.ends_with(".safetensors") {
                 weight_file(dir, relative).is_none()
@@ -321,15 +422,18 @@ pub fn missing_files(dir: &Path) -> Vec<String> {
                 !dir.join(relative).is_file()
             }
         })
-        .map(|relative| (*relative).to_owned())
+        .map(str::to_owned)
         .collect();
-    if tokenizer_files(dir).is_none() {
-        missing.extend(
-            TOKENIZER_FILES
-                .iter()
-                .filter(|f| !dir.join(f).is_file())
-                .map(|f| format!("{f} (or {TOKENIZER_JSON})")),
-        );
+    for folder in tokenizer_folders(family) {
+        if tokenizer_files(dir, folder).is_none() {
+            missing.extend(
+                TOKENIZER_FILES
+                    .iter()
+                    .map(|f| format!("{folder}/{f}"))
+                    .filter(|f| !dir.join(f).is_file())
+                    .map(|f| format!("{f} (or {folder}/{TOKENIZER_JSON})")),
+            );
+        }
     }
     missing.sort();
     missing
@@ -347,10 +451,66 @@ fn read_json<T: DeserializeOwned>(dir: &Path, relative: &str) -> Result<T, Diffu
     })
 }
 
+/// The text encoder in `dir/encoder` with the tokenizer in `dir/tokenizer`, whose files
+/// [`missing_files`] found.
+fn text_encoder_files(
+    dir: &Path,
+    encoder: &str,
+    tokenizer: &str,
+) -> Result<TextEncoder, DiffusionError> {
+    let settings = format!("{tokenizer}/tokenizer_config.json");
+    Ok(TextEncoder {
+        config: read_json(dir, &format!("{encoder}/config.json"))?,
+        weights: weight_file(dir, &format!("{encoder}/model.safetensors"))
+            .expect("missing_files checked every weight file"),
+        tokenizer_files: tokenizer_files(dir, tokenizer)
+            .expect("missing_files checked the tokenizers"),
+        tokenizer: if dir.join(&settings).is_file() {
+            read_json(dir, &settings)?
+        } else {
+            TokenizerConfig::default()
+        },
+    })
+}
+
 impl ModelFiles {
     /// Finds and parses every file of the model in `dir`. `name` is how the user knows
     /// the model, for the hint in a missing-files error.
     pub fn open(dir: &Path, name: &str) -> Result<ModelFiles, DiffusionError> {
+        let bad = |message: String| DiffusionError::BadModel {
+            dir: dir.to_owned(),
+            message,
+        };
+        // The pipeline class first, when it can be read: it decides which files the
+        // directory needs, and an unsupported pipeline is better said than its files
+        // listed as missing.
+        let index = dir
+            .join("model_index.json")
+            .is_file()
+            .then(|| read_json::<ModelIndex>(dir, "model_index.json"))
+            .transpose()?;
+        let pipeline = index.as_ref().map(|index| {
+            let supported = index.pipeline().ok_or_else(|| {
+                bad(format!(
+                    "model_index.json names the pipeline `{}`; this engine runs \
+                     StableDiffusionPipeline, StableDiffusionInpaintPipeline, \
+                     StableDiffusionXLPipeline and StableDiffusionXLInpaintPipeline models \
+                     (SD 1.x, SD 2.x, SD-Turbo, SDXL, SDXL-Turbo and their inpainting \
+                     variants)",
+                    index.class_name
+                ))
+            })?;
+            if index.requires_aesthetics_score {
+                return Err(bad(
+                    "model_index.json asks for aesthetic-score conditioning (the SDXL \
+                     refiner), which this engine does not run; use an SDXL base or turbo \
+                     model"
+                        .to_owned(),
+                ));
+            }
+            Ok(supported)
+        });
+        let pipeline = pipeline.transpose()?;
         let missing = missing_files(dir);
         if !missing.is_empty() {
             // `.bin`-only checkpoints are a common surprise: say so rather than listing
@@ -366,88 +526,81 @@ impl ModelFiles {
                 pickled,
             });
         }
-        let index: ModelIndex = read_json(dir, "model_index.json")?;
-        let kind = match index.class_name.as_str() {
-            "StableDiffusionPipeline" | "StableDiffusionImg2ImgPipeline" => {
-                PipelineKind::TextToImage
-            }
-            "StableDiffusionInpaintPipeline" => PipelineKind::Inpaint,
-            other => {
-                return Err(DiffusionError::BadModel {
-                    dir: dir.to_owned(),
-                    message: format!(
-                        "model_index.json names the pipeline `{other}`; this engine runs \
-                         StableDiffusionPipeline and StableDiffusionInpaintPipeline models \
-                         (SD 1.x, SD 2.x, SD-Turbo and their inpainting variants)"
-                    ),
-                });
-            }
-        };
+        let (index, (family, kind)) = index
+            .zip(pipeline)
+            .expect("missing_files checked model_index.json");
         let unet: UnetConfig = read_json(dir, "unet/config.json")?;
-        if let Some(extra) = &unet.addition_embed_type {
-            return Err(DiffusionError::BadModel {
-                dir: dir.to_owned(),
-                message: format!(
-                    "the UNet needs `{extra}` conditioning (an SDXL model), which this \
-                     engine does not implement"
-                ),
-            });
+        match (family, unet.addition_embed_type.as_deref()) {
+            (Family::StableDiffusion, None) | (Family::StableDiffusionXl, Some("text_time")) => {}
+            (Family::StableDiffusion, Some(extra)) => {
+                return Err(bad(format!(
+                    "the UNet needs `{extra}` conditioning, which a {} does not give it",
+                    index.class_name
+                )));
+            }
+            (Family::StableDiffusionXl, other) => {
+                return Err(bad(format!(
+                    "a {} needs a UNet with `text_time` conditioning; unet/config.json has \
+                     addition_embed_type {other:?}",
+                    index.class_name
+                )));
+            }
         }
         let expected_in = match kind {
             PipelineKind::TextToImage => 4,
             PipelineKind::Inpaint => 9,
         };
         if unet.in_channels != expected_in {
-            return Err(DiffusionError::BadModel {
-                dir: dir.to_owned(),
-                message: format!(
-                    "unet/config.json has in_channels {} but a {} pipeline needs {expected_in}",
-                    unet.in_channels, index.class_name
-                ),
-            });
+            return Err(bad(format!(
+                "unet/config.json has in_channels {} but a {} needs {expected_in}",
+                unet.in_channels, index.class_name
+            )));
         }
         if unet.down_block_types.len() != unet.block_out_channels.len() {
-            return Err(DiffusionError::BadModel {
-                dir: dir.to_owned(),
-                message:
-                    "unet/config.json: down_block_types and block_out_channels differ in length"
-                        .to_owned(),
-            });
+            return Err(bad(
+                "unet/config.json: down_block_types and block_out_channels differ in length"
+                    .to_owned(),
+            ));
         }
-        let tokenizer = if dir.join("tokenizer/tokenizer_config.json").is_file() {
-            read_json(dir, "tokenizer/tokenizer_config.json")?
-        } else {
-            TokenizerConfig::default()
+        let text_encoder = text_encoder_files(dir, "text_encoder", "tokenizer")?;
+        let text_encoder_2 = match family {
+            Family::StableDiffusion => None,
+            Family::StableDiffusionXl => {
+                Some(text_encoder_files(dir, "text_encoder_2", "tokenizer_2")?)
+            }
         };
         let weights = |relative: &str| {
             weight_file(dir, relative).expect("missing_files checked every weight file")
         };
         Ok(ModelFiles {
             dir: dir.to_owned(),
+            family,
             kind,
+            zeros_for_empty_negative: family == Family::StableDiffusionXl
+                && index.force_zeros_for_empty_prompt.unwrap_or(true),
+            pipeline_class: index.class_name,
             unet_weights: weights("unet/diffusion_pytorch_model.safetensors"),
             unet,
             vae: read_json(dir, "vae/config.json")?,
             vae_weights: weights("vae/diffusion_pytorch_model.safetensors"),
-            text_encoder: read_json(dir, "text_encoder/config.json")?,
-            text_encoder_weights: weights("text_encoder/model.safetensors"),
-            tokenizer_files: tokenizer_files(dir).expect("missing_files checked the tokenizer"),
-            tokenizer,
+            text_encoder,
+            text_encoder_2,
             scheduler: read_json(dir, "scheduler/scheduler_config.json")?,
         })
     }
 
     /// Bytes of weights on disk.
     pub fn weight_bytes(&self) -> u64 {
-        [
-            &self.unet_weights,
-            &self.vae_weights,
-            &self.text_encoder_weights,
-        ]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
+        [&self.unet_weights, &self.vae_weights]
+            .into_iter()
+            .chain(
+                std::iter::once(&self.text_encoder)
+                    .chain(&self.text_encoder_2)
+                    .map(|t| &t.weights),
+            )
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 }
 
@@ -477,6 +630,9 @@ fn one_f64() -> f64 {
 }
 fn norm_eps() -> f64 {
     1e-5
+}
+fn clip_eos() -> u32 {
+    49407
 }
 fn layer_norm_eps() -> f64 {
     1e-5

@@ -21,7 +21,7 @@ pub mod weights;
 use std::path::PathBuf;
 
 pub use engine::{DiffusionEngine, DiffusionSettings};
-pub use layout::{ModelFiles, PipelineKind};
+pub use layout::{Family, ModelFiles, PipelineKind};
 pub use pipeline::{Job, Mode, Pipeline};
 
 /// Why a model could not be loaded or run.

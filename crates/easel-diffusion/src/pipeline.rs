@@ -1,4 +1,4 @@
-//! A loaded Stable Diffusion model and one generation with it: text-to-image,
+//! A loaded Stable Diffusion or SDXL model and one generation with it: text-to-image,
 //! image-to-image and inpainting (a 9-channel inpainting UNet, or any UNet by blending
 //! the kept area back in at every step), with per-step progress and cancellation.
 
@@ -8,11 +8,11 @@ use candle_core::{DType, Device, Tensor};
 use image::{GrayImage, RgbImage};
 
 use crate::DiffusionError;
-use crate::layout::{ModelFiles, PipelineKind};
+use crate::layout::{self, Family, ModelFiles, PipelineKind};
 use crate::scheduler::{Noise, Schedule};
 use crate::text_encoder::TextEncoder;
 use crate::tokenizer::ClipTokenizer;
-use crate::unet::UNet;
+use crate::unet::{TextTime, UNet};
 use crate::vae::Vae;
 
 /// What to generate from.
@@ -71,15 +71,31 @@ pub struct Timings {
     pub decode: std::time::Duration,
 }
 
+/// A tokenizer and the text encoder it feeds.
+struct Encoder {
+    tokenizer: ClipTokenizer,
+    model: TextEncoder,
+}
+
 /// A loaded model: weights in memory, ready for any number of generations.
 pub struct Pipeline {
     kind: PipelineKind,
+    family: Family,
     device: Device,
     dtype: DType,
-    tokenizer: ClipTokenizer,
-    text_encoder: TextEncoder,
+    /// The text encoder (SDXL: the first of two).
+    text: Encoder,
+    /// SDXL's second text encoder, with its pooled projection: the UNet attends to both
+    /// encoders' penultimate states side by side and takes the pooled projection and the
+    /// image size as `text_time` conditioning.
+    text_2: Option<Encoder>,
+    /// SDXL: an empty negative prompt conditions on zeros (diffusers'
+    /// `force_zeros_for_empty_prompt`).
+    zeros_for_empty_negative: bool,
     unet: UNet,
     vae: Vae,
+    /// The autoencoder's precision: SDXL's overflows in f16, so it runs in f32 there.
+    vae_dtype: DType,
     vae_scale: usize,
     latent_channels: usize,
     scheduler: crate::layout::SchedulerConfig,
@@ -139,35 +155,60 @@ impl Pipeline {
             dir: files.dir.clone(),
             message,
         };
-        let pad = files.tokenizer.pad_token();
-        let max_len = files
-            .tokenizer
-            .max_length()
-            .filter(|&n| n <= files.text_encoder.max_position_embeddings)
-            .unwrap_or(files.text_encoder.max_position_embeddings);
-        let tokenizer = ClipTokenizer::load(&files.tokenizer_files, pad.as_deref(), max_len)?;
+        let vae_dtype = if files.family == Family::StableDiffusionXl && files.vae.force_upcast {
+            DType::F32
+        } else {
+            dtype
+        };
         // A weight file that cannot be read as safetensors is a bad model, said as such
         // (the error names the file), not a failure of the computation.
-        let weights = |path: &std::path::Path| {
+        let weights = |path: &std::path::Path, dtype: DType| {
             crate::weights::read(path, dtype, device).map_err(|e| bad(e.to_string()))
         };
-        let text_encoder =
-            TextEncoder::new(&files.text_encoder, weights(&files.text_encoder_weights)?)
-                .map_err(|e| bad(format!("text_encoder: {e}")))?;
-        let unet = UNet::load(weights(&files.unet_weights)?, &files.unet)
+        let encoder = |files: &layout::TextEncoder, name: &str, projected: bool| {
+            let config = &files.config;
+            let pad = files.tokenizer.pad_token();
+            let max_len = files
+                .tokenizer
+                .max_length()
+                .filter(|&n| n <= config.max_position_embeddings)
+                .unwrap_or(config.max_position_embeddings);
+            let tokenizer = ClipTokenizer::load(&files.tokenizer_files, pad.as_deref(), max_len)?;
+            let vb = weights(&files.weights, dtype)?;
+            let model = if projected {
+                TextEncoder::with_projection(config, vb)
+            } else {
+                TextEncoder::new(config, vb)
+            }
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+            Ok::<_, DiffusionError>((Encoder { tokenizer, model }, max_len))
+        };
+        let (text, text_len) = encoder(&files.text_encoder, "text_encoder", false)?;
+        let text_2 = match &files.text_encoder_2 {
+            None => None,
+            Some(second) => {
+                let (second, second_len) = encoder(second, "text_encoder_2", true)?;
+                check_xl_widths(files, text_len, second_len).map_err(bad)?;
+                Some(second)
+            }
+        };
+        let unet = UNet::load(weights(&files.unet_weights, dtype)?, &files.unet)
             .map_err(|e| bad(format!("unet: {e}")))?;
-        let vae = Vae::new(&files.vae, weights(&files.vae_weights)?)
+        let vae = Vae::new(&files.vae, weights(&files.vae_weights, vae_dtype)?)
             .map_err(|e| bad(format!("vae: {e}")))?;
         // Validates the schedule once, so a bad config fails at load, not per request.
         Schedule::new(&files.scheduler, 1).map_err(|e| bad(format!("scheduler: {e}")))?;
         Ok(Pipeline {
             kind: files.kind,
+            family: files.family,
             device: device.clone(),
             dtype,
-            tokenizer,
-            text_encoder,
+            text,
+            text_2,
+            zeros_for_empty_negative: files.zeros_for_empty_negative,
             unet,
             vae,
+            vae_dtype,
             vae_scale: files.vae.scale_factor(),
             latent_channels: files.vae.latent_channels,
             scheduler: files.scheduler.clone(),
@@ -185,22 +226,79 @@ impl Pipeline {
         self.kind
     }
 
+    /// SD or SDXL.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
     /// Bytes of weights loaded.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes
     }
 
-    /// The text embeddings: `(1, 77, d)`, or `(2, 77, d)` (negative first) with guidance.
-    fn embed(&self, job: &Job) -> candle_core::Result<Tensor> {
-        let mut rows = Vec::new();
-        if job.guidance > 1.0 {
-            rows.push(self.tokenizer.encode(&job.negative));
-        }
-        rows.push(self.tokenizer.encode(&job.prompt));
+    /// `texts` tokenized by `tokenizer`, `(texts, tokens)`.
+    fn token_ids(&self, tokenizer: &ClipTokenizer, texts: &[&str]) -> candle_core::Result<Tensor> {
+        let rows: Vec<Vec<u32>> = texts.iter().map(|text| tokenizer.encode(text)).collect();
         let len = rows[0].len();
-        let ids: Vec<u32> = rows.concat();
-        let ids = Tensor::from_vec(ids, (rows.len(), len), &self.device)?;
-        self.text_encoder.forward(&ids)
+        Tensor::from_vec(rows.concat(), (rows.len(), len), &self.device)
+    }
+
+    /// The UNet's conditioning: text embeddings `(1, 77, d)`, or `(2, 77, d)` (negative
+    /// first) with guidance, and for SDXL the matching `text_time` rows.
+    fn embed(&self, job: &Job) -> candle_core::Result<(Tensor, Option<TextTime>)> {
+        let guided = job.guidance > 1.0;
+        let first = &self.text;
+        let Some(second) = &self.text_2 else {
+            let texts: &[&str] = if guided {
+                &[&job.negative, &job.prompt]
+            } else {
+                &[&job.prompt]
+            };
+            let ids = self.token_ids(&first.tokenizer, texts)?;
+            return Ok((first.model.forward(&ids)?, None));
+        };
+        let zero_negative = guided && self.zeros_for_empty_negative && job.negative.is_empty();
+        let texts: &[&str] = if guided && !zero_negative {
+            &[&job.negative, &job.prompt]
+        } else {
+            &[&job.prompt]
+        };
+        let hidden_1 = first
+            .model
+            .forward_penultimate(&self.token_ids(&first.tokenizer, texts)?, false)?
+            .hidden;
+        let encoded_2 = second
+            .model
+            .forward_penultimate(&self.token_ids(&second.tokenizer, texts)?, true)?;
+        let pooled = encoded_2.pooled.ok_or_else(|| {
+            candle_core::Error::Msg("the second text encoder has no projection".into())
+        })?;
+        let mut context = Tensor::cat(&[&hidden_1, &encoded_2.hidden], 2)?;
+        let mut pooled = pooled;
+        if zero_negative {
+            context = Tensor::cat(&[&context.zeros_like()?, &context], 0)?;
+            pooled = Tensor::cat(&[&pooled.zeros_like()?, &pooled], 0)?;
+        }
+        // Original size, crop origin and target size: the whole image, uncropped.
+        let (h, w) = (job.height as f32, job.width as f32);
+        let rows = context.dim(0)?;
+        let time_ids =
+            Tensor::from_vec([h, w, 0.0, 0.0, h, w].repeat(rows), (rows, 6), &self.device)?
+                .to_dtype(self.dtype)?;
+        Ok((
+            context,
+            Some(TextTime {
+                text_embeds: pooled,
+                time_ids,
+            }),
+        ))
+    }
+
+    /// `pixels` `(1, 3, h, w)` in [-1, 1] as scaled latents, in the autoencoder's precision.
+    fn encode_image(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        self.vae
+            .encode(&pixels.to_dtype(self.vae_dtype)?)?
+            .to_dtype(self.dtype)
     }
 
     /// Samples one image. `step` is called after every denoising step with (done,
@@ -219,6 +317,28 @@ impl Pipeline {
         job: &Job,
         step: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<(RgbImage, Timings), DiffusionError> {
+        self.check(job)?;
+        let mut timings = Timings::default();
+        let result = self.generate_on_this_thread(job, step, &mut timings);
+        crate::kernels::release_scratch();
+        result.map(|image| (image, timings))
+    }
+
+    /// The denoised latents `(1, channels, height / 8, width / 8)`, before the
+    /// autoencoder decodes them (diffusers' `output_type="latent"`).
+    pub fn generate_latents(
+        &self,
+        job: &Job,
+        step: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Tensor, DiffusionError> {
+        self.check(job)?;
+        let result = self.sample(job, step, &mut Timings::default());
+        crate::kernels::release_scratch();
+        result
+    }
+
+    /// Whether `job`'s sizes fit the model and its images.
+    fn check(&self, job: &Job) -> Result<(), DiffusionError> {
         let multiple = self.vae_scale;
         if job.width == 0
             || job.height == 0
@@ -248,10 +368,7 @@ impl Pipeline {
                 check_size(mask.width(), mask.height(), "mask")?;
             }
         }
-        let mut timings = Timings::default();
-        let result = self.generate_on_this_thread(job, step, &mut timings);
-        crate::kernels::release_scratch();
-        result.map(|image| (image, timings))
+        Ok(())
     }
 
     /// The body of [`Self::generate_timed`], whose kernels keep working buffers on this
@@ -264,7 +381,7 @@ impl Pipeline {
     ) -> Result<RgbImage, DiffusionError> {
         let latents = self.sample(job, step, timings)?;
         let started = Instant::now();
-        let pixels = self.vae.decode(&latents)?;
+        let pixels = self.vae.decode(&latents.to_dtype(self.vae_dtype)?)?;
         let image = to_image(&pixels)?;
         timings.decode = started.elapsed();
         let image = match &job.mode {
@@ -302,7 +419,7 @@ impl Pipeline {
         let mut noise = Noise::new(job.seed);
         let initial = noise.tensor(shape, dtype, device)?;
         let started = Instant::now();
-        let text = self.embed(job)?;
+        let (text, added) = self.embed(job)?;
         // Tensor work is asynchronous on GPUs: wait for it so the timings are true.
         self.device.synchronize()?;
         timings.text = started.elapsed();
@@ -325,7 +442,7 @@ impl Pipeline {
                     )));
                 }
                 first = job.steps - kept.min(job.steps);
-                let encoded = self.vae.encode(&image_tensor(image, dtype, device)?)?;
+                let encoded = self.encode_image(&image_tensor(image, dtype, device)?)?;
                 latents = schedule.add_noise(&encoded, &initial, first)?;
             }
             Mode::Inpaint { image, mask } => {
@@ -337,11 +454,11 @@ impl Pipeline {
                         // masked area blanked, as diffusers prepares them.
                         let pixel_mask = latent_mask(mask, 1, dtype, device)?;
                         let kept = pixels.broadcast_mul(&(1.0 - &pixel_mask)?)?;
-                        let masked = self.vae.encode(&kept)?;
+                        let masked = self.encode_image(&kept)?;
                         extra = Some(Tensor::cat(&[&cells, &masked], 1)?);
                     }
                     PipelineKind::TextToImage => {
-                        blend = Some((self.vae.encode(&pixels)?, cells));
+                        blend = Some((self.encode_image(&pixels)?, cells));
                     }
                 }
             }
@@ -360,7 +477,9 @@ impl Pipeline {
             if guided {
                 input = Tensor::cat(&[&input, &input], 0)?;
             }
-            let output = self.unet.forward(&input, timestep, &text)?;
+            let output = self
+                .unet
+                .forward_with(&input, timestep, &text, added.as_ref())?;
             let output = if guided {
                 let parts = output.chunk(2, 0)?;
                 let (negative, positive) = (&parts[0], &parts[1]);
@@ -384,6 +503,45 @@ impl Pipeline {
         }
         Ok(latents)
     }
+}
+
+/// Whether an SDXL model's parts fit together: both tokenizers give the same number of
+/// tokens, the UNet attends to both encoders' states side by side and takes the second's
+/// pooled projection with six size embeddings.
+fn check_xl_widths(files: &ModelFiles, first_len: usize, second_len: usize) -> Result<(), String> {
+    let second = files
+        .text_encoder_2
+        .as_ref()
+        .map(|t| &t.config)
+        .ok_or("an SDXL model needs text_encoder_2")?;
+    if first_len != second_len {
+        return Err(format!(
+            "the tokenizers give {first_len} and {second_len} tokens; SDXL needs the same number"
+        ));
+    }
+    let context = files.text_encoder.config.hidden_size + second.hidden_size;
+    if files.unet.cross_attention_dim != context {
+        return Err(format!(
+            "unet/config.json has cross_attention_dim {} but the text encoders give {} + {} = \
+             {context}",
+            files.unet.cross_attention_dim,
+            files.text_encoder.config.hidden_size,
+            second.hidden_size
+        ));
+    }
+    let pooled = second
+        .projection_dim
+        .ok_or("text_encoder_2/config.json has no projection_dim")?;
+    let time = files.unet.addition_time_embed_dim.unwrap_or(0);
+    let expected = pooled + 6 * time;
+    if files.unet.projection_class_embeddings_input_dim != Some(expected) {
+        return Err(format!(
+            "unet/config.json has projection_class_embeddings_input_dim {:?} but the pooled \
+             text ({pooled}) and six size embeddings ({time} each) are {expected} wide",
+            files.unet.projection_class_embeddings_input_dim
+        ));
+    }
+    Ok(())
 }
 
 /// A `(1, 3, h, w)` tensor in [-1, 1] as an 8-bit image.

@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use serde_json::{Value, json};
 
-use crate::layout::{PipelineKind, TextEncoderConfig, UnetConfig, VaeConfig};
+use crate::layout::{Family, PipelineKind, TextEncoderConfig, UnetConfig, VaeConfig};
 use crate::text_encoder::TextEncoder;
 use crate::unet::UNet;
 use crate::vae::Vae;
@@ -40,7 +40,7 @@ fn save_random<T>(
 
 /// The tokenizer of the tiny models: CLIP's 256 byte symbols, each also with the
 /// word-end marker, the two special tokens, and a few merges so BPE has work to do.
-fn write_tokenizer(dir: &Path) -> std::io::Result<usize> {
+fn write_tokenizer(dir: &Path, pad: &str) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let chars = crate::tokenizer::byte_chars();
     let mut vocab = serde_json::Map::new();
@@ -69,32 +69,55 @@ fn write_tokenizer(dir: &Path) -> std::io::Result<usize> {
     )?;
     write_json(
         &dir.join("tokenizer_config.json"),
-        &json!({"pad_token": "!", "model_max_length": 77}),
+        &json!({"pad_token": pad, "model_max_length": 77}),
     )?;
     Ok(size)
 }
 
-/// Writes a tiny model of `kind` into `dir` (created if needed): a 2-block UNet of 32
-/// and 64 channels (cross-attention in the second), a 4-block autoencoder (8× downsampling like real SD) and a 2-layer
-/// text encoder. `scheduler` is the diffusers scheduler class.
+/// Writes a tiny SD model of `kind` into `dir` (created if needed): a 2-block UNet of
+/// 32 and 64 channels (cross-attention in the second), a 4-block autoencoder (8×
+/// downsampling like real SD) and a 2-layer text encoder. `scheduler` is the diffusers
+/// scheduler class.
 pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std::io::Result<()> {
+    write_tiny(dir, Family::StableDiffusion, kind, scheduler)
+}
+
+/// [`write_tiny_model`] for SDXL: a second text encoder with a pooled projection and its
+/// tokenizer, and a UNet with `text_time` conditioning and two transformer layers in
+/// its attention block.
+pub fn write_tiny_xl_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std::io::Result<()> {
+    write_tiny(dir, Family::StableDiffusionXl, kind, scheduler)
+}
+
+fn write_tiny(
+    dir: &Path,
+    family: Family,
+    kind: PipelineKind,
+    scheduler: &str,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let pipeline = match kind {
-        PipelineKind::TextToImage => "StableDiffusionPipeline",
-        PipelineKind::Inpaint => "StableDiffusionInpaintPipeline",
+    let xl = family == Family::StableDiffusionXl;
+    let pipeline = match (family, kind) {
+        (Family::StableDiffusion, PipelineKind::TextToImage) => "StableDiffusionPipeline",
+        (Family::StableDiffusion, PipelineKind::Inpaint) => "StableDiffusionInpaintPipeline",
+        (Family::StableDiffusionXl, PipelineKind::TextToImage) => "StableDiffusionXLPipeline",
+        (Family::StableDiffusionXl, PipelineKind::Inpaint) => "StableDiffusionXLInpaintPipeline",
     };
-    write_json(
-        &dir.join("model_index.json"),
-        &json!({
-            "_class_name": pipeline,
-            "_diffusers_version": "0.30.0",
-            "scheduler": ["diffusers", scheduler],
-            "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
-            "unet": ["diffusers", "UNet2DConditionModel"],
-            "vae": ["diffusers", "AutoencoderKL"],
-        }),
-    )?;
+    let mut index = json!({
+        "_class_name": pipeline,
+        "_diffusers_version": "0.30.0",
+        "scheduler": ["diffusers", scheduler],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    });
+    if xl {
+        index["text_encoder_2"] = json!(["transformers", "CLIPTextModelWithProjection"]);
+        index["tokenizer_2"] = json!(["transformers", "CLIPTokenizer"]);
+        index["force_zeros_for_empty_prompt"] = json!(true);
+    }
+    write_json(&dir.join("model_index.json"), &index)?;
     write_json(
         &dir.join("scheduler/scheduler_config.json"),
         &json!({
@@ -109,7 +132,9 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
             "set_alpha_to_one": false,
         }),
     )?;
-    let vocab_size = write_tokenizer(&dir.join("tokenizer"))?;
+    // SD 2 pads with `!`; SDXL's first tokenizer (OpenAI CLIP's) with the end token.
+    let pad = if xl { "<|endoftext|>" } else { "!" };
+    let vocab_size = write_tokenizer(&dir.join("tokenizer"), pad)?;
 
     let text = json!({
         "architectures": ["CLIPTextModel"],
@@ -119,7 +144,7 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "max_position_embeddings": 77,
-        "hidden_act": "gelu",
+        "hidden_act": if xl { "quick_gelu" } else { "gelu" },
         "layer_norm_eps": 1e-5,
         "projection_dim": 32,
     });
@@ -129,8 +154,30 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
         // Under `text_model.`, as the SD repositories (transformers 4) hold them.
         TextEncoder::new(&text, vb.pp("text_model"))
     })?;
+    if xl {
+        write_tokenizer(&dir.join("tokenizer_2"), "!")?;
+        let text_2 = json!({
+            "architectures": ["CLIPTextModelWithProjection"],
+            "vocab_size": vocab_size,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "hidden_act": "gelu",
+            "layer_norm_eps": 1e-5,
+            "projection_dim": 16,
+            // As SDXL's configuration has it: pooled at the largest id (the end token).
+            "eos_token_id": 2,
+        });
+        write_json(&dir.join("text_encoder_2/config.json"), &text_2)?;
+        let text_2: TextEncoderConfig = serde_json::from_value(text_2).map_err(io)?;
+        save_random(&dir.join("text_encoder_2/model.safetensors"), |vb| {
+            TextEncoder::with_projection(&text_2, vb)
+        })?;
+    }
 
-    let unet = json!({
+    let mut unet = json!({
         "_class_name": "UNet2DConditionModel",
         "in_channels": if kind == PipelineKind::Inpaint { 9 } else { 4 },
         "out_channels": 4,
@@ -146,6 +193,15 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
         "use_linear_projection": true,
         "sample_size": 8,
     });
+    if xl {
+        // Both encoders' 32-wide states side by side; the 16-wide pooled projection and
+        // six 8-channel size embeddings.
+        unet["cross_attention_dim"] = json!(64);
+        unet["transformer_layers_per_block"] = json!([1, 2]);
+        unet["addition_embed_type"] = json!("text_time");
+        unet["addition_time_embed_dim"] = json!(8);
+        unet["projection_class_embeddings_input_dim"] = json!(16 + 6 * 8);
+    }
     write_json(&dir.join("unet/config.json"), &unet)?;
     let unet: UnetConfig = serde_json::from_value(unet).map_err(io)?;
     save_random(
@@ -163,7 +219,7 @@ pub fn write_tiny_model(dir: &Path, kind: PipelineKind, scheduler: &str) -> std:
         "layers_per_block": 1,
         "latent_channels": 4,
         "norm_num_groups": 4,
-        "scaling_factor": 0.18215,
+        "scaling_factor": if xl { 0.13025 } else { 0.18215 },
         "sample_size": 64,
     });
     write_json(&dir.join("vae/config.json"), &vae)?;

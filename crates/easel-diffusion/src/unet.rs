@@ -1,5 +1,5 @@
-//! diffusers' `UNet2DConditionModel` (SD 1.x, 2.x, SD-Turbo and the inpainting
-//! variants), built from [`crate::layers`] so that its convolutions, normalisations and
+//! diffusers' `UNet2DConditionModel` (SD 1.x, 2.x, SD-Turbo, SDXL with its `text_time`
+//! conditioning, and the inpainting variants), built from [`crate::layers`] so that its convolutions, normalisations and
 //! attention run Easel's CPU kernels, with the time embedding and residuals folded into
 //! the convolutions.
 
@@ -129,12 +129,36 @@ struct Level {
     resample: Option<Conv2d>,
 }
 
+/// SDXL's added conditioning for a batch: the pooled text embedding and six numbers of
+/// image geometry (original height and width, crop top and left, target height and
+/// width), each embedded sinusoidally.
+#[derive(Debug, Clone)]
+pub struct TextTime {
+    /// The second text encoder's pooled projection, `(batch, width)`.
+    pub text_embeds: Tensor,
+    /// `(batch, 6)`.
+    pub time_ids: Tensor,
+}
+
+/// The `text_time` embedding: `[text_embeds, sinusoidal(time_ids)]` through two linear
+/// layers, added to the timestep embedding.
+#[derive(Debug)]
+struct TextTimeEmbedding {
+    linear_1: Linear,
+    linear_2: Linear,
+    /// Channels of each time id's sinusoidal embedding.
+    channels: usize,
+    /// Width of `[text_embeds, time embeddings]`.
+    input: usize,
+}
+
 /// The loaded UNet.
 #[derive(Debug)]
 pub struct UNet {
     conv_in: Conv2d,
     time_linear_1: Linear,
     time_linear_2: Linear,
+    text_time: Option<TextTimeEmbedding>,
     down: Vec<Level>,
     mid_resnets: Vec<ResnetBlock>,
     mid_attentions: Vec<SpatialTransformer>,
@@ -155,11 +179,30 @@ impl UNet {
         if levels == 0 || config.down_block_types.len() != levels {
             candle_core::bail!("block_out_channels and down_block_types must match");
         }
-        if let Some(kind) = &config.addition_embed_type {
-            candle_core::bail!(
-                "addition_embed_type `{kind}` (SDXL's extra conditioning) is not supported"
-            );
-        }
+        let time = 4 * channels[0];
+        let text_time = match config.addition_embed_type.as_deref() {
+            None => None,
+            Some("text_time") => {
+                let (Some(channels), Some(input)) = (
+                    config.addition_time_embed_dim,
+                    config.projection_class_embeddings_input_dim,
+                ) else {
+                    candle_core::bail!(
+                        "text_time conditioning needs addition_time_embed_dim and \
+                         projection_class_embeddings_input_dim"
+                    );
+                };
+                Some(TextTimeEmbedding {
+                    linear_1: Linear::load(vb.pp("add_embedding.linear_1"), (input, time), true)?,
+                    linear_2: Linear::load(vb.pp("add_embedding.linear_2"), (time, time), true)?,
+                    channels,
+                    input,
+                })
+            }
+            Some(other) => {
+                candle_core::bail!("addition_embed_type `{other}` is not supported")
+            }
+        };
         let cross: Vec<bool> = config
             .down_block_types
             .iter()
@@ -191,7 +234,6 @@ impl UNet {
         let eps = config.norm_eps;
         let context = config.cross_attention_dim;
         let linear = config.use_linear_projection;
-        let time = 4 * channels[0];
         let transformer = |vb: VarBuilder, c: usize, i: usize| {
             SpatialTransformer::load(vb, c, heads(i)?, layers(i), context, linear, groups)
         };
@@ -306,6 +348,7 @@ impl UNet {
                 true,
             )?,
             time_linear_2: Linear::load(vb.pp("time_embedding.linear_2"), (time, time), true)?,
+            text_time,
             down,
             mid_resnets,
             mid_attentions,
@@ -325,33 +368,97 @@ impl UNet {
         })
     }
 
-    /// The sinusoidal embedding of `timestep`, `(1, channels)`.
-    fn timestep_features(&self, timestep: f64, dtype: DType, device: &Device) -> Result<Tensor> {
-        let half = self.time_channels / 2;
-        let frequencies = (0..half).map(|i| {
-            (-(10_000f64.ln()) * i as f64 / (half as f64 - self.freq_shift)).exp() * timestep
-        });
-        let (sin, cos): (Vec<f32>, Vec<f32>) = frequencies
-            .map(|a| (a.sin() as f32, a.cos() as f32))
-            .unzip();
-        let values = if self.flip_sin_to_cos {
-            [cos, sin].concat()
-        } else {
-            [sin, cos].concat()
-        };
-        Tensor::from_vec(values, (1, 2 * half), device)?.to_dtype(dtype)
+    /// The sinusoidal embeddings of `values`, `(values, channels)`, as diffusers'
+    /// `Timesteps` computes them.
+    fn sinusoidal(
+        &self,
+        values: &[f64],
+        channels: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let half = channels / 2;
+        let frequencies: Vec<f64> = (0..half)
+            .map(|i| (-(10_000f64.ln()) * i as f64 / (half as f64 - self.freq_shift)).exp())
+            .collect();
+        let mut rows = Vec::with_capacity(values.len() * 2 * half);
+        for &value in values {
+            let angles = frequencies.iter().map(|f| f * value);
+            let sin = angles.clone().map(|a| a.sin() as f32);
+            let cos = angles.map(|a| a.cos() as f32);
+            if self.flip_sin_to_cos {
+                rows.extend(cos.chain(sin));
+            } else {
+                rows.extend(sin.chain(cos));
+            }
+        }
+        Tensor::from_vec(rows, (values.len(), 2 * half), device)?.to_dtype(dtype)
+    }
+
+    /// The timestep embedding, plus SDXL's added conditioning: `(1 or batch, time)`.
+    fn embedding(&self, timestep: f64, added: Option<&TextTime>, like: &Tensor) -> Result<Tensor> {
+        let (dtype, device) = (like.dtype(), like.device());
+        let features = self.sinusoidal(&[timestep], self.time_channels, dtype, device)?;
+        let time = self.time_linear_2.forward(&candle_nn::ops::silu(
+            &self.time_linear_1.forward(&features)?,
+        )?)?;
+        match (&self.text_time, added) {
+            (None, None) => Ok(time),
+            (Some(embedding), Some(added)) => {
+                let (batch, count) = added.time_ids.dims2()?;
+                let ids: Vec<f64> = added
+                    .time_ids
+                    .to_dtype(DType::F64)?
+                    .flatten_all()?
+                    .to_vec1()?;
+                let times = self
+                    .sinusoidal(&ids, embedding.channels, dtype, device)?
+                    .reshape((batch, count * embedding.channels))?;
+                let input = Tensor::cat(&[&added.text_embeds.to_dtype(dtype)?, &times], 1)?;
+                if input.dim(1)? != embedding.input {
+                    candle_core::bail!(
+                        "text_time conditioning is {} wide; the UNet takes {}",
+                        input.dim(1)?,
+                        embedding.input
+                    );
+                }
+                let added = embedding
+                    .linear_2
+                    .forward(&candle_nn::ops::silu(&embedding.linear_1.forward(&input)?)?)?;
+                time.broadcast_add(&added)
+            }
+            (Some(_), None) => {
+                candle_core::bail!("this UNet (SDXL) needs text_time conditioning")
+            }
+            (None, Some(_)) => {
+                candle_core::bail!("this UNet takes no text_time conditioning")
+            }
+        }
     }
 
     /// The predicted noise for latents `x` `(batch, c, h, w)` at `timestep`, conditioned
     /// on `context` `(batch, tokens, width)`.
     pub fn forward(&self, x: &Tensor, timestep: f64, context: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, timestep, context, None)
+    }
+
+    /// [`Self::forward`] with SDXL's added conditioning, which SDXL UNets require.
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        timestep: f64,
+        context: &Tensor,
+        added: Option<&TextTime>,
+    ) -> Result<Tensor> {
         let batch = x.dim(0)?;
-        let features = self.timestep_features(timestep, x.dtype(), x.device())?;
-        let time = self.time_linear_2.forward(&candle_nn::ops::silu(
-            &self.time_linear_1.forward(&features)?,
-        )?)?;
+        let time = self.embedding(timestep, added, x)?;
         // Every ResNet block takes the embedding through SiLU first.
-        let time = candle_nn::ops::silu(&time)?.repeat((batch, 1))?;
+        let time = candle_nn::ops::silu(&time)?;
+        let time = if time.dim(0)? == batch {
+            time
+        } else {
+            time.repeat((batch, 1))?
+        };
         let time = Some(&time);
 
         let x = if self.center_input_sample {

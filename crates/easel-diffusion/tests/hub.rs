@@ -12,12 +12,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use easel_diffusion::hub::{PullError, PullProgress, PullRequest};
-use easel_diffusion::tiny::write_tiny_model;
-use easel_diffusion::{ModelFiles, PipelineKind};
+use easel_diffusion::tiny::{write_tiny_model, write_tiny_xl_model};
+use easel_diffusion::{Family, ModelFiles, PipelineKind};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone)]
 struct Hub {
+    /// The one repository served, `owner/name`.
+    repo: String,
     root: PathBuf,
     /// `Range` headers received, per path.
     ranges: Arc<Mutex<Vec<(String, String)>>>,
@@ -45,7 +47,7 @@ async fn listing(
     State(hub): State<Hub>,
     UrlPath((owner, name, _rev)): UrlPath<(String, String, String)>,
 ) -> Response {
-    if (owner.as_str(), name.as_str()) != ("acme", "tiny-sd") {
+    if format!("{owner}/{name}") != hub.repo {
         return (StatusCode::NOT_FOUND, "Repository not found").into_response();
     }
     let mut files = Vec::new();
@@ -65,7 +67,7 @@ async fn listing(
             }
         })
         .collect();
-    axum::Json(serde_json::json!({"id": "acme/tiny-sd", "sha": "0123abcd", "siblings": siblings}))
+    axum::Json(serde_json::json!({"id": hub.repo, "sha": "0123abcd", "siblings": siblings}))
         .into_response()
 }
 
@@ -130,8 +132,15 @@ impl PullProgress for Quiet {
 /// A tiny model as the hub would hold it, with an fp16-named UNet variant beside the
 /// full one.
 fn hub_repo() -> (tempfile::TempDir, Hub) {
+    hub_repo_of(write_tiny_model, "acme/tiny-sd")
+}
+
+fn hub_repo_of(
+    write: fn(&Path, PipelineKind, &str) -> std::io::Result<()>,
+    repo: &str,
+) -> (tempfile::TempDir, Hub) {
     let root = tempfile::tempdir().unwrap();
-    write_tiny_model(
+    write(
         root.path(),
         PipelineKind::TextToImage,
         "EulerAncestralDiscreteScheduler",
@@ -144,6 +153,7 @@ fn hub_repo() -> (tempfile::TempDir, Hub) {
     )
     .unwrap();
     let hub = Hub {
+        repo: repo.to_owned(),
         root: root.path().to_owned(),
         ranges: Arc::default(),
         corrupt: None,
@@ -273,4 +283,45 @@ async fn unknown_repositories_and_non_models_say_what_is_wrong() {
             .contains("lacks vae/diffusion_pytorch_model.safetensors"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn pulls_an_sdxl_model_with_its_second_text_encoder_and_tokenizer() {
+    let (root, hub) = hub_repo_of(write_tiny_xl_model, "acme/tiny-sdxl");
+    // A file no model needs is left on the hub.
+    std::fs::write(root.path().join("README.md"), "# tiny").unwrap();
+    let endpoint = serve(hub).await;
+    let dest = tempfile::tempdir().unwrap();
+    let files = request(endpoint, "acme/tiny-sdxl", dest.path())
+        .pull(&Quiet)
+        .await
+        .unwrap();
+    let mut paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "model_index.json",
+            "scheduler/scheduler_config.json",
+            "text_encoder/config.json",
+            "text_encoder/model.safetensors",
+            "text_encoder_2/config.json",
+            "text_encoder_2/model.safetensors",
+            "tokenizer/merges.txt",
+            "tokenizer/tokenizer_config.json",
+            "tokenizer/vocab.json",
+            "tokenizer_2/merges.txt",
+            "tokenizer_2/tokenizer_config.json",
+            "tokenizer_2/vocab.json",
+            "unet/config.json",
+            "unet/diffusion_pytorch_model.fp16.safetensors",
+            "vae/config.json",
+            "vae/diffusion_pytorch_model.safetensors",
+        ]
+    );
+    assert!(!dest.path().join("README.md").exists());
+    let model = ModelFiles::open(dest.path(), "tiny-sdxl").unwrap();
+    assert_eq!(model.family, Family::StableDiffusionXl);
+    let pipeline = easel_diffusion::Pipeline::load(&model, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(pipeline.family(), Family::StableDiffusionXl);
 }

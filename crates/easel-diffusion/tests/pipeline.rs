@@ -5,14 +5,21 @@
 use std::path::Path;
 
 use candle_core::Device;
-use easel_diffusion::tiny::write_tiny_model;
-use easel_diffusion::{DiffusionError, Job, Mode, ModelFiles, Pipeline, PipelineKind};
+use easel_diffusion::tiny::{write_tiny_model, write_tiny_xl_model};
+use easel_diffusion::{DiffusionError, Family, Job, Mode, ModelFiles, Pipeline, PipelineKind};
 use image::{GrayImage, Luma, RgbImage};
 
-fn tiny(dir: &Path, kind: PipelineKind, scheduler: &str) -> Pipeline {
-    write_tiny_model(dir, kind, scheduler).unwrap();
+/// Writes a tiny model: [`write_tiny_model`] or [`write_tiny_xl_model`].
+type Writer = fn(&Path, PipelineKind, &str) -> std::io::Result<()>;
+
+fn load_tiny(write: Writer, dir: &Path, kind: PipelineKind, scheduler: &str) -> Pipeline {
+    write(dir, kind, scheduler).unwrap();
     let files = ModelFiles::open(dir, "tiny").unwrap();
     Pipeline::load(&files, &Device::Cpu).unwrap()
+}
+
+fn tiny(dir: &Path, kind: PipelineKind, scheduler: &str) -> Pipeline {
+    load_tiny(write_tiny_model, dir, kind, scheduler)
 }
 
 fn job(seed: u64, steps: usize, mode: Mode) -> Job {
@@ -148,9 +155,9 @@ fn image_to_image_runs_the_last_part_of_the_schedule() {
     );
 }
 
-fn check_inpainting(kind: PipelineKind) {
+fn check_inpainting(write: Writer, kind: PipelineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = tiny(dir.path(), kind, "EulerAncestralDiscreteScheduler");
+    let pipeline = load_tiny(write, dir.path(), kind, "EulerAncestralDiscreteScheduler");
     let original = photo(64, 48);
     // Regenerate a 24×16 block; keep the rest.
     let mask = GrayImage::from_fn(64, 48, |x, y| {
@@ -191,12 +198,117 @@ fn check_inpainting(kind: PipelineKind) {
 
 #[test]
 fn inpainting_with_an_inpainting_unet_keeps_unmasked_pixels() {
-    check_inpainting(PipelineKind::Inpaint);
+    check_inpainting(write_tiny_model, PipelineKind::Inpaint);
 }
 
 #[test]
 fn inpainting_with_a_plain_unet_keeps_unmasked_pixels() {
-    check_inpainting(PipelineKind::TextToImage);
+    check_inpainting(write_tiny_model, PipelineKind::TextToImage);
+}
+
+#[test]
+fn sdxl_inpainting_keeps_unmasked_pixels_with_either_unet() {
+    check_inpainting(write_tiny_xl_model, PipelineKind::Inpaint);
+    check_inpainting(write_tiny_xl_model, PipelineKind::TextToImage);
+}
+
+#[test]
+fn sdxl_generates_deterministically_and_honours_the_negative_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = load_tiny(
+        write_tiny_xl_model,
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerAncestralDiscreteScheduler",
+    );
+    assert_eq!(pipeline.family(), Family::StableDiffusionXl);
+    let a = run(&pipeline, &job(42, 2, Mode::TextToImage));
+    assert_eq!(a.dimensions(), (64, 48));
+    assert_eq!(a, run(&pipeline, &job(42, 2, Mode::TextToImage)));
+    assert_ne!(a, run(&pipeline, &job(43, 2, Mode::TextToImage)));
+    let guided = |negative: &str| {
+        run(
+            &pipeline,
+            &Job {
+                guidance: 5.0,
+                negative: negative.to_owned(),
+                ..job(42, 2, Mode::TextToImage)
+            },
+        )
+    };
+    // With guidance, a negative prompt steers; an empty one conditions on zeros (not on
+    // the encoded empty text), which steers differently again.
+    let (blurry, empty) = (guided("blurry"), guided(""));
+    assert_ne!(blurry, a);
+    assert_ne!(blurry, empty);
+    assert_ne!(empty, a);
+    // Image-to-image runs too.
+    let variation = run(
+        &pipeline,
+        &job(
+            42,
+            4,
+            Mode::ImageToImage {
+                image: photo(64, 48),
+                strength: 0.5,
+            },
+        ),
+    );
+    assert_eq!(variation.dimensions(), (64, 48));
+}
+
+#[test]
+fn an_sdxl_model_without_its_second_encoder_says_which_files_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_xl_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("text_encoder_2/model.safetensors")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("tokenizer_2")).unwrap();
+    let message = ModelFiles::open(dir.path(), "sdxl-turbo")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "text_encoder_2/model.safetensors, tokenizer_2/merges.txt (or \
+             tokenizer_2/tokenizer.json), tokenizer_2/vocab.json (or tokenizer_2/tokenizer.json)"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("easel models pull sdxl-turbo"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_sdxl_model_whose_parts_do_not_fit_is_a_bad_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_xl_model(
+        dir.path(),
+        PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    // The UNet expects wider text than the two encoders give.
+    let path = dir.path().join("unet/config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["cross_attention_dim"] = serde_json::json!(96);
+    std::fs::write(&path, config.to_string()).unwrap();
+    let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+    let message = match Pipeline::load(&files, &Device::Cpu) {
+        Err(error @ DiffusionError::BadModel { .. }) => error.to_string(),
+        Err(other) => panic!("not a bad model: {other}"),
+        Ok(_) => panic!("loaded"),
+    };
+    assert!(
+        message.contains("cross_attention_dim 96 but the text encoders give 32 + 32 = 64"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -328,13 +440,24 @@ fn unsupported_pipelines_are_refused_with_a_reason() {
     .unwrap();
     std::fs::write(
         dir.path().join("model_index.json"),
-        r#"{"_class_name": "StableDiffusionXLPipeline"}"#,
+        r#"{"_class_name": "StableDiffusion3Pipeline"}"#,
     )
     .unwrap();
-    let message = ModelFiles::open(dir.path(), "sdxl")
+    let message = ModelFiles::open(dir.path(), "sd3").unwrap_err().to_string();
+    assert!(message.contains("`StableDiffusion3Pipeline`"), "{message}");
+    assert!(message.contains("StableDiffusionXLPipeline"), "{message}");
+
+    // The SDXL refiner (aesthetic-score conditioning, no first text encoder) is named as
+    // such rather than reported as missing files.
+    std::fs::write(
+        dir.path().join("model_index.json"),
+        r#"{"_class_name": "StableDiffusionXLImg2ImgPipeline", "requires_aesthetics_score": true}"#,
+    )
+    .unwrap();
+    let message = ModelFiles::open(dir.path(), "refiner")
         .unwrap_err()
         .to_string();
-    assert!(message.contains("StableDiffusionXLPipeline"), "{message}");
+    assert!(message.contains("SDXL refiner"), "{message}");
 }
 
 /// With `EASEL_MODEL_DIR` set to a real diffusers model (e.g. after

@@ -74,9 +74,18 @@ pub fn run(args: ModelsArgs, config: Config) -> anyhow::Result<ExitCode> {
             }
             for model in &installed {
                 let state = if model.missing.is_empty() {
+                    use easel_diffusion::{Family, PipelineKind};
                     match model.pipeline {
-                        Some(easel_diffusion::PipelineKind::Inpaint) => "ready (inpainting)",
-                        Some(easel_diffusion::PipelineKind::TextToImage) => "ready",
+                        Some((Family::StableDiffusion, PipelineKind::TextToImage)) => "ready",
+                        Some((Family::StableDiffusion, PipelineKind::Inpaint)) => {
+                            "ready (inpainting)"
+                        }
+                        Some((Family::StableDiffusionXl, PipelineKind::TextToImage)) => {
+                            "ready (SDXL)"
+                        }
+                        Some((Family::StableDiffusionXl, PipelineKind::Inpaint)) => {
+                            "ready (SDXL inpainting)"
+                        }
                         None => "unusable (see `easel serve` logs)",
                     }
                     .to_owned()
