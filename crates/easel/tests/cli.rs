@@ -175,6 +175,20 @@ fn models_list_shows_installed_and_incomplete_models() {
     )
     .unwrap();
     std::fs::remove_file(broken.join("vae/diffusion_pytorch_model.safetensors")).unwrap();
+    easel_diffusion::tiny::write_tiny_xl_model(
+        &models.join("xl"),
+        easel_diffusion::PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    let xl_broken = models.join("xl-half-pulled");
+    easel_diffusion::tiny::write_tiny_xl_model(
+        &xl_broken,
+        easel_diffusion::PipelineKind::TextToImage,
+        "EulerDiscreteScheduler",
+    )
+    .unwrap();
+    std::fs::remove_file(xl_broken.join("text_encoder_2/model.safetensors")).unwrap();
 
     let output = easel()
         .args(["models", "list", "--data-dir"])
@@ -195,6 +209,11 @@ fn models_list_shows_installed_and_incomplete_models() {
             .to_owned()
     };
     assert!(line("tiny").contains("ready (inpainting)"), "{shown}");
+    assert!(line("xl ").contains("ready (SDXL)"), "{shown}");
+    assert!(
+        line("xl-half-pulled").contains("incomplete, lacks text_encoder_2/model.safetensors"),
+        "{shown}"
+    );
     assert!(
         line("half-pulled").contains("incomplete, lacks vae/diffusion_pytorch_model.safetensors"),
         "{shown}"

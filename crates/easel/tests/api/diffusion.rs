@@ -1,8 +1,8 @@
 //! The local diffusion engine served: a tiny random-weight model in the diffusers layout
 //! (written by the test, loaded through the real loader) behind the native, Bedrock and
 //! OpenAI routes; step progress in the job's event stream; the same seed giving the same
-//! image; inpainting that keeps unmasked pixels; and a server without weights saying
-//! which files are missing and how to get them.
+//! image; inpainting that keeps unmasked pixels; an SDXL model behind the same routes;
+//! and a server without weights saying which files are missing and how to get them.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -10,14 +10,22 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use easel_diffusion::PipelineKind;
-use easel_diffusion::tiny::write_tiny_model;
+use easel_diffusion::tiny::{write_tiny_model, write_tiny_xl_model};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_code};
 
 async fn with_tiny_model(model_dir: &Path) -> TestApp {
-    write_tiny_model(
+    with_model_from(write_tiny_model, model_dir).await
+}
+
+/// A server whose diffusion engine runs the tiny model `write` puts in `model_dir`.
+async fn with_model_from(
+    write: fn(&Path, PipelineKind, &str) -> std::io::Result<()>,
+    model_dir: &Path,
+) -> TestApp {
+    write(
         model_dir,
         PipelineKind::TextToImage,
         "EulerAncestralDiscreteScheduler",
@@ -121,6 +129,37 @@ async fn text_to_image_runs_on_the_local_model_with_step_progress() {
 async fn inpainting_and_the_provider_dialects_use_it_too() {
     let models = tempfile::tempdir().unwrap();
     let app = with_tiny_model(models.path()).await;
+    check_inpainting_and_openai(&app).await;
+}
+
+#[tokio::test]
+async fn an_sdxl_model_serves_the_same_requests() {
+    let models = tempfile::tempdir().unwrap();
+    let app = with_model_from(write_tiny_xl_model, models.path()).await;
+    let generate = |seed: u32, negative: &str| {
+        let mut body = text_body(seed, 1);
+        body["textToImageParams"]["negativeText"] = json!(negative);
+        body
+    };
+    let mut images = Vec::new();
+    for (seed, negative) in [(5, "fog"), (5, "fog"), (5, "rain"), (6, "fog")] {
+        let response = app
+            .post_json("/v1/generations?wait=120", &generate(seed, negative))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let entry: Value = response.json().await.unwrap();
+        assert_eq!(entry["engine"], "diffusion", "{entry}");
+        images.push(download(entry["images"][0]["url"].as_str().unwrap()).await);
+    }
+    assert_eq!(images[0].dimensions(), (320, 336));
+    assert_eq!(images[0], images[1], "same seed and parameters, same image");
+    assert_ne!(images[0], images[2], "the negative prompt steers");
+    assert_ne!(images[0], images[3], "another seed, another image");
+    check_inpainting_and_openai(&app).await;
+}
+
+/// Inpainting keeps unmasked pixels; OpenAI's images API reaches the engine too.
+async fn check_inpainting_and_openai(app: &TestApp) {
     // A 100×70 scene (not a multiple of 8) with a square to regenerate.
     let scene = image::RgbaImage::from_fn(100, 70, |x, y| {
         image::Rgba([(x * 2) as u8, (y * 3) as u8, 90, 255])
