@@ -530,30 +530,22 @@ fn winograd_image(
         patches[..16 * s.c_in * tiles]
             .par_chunks_mut(16 * tiles)
             .zip(padded.par_chunks(plane))
-            .for_each(|(v, src)| {
-                for ty in 0..rows {
-                    for tx in 0..tiles_x {
-                        let tile = ty * tiles_x + tx;
-                        let origin = 2 * (first + ty) * pad_w + 2 * tx;
-                        let mut d = [[0.0f32; 4]; 4];
-                        for (r, row) in d.iter_mut().enumerate() {
-                            row.copy_from_slice(&src[origin + r * pad_w..][..4]);
-                        }
-                        let t: [[f32; 4]; 4] = [
-                            std::array::from_fn(|c| d[0][c] - d[2][c]),
-                            std::array::from_fn(|c| d[1][c] + d[2][c]),
-                            std::array::from_fn(|c| d[2][c] - d[1][c]),
-                            std::array::from_fn(|c| d[1][c] - d[3][c]),
-                        ];
-                        for (r, row) in t.iter().enumerate() {
-                            v[(r * 4) * tiles + tile] = row[0] - row[2];
-                            v[(r * 4 + 1) * tiles + tile] = row[1] + row[2];
-                            v[(r * 4 + 2) * tiles + tile] = row[2] - row[1];
-                            v[(r * 4 + 3) * tiles + tile] = row[1] - row[3];
-                        }
+            .for_each_init(
+                || vec![0.0f32; 16 * tiles_x],
+                |across, (v, src)| {
+                    for ty in 0..rows {
+                        let top = 2 * (first + ty) * pad_w;
+                        winograd_input_row(
+                            &src[top..][..4 * pad_w],
+                            pad_w,
+                            across,
+                            v,
+                            tiles,
+                            ty * tiles_x,
+                        );
                     }
-                }
-            });
+                },
+            );
         // M[e] = U[e] · V[e] for the 16 elements, stored [out][16][tile].
         for e in 0..16 {
             matmul(
@@ -581,34 +573,30 @@ fn winograd_image(
         out.par_chunks_mut(plane_out)
             .zip(products.par_chunks(16 * tiles))
             .enumerate()
-            .for_each(|(channel, (dst, m))| {
-                let b = bias.map_or(0.0, |b| b[channel]);
-                let res = residual.map(|r| &r[channel * plane_out..][..plane_out]);
-                for ty in 0..rows {
-                    for tx in 0..tiles_x {
-                        let tile = ty * tiles_x + tx;
-                        let at = |e: usize| m[e * tiles + tile];
-                        let s_rows: [[f32; 4]; 2] = [
-                            std::array::from_fn(|c| at(c) + at(4 + c) + at(8 + c)),
-                            std::array::from_fn(|c| at(4 + c) - at(8 + c) - at(12 + c)),
-                        ];
-                        for (r, row) in s_rows.iter().enumerate() {
+            .for_each_init(
+                || vec![0.0f32; 4 * tiles_x],
+                |down, (channel, (dst, m))| {
+                    let b = bias.map_or(0.0, |b| b[channel]);
+                    let res = residual.map(|r| &r[channel * plane_out..][..plane_out]);
+                    for ty in 0..rows {
+                        for r in 0..2 {
                             let y = 2 * (first + ty) + r;
-                            if y >= h {
-                                continue;
-                            }
-                            let pair = [row[0] + row[1] + row[2], row[1] - row[2] - row[3]];
-                            for (c, value) in pair.into_iter().enumerate() {
-                                let x = 2 * tx + c;
-                                if x < w {
-                                    let index = y * w + x;
-                                    dst[index] = value + b + res.map_or(0.0, |r| r[index]);
-                                }
+                            if y < h {
+                                let row = y * w..(y + 1) * w;
+                                winograd_output_row(
+                                    &m[ty * tiles_x..],
+                                    tiles,
+                                    r,
+                                    down,
+                                    &mut dst[row.clone()],
+                                    b,
+                                    res.map(|res| &res[row]),
+                                );
                             }
                         }
                     }
-                }
-            });
+                },
+            );
     }
 }
 
@@ -741,10 +729,13 @@ fn conv_im2col(image: &[f32], weight: &[f32], out: &mut [f32], s: ConvShape, bia
 #[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     // `mul_add` and `round` would be library calls on CPUs without FMA and SSE4.1,
-    // so: plain products, and rounding by adding and removing 1.5 · 2²³.
+    // so: plain products, and rounding by adding and removing 1.5 · 2²³, which leaves
+    // the rounded integer in the low bits of the sum. Those bits, not `n as i32`, make
+    // 2ⁿ: Rust's saturating float-to-integer conversion is scalar code per element.
     const ROUND: f32 = 12_582_912.0;
     let t = (x * std::f32::consts::LOG2_E).clamp(-126.0, 126.0);
-    let n = (t + ROUND) - ROUND;
+    let shifted = t + ROUND;
+    let n = shifted - ROUND;
     let f = t - n;
     let p = 1.535_336_2e-4f32;
     let p = p * f + 1.339_887_4e-3;
@@ -753,7 +744,11 @@ pub fn fast_exp(x: f32) -> f32 {
     let p = p * f + 2.402_264_7e-1;
     let p = p * f + 6.931_472e-1;
     let p = p * f + 1.0;
-    f32::from_bits(((n as i32 + 127) as u32) << 23) * p
+    let biased = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    f32::from_bits(biased << 23) * p
 }
 
 /// Lanes of the reductions below: strict floating point forbids the compiler to reorder
@@ -854,6 +849,106 @@ macro_rules! multiversioned {
             body($($arg),*)
         }
     };
+}
+
+multiversioned! {
+    /// Winograd's input transform `V = Bᵀ d B` for one row of tiles: `rows` holds the
+    /// four padded input rows (each `pad_w` long) the tiles cover; tile `tx`'s sixteen
+    /// values go to `v[e · tiles + first_tile + tx]`. Done separably — first across each
+    /// row for every tile (into `across`, four values per row and tile), then down the
+    /// four rows — so that both passes run over whole rows of tiles, which vectorises.
+    fn winograd_input_row(
+        rows: &[f32],
+        pad_w: usize,
+        across: &mut [f32],
+        v: &mut [f32],
+        tiles: usize,
+        first_tile: usize,
+    ) {
+        let tiles_x = across.len() / 16;
+        for (i, row) in rows.chunks_exact(pad_w).enumerate() {
+            let row = &row[..2 * tiles_x + 2];
+            let (g0, rest) = across[4 * i * tiles_x..][..4 * tiles_x].split_at_mut(tiles_x);
+            let (g1, rest) = rest.split_at_mut(tiles_x);
+            let (g2, g3) = rest.split_at_mut(tiles_x);
+            for tx in 0..tiles_x {
+                let x = 2 * tx;
+                let (a, b, c, d) = (row[x], row[x + 1], row[x + 2], row[x + 3]);
+                g0[tx] = a - c;
+                g1[tx] = b + c;
+                g2[tx] = c - b;
+                g3[tx] = b - d;
+            }
+        }
+        // across[(i · 4 + k) · tiles_x + tx]: row i, column combination k.
+        for k in 0..4 {
+            let g = |i: usize| &across[(i * 4 + k) * tiles_x..][..tiles_x];
+            let (g0, g1, g2, g3) = (g(0), g(1), g(2), g(3));
+            let plane = |r: usize| (r * 4 + k) * tiles + first_tile;
+            combine(&mut v[plane(0)..][..tiles_x], g0, g2, -1.0);
+            combine(&mut v[plane(1)..][..tiles_x], g1, g2, 1.0);
+            combine(&mut v[plane(2)..][..tiles_x], g2, g1, -1.0);
+            combine(&mut v[plane(3)..][..tiles_x], g1, g3, -1.0);
+        }
+    }
+}
+
+/// `dst = a + sign · b`, elementwise.
+#[inline(always)]
+fn combine(dst: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
+    for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
+        *d = a + sign * b;
+    }
+}
+
+multiversioned! {
+    /// Winograd's output transform `Y = Aᵀ M A` for output row `r` (0 or 1) of one row
+    /// of tiles, whose products are `m[e · tiles + tx]`: down the tiles' product rows
+    /// first (into `down`), then across, into `out` (one image row, `w` long), plus
+    /// `bias` and the `residual` row.
+    fn winograd_output_row(
+        m: &[f32],
+        tiles: usize,
+        r: usize,
+        down: &mut [f32],
+        out: &mut [f32],
+        bias: f32,
+        residual: Option<&[f32]>,
+    ) {
+        let tiles_x = down.len() / 4;
+        let w = out.len();
+        for c in 0..4 {
+            let e = |row: usize| &m[(row * 4 + c) * tiles..][..tiles_x];
+            let s = &mut down[c * tiles_x..][..tiles_x];
+            if r == 0 {
+                let (m0, m1, m2) = (e(0), e(1), e(2));
+                for tx in 0..tiles_x {
+                    s[tx] = m0[tx] + m1[tx] + m2[tx];
+                }
+            } else {
+                let (m1, m2, m3) = (e(1), e(2), e(3));
+                for tx in 0..tiles_x {
+                    s[tx] = m1[tx] - m2[tx] - m3[tx];
+                }
+            }
+        }
+        let (s0, rest) = down.split_at(tiles_x);
+        let (s1, rest) = rest.split_at(tiles_x);
+        let (s2, s3) = rest.split_at(tiles_x);
+        let pairs = w / 2;
+        for tx in 0..pairs {
+            out[2 * tx] = s0[tx] + s1[tx] + s2[tx] + bias;
+            out[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx] + bias;
+        }
+        if w % 2 == 1 {
+            out[w - 1] = s0[pairs] + s1[pairs] + s2[pairs] + bias;
+        }
+        if let Some(residual) = residual {
+            for (o, &x) in out.iter_mut().zip(residual) {
+                *o += x;
+            }
+        }
+    }
 }
 
 multiversioned! {
@@ -1372,6 +1467,70 @@ mod tests {
             sum += term / (2 * n + 1) as f64;
         }
         sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    /// Attention by its definition, in f64: softmax(q·kᵀ·scale)·v per head.
+    fn naive_attention(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        (queries, keys, inner): (usize, usize, usize),
+        heads: usize,
+        scale: f32,
+        causal: bool,
+    ) -> Vec<f32> {
+        let dim = inner / heads;
+        let mut out = vec![0.0f32; queries * inner];
+        for head in 0..heads {
+            for i in 0..queries {
+                let seen = if causal { i + 1 } else { keys };
+                let scores: Vec<f64> = (0..seen)
+                    .map(|j| {
+                        (0..dim)
+                            .map(|d| {
+                                f64::from(q[i * inner + head * dim + d])
+                                    * f64::from(k[j * inner + head * dim + d])
+                            })
+                            .sum::<f64>()
+                            * f64::from(scale)
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                for d in 0..dim {
+                    let value: f64 = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(j, w)| w * f64::from(v[j * inner + head * dim + d]))
+                        .sum();
+                    out[i * inner + head * dim + d] = (value / total) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn attention_is_the_softmax_of_all_keys() {
+        // 1300 keys whose scores grow along the keys; 300 queries: two whole query
+        // blocks and a part.
+        let (queries, keys, inner, heads) = (300, 1300, 16, 2);
+        let q: Vec<f32> = values(queries * inner, 7).iter().map(|x| x * 3.0).collect();
+        let k: Vec<f32> = values(keys * inner, 8)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x * (1.0 + (i / inner) as f32 / 400.0))
+            .collect();
+        let v = values(keys * inner, 9);
+        let out = attention(&q, &k, &v, (1, queries, keys), heads, 0.25, false);
+        let expected = naive_attention(&q, &k, &v, (queries, keys, inner), heads, 0.25, false);
+        close(&out, &expected, 1e-5);
+        // Causal, as many queries as keys, over many query blocks.
+        let q: Vec<f32> = values(keys * inner, 10).iter().map(|x| x * 3.0).collect();
+        let out = attention(&q, &k, &v, (1, keys, keys), heads, 0.25, true);
+        let expected = naive_attention(&q, &k, &v, (keys, keys, inner), heads, 0.25, true);
+        close(&out, &expected, 1e-5);
     }
 
     #[test]
