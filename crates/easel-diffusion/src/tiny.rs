@@ -74,6 +74,41 @@ fn write_tokenizer(dir: &Path, pad: &str) -> std::io::Result<usize> {
     Ok(size)
 }
 
+/// Writes a tiny 2-layer CLIP text encoder into `dir`: a `CLIPTextModel` under
+/// `text_model.` (as the SD repositories, written by transformers 4, hold it), or with a
+/// pooled `projection` of that width a `CLIPTextModelWithProjection` configured as
+/// SDXL's second encoder is, its weights without the prefix (as transformers 5 writes).
+fn write_text_encoder(
+    dir: &Path,
+    vocab_size: usize,
+    activation: &str,
+    projection: Option<usize>,
+) -> std::io::Result<()> {
+    let mut config = json!({
+        "architectures": ["CLIPTextModel"],
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 77,
+        "hidden_act": activation,
+        "layer_norm_eps": 1e-5,
+        "projection_dim": projection.unwrap_or(32),
+    });
+    if projection.is_some() {
+        config["architectures"] = json!(["CLIPTextModelWithProjection"]);
+        // As SDXL's configuration has it: pooled at the largest id (the end token).
+        config["eos_token_id"] = json!(2);
+    }
+    write_json(&dir.join("config.json"), &config)?;
+    let config: TextEncoderConfig = serde_json::from_value(config).map_err(io)?;
+    save_random(&dir.join("model.safetensors"), |vb| match projection {
+        Some(_) => TextEncoder::with_projection(&config, vb),
+        None => TextEncoder::new(&config, vb.pp("text_model")),
+    })
+}
+
 /// Writes a tiny SD model of `kind` into `dir` (created if needed): a 2-block UNet of
 /// 32 and 64 channels (cross-attention in the second), a 4-block autoencoder (8×
 /// downsampling like real SD) and a 2-layer text encoder. `scheduler` is the diffusers
@@ -136,45 +171,11 @@ fn write_tiny(
     let pad = if xl { "<|endoftext|>" } else { "!" };
     let vocab_size = write_tokenizer(&dir.join("tokenizer"), pad)?;
 
-    let text = json!({
-        "architectures": ["CLIPTextModel"],
-        "vocab_size": vocab_size,
-        "hidden_size": 32,
-        "intermediate_size": 37,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "max_position_embeddings": 77,
-        "hidden_act": if xl { "quick_gelu" } else { "gelu" },
-        "layer_norm_eps": 1e-5,
-        "projection_dim": 32,
-    });
-    write_json(&dir.join("text_encoder/config.json"), &text)?;
-    let text: TextEncoderConfig = serde_json::from_value(text).map_err(io)?;
-    save_random(&dir.join("text_encoder/model.safetensors"), |vb| {
-        // Under `text_model.`, as the SD repositories (transformers 4) hold them.
-        TextEncoder::new(&text, vb.pp("text_model"))
-    })?;
+    let activation = if xl { "quick_gelu" } else { "gelu" };
+    write_text_encoder(&dir.join("text_encoder"), vocab_size, activation, None)?;
     if xl {
         write_tokenizer(&dir.join("tokenizer_2"), "!")?;
-        let text_2 = json!({
-            "architectures": ["CLIPTextModelWithProjection"],
-            "vocab_size": vocab_size,
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 77,
-            "hidden_act": "gelu",
-            "layer_norm_eps": 1e-5,
-            "projection_dim": 16,
-            // As SDXL's configuration has it: pooled at the largest id (the end token).
-            "eos_token_id": 2,
-        });
-        write_json(&dir.join("text_encoder_2/config.json"), &text_2)?;
-        let text_2: TextEncoderConfig = serde_json::from_value(text_2).map_err(io)?;
-        save_random(&dir.join("text_encoder_2/model.safetensors"), |vb| {
-            TextEncoder::with_projection(&text_2, vb)
-        })?;
+        write_text_encoder(&dir.join("text_encoder_2"), vocab_size, "gelu", Some(16))?;
     }
 
     let mut unet = json!({
