@@ -141,6 +141,12 @@ pub struct UnetConfig {
     /// `text_time`: width of the pooled text and size embeddings together.
     #[serde(default)]
     pub projection_class_embeddings_input_dim: Option<usize>,
+    /// A guidance-scale embedding (LCM-distilled UNets), which Easel does not apply.
+    #[serde(default)]
+    pub time_cond_proj_dim: Option<usize>,
+    /// A class embedding (the upscaling UNet's noise level), which Easel does not apply.
+    #[serde(default)]
+    pub class_embed_type: Option<String>,
 }
 
 /// `vae/config.json` (`AutoencoderKL`).

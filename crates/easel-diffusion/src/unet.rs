@@ -179,6 +179,16 @@ impl UNet {
         if levels == 0 || config.down_block_types.len() != levels {
             candle_core::bail!("block_out_channels and down_block_types must match");
         }
+        // Conditioning Easel does not apply would be silently missing from every image.
+        if let Some(width) = config.time_cond_proj_dim {
+            candle_core::bail!(
+                "time_cond_proj_dim {width} (an LCM-distilled UNet's guidance embedding) is \
+                 not supported"
+            );
+        }
+        if let Some(kind) = &config.class_embed_type {
+            candle_core::bail!("class_embed_type `{kind}` is not supported");
+        }
         let time = 4 * channels[0];
         let text_time = match config.addition_embed_type.as_deref() {
             None => None,

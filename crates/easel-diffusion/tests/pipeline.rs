@@ -312,6 +312,42 @@ fn an_sdxl_model_whose_parts_do_not_fit_is_a_bad_model() {
 }
 
 #[test]
+fn unet_conditioning_easel_does_not_apply_is_refused() {
+    for (key, value, said) in [
+        (
+            "time_cond_proj_dim",
+            serde_json::json!(256),
+            "time_cond_proj_dim 256",
+        ),
+        (
+            "class_embed_type",
+            serde_json::json!("timestep"),
+            "class_embed_type `timestep`",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny_model(
+            dir.path(),
+            PipelineKind::TextToImage,
+            "EulerDiscreteScheduler",
+        )
+        .unwrap();
+        let path = dir.path().join("unet/config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config[key] = value;
+        std::fs::write(&path, config.to_string()).unwrap();
+        let files = ModelFiles::open(dir.path(), "tiny").unwrap();
+        let message = match Pipeline::load(&files, &Device::Cpu) {
+            Err(error @ DiffusionError::BadModel { .. }) => error.to_string(),
+            Err(other) => panic!("not a bad model: {other}"),
+            Ok(_) => panic!("{key}: loaded"),
+        };
+        assert!(message.contains(said), "{message}");
+    }
+}
+
+#[test]
 fn sizes_must_fit_the_autoencoder() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = tiny(
