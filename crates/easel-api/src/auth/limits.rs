@@ -138,23 +138,26 @@ impl RateLeases {
 
 /// Takes a token for `principal` from this process's lease, refilling the lease from
 /// the shared bucket (one request at a time) when it is empty: whether the request may
-/// go on, the bucket's TAT, and the tokens still held here.
+/// go on, the bucket's TAT, the tokens still held here, and the time the decision was
+/// made at (later than `now` when the request waited for another's refill), which the
+/// TAT is to be read against.
 async fn take_leased(
     state: &AppState,
     principal: &str,
     bucket: Bucket,
     want: u32,
-) -> Result<(bool, Millis, u32), ApiError> {
+    now: Millis,
+) -> Result<(bool, Millis, u32, Millis), ApiError> {
     let leases = &state.auth.rate_leases;
-    let refill = match leases.spend(principal, now_millis()) {
-        Ok((tat, held)) => return Ok((true, tat, held)),
+    let refill = match leases.spend(principal, now) {
+        Ok((tat, held)) => return Ok((true, tat, held, now)),
         Err(refill) => refill,
     };
     let _refilling = refill.lock().await;
     // Whoever held the lock before may have left tokens.
     let now = now_millis();
     if let Ok((tat, held)) = leases.spend(principal, now) {
-        return Ok((true, tat, held));
+        return Ok((true, tat, held, now));
     }
     let grant = state
         .identity
@@ -164,7 +167,7 @@ async fn take_leased(
         0 | 1 => 0,
         more => leases.keep(principal, more - 1, grant.tat, now),
     };
-    Ok((grant.granted > 0, grant.tat, held))
+    Ok((grant.granted > 0, grant.tat, held, now))
 }
 
 /// Tokens to take at once for `plan`: about 10 ms of its rate, at most a tenth of its
@@ -199,13 +202,15 @@ pub async fn take_rate_token(
     let bucket = bucket(plan);
     let now = now_millis();
     let id = &caller.principal.id;
-    let (allowed, tat, held) = match lease_size(plan) {
+    let (allowed, tat, held, now) = match lease_size(plan) {
         // A quiet plan: one token per request, straight from the shared bucket.
         1 => {
             let decision = state.identity.take_rate_token(id, bucket, now).await?;
-            (decision.allowed, decision.tat, 0)
+            (decision.allowed, decision.tat, 0, now)
         }
-        want => take_leased(state, id, bucket, want).await?,
+        // Read against the time the lease decided at: a millisecond lost waiting for
+        // the refill lock would otherwise count as a token less in the headers.
+        want => take_leased(state, id, bucket, want, now).await?,
     };
     let ahead = tat - now;
     // Tokens held here were taken from the shared bucket already: count them back.
