@@ -418,7 +418,11 @@ fn family_of(dir: &Path) -> Option<Family> {
 /// either variant; a tokenizer in either form). Which files are required depends on the
 /// family `model_index.json` names (SD when it cannot be read).
 pub fn missing_files(dir: &Path) -> Vec<String> {
-    let family = family_of(dir).unwrap_or(Family::StableDiffusion);
+    missing_files_of(dir, family_of(dir).unwrap_or(Family::StableDiffusion))
+}
+
+/// [`missing_files`] for a model of `family`.
+fn missing_files_of(dir: &Path, family: Family) -> Vec<String> {
     let mut missing: Vec<String> = required_files(family)
         .into_iter()
         .filter(|relative| {
@@ -517,7 +521,8 @@ impl ModelFiles {
             Ok(supported)
         });
         let pipeline = pipeline.transpose()?;
-        let missing = missing_files(dir);
+        let family = pipeline.map_or(Family::StableDiffusion, |(family, _)| family);
+        let missing = missing_files_of(dir, family);
         if !missing.is_empty() {
             // `.bin`-only checkpoints are a common surprise: say so rather than listing
             // the safetensors as absent with no reason.

@@ -284,27 +284,37 @@ fn an_sdxl_model_without_its_second_encoder_says_which_files_are_missing() {
     );
 }
 
-#[test]
-fn an_sdxl_model_whose_parts_do_not_fit_is_a_bad_model() {
+/// The error loading a tiny model (written by `write`) gives once `key` of its
+/// `unet/config.json` is set to `value`, which must be a bad model's.
+fn bad_unet_config(write: Writer, key: &str, value: serde_json::Value) -> String {
     let dir = tempfile::tempdir().unwrap();
-    write_tiny_xl_model(
+    write(
         dir.path(),
         PipelineKind::TextToImage,
         "EulerDiscreteScheduler",
     )
     .unwrap();
-    // The UNet expects wider text than the two encoders give.
     let path = dir.path().join("unet/config.json");
     let mut config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["cross_attention_dim"] = serde_json::json!(96);
+    config[key] = value;
     std::fs::write(&path, config.to_string()).unwrap();
     let files = ModelFiles::open(dir.path(), "tiny").unwrap();
-    let message = match Pipeline::load(&files, &Device::Cpu) {
+    match Pipeline::load(&files, &Device::Cpu) {
         Err(error @ DiffusionError::BadModel { .. }) => error.to_string(),
-        Err(other) => panic!("not a bad model: {other}"),
-        Ok(_) => panic!("loaded"),
-    };
+        Err(other) => panic!("{key}: not a bad model: {other}"),
+        Ok(_) => panic!("{key}: loaded"),
+    }
+}
+
+#[test]
+fn an_sdxl_model_whose_parts_do_not_fit_is_a_bad_model() {
+    // The UNet expects wider text than the two encoders give.
+    let message = bad_unet_config(
+        write_tiny_xl_model,
+        "cross_attention_dim",
+        serde_json::json!(96),
+    );
     assert!(
         message.contains("cross_attention_dim 96 but the text encoders give 32 + 32 = 64"),
         "{message}"
@@ -325,24 +335,7 @@ fn unet_conditioning_easel_does_not_apply_is_refused() {
             "class_embed_type `timestep`",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        write_tiny_model(
-            dir.path(),
-            PipelineKind::TextToImage,
-            "EulerDiscreteScheduler",
-        )
-        .unwrap();
-        let path = dir.path().join("unet/config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        config[key] = value;
-        std::fs::write(&path, config.to_string()).unwrap();
-        let files = ModelFiles::open(dir.path(), "tiny").unwrap();
-        let message = match Pipeline::load(&files, &Device::Cpu) {
-            Err(error @ DiffusionError::BadModel { .. }) => error.to_string(),
-            Err(other) => panic!("not a bad model: {other}"),
-            Ok(_) => panic!("{key}: loaded"),
-        };
+        let message = bad_unet_config(write_tiny_model, key, value);
         assert!(message.contains(said), "{message}");
     }
 }
