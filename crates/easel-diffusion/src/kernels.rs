@@ -200,8 +200,8 @@ pub fn conv2d(
             }),
             residual: residual.map(|r| &r[index * image_out..][..image_out]),
         });
-    if winograd_suits(&s) {
-        conv_winograd(weight, images, s);
+    if let Some(tile) = winograd::tile_for(&s) {
+        winograd::conv(weight, images, s, tile, winograd::Budget::DEFAULT);
         return out;
     }
     for ConvImage {
@@ -422,181 +422,6 @@ fn fill_rows(rows: &mut [f32], width: usize, bias: Option<&[f32]>) {
         for (row, &b) in rows.chunks_exact_mut(width).zip(bias) {
             row.fill(b);
         }
-    }
-}
-
-/// Whether a convolution runs as Winograd F(2×2, 3×3): 3×3, stride 1, padding 1, on
-/// planes big enough that transforming the weights on every call is noise, with enough
-/// channels for the 16 matrix products to be efficient.
-fn winograd_suits(s: &ConvShape) -> bool {
-    s.kernel == 3
-        && s.stride == 1
-        && s.padding == 1
-        && s.c_in >= 32
-        && s.c_out >= 32
-        && s.height.div_ceil(2) * s.width.div_ceil(2) >= 256
-}
-
-/// Floats of transformed input (and of products) one band of Winograd tiles may hold.
-const WINOGRAD_BAND_FLOATS: usize = 4 << 20;
-
-/// A 3×3, padding-1 convolution as Winograd F(2×2, 3×3): each 2×2 block of output is
-/// computed from a 4×4 patch of input with 16 products per channel pair instead of 36.
-/// The weights and each patch are transformed into 16 planes, the planes multiplied as
-/// 16 matrix products (`gemm`), and the products transformed back.
-fn conv_winograd<'a>(weight: &[f32], images: impl Iterator<Item = ConvImage<'a>>, s: ConvShape) {
-    let (h, w) = (s.height, s.width);
-    let (tiles_y, tiles_x) = (h.div_ceil(2), w.div_ceil(2));
-    // Padded by one on every side, plus one more row and column for odd sides.
-    let (pad_h, pad_w) = (2 * tiles_y + 2, 2 * tiles_x + 2);
-    let plane = pad_h * pad_w;
-    let band = (WINOGRAD_BAND_FLOATS / (16 * s.c_in.max(s.c_out) * tiles_x)).clamp(1, tiles_y);
-    let band_tiles = band * tiles_x;
-    let mut scratch = Scratch::take();
-    let [padded, transformed_weights, patches, products] = scratch.many(
-        [
-            s.c_in * plane,
-            16 * s.c_out * s.c_in,
-            16 * s.c_in * band_tiles,
-            16 * s.c_out * band_tiles,
-        ],
-        false,
-    );
-    // U = G g Gᵀ for every (out, in) pair, stored [out][in][16]; once for the batch.
-    transformed_weights
-        .par_chunks_mut(16)
-        .zip(weight.par_chunks(9))
-        .for_each(|(u, g)| {
-            let rows: [[f32; 3]; 4] = [
-                std::array::from_fn(|c| g[c]),
-                std::array::from_fn(|c| 0.5 * (g[c] + g[3 + c] + g[6 + c])),
-                std::array::from_fn(|c| 0.5 * (g[c] - g[3 + c] + g[6 + c])),
-                std::array::from_fn(|c| g[6 + c]),
-            ];
-            for (r, row) in rows.iter().enumerate() {
-                let [a, b, d] = *row;
-                u[r * 4] = a;
-                u[r * 4 + 1] = 0.5 * (a + b + d);
-                u[r * 4 + 2] = 0.5 * (a - b + d);
-                u[r * 4 + 3] = d;
-            }
-        });
-    for ConvImage {
-        image,
-        out,
-        bias,
-        residual,
-    } in images
-    {
-        winograd_image(
-            image,
-            out,
-            bias,
-            residual,
-            s,
-            (padded, transformed_weights, patches, products),
-        );
-    }
-}
-
-/// [`conv_winograd`] of one image, with the transformed weights and working buffers.
-fn winograd_image(
-    image: &[f32],
-    out: &mut [f32],
-    bias: Option<&[f32]>,
-    residual: Option<&[f32]>,
-    s: ConvShape,
-    (padded, transformed_weights, patches, products): (&mut [f32], &[f32], &mut [f32], &mut [f32]),
-) {
-    let (h, w) = (s.height, s.width);
-    let (tiles_y, tiles_x) = (h.div_ceil(2), w.div_ceil(2));
-    let pad_w = 2 * tiles_x + 2;
-    let plane = padded.len() / s.c_in;
-    let band = patches.len() / (16 * s.c_in * tiles_x);
-    padded
-        .par_chunks_mut(plane)
-        .zip(image.par_chunks(h * w))
-        .for_each(|(dst, src)| {
-            dst.fill(0.0);
-            for (y, row) in src.chunks_exact(w).enumerate() {
-                dst[(y + 1) * pad_w + 1..][..w].copy_from_slice(row);
-            }
-        });
-    let plane_out = h * w;
-    for first in (0..tiles_y).step_by(band) {
-        let rows = band.min(tiles_y - first);
-        let tiles = rows * tiles_x;
-        // V = Bᵀ d B for every 4×4 patch, stored [in][16][tile].
-        patches[..16 * s.c_in * tiles]
-            .par_chunks_mut(16 * tiles)
-            .zip(padded.par_chunks(plane))
-            .for_each_init(
-                || vec![0.0f32; 16 * tiles_x],
-                |across, (v, src)| {
-                    for ty in 0..rows {
-                        let top = 2 * (first + ty) * pad_w;
-                        winograd_input_row(
-                            &src[top..][..4 * pad_w],
-                            pad_w,
-                            across,
-                            v,
-                            tiles,
-                            ty * tiles_x,
-                        );
-                    }
-                },
-            );
-        // M[e] = U[e] · V[e] for the 16 elements, stored [out][16][tile].
-        for e in 0..16 {
-            matmul(
-                &mut products[e * tiles..],
-                16 * tiles,
-                (s.c_out, tiles, s.c_in),
-                MatRef {
-                    data: transformed_weights,
-                    offset: e,
-                    row_stride: 16 * s.c_in,
-                    col_stride: 16,
-                },
-                MatRef {
-                    data: patches,
-                    offset: e * tiles,
-                    row_stride: 16 * tiles,
-                    col_stride: 1,
-                },
-                1.0,
-                false,
-                Threads::All,
-            );
-        }
-        // Y = Aᵀ M A per tile, plus bias and residual, into the output.
-        out.par_chunks_mut(plane_out)
-            .zip(products.par_chunks(16 * tiles))
-            .enumerate()
-            .for_each_init(
-                || vec![0.0f32; 4 * tiles_x],
-                |down, (channel, (dst, m))| {
-                    let b = bias.map_or(0.0, |b| b[channel]);
-                    let res = residual.map(|r| &r[channel * plane_out..][..plane_out]);
-                    for ty in 0..rows {
-                        for r in 0..2 {
-                            let y = 2 * (first + ty) + r;
-                            if y < h {
-                                let row = y * w..(y + 1) * w;
-                                winograd_output_row(
-                                    &m[ty * tiles_x..],
-                                    tiles,
-                                    r,
-                                    down,
-                                    &mut dst[row.clone()],
-                                    b,
-                                    res.map(|res| &res[row]),
-                                );
-                            }
-                        }
-                    }
-                },
-            );
     }
 }
 
@@ -821,135 +646,42 @@ fn silu(x: f32) -> f32 {
 /// `#[inline(always)]` helpers: closures in it would be compiled for the baseline only.
 macro_rules! multiversioned {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        multiversioned! {
+            $(#[$meta])* fn $name<>($($arg: $ty),*) $(-> $ret)? $body
+        }
+    };
+    ($(#[$meta:meta])* fn $name:ident<$(const $g:ident: $gty:ty),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
         #[allow(unsafe_code)]
-        fn $name($($arg: $ty),*) $(-> $ret)? {
+        fn $name<$(const $g: $gty),*>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
+            fn body<$(const $g: $gty),*>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
+                fn avx512<$(const $g: $gty),*>($($arg: $ty),*) $(-> $ret)? {
+                    body::<$($g),*>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    body($($arg),*)
+                fn avx2<$(const $g: $gty),*>($($arg: $ty),*) $(-> $ret)? {
+                    body::<$($g),*>($($arg),*)
                 }
                 use std::arch::is_x86_feature_detected as has;
                 if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
                     // SAFETY: the CPU has every feature `avx512` is compiled for.
-                    return unsafe { avx512($($arg),*) };
+                    return unsafe { avx512::<$($g),*>($($arg),*) };
                 }
                 if has!("avx2") && has!("fma") {
                     // SAFETY: the CPU has every feature `avx2` is compiled for.
-                    return unsafe { avx2($($arg),*) };
+                    return unsafe { avx2::<$($g),*>($($arg),*) };
                 }
             }
-            body($($arg),*)
+            body::<$($g),*>($($arg),*)
         }
     };
 }
 
-multiversioned! {
-    /// Winograd's input transform `V = Bᵀ d B` for one row of tiles: `rows` holds the
-    /// four padded input rows (each `pad_w` long) the tiles cover; tile `tx`'s sixteen
-    /// values go to `v[e · tiles + first_tile + tx]`. Done separably — first across each
-    /// row for every tile (into `across`, four values per row and tile), then down the
-    /// four rows — so that both passes run over whole rows of tiles, which vectorises.
-    fn winograd_input_row(
-        rows: &[f32],
-        pad_w: usize,
-        across: &mut [f32],
-        v: &mut [f32],
-        tiles: usize,
-        first_tile: usize,
-    ) {
-        let tiles_x = across.len() / 16;
-        for (i, row) in rows.chunks_exact(pad_w).enumerate() {
-            let row = &row[..2 * tiles_x + 2];
-            let (g0, rest) = across[4 * i * tiles_x..][..4 * tiles_x].split_at_mut(tiles_x);
-            let (g1, rest) = rest.split_at_mut(tiles_x);
-            let (g2, g3) = rest.split_at_mut(tiles_x);
-            for tx in 0..tiles_x {
-                let x = 2 * tx;
-                let (a, b, c, d) = (row[x], row[x + 1], row[x + 2], row[x + 3]);
-                g0[tx] = a - c;
-                g1[tx] = b + c;
-                g2[tx] = c - b;
-                g3[tx] = b - d;
-            }
-        }
-        // across[(i · 4 + k) · tiles_x + tx]: row i, column combination k.
-        for k in 0..4 {
-            let g = |i: usize| &across[(i * 4 + k) * tiles_x..][..tiles_x];
-            let (g0, g1, g2, g3) = (g(0), g(1), g(2), g(3));
-            let plane = |r: usize| (r * 4 + k) * tiles + first_tile;
-            combine(&mut v[plane(0)..][..tiles_x], g0, g2, -1.0);
-            combine(&mut v[plane(1)..][..tiles_x], g1, g2, 1.0);
-            combine(&mut v[plane(2)..][..tiles_x], g2, g1, -1.0);
-            combine(&mut v[plane(3)..][..tiles_x], g1, g3, -1.0);
-        }
-    }
-}
-
-/// `dst = a + sign · b`, elementwise.
-#[inline(always)]
-fn combine(dst: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
-    for ((d, &a), &b) in dst.iter_mut().zip(a).zip(b) {
-        *d = a + sign * b;
-    }
-}
-
-multiversioned! {
-    /// Winograd's output transform `Y = Aᵀ M A` for output row `r` (0 or 1) of one row
-    /// of tiles, whose products are `m[e · tiles + tx]`: down the tiles' product rows
-    /// first (into `down`), then across, into `out` (one image row, `w` long), plus
-    /// `bias` and the `residual` row.
-    fn winograd_output_row(
-        m: &[f32],
-        tiles: usize,
-        r: usize,
-        down: &mut [f32],
-        out: &mut [f32],
-        bias: f32,
-        residual: Option<&[f32]>,
-    ) {
-        let tiles_x = down.len() / 4;
-        let w = out.len();
-        for c in 0..4 {
-            let e = |row: usize| &m[(row * 4 + c) * tiles..][..tiles_x];
-            let s = &mut down[c * tiles_x..][..tiles_x];
-            if r == 0 {
-                let (m0, m1, m2) = (e(0), e(1), e(2));
-                for tx in 0..tiles_x {
-                    s[tx] = m0[tx] + m1[tx] + m2[tx];
-                }
-            } else {
-                let (m1, m2, m3) = (e(1), e(2), e(3));
-                for tx in 0..tiles_x {
-                    s[tx] = m1[tx] - m2[tx] - m3[tx];
-                }
-            }
-        }
-        let (s0, rest) = down.split_at(tiles_x);
-        let (s1, rest) = rest.split_at(tiles_x);
-        let (s2, s3) = rest.split_at(tiles_x);
-        let pairs = w / 2;
-        for tx in 0..pairs {
-            out[2 * tx] = s0[tx] + s1[tx] + s2[tx] + bias;
-            out[2 * tx + 1] = s1[tx] - s2[tx] - s3[tx] + bias;
-        }
-        if w % 2 == 1 {
-            out[w - 1] = s0[pairs] + s1[pairs] + s2[pairs] + bias;
-        }
-        if let Some(residual) = residual {
-            for (o, &x) in out.iter_mut().zip(residual) {
-                *o += x;
-            }
-        }
-    }
-}
+mod winograd;
 
 multiversioned! {
     /// The sum of `values` and of their squares, in f64 across blocks of f32 sums (which
@@ -1368,6 +1100,7 @@ mod tests {
         // (narrow, and stride 2), 1×1; each with a bias per image and a residual.
         let shapes = [
             (32, 40, 33, 35, 3, 1, 1),
+            (32, 40, 17, 19, 3, 1, 1),
             (8, 12, 9, 40, 3, 1, 1),
             (8, 12, 9, 10, 3, 1, 1),
             (8, 12, 11, 13, 3, 2, 1),
@@ -1400,16 +1133,79 @@ mod tests {
                 close(got, &expected, 1e-4);
             }
         }
-        assert!(winograd_suits(&ConvShape {
-            batch: 1,
-            c_in: 32,
-            c_out: 40,
-            height: 33,
-            width: 35,
-            kernel: 3,
-            stride: 1,
-            padding: 1
-        }));
+        let tile = |height, width| {
+            winograd::tile_for(&ConvShape {
+                batch: 1,
+                c_in: 32,
+                c_out: 40,
+                height,
+                width,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            })
+        };
+        assert_eq!(tile(33, 35), Some(winograd::Tile::Four));
+        assert_eq!(tile(17, 19), Some(winograd::Tile::Two));
+        assert_eq!(tile(9, 10), None);
+    }
+
+    /// Both Winograd algorithms, with the kernels transformed a few output channels at a
+    /// time and the tiles in several bands, over enough channels for rounding to build
+    /// up, match the definition.
+    #[test]
+    fn winograd_matches_the_definition_in_blocks_and_bands() {
+        for (height, width, tile) in [
+            (33, 35, winograd::Tile::Four),
+            (17, 19, winograd::Tile::Two),
+        ] {
+            let s = ConvShape {
+                batch: 2,
+                c_in: 96,
+                c_out: 40,
+                height,
+                width,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            };
+            let plane = height * width;
+            let input = values(2 * s.c_in * plane, 11);
+            let weight = values(s.c_out * s.c_in * 9, 12);
+            let bias = values(s.c_out, 13);
+            let expected = naive_conv(&input, &weight, &bias, s);
+            let budgets = [
+                winograd::Budget::DEFAULT,
+                winograd::Budget {
+                    kernels: 36 * s.c_in * 7,
+                    band: 36 * s.c_in * 12,
+                },
+            ];
+            for budget in budgets {
+                let mut out = vec![0.0f32; 2 * s.c_out * plane];
+                let images = input
+                    .chunks_exact(s.c_in * plane)
+                    .zip(out.chunks_exact_mut(s.c_out * plane))
+                    .map(|(image, out)| ConvImage {
+                        image,
+                        out,
+                        bias: Some(&bias),
+                        residual: None,
+                    });
+                winograd::conv(&weight, images, s, tile, budget);
+                // Measured: F(4×4) 5.5e-6 of the largest output, F(2×2) 3.5e-7.
+                let worst = out
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                let scale = expected.iter().map(|b| b.abs()).fold(0.0f32, f32::max);
+                assert!(
+                    worst <= 1e-5 * scale,
+                    "{tile:?}: off by {worst} on outputs up to {scale}"
+                );
+            }
+        }
     }
 
     #[test]
