@@ -201,7 +201,8 @@ pub fn conv2d(
             residual: residual.map(|r| &r[index * image_out..][..image_out]),
         });
     if let Some(tile) = winograd::tile_for(&s) {
-        winograd::conv(weight, images, s, tile, winograd::Budget::DEFAULT);
+        let input = (s, winograd::Input::AsIs);
+        winograd::conv(weight, images, input, tile, winograd::Budget::DEFAULT);
         return out;
     }
     for ConvImage {
@@ -254,9 +255,11 @@ struct ConvImage<'a> {
 }
 
 /// Nearest-neighbour 2× upsampling followed by a 3×3, padding-1 convolution, without
-/// the upsampled image: each of the four output phases (even/odd row, even/odd column)
-/// is a 2×2 convolution of the input with summed weights — 16 products per input pixel
-/// and channel pair instead of 36. `s` describes the input (`kernel` 3, `padding` 1).
+/// the upsampled image: by Winograd where it suits the upsampled shape (the padding
+/// step upsamples), else by phases — each of the four output phases (even/odd row,
+/// even/odd column) is a 2×2 convolution of the input with summed weights, 16 products
+/// per input pixel and channel pair instead of 36. `s` describes the input (`kernel`
+/// 3, `padding` 1).
 pub fn upsample2x_conv3x3(
     input: &[f32],
     weight: &[f32],
@@ -279,6 +282,26 @@ pub fn upsample2x_conv3x3(
         bias.is_none_or(|b| b.len() == s.c_out),
         "upsample bias shape"
     );
+    let upsampled = ConvShape {
+        height: out_h,
+        width: out_w,
+        ..s
+    };
+    if let Some(tile) = winograd::tile_for(&upsampled) {
+        let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
+        let images = input
+            .chunks_exact(s.c_in * h * w)
+            .zip(out.chunks_exact_mut(s.c_out * out_h * out_w))
+            .map(|(image, out)| ConvImage {
+                image,
+                out,
+                bias,
+                residual: None,
+            });
+        let input = (upsampled, winograd::Input::Upsampled);
+        winograd::conv(weight, images, input, tile, winograd::Budget::DEFAULT);
+        return out;
+    }
     // The kernel rows (columns) each phase's two taps sum: phase 0 reads the row above
     // with kernel row 0 and its own row with rows 1 + 2; phase 1 its own row with rows
     // 0 + 1 and the row below with row 2.
@@ -1192,7 +1215,7 @@ mod tests {
                         bias: Some(&bias),
                         residual: None,
                     });
-                winograd::conv(&weight, images, s, tile, budget);
+                winograd::conv(&weight, images, (s, winograd::Input::AsIs), tile, budget);
                 // Measured: F(4×4) 5.5e-6 of the largest output, F(2×2) 3.5e-7.
                 let worst = out
                     .iter()
@@ -1205,6 +1228,44 @@ mod tests {
                     "{tile:?}: off by {worst} on outputs up to {scale}"
                 );
             }
+        }
+    }
+
+    /// Upsampling fused into the convolution, by Winograd (enough tiles) and by phases
+    /// (too few), matches the convolution of the upsampled image.
+    #[test]
+    fn upsampled_convolution_matches_convolving_the_upsampled_image() {
+        for (c_in, height, width) in [(32, 9, 11), (8, 3, 5)] {
+            let s = ConvShape {
+                batch: 2,
+                c_in,
+                c_out: 36,
+                height,
+                width,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            };
+            let input = values(2 * c_in * height * width, 21);
+            let weight = values(36 * c_in * 9, 22);
+            let bias = values(36, 23);
+            let upsampled: Vec<f32> = input
+                .chunks_exact(width)
+                .flat_map(|row| {
+                    let wide: Vec<f32> = row.iter().flat_map(|&v| [v, v]).collect();
+                    [wide.clone(), wide]
+                })
+                .flatten()
+                .collect();
+            let big = ConvShape {
+                height: 2 * height,
+                width: 2 * width,
+                ..s
+            };
+            let expected = naive_conv(&upsampled, &weight, &bias, big);
+            let got = upsample2x_conv3x3(&input, &weight, Some(&bias), s);
+            close(&got, &expected, 1e-4);
+            assert_eq!(winograd::tile_for(&big).is_some(), c_in == 32);
         }
     }
 

@@ -130,17 +130,28 @@ impl Budget {
     };
 }
 
+/// What a convolution reads from each image.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Input {
+    /// The image as it is.
+    AsIs,
+    /// The image upsampled 2× (nearest neighbour), which is never made: the padding
+    /// step reads each pixel twice in both directions. `ConvShape` then describes the
+    /// upsampled image.
+    Upsampled,
+}
+
 /// Runs the convolution of every image with `weight` (`(c_out, c_in, 3, 3)`) as `tile`.
 pub(super) fn conv<'a>(
     weight: &[f32],
     images: impl Iterator<Item = ConvImage<'a>>,
-    s: ConvShape,
+    (s, input): (ConvShape, Input),
     tile: Tile,
     budget: Budget,
 ) {
     match tile {
-        Tile::Two => conv_as::<4, 2>(weight, images, s, budget),
-        Tile::Four => conv_as::<6, 4>(weight, images, s, budget),
+        Tile::Two => conv_as::<4, 2>(weight, images, (s, input), budget),
+        Tile::Four => conv_as::<6, 4>(weight, images, (s, input), budget),
     }
 }
 
@@ -148,7 +159,7 @@ pub(super) fn conv<'a>(
 fn conv_as<'a, const P: usize, const M: usize>(
     weight: &[f32],
     images: impl Iterator<Item = ConvImage<'a>>,
-    s: ConvShape,
+    (s, input): (ConvShape, Input),
     budget: Budget,
 ) {
     let elements = P * P;
@@ -174,7 +185,7 @@ fn conv_as<'a, const P: usize, const M: usize>(
         transform_kernels::<P, M>(weight, kernels, s.c_in);
     }
     for image in images {
-        pad_image(image.image, padded, s, pad_w);
+        pad_image(image.image, padded, (s, input), pad_w);
         for first in (0..tiles_y).step_by(band) {
             let rows = band.min(tiles_y - first);
             let tiles = rows * tiles_x;
@@ -254,16 +265,29 @@ fn conv_as<'a, const P: usize, const M: usize>(
 }
 
 /// Every channel of `image` into `padded`: planes `pad_w` wide with a border of zeros
-/// (one row and column before, the rest after).
-fn pad_image(image: &[f32], padded: &mut [f32], s: ConvShape, pad_w: usize) {
+/// (one row and column before, the rest after), upsampled on the way if asked.
+fn pad_image(image: &[f32], padded: &mut [f32], (s, input): (ConvShape, Input), pad_w: usize) {
     let plane = padded.len() / s.c_in;
+    let (factor, width) = match input {
+        Input::AsIs => (1, s.width),
+        Input::Upsampled => (2, s.width / 2),
+    };
     padded
         .par_chunks_mut(plane)
-        .zip(image.par_chunks(s.height * s.width))
+        .zip(image.par_chunks(s.height * s.width / (factor * factor)))
         .for_each(|(dst, src)| {
             dst.fill(0.0);
-            for (y, row) in src.chunks_exact(s.width).enumerate() {
-                dst[(y + 1) * pad_w + 1..][..s.width].copy_from_slice(row);
+            for y in 0..s.height {
+                let row = &src[(y / factor) * width..][..width];
+                let dst = &mut dst[(y + 1) * pad_w + 1..][..s.width];
+                match input {
+                    Input::AsIs => dst.copy_from_slice(row),
+                    Input::Upsampled => {
+                        for (pair, &value) in dst.chunks_exact_mut(2).zip(row) {
+                            pair.fill(value);
+                        }
+                    }
+                }
             }
         });
 }
