@@ -868,13 +868,15 @@ fn gelu(x: f32) -> f32 {
 }
 
 /// The transpose of a row-major `rows × cols` matrix, plus `bias` (one value per row of
-/// the input, so per column of the result).
+/// the input, so per column of the result), plus `residual` (shaped like the result).
 pub fn transpose_add(
     input: &[f32],
     (rows, cols): (usize, usize),
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
 ) -> Vec<f32> {
     assert_eq!(input.len(), rows * cols);
+    assert!(residual.is_none_or(|r| r.len() == rows * cols));
     let mut out = vec![0.0f32; rows * cols];
     const BLOCK: usize = 32;
     out.par_chunks_mut(BLOCK * rows)
@@ -886,6 +888,10 @@ pub fn transpose_add(
                 for (c, d) in dst.chunks_exact_mut(rows).enumerate() {
                     d[r] = input[r * cols + first + c] + b;
                 }
+            }
+            if let Some(residual) = residual {
+                let residual = &residual[first * rows..][..dst.len()];
+                dst.iter_mut().zip(residual).for_each(|(d, &x)| *d += x);
             }
         });
     out

@@ -348,65 +348,94 @@ impl Linear {
 
     /// Applies the layer to `(..., in)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_residual(x, None)
+    }
+
+    /// Applies the layer to `(..., in)` and adds `residual` (shaped like the output) in
+    /// the same pass over the output.
+    pub fn forward_residual(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
         let (d_out, d_in) = self.weight.dims2()?;
         if on_cpu(x) {
             let x = x.contiguous()?;
             let rows = x.elem_count() / d_in;
+            let residual = residual.map(|r| r.contiguous()).transpose()?;
             let out = with_values(&x, |input| {
                 with_values(&self.weight, |weight| {
                     with_optional(self.bias.as_ref(), |bias| {
-                        if rows <= FEW_ROWS {
-                            // Computed transposed, (d_out × rows) = W · xᵀ: gemm then packs
-                            // the few activations, not the weights, in the layout it
-                            // reads slowly.
-                            let mut transposed = vec![0.0f32; rows * d_out];
+                        with_optional(residual.as_ref(), |residual| {
+                            if residual.is_some_and(|r| r.len() != rows * d_out) {
+                                candle_core::bail!("residual shape differs from the output's");
+                            }
+                            if rows <= FEW_ROWS {
+                                // Computed transposed, (d_out × rows) = W · xᵀ: gemm then packs
+                                // the few activations, not the weights, in the layout it
+                                // reads slowly.
+                                let mut transposed = vec![0.0f32; rows * d_out];
+                                kernels::matmul(
+                                    &mut transposed,
+                                    rows,
+                                    (d_out, rows, d_in),
+                                    kernels::MatRef::dense(weight, 0, d_in),
+                                    kernels::MatRef {
+                                        data: input,
+                                        offset: 0,
+                                        row_stride: 1,
+                                        col_stride: d_in,
+                                    },
+                                    1.0,
+                                    false,
+                                    kernels::Threads::All,
+                                );
+                                return Ok(kernels::transpose_add(
+                                    &transposed,
+                                    (d_out, rows),
+                                    bias,
+                                    residual,
+                                ));
+                            }
+                            let mut out = match residual {
+                                Some(residual) => residual.to_vec(),
+                                None => vec![0.0f32; rows * d_out],
+                            };
+                            if let Some(bias) = bias {
+                                out.chunks_exact_mut(d_out).for_each(|row| {
+                                    if residual.is_some() {
+                                        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+                                    } else {
+                                        row.copy_from_slice(bias);
+                                    }
+                                });
+                            }
                             kernels::matmul(
-                                &mut transposed,
-                                rows,
-                                (d_out, rows, d_in),
-                                kernels::MatRef::dense(weight, 0, d_in),
+                                &mut out,
+                                d_out,
+                                (rows, d_out, d_in),
+                                kernels::MatRef::dense(input, 0, d_in),
+                                // Wᵀ: the weights' rows as columns.
                                 kernels::MatRef {
-                                    data: input,
+                                    data: weight,
                                     offset: 0,
                                     row_stride: 1,
                                     col_stride: d_in,
                                 },
                                 1.0,
-                                false,
+                                bias.is_some() || residual.is_some(),
                                 kernels::Threads::All,
                             );
-                            return kernels::transpose_add(&transposed, (d_out, rows), bias);
-                        }
-                        let mut out = vec![0.0f32; rows * d_out];
-                        if let Some(bias) = bias {
-                            out.chunks_exact_mut(d_out)
-                                .for_each(|row| row.copy_from_slice(bias));
-                        }
-                        kernels::matmul(
-                            &mut out,
-                            d_out,
-                            (rows, d_out, d_in),
-                            kernels::MatRef::dense(input, 0, d_in),
-                            // Wᵀ: the weights' rows as columns.
-                            kernels::MatRef {
-                                data: weight,
-                                offset: 0,
-                                row_stride: 1,
-                                col_stride: d_in,
-                            },
-                            1.0,
-                            bias.is_some(),
-                            kernels::Threads::All,
-                        );
-                        out
+                            Ok(out)
+                        })
                     })
                 })
-            })???;
+            })?????;
             let mut dims = x.dims().to_vec();
             *dims.last_mut().expect("a last dimension") = d_out;
             return Tensor::from_vec(out, dims, x.device());
         }
-        candle_nn::Linear::new(self.weight.clone(), self.bias.clone()).forward(x)
+        let y = candle_nn::Linear::new(self.weight.clone(), self.bias.clone()).forward(x)?;
+        match residual {
+            Some(residual) => y + residual,
+            None => Ok(y),
+        }
     }
 }
 
@@ -534,6 +563,16 @@ impl Attention {
     /// Attends from `x` `(batch, tokens, dim)` to itself (self-attention) or to `context`
     /// (cross-attention).
     pub fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Result<Tensor> {
+        self.forward_residual(x, context, None)
+    }
+
+    /// [`Self::forward`] plus `residual`, added by the output projection.
+    pub fn forward_residual(
+        &self,
+        x: &Tensor,
+        context: Option<&Tensor>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (q, k, v) = match (&self.inputs, context) {
             (Inputs::Fused(qkv), None) => {
                 let fused = qkv.forward(x)?;
@@ -556,7 +595,8 @@ impl Attention {
                 candle_core::bail!("a cross-attention layer needs a context")
             }
         };
-        self.to_out.forward(&attention(&q, &k, &v, self.heads)?)
+        self.to_out
+            .forward_residual(&attention(&q, &k, &v, self.heads)?, residual)
     }
 }
 
@@ -592,8 +632,8 @@ impl FeedForward {
         })
     }
 
-    /// Applies it to `(..., dim)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Applies it to `(..., dim)` and adds `residual`.
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let projected = self.project_in.forward(x)?;
         let inner = projected.dim(D::Minus1)? / 2;
         let gated = if on_cpu(&projected) {
@@ -606,7 +646,7 @@ impl FeedForward {
             let gate = projected.narrow(D::Minus1, inner, inner)?;
             (value * gate.gelu_erf()?)?
         };
-        self.project_out.forward(&gated)
+        self.project_out.forward_residual(&gated, Some(residual))
     }
 }
 
@@ -668,5 +708,64 @@ impl ResnetBlock {
         };
         self.conv2
             .forward_fused(&self.norm2.forward(&h, true)?, None, Some(&skip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A linear layer with a residual, computed both ways (few rows transposed, many
+    /// rows directly), matches candle's plain matrix product plus bias plus residual.
+    #[test]
+    fn linear_with_residual_matches_the_plain_product() {
+        let device = candle_core::Device::Cpu;
+        let (d_in, d_out) = (24, 40);
+        let seeded = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n as u32)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+                .collect()
+        };
+        let weight = Tensor::from_vec(seeded(d_out * d_in, 1), (d_out, d_in), &device).unwrap();
+        let bias = Tensor::from_vec(seeded(d_out, 2), d_out, &device).unwrap();
+        let layer = Linear {
+            weight: weight.clone(),
+            bias: Some(bias.clone()),
+        };
+        for rows in [FEW_ROWS - 3, FEW_ROWS + 5] {
+            let x = Tensor::from_vec(seeded(rows * d_in, 3), (1, rows, d_in), &device).unwrap();
+            let residual =
+                Tensor::from_vec(seeded(rows * d_out, 4), (1, rows, d_out), &device).unwrap();
+            let expected = x
+                .broadcast_matmul(&weight.t().unwrap())
+                .unwrap()
+                .broadcast_add(&bias)
+                .unwrap()
+                .add(&residual)
+                .unwrap();
+            let got = layer.forward_residual(&x, Some(&residual)).unwrap();
+            let difference = (got - &expected)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(difference < 1e-4, "{rows} rows: off by {difference}");
+            let without = layer.forward(&x).unwrap();
+            let difference = (without + residual - expected)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                difference < 1e-4,
+                "{rows} rows without residual: off by {difference}"
+            );
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! final layer norm, on Easel's layers. Both activations: `quick_gelu` (OpenAI CLIP,
 //! SD 1) and `gelu` (OpenCLIP, SD 2, SD-Turbo, SDXL's second encoder).
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{D, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use crate::kernels::Activation;
@@ -12,9 +12,8 @@ use crate::layout::TextEncoderConfig;
 
 struct Layer {
     norm1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// The query, key and value projections as one layer (one pass over the input).
+    qkv: Linear,
     out: Linear,
     norm2: LayerNorm,
     fc1: Linear,
@@ -93,9 +92,11 @@ impl TextEncoder {
                 let attn = vb.pp("self_attn");
                 Ok(Layer {
                     norm1: LayerNorm::load(vb.pp("layer_norm1"), dim, eps)?,
-                    q: Linear::load(attn.pp("q_proj"), (dim, dim), true)?,
-                    k: Linear::load(attn.pp("k_proj"), (dim, dim), true)?,
-                    v: Linear::load(attn.pp("v_proj"), (dim, dim), true)?,
+                    qkv: Linear::fused(&[
+                        &Linear::load(attn.pp("q_proj"), (dim, dim), true)?,
+                        &Linear::load(attn.pp("k_proj"), (dim, dim), true)?,
+                        &Linear::load(attn.pp("v_proj"), (dim, dim), true)?,
+                    ])?,
                     out: Linear::load(attn.pp("out_proj"), (dim, dim), true)?,
                     norm2: LayerNorm::load(vb.pp("layer_norm2"), dim, eps)?,
                     fc1: Linear::load(vb.pp("mlp.fc1"), (dim, config.intermediate_size), true)?,
@@ -193,17 +194,19 @@ impl TextEncoder {
     /// One pre-norm layer: causal self-attention, then the MLP, each with a residual.
     fn layer(&self, layer: &Layer, xs: &Tensor) -> Result<Tensor> {
         let h = layer.norm1.forward(xs)?;
+        let qkv = layer.qkv.forward(&h)?;
+        let dim = qkv.dim(D::Minus1)? / 3;
         let (q, k, v) = (
-            layer.q.forward(&h)?,
-            layer.k.forward(&h)?,
-            layer.v.forward(&h)?,
+            qkv.narrow(D::Minus1, 0, dim)?,
+            qkv.narrow(D::Minus1, dim, dim)?,
+            qkv.narrow(D::Minus1, 2 * dim, dim)?,
         );
         let attended = attention_masked(&q, &k, &v, self.heads, true)?;
-        let xs = (xs + layer.out.forward(&attended)?)?;
+        let xs = layer.out.forward_residual(&attended, Some(xs))?;
         let h = activate(
             &layer.fc1.forward(&layer.norm2.forward(&xs)?)?,
             self.activation,
         )?;
-        xs + layer.fc2.forward(&h)?
+        layer.fc2.forward_residual(&h, Some(&xs))
     }
 }

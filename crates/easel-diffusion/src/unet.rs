@@ -36,12 +36,13 @@ impl TransformerBlock {
     }
 
     fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
-        let x = (self.attn1.forward(&self.norm1.forward(x)?, None)? + x)?;
-        let x = (self
+        let x = self
+            .attn1
+            .forward_residual(&self.norm1.forward(x)?, None, Some(x))?;
+        let x = self
             .attn2
-            .forward(&self.norm2.forward(&x)?, Some(context))?
-            + &x)?;
-        self.ff.forward(&self.norm3.forward(&x)?)? + x
+            .forward_residual(&self.norm2.forward(&x)?, Some(context), Some(&x))?;
+        self.ff.forward_residual(&self.norm3.forward(&x)?, &x)
     }
 }
 
