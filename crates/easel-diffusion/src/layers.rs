@@ -634,14 +634,29 @@ impl FeedForward {
 
     /// Applies it to `(..., dim)` and adds `residual`.
     pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let projected = self.project_in.forward(x)?;
-        let inner = projected.dim(D::Minus1)? / 2;
-        let gated = if on_cpu(&projected) {
-            let out = with_values(&projected, |values| kernels::geglu(values, inner))?;
-            let mut dims = projected.dims().to_vec();
+        let (width, d_in) = self.project_in.weight.dims2()?;
+        let inner = width / 2;
+        let gated = if on_cpu(x) {
+            let x = x.contiguous()?;
+            let rows = x.elem_count() / d_in;
+            let out = if rows <= FEW_ROWS {
+                // Few rows: the projection's transposed form (see `Linear::forward`).
+                let projected = self.project_in.forward(&x)?;
+                with_values(&projected, |values| kernels::geglu(values, inner))?
+            } else {
+                with_values(&x, |input| {
+                    with_values(&self.project_in.weight, |weight| {
+                        with_optional(self.project_in.bias.as_ref(), |bias| {
+                            kernels::project_geglu(input, weight, bias, inner)
+                        })
+                    })
+                })???
+            };
+            let mut dims = x.dims().to_vec();
             *dims.last_mut().expect("a last dimension") = inner;
-            Tensor::from_vec(out, dims, projected.device())?
+            Tensor::from_vec(out, dims, x.device())?
         } else {
+            let projected = self.project_in.forward(x)?;
             let value = projected.narrow(D::Minus1, 0, inner)?;
             let gate = projected.narrow(D::Minus1, inner, inner)?;
             (value * gate.gelu_erf()?)?
@@ -715,57 +730,91 @@ impl ResnetBlock {
 mod tests {
     use super::*;
 
+    fn seeded(shape: &[usize], seed: u32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n as u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        Tensor::from_vec(values, shape, &candle_core::Device::Cpu).unwrap()
+    }
+
+    fn largest_difference(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// A linear layer with a residual, computed both ways (few rows transposed, many
     /// rows directly), matches candle's plain matrix product plus bias plus residual.
     #[test]
     fn linear_with_residual_matches_the_plain_product() {
-        let device = candle_core::Device::Cpu;
         let (d_in, d_out) = (24, 40);
-        let seeded = |n: usize, seed: u32| -> Vec<f32> {
-            (0..n as u32)
-                .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
-                .collect()
-        };
-        let weight = Tensor::from_vec(seeded(d_out * d_in, 1), (d_out, d_in), &device).unwrap();
-        let bias = Tensor::from_vec(seeded(d_out, 2), d_out, &device).unwrap();
+        let weight = seeded(&[d_out, d_in], 1);
+        let bias = seeded(&[d_out], 2);
         let layer = Linear {
             weight: weight.clone(),
             bias: Some(bias.clone()),
         };
         for rows in [FEW_ROWS - 3, FEW_ROWS + 5] {
-            let x = Tensor::from_vec(seeded(rows * d_in, 3), (1, rows, d_in), &device).unwrap();
-            let residual =
-                Tensor::from_vec(seeded(rows * d_out, 4), (1, rows, d_out), &device).unwrap();
-            let expected = x
+            let x = seeded(&[1, rows, d_in], 3);
+            let residual = seeded(&[1, rows, d_out], 4);
+            let plain = x
                 .broadcast_matmul(&weight.t().unwrap())
                 .unwrap()
                 .broadcast_add(&bias)
-                .unwrap()
-                .add(&residual)
                 .unwrap();
+            let expected = (&plain + &residual).unwrap();
             let got = layer.forward_residual(&x, Some(&residual)).unwrap();
-            let difference = (got - &expected)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let difference = largest_difference(&got, &expected);
             assert!(difference < 1e-4, "{rows} rows: off by {difference}");
-            let without = layer.forward(&x).unwrap();
-            let difference = (without + residual - expected)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let difference = largest_difference(&layer.forward(&x).unwrap(), &plain);
             assert!(
                 difference < 1e-4,
                 "{rows} rows without residual: off by {difference}"
             );
+        }
+    }
+
+    /// The GEGLU feed-forward, on few rows and on more than a block of rows, matches
+    /// candle's ops: projection, value times the erf GELU of the gate, projection back,
+    /// residual.
+    #[test]
+    fn feed_forward_matches_candles_ops() {
+        let (dim, inner) = (16, 64);
+        let project_in = Linear {
+            weight: seeded(&[2 * inner, dim], 5),
+            bias: Some(seeded(&[2 * inner], 6)),
+        };
+        let project_out = Linear {
+            weight: seeded(&[dim, inner], 7),
+            bias: Some(seeded(&[dim], 8)),
+        };
+        let plain = |layer: &Linear, x: &Tensor| {
+            x.broadcast_matmul(&layer.weight.t().unwrap())
+                .unwrap()
+                .broadcast_add(layer.bias.as_ref().unwrap())
+                .unwrap()
+        };
+        let ff = FeedForward {
+            project_in: project_in.clone(),
+            project_out: project_out.clone(),
+        };
+        for rows in [FEW_ROWS - 1, 2 * FEW_ROWS + 7] {
+            let x = seeded(&[1, rows, dim], 9);
+            let residual = seeded(&[1, rows, dim], 10);
+            let projected = plain(&project_in, &x);
+            let value = projected.narrow(D::Minus1, 0, inner).unwrap();
+            let gate = projected.narrow(D::Minus1, inner, inner).unwrap();
+            let gated = (value * gate.gelu_erf().unwrap()).unwrap();
+            let expected = (plain(&project_out, &gated) + &residual).unwrap();
+            let got = ff.forward_residual(&x, &residual).unwrap();
+            let difference = largest_difference(&got, &expected);
+            assert!(difference < 1e-4, "{rows} rows: off by {difference}");
         }
     }
 }
