@@ -938,15 +938,21 @@ pub fn transpose_add(
     assert_eq!(input.len(), rows * cols);
     assert!(residual.is_none_or(|r| r.len() == rows * cols));
     let mut out = vec![0.0f32; rows * cols];
+    // Tiles of BLOCK columns by TILE rows: each result row gets TILE adjacent values
+    // (one cache line) at a time. Row by row instead, every value went to another line
+    // a power-of-two-ish stride away, and those lines evicted each other.
     const BLOCK: usize = 32;
+    const TILE: usize = 16;
     out.par_chunks_mut(BLOCK * rows)
         .enumerate()
         .for_each(|(block, dst)| {
             let first = block * BLOCK;
-            for r in 0..rows {
-                let b = bias.map_or(0.0, |b| b[r]);
+            for top in (0..rows).step_by(TILE) {
+                let tile = top..(top + TILE).min(rows);
                 for (c, d) in dst.chunks_exact_mut(rows).enumerate() {
-                    d[r] = input[r * cols + first + c] + b;
+                    for r in tile.clone() {
+                        d[r] = input[r * cols + first + c] + bias.map_or(0.0, |b| b[r]);
+                    }
                 }
             }
             if let Some(residual) = residual {
