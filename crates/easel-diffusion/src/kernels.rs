@@ -663,10 +663,11 @@ fn silu(x: f32) -> f32 {
     x / (1.0 + fast_exp(-x))
 }
 
-/// Defines `fn $name` so that its body is compiled three times — for AVX-512, for AVX2
-/// with FMA, and for the baseline — and the best one the CPU has (detected at run time,
-/// so one binary serves every x86-64 CPU) runs. The body must use plain loops and
-/// `#[inline(always)]` helpers: closures in it would be compiled for the baseline only.
+/// Defines `fn $name` (optionally generic over `const` parameters) so that its body is
+/// compiled three times — for AVX-512, for AVX2 with FMA, and for the baseline — and the
+/// best one the CPU has (detected at run time, so one binary serves every x86-64 CPU)
+/// runs. The body must keep its loops in itself or in `#[inline(always)]` helpers: a
+/// loop inside a closure would be compiled for the baseline only.
 macro_rules! multiversioned {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         multiversioned! {

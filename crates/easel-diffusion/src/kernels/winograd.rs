@@ -358,10 +358,14 @@ fn combine<'a>(dst: &mut [f32], coefficients: &[f32], source: impl Fn(usize) -> 
         }
         let src = &source(j)[..dst.len()];
         if first {
-            dst.iter_mut().zip(src).for_each(|(d, &x)| *d = c * x);
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = c * x;
+            }
             first = false;
         } else {
-            dst.iter_mut().zip(src).for_each(|(d, &x)| *d += c * x);
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d += c * x;
+            }
         }
     }
     if first {
@@ -488,7 +492,9 @@ multiversioned! {
             }
         }
         if let Some(residual) = residual {
-            out.iter_mut().zip(residual).for_each(|(o, &x)| *o += x);
+            for (o, &x) in out.iter_mut().zip(residual) {
+                *o += x;
+            }
         }
     }
 }
