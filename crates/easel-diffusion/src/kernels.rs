@@ -31,6 +31,17 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// The transpose of a dense row-major matrix `cols` wide starting at `offset`: its
+    /// rows read as columns.
+    pub fn transposed(data: &'a [f32], offset: usize, cols: usize) -> MatRef<'a> {
+        MatRef {
+            data,
+            offset,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+
     /// Panics unless every element of a `rows × cols` view lies inside the slice.
     fn check(&self, rows: usize, cols: usize) {
         let last = self.offset + (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
@@ -885,13 +896,7 @@ pub fn project_geglu(
             width,
             (n, width, d_in),
             MatRef::dense(input, block * GEGLU_ROWS * d_in, d_in),
-            // Wᵀ: the weights' rows as columns.
-            MatRef {
-                data: weight,
-                offset: 0,
-                row_stride: 1,
-                col_stride: d_in,
-            },
+            MatRef::transposed(weight, 0, d_in),
             1.0,
             bias.is_some(),
             Threads::All,
@@ -1026,12 +1031,7 @@ pub fn attention(
                         col_stride: 1,
                     };
                     // Kᵀ: rows are the head's dimensions, columns the keys.
-                    let key_t = MatRef {
-                        data: k,
-                        offset: b * keys * inner + head * dim,
-                        row_stride: 1,
-                        col_stride: inner,
-                    };
+                    let key_t = MatRef::transposed(k, b * keys * inner + head * dim, inner);
                     matmul(
                         scores,
                         keys,

@@ -376,12 +376,7 @@ impl Linear {
                                     rows,
                                     (d_out, rows, d_in),
                                     kernels::MatRef::dense(weight, 0, d_in),
-                                    kernels::MatRef {
-                                        data: input,
-                                        offset: 0,
-                                        row_stride: 1,
-                                        col_stride: d_in,
-                                    },
+                                    kernels::MatRef::transposed(input, 0, d_in),
                                     1.0,
                                     false,
                                     kernels::Threads::All,
@@ -412,12 +407,7 @@ impl Linear {
                                 (rows, d_out, d_in),
                                 kernels::MatRef::dense(input, 0, d_in),
                                 // Wᵀ: the weights' rows as columns.
-                                kernels::MatRef {
-                                    data: weight,
-                                    offset: 0,
-                                    row_stride: 1,
-                                    col_stride: d_in,
-                                },
+                                kernels::MatRef::transposed(weight, 0, d_in),
                                 1.0,
                                 bias.is_some() || residual.is_some(),
                                 kernels::Threads::All,
