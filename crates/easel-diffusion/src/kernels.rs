@@ -1247,8 +1247,8 @@ mod tests {
     }
 
     /// Both Winograd algorithms, with the kernels transformed a few output channels at a
-    /// time and the tiles in several bands, over enough channels for rounding to build
-    /// up, match the definition.
+    /// time and the tiles in several bands (on more threads than elements), over enough
+    /// channels for rounding to build up, match the definition.
     #[test]
     fn winograd_matches_the_definition_in_blocks_and_bands() {
         for (height, width, tile) in [
@@ -1277,7 +1277,12 @@ mod tests {
                     band: 36 * s.c_in * 12,
                 },
             ];
-            for budget in budgets {
+            // More threads than the algorithm's elements split each product too.
+            let wide_pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(40)
+                .build()
+                .unwrap();
+            for (budget, pool) in budgets.into_iter().zip([None, Some(&wide_pool)]) {
                 let mut out = vec![0.0f32; 2 * s.c_out * plane];
                 let images = input
                     .chunks_exact(s.c_in * plane)
@@ -1288,7 +1293,12 @@ mod tests {
                         bias: Some(&bias),
                         residual: None,
                     });
-                winograd::conv(&weight, images, (s, winograd::Input::AsIs), tile, budget);
+                let run =
+                    || winograd::conv(&weight, images, (s, winograd::Input::AsIs), tile, budget);
+                match pool {
+                    Some(pool) => pool.install(run),
+                    None => run(),
+                }
                 // Measured: F(4×4) 5.5e-6 of the largest output, F(2×2) 3.5e-7.
                 let worst = out
                     .iter()

@@ -317,7 +317,8 @@ fn transform_kernels<const P: usize, const M: usize>(
 
 /// The gemm of every element: `products[e] = kernels[e] · patches[e]`, stored
 /// [element][out][tile]; `(outs, c_in, tiles)` are the matrices' sides. The elements'
-/// products are independent, so each runs on one thread.
+/// products are independent, so each runs on one thread — unless there are more threads
+/// than elements, when each product is split too.
 fn multiply(
     kernels: &[f32],
     patches: &[f32],
@@ -325,6 +326,11 @@ fn multiply(
     (outs, c_in, tiles): (usize, usize, usize),
 ) {
     let elements = products.len() / (outs * tiles);
+    let threads = if rayon::current_num_threads() > elements {
+        Threads::All
+    } else {
+        Threads::One
+    };
     products
         .par_chunks_mut(outs * tiles)
         .enumerate()
@@ -342,7 +348,7 @@ fn multiply(
                 },
                 1.0,
                 false,
-                Threads::One,
+                threads,
             );
         });
 }
