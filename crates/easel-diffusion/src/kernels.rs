@@ -195,22 +195,7 @@ pub fn conv2d(
     if plane_out == 0 {
         return out;
     }
-    let images = input
-        .chunks_exact(s.c_in * plane_in)
-        .zip(out.chunks_exact_mut(image_out))
-        .enumerate()
-        .map(|(index, (image, out))| ConvImage {
-            image,
-            out,
-            bias: bias.map(|b| {
-                if per_image_bias {
-                    &b[index * s.c_out..][..s.c_out]
-                } else {
-                    b
-                }
-            }),
-            residual: residual.map(|r| &r[index * image_out..][..image_out]),
-        });
+    let images = ConvImage::batch(input, &mut out, (s, plane_in), bias, residual);
     if let Some(tile) = winograd::tile_for(&s) {
         let input = (s, winograd::Input::AsIs);
         winograd::conv(weight, images, input, tile, winograd::Budget::DEFAULT);
@@ -265,6 +250,38 @@ struct ConvImage<'a> {
     residual: Option<&'a [f32]>,
 }
 
+impl<'a> ConvImage<'a> {
+    /// The images of a batch of `s.batch` inputs (`plane_in` values per channel) paired
+    /// with their outputs in `out`: with `bias` either for every image (`c_out` values)
+    /// or one per image (`batch · c_out`), and each image's part of `residual`.
+    fn batch(
+        input: &'a [f32],
+        out: &'a mut [f32],
+        (s, plane_in): (ConvShape, usize),
+        bias: Option<&'a [f32]>,
+        residual: Option<&'a [f32]>,
+    ) -> impl Iterator<Item = ConvImage<'a>> {
+        let image_out = out.len() / s.batch.max(1);
+        let per_image_bias = bias.is_some_and(|b| b.len() == s.batch * s.c_out && s.batch > 1);
+        input
+            .chunks_exact(s.c_in * plane_in)
+            .zip(out.chunks_exact_mut(image_out))
+            .enumerate()
+            .map(move |(index, (image, out))| ConvImage {
+                image,
+                out,
+                bias: bias.map(|b| {
+                    if per_image_bias {
+                        &b[index * s.c_out..][..s.c_out]
+                    } else {
+                        b
+                    }
+                }),
+                residual: residual.map(|r| &r[index * image_out..][..image_out]),
+            })
+    }
+}
+
 /// Nearest-neighbour 2× upsampling followed by a 3×3, padding-1 convolution, without
 /// the upsampled image: by Winograd where it suits the upsampled shape (the padding
 /// step upsamples), else by phases — each of the four output phases (even/odd row,
@@ -300,15 +317,7 @@ pub fn upsample2x_conv3x3(
     };
     if let Some(tile) = winograd::tile_for(&upsampled) {
         let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
-        let images = input
-            .chunks_exact(s.c_in * h * w)
-            .zip(out.chunks_exact_mut(s.c_out * out_h * out_w))
-            .map(|(image, out)| ConvImage {
-                image,
-                out,
-                bias,
-                residual: None,
-            });
+        let images = ConvImage::batch(input, &mut out, (upsampled, h * w), bias, None);
         let input = (upsampled, winograd::Input::Upsampled);
         winograd::conv(weight, images, input, tile, winograd::Budget::DEFAULT);
         return out;
@@ -890,17 +899,8 @@ pub fn project_geglu(
     for (block, dst) in out.chunks_mut(GEGLU_ROWS * inner).enumerate() {
         let n = dst.len() / inner;
         let projected = &mut projected[..n * width];
-        fill_rows_with(projected, bias);
-        matmul(
-            projected,
-            width,
-            (n, width, d_in),
-            MatRef::dense(input, block * GEGLU_ROWS * d_in, d_in),
-            MatRef::transposed(weight, 0, d_in),
-            1.0,
-            bias.is_some(),
-            Threads::All,
-        );
+        let block_input = &input[block * GEGLU_ROWS * d_in..][..n * d_in];
+        linear_onto(projected, block_input, weight, bias, d_in, false);
         let projected = &*projected;
         dst.par_chunks_mut(inner)
             .zip(projected.par_chunks(width))
@@ -912,12 +912,40 @@ pub fn project_geglu(
     out
 }
 
-/// Sets every row of `rows` to `bias` (rows as wide as the bias), if there is one.
-fn fill_rows_with(rows: &mut [f32], bias: Option<&[f32]>) {
+/// A linear layer on rows of `input` (`d_in` wide), `W` `(d_out, d_in)`: `out = x · Wᵀ +
+/// bias`, or with `onto` added to what `out` holds (a residual, say).
+pub fn linear_onto(
+    out: &mut [f32],
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    d_in: usize,
+    onto: bool,
+) {
+    let (rows, d_out) = (input.len() / d_in, weight.len() / d_in);
+    assert_eq!(weight.len(), d_out * d_in, "linear weight shape");
+    assert_eq!(out.len(), rows * d_out, "linear output shape");
     if let Some(bias) = bias {
-        rows.chunks_exact_mut(bias.len())
-            .for_each(|row| row.copy_from_slice(bias));
+        assert_eq!(bias.len(), d_out, "linear bias shape");
+        for row in out.chunks_exact_mut(d_out) {
+            if onto {
+                row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+            } else {
+                row.copy_from_slice(bias);
+            }
+        }
     }
+    matmul(
+        out,
+        d_out,
+        (rows, d_out, d_in),
+        MatRef::dense(input, 0, d_in),
+        // Wᵀ: the weights' rows as columns.
+        MatRef::transposed(weight, 0, d_in),
+        1.0,
+        onto || bias.is_some(),
+        Threads::All,
+    );
 }
 
 /// GELU with erf from Abramowitz and Stegun 7.1.26 (absolute error under 1.5e-7).
@@ -1270,29 +1298,30 @@ mod tests {
             let weight = values(s.c_out * s.c_in * 9, 12);
             let bias = values(s.c_out, 13);
             let expected = naive_conv(&input, &weight, &bias, s);
-            let budgets = [
-                winograd::Budget::DEFAULT,
-                winograd::Budget {
-                    kernels: 36 * s.c_in * 7,
-                    band: 36 * s.c_in * 12,
-                },
-            ];
+            let blocks = |band| winograd::Budget {
+                kernels: 36 * s.c_in * 7,
+                band,
+            };
             // More threads than the algorithm's elements split each product too.
             let wide_pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(40)
                 .build()
                 .unwrap();
-            for (budget, pool) in budgets.into_iter().zip([None, Some(&wide_pool)]) {
-                let mut out = vec![0.0f32; 2 * s.c_out * plane];
-                let images = input
-                    .chunks_exact(s.c_in * plane)
-                    .zip(out.chunks_exact_mut(s.c_out * plane))
-                    .map(|(image, out)| ConvImage {
-                        image,
-                        out,
-                        bias: Some(&bias),
-                        residual: None,
-                    });
+            // (images, budget, pool): the whole batch at once; blocks of output channels
+            // and bands of tiles, on 40 threads; blocks and one band, for two images and
+            // for one (whose patches are kept from block to block).
+            let cases = [
+                (2, winograd::Budget::DEFAULT, None),
+                (2, blocks(36 * s.c_in * 12), Some(&wide_pool)),
+                (2, blocks(usize::MAX / 2), None),
+                (1, blocks(usize::MAX / 2), None),
+            ];
+            for (batch, budget, pool) in cases {
+                let s = ConvShape { batch, ..s };
+                let input = &input[..batch * s.c_in * plane];
+                let expected = &expected[..batch * s.c_out * plane];
+                let mut out = vec![0.0f32; batch * s.c_out * plane];
+                let images = ConvImage::batch(input, &mut out, (s, plane), Some(&bias), None);
                 let run =
                     || winograd::conv(&weight, images, (s, winograd::Input::AsIs), tile, budget);
                 match pool {
@@ -1302,7 +1331,7 @@ mod tests {
                 // Measured: F(4×4) 5.5e-6 of the largest output, F(2×2) 3.5e-7.
                 let worst = out
                     .iter()
-                    .zip(&expected)
+                    .zip(expected)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0f32, f32::max);
                 let scale = expected.iter().map(|b| b.abs()).fold(0.0f32, f32::max);

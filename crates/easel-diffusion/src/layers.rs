@@ -392,26 +392,8 @@ impl Linear {
                                 Some(residual) => residual.to_vec(),
                                 None => vec![0.0f32; rows * d_out],
                             };
-                            if let Some(bias) = bias {
-                                out.chunks_exact_mut(d_out).for_each(|row| {
-                                    if residual.is_some() {
-                                        row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
-                                    } else {
-                                        row.copy_from_slice(bias);
-                                    }
-                                });
-                            }
-                            kernels::matmul(
-                                &mut out,
-                                d_out,
-                                (rows, d_out, d_in),
-                                kernels::MatRef::dense(input, 0, d_in),
-                                // Wᵀ: the weights' rows as columns.
-                                kernels::MatRef::transposed(weight, 0, d_in),
-                                1.0,
-                                bias.is_some() || residual.is_some(),
-                                kernels::Threads::All,
-                            );
+                            let onto = residual.is_some();
+                            kernels::linear_onto(&mut out, input, weight, bias, d_in, onto);
                             Ok(out)
                         })
                     })

@@ -115,8 +115,8 @@ fn algorithm<const P: usize>() -> &'static Algorithm {
 /// How much working memory one call may take, in floats.
 #[derive(Clone, Copy)]
 pub(super) struct Budget {
-    /// For the transformed kernels: beyond it they are transformed a block of output
-    /// channels at a time (again for every band of tiles).
+    /// For the transformed kernels: beyond it they are transformed, and the convolution
+    /// run, a block of output channels at a time.
     pub kernels: usize,
     /// For one band of transformed patches, and for its products.
     pub band: usize,
@@ -180,53 +180,44 @@ fn conv_as<'a, const P: usize, const M: usize>(
         ],
         false,
     );
-    let kernels_once = block == s.c_out;
-    if kernels_once {
-        transform_kernels::<P, M>(weight, kernels, s.c_in);
-    }
-    for image in images {
-        pad_image(image.image, padded, (s, input), pad_w);
-        for first in (0..tiles_y).step_by(band) {
-            let rows = band.min(tiles_y - first);
-            let tiles = rows * tiles_x;
-            // V = Bᵀ d B for every patch of the band, stored [in][element][tile].
-            patches[..elements * s.c_in * tiles]
-                .par_chunks_mut(elements * tiles)
-                .zip(padded.par_chunks(plane))
-                .for_each_init(
-                    || vec![0.0f32; (P + P * P) * tiles_x],
-                    |work, (v, src)| {
-                        for ty in 0..rows {
-                            let top = M * (first + ty) * pad_w;
-                            input_row::<P, M>(
-                                &src[top..][..P * pad_w],
-                                pad_w,
-                                work,
-                                v,
-                                tiles,
-                                ty * tiles_x,
-                            );
-                        }
-                    },
-                );
-            for first_out in (0..s.c_out).step_by(block) {
-                let outs = block.min(s.c_out - first_out);
-                if !kernels_once {
-                    let weights = &weight[first_out * s.c_in * 9..][..outs * s.c_in * 9];
-                    transform_kernels::<P, M>(
-                        weights,
-                        &mut kernels[..elements * outs * s.c_in],
-                        s.c_in,
+    // Blocks of output channels outermost: each block's kernels are transformed once for
+    // the whole batch. With more than one block, the cheaper input side (padding and
+    // patches: these convolutions have many channels on small planes) is redone per block.
+    let mut images: Vec<ConvImage> = images.collect();
+    // One image in one band (the UNet's blocked convolutions without guidance): its
+    // patches stay in the buffer from one block to the next.
+    let patches_kept = images.len() == 1 && band == tiles_y;
+    for first_out in (0..s.c_out).step_by(block) {
+        let input_ready = patches_kept && first_out > 0;
+        let outs = block.min(s.c_out - first_out);
+        let kernels = &mut kernels[..elements * outs * s.c_in];
+        let weights = &weight[first_out * s.c_in * 9..][..outs * s.c_in * 9];
+        transform_kernels::<P, M>(weights, kernels, s.c_in);
+        let kernels = &*kernels;
+        for image in &mut images {
+            if !input_ready {
+                pad_image(image.image, padded, (s, input), pad_w);
+            }
+            for first in (0..tiles_y).step_by(band) {
+                let rows = band.min(tiles_y - first);
+                let tiles = rows * tiles_x;
+                if !input_ready {
+                    transform_patches::<P, M>(
+                        padded,
+                        &mut patches[..elements * s.c_in * tiles],
+                        (first, rows, tiles_x),
+                        pad_w,
                     );
                 }
                 multiply(
-                    &kernels[..elements * outs * s.c_in],
+                    kernels,
                     patches,
                     &mut products[..elements * outs * tiles],
                     (outs, s.c_in, tiles),
                 );
                 let plane_out = h * w;
                 let products = &*products;
+                let (bias, residual) = (image.bias, image.residual);
                 image.out[first_out * plane_out..][..outs * plane_out]
                     .par_chunks_mut(plane_out)
                     .enumerate()
@@ -234,10 +225,8 @@ fn conv_as<'a, const P: usize, const M: usize>(
                         || vec![0.0f32; (P + M) * tiles_x],
                         |work, (index, dst)| {
                             let channel = first_out + index;
-                            let bias = image.bias.map_or(0.0, |b| b[channel]);
-                            let residual = image
-                                .residual
-                                .map(|r| &r[channel * plane_out..][..plane_out]);
+                            let bias = bias.map_or(0.0, |b| b[channel]);
+                            let residual = residual.map(|r| &r[channel * plane_out..][..plane_out]);
                             let m = &products[index * tiles..];
                             for ty in 0..rows {
                                 for r in 0..M {
@@ -262,6 +251,38 @@ fn conv_as<'a, const P: usize, const M: usize>(
             }
         }
     }
+}
+
+/// V = Bᵀ d B for every patch of a band of `rows` rows of tiles from tile row `first`,
+/// out of the padded image (planes `pad_w` wide) into `patches`, stored
+/// [in][element][tile].
+fn transform_patches<const P: usize, const M: usize>(
+    padded: &[f32],
+    patches: &mut [f32],
+    (first, rows, tiles_x): (usize, usize, usize),
+    pad_w: usize,
+) {
+    let tiles = rows * tiles_x;
+    let channels = patches.len() / (P * P * tiles);
+    patches
+        .par_chunks_mut(P * P * tiles)
+        .zip(padded.par_chunks(padded.len() / channels))
+        .for_each_init(
+            || vec![0.0f32; (P + P * P) * tiles_x],
+            |work, (v, src)| {
+                for ty in 0..rows {
+                    let top = M * (first + ty) * pad_w;
+                    input_row::<P, M>(
+                        &src[top..][..P * pad_w],
+                        pad_w,
+                        work,
+                        v,
+                        tiles,
+                        ty * tiles_x,
+                    );
+                }
+            },
+        );
 }
 
 /// Every channel of `image` into `padded`: planes `pad_w` wide with a border of zeros
