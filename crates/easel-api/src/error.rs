@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::limits::RateInfo;
+use easel_services::{ErrorKind, RateInfo, ServiceError};
 
 /// An error answered to the client.
 #[derive(Debug, Clone)]
@@ -137,13 +137,53 @@ impl ApiError {
     }
 }
 
-impl From<easel_store::StoreError> for ApiError {
-    fn from(error: easel_store::StoreError) -> Self {
-        match error {
-            easel_store::StoreError::NotFound => {
-                ApiError::not_found("object-not-found", "the object does not exist")
-            }
-            other => ApiError::internal(other),
+/// The HTTP status of a service error's kind.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Limited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        ApiError {
+            status: status_of(error.kind()),
+            code: error.code(),
+            message: error.message().to_owned(),
+            retry_after: error.retry_after(),
+            www_authenticate: error.kind() == ErrorKind::Unauthenticated,
+            rate: error.rate(),
+        }
+    }
+}
+
+impl From<easel_services::generation::GenError> for ApiError {
+    fn from(error: easel_services::generation::GenError) -> Self {
+        error.into_service().into()
+    }
+}
+
+/// Writes a rate limit's `x-ratelimit-*` headers (keeping ones already there).
+pub fn write_rate_headers(rate: &RateInfo, headers: &mut axum::http::HeaderMap) {
+    for (name, value) in [
+        ("x-ratelimit-limit", rate.limit),
+        ("x-ratelimit-remaining", rate.remaining),
+        ("x-ratelimit-reset", rate.reset_secs),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from(value));
         }
     }
 }
@@ -167,7 +207,7 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(code));
         }
         if let Some(rate) = self.rate {
-            rate.write(response.headers_mut());
+            write_rate_headers(&rate, response.headers_mut());
         }
         response.extensions_mut().insert(ErrorInfo {
             code: self.code,

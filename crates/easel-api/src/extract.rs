@@ -1,9 +1,11 @@
-//! Extractors whose rejections speak the one error shape with stable codes.
+//! Extractors whose rejections speak the one error shape with stable codes: JSON
+//! bodies, query strings and the `Idempotency-Key` header.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use easel_core::IdempotencyKey;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
@@ -67,5 +69,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             ),
             Err(other) => Err(ApiError::bad_request("invalid-query", other.body_text())),
         }
+    }
+}
+
+/// The `Idempotency-Key` header, when sent: one rule for every route
+/// ([`IdempotencyKey::parse`]). Rejection: 400 `invalid-idempotency-key`.
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKeyHeader(None));
+        };
+        IdempotencyKey::parse(value.as_bytes())
+            .map(|key| IdempotencyKeyHeader(Some(key)))
+            .map_err(|error| ApiError::bad_request("invalid-idempotency-key", error.to_string()))
     }
 }

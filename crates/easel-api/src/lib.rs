@@ -1,24 +1,23 @@
-//! Easel's HTTP API: native routes under `/v1`, the seeds' routes (`/uploads/presign`,
-//! `/process`, `/jobs/{id}`), presigned object access under `/o`, health and metrics.
-//! Identity (`/v1/auth/*`, API keys, `/v1/me`, JWKS) and the gateway's rate limits,
-//! quotas and CORS live here too. Generation and editing (`/v1/generations`, history,
-//! and the Bedrock- and OpenAI-compatible routes) share one service in [`generation`].
-//! `GET /openapi.json` describes every API route ([`openapi`]) and `GET /docs` shows it.
-//! Handlers are thin: extract, parse into domain types, call a service, render a view.
+//! Easel's HTTP transport: native routes under `/v1`, the seeds' routes
+//! (`/uploads/presign`, `/process`, `/jobs/{id}`, `/imagegenApi`, …), the Bedrock- and
+//! OpenAI-compatible routes, presigned object access under `/o`, health, metrics, the
+//! OpenAPI document ([`openapi`]) and `/docs`. Handlers are thin: extract the caller
+//! and the request, parse into domain types, call one service of `easel-services`, and
+//! render a view or the error in the route's dialect. No handler touches a store: the
+//! flows (ingest, job submission, generation, identity, quotas) are the services'.
 
 pub mod auth;
+mod cors;
 mod error;
 mod extract;
-pub mod generation;
 mod middleware;
 pub mod openapi;
 mod routes;
 mod state;
-mod submit;
 mod views;
 
+pub use cors::CorsSettings;
 pub use error::ApiError;
 pub use middleware::install_metrics_recorder;
 pub use routes::{Access, RouteInfo, openapi_json_text, route_table, router};
-pub use state::{ApiSettings, AppState, TriggerRule};
-pub use submit::{PipelineChoice, SubmitRequest, submit_job};
+pub use state::{ApiSettings, AppState};

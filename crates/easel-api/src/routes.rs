@@ -39,8 +39,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::auth::CorsSettings;
 use crate::auth::limits::rate_headers;
+use crate::cors::CorsSettings;
 use crate::error::render_errors;
 use crate::middleware::{request_span, track_metrics};
 use crate::{ApiError, AppState};
@@ -212,7 +212,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings.cors);
     let router = all_routes(
         state.settings.max_json_bytes,
-        state.generation.max_body_bytes,
+        state.services.generation.settings().max_body_bytes,
         state.settings.request_timeout,
     )
     .router

@@ -6,6 +6,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+mod history;
+
+pub use history::{HistoryEntry, history_entry};
+
 /// Download links: both lifetimes that seed 003 returns.
 pub const ONE_HOUR: i64 = 3_600;
 /// See [`ONE_HOUR`].

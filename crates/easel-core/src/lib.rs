@@ -1,19 +1,27 @@
-//! Easel's domain vocabulary shared by every crate: identifiers, object keys,
-//! buckets, principals and timestamps. Pure types, no I/O.
+//! Easel's domain vocabulary shared by every crate: identifiers, object keys, buckets,
+//! principals, timestamps, the job and generation vocabularies, quota classes and the
+//! idempotency key. Pure types, each parsed once where it enters; no I/O.
 
 mod bucket;
+mod generate;
+mod idempotency;
 mod ids;
 mod job;
 mod key;
+mod names;
 mod principal;
 mod time;
+mod usage;
 
 pub use bucket::{Bucket, BucketParseError};
+pub use generate::{Dialect, EngineErrorCode, GenerateSpec, OutputFormat, Quality, TaskType};
+pub use idempotency::{IdempotencyKey, InvalidIdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
 pub use ids::{JobId, JobIdParseError};
 pub use job::{
-    Detection, GenerateSpec, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo,
-    ProcessSpec,
+    Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
 };
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
+pub use names::UnknownName;
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};
+pub use usage::{OpClass, QuotaPeriod};

@@ -2,6 +2,7 @@
 //! each declaring what it can do, reporting progress and honouring cancellation.
 
 use async_trait::async_trait;
+use easel_core::EngineErrorCode;
 use image::{GrayImage, RgbaImage};
 use tokio_util::sync::CancellationToken;
 
@@ -96,16 +97,16 @@ fn alternatives_hint(alternatives: &[String]) -> String {
 
 impl EngineError {
     /// A stable kebab-case code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> EngineErrorCode {
         match self {
-            EngineError::Unsupported { .. } => "engine-unsupported-task",
-            EngineError::InvalidInput(_) => "invalid-request",
-            EngineError::ContentFiltered(_) => "content-filtered",
-            EngineError::Throttled(_) => "engine-throttled",
-            EngineError::Provider { .. } => "engine-failed",
-            EngineError::Unavailable(_) => "engine-unavailable",
-            EngineError::Cancelled => "cancelled",
-            EngineError::Internal(_) => "engine-internal-error",
+            EngineError::Unsupported { .. } => EngineErrorCode::UnsupportedTask,
+            EngineError::InvalidInput(_) => EngineErrorCode::InvalidRequest,
+            EngineError::ContentFiltered(_) => EngineErrorCode::ContentFiltered,
+            EngineError::Throttled(_) => EngineErrorCode::Throttled,
+            EngineError::Provider { .. } => EngineErrorCode::Failed,
+            EngineError::Unavailable(_) => EngineErrorCode::Unavailable,
+            EngineError::Cancelled => EngineErrorCode::Cancelled,
+            EngineError::Internal(_) => EngineErrorCode::Internal,
         }
     }
 

@@ -52,7 +52,7 @@ impl Limits {
     }
 
     /// Refuses an image whose header announces more pixels than allowed.
-    pub(crate) fn check_pixels(&self, width: u32, height: u32) -> Result<(), ImageError> {
+    pub fn check_pixels(&self, width: u32, height: u32) -> Result<(), ImageError> {
         let pixels = u64::from(width) * u64::from(height);
         if pixels > self.max_pixels {
             return Err(ImageError::ImageTooLarge {

@@ -110,6 +110,13 @@ pub trait Jobs: Send + Sync {
     /// earlier request with the same owner and idempotency key created.
     async fn create(&self, job: NewJob) -> Result<Created, StoreError>;
 
+    /// The job an earlier request with the same owner and idempotency key created,
+    /// when `new` carries a key and such a request was made (a replay);
+    /// [`StoreError::IdempotencyConflict`] when that request had a different body.
+    /// Lets a flow answer a replay before it charges a quota; [`Jobs::create`] makes
+    /// the same check itself, for requests that race.
+    async fn replay_of(&self, new: &NewJob) -> Result<Option<Created>, StoreError>;
+
     /// Looks a job up.
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 

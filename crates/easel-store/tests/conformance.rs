@@ -82,6 +82,39 @@ async fn create_get_list_and_idempotency(store: Arc<impl MetaStore>) {
     // Keys are per owner.
     let bob = store.create(new_job("bob", Some("k1"), "b")).await.unwrap();
     assert!(!bob.replayed);
+    // A replay can be looked up before anything is created (quotas are charged only
+    // for new work); a lookup creates nothing.
+    let looked_up = store
+        .replay_of(&new_job("alice", Some("k1"), "a"))
+        .await
+        .unwrap()
+        .expect("the earlier request's job");
+    assert!(looked_up.replayed);
+    assert_eq!(looked_up.job.id, first.job.id);
+    let reused = store.replay_of(&new_job("alice", Some("k1"), "z")).await;
+    assert!(matches!(reused, Err(StoreError::IdempotencyConflict)));
+    assert!(
+        store
+            .replay_of(&new_job("alice", Some("k2"), "a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .replay_of(&new_job("alice", None, "a"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .replay_of(&new_job("carol", Some("k1"), "a"))
+            .await
+            .unwrap()
+            .is_none(),
+        "keys are per owner"
+    );
 
     let fetched = store.get(first.job.id).await.unwrap().unwrap();
     assert_eq!(fetched, first.job);

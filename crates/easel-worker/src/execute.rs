@@ -8,13 +8,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use easel_core::{
     Bucket, ImageFailure, ImageResult, JobKind, ObjectKey, ObjectRef, OutputInfo, ProcessSpec,
-    now_millis,
 };
 use easel_image::{ImageError, Pipeline};
-use easel_store::{Claim, ObjectMeta, StoreError};
+use easel_store::{Claim, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::WorkerDeps;
+use crate::outputs::{EncodedOutput, store_output};
 
 /// Why a job did not complete.
 #[derive(Debug, Clone, PartialEq)]
@@ -215,36 +215,17 @@ async fn process_image(
         bucket: Bucket::Outputs,
         key,
     };
-    let (width, height, format) = (output.width, output.height, output.format);
-    let stored = deps
-        .blobs
-        .put(&object, Bytes::from(output.bytes))
-        .await
-        .map_err(ImageStep::Store)?;
-    let meta = ObjectMeta {
-        object: object.clone(),
-        owner: claim.job.owner.clone(),
-        content_type: format.mime().to_owned(),
-        size: stored.size,
-        sha256: stored.sha256.clone(),
-        dimensions: Some((width, height)),
-        source: Some(source.clone()),
-        job_id: Some(claim.job.id),
-        created_at: now_millis(),
-    };
-    deps.objects
-        .put_object(&meta)
-        .await
-        .map_err(ImageStep::Store)?;
-    Ok(OutputInfo {
+    let encoded = EncodedOutput {
         object,
-        content_type: format.mime().to_owned(),
-        format: format.extension().to_owned(),
-        width,
-        height,
-        bytes: stored.size,
-        sha256: stored.sha256,
-    })
+        format: output.format,
+        width: output.width,
+        height: output.height,
+        bytes: output.bytes,
+        source: Some(source.clone()),
+    };
+    store_output(claim, deps, encoded)
+        .await
+        .map_err(ImageStep::Store)
 }
 
 /// `outputs/<job id>/<index>-<source stem>.<ext>`: stable across attempts.

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
 use easel_core::{
-    Bucket, GenerateSpec, ImageFailure, ImageResult, ObjectKey, ObjectRef, OutputInfo, now_millis,
+    Bucket, GenerateSpec, ImageFailure, ImageResult, ObjectKey, ObjectRef, OutputFormat,
+    OutputInfo, now_millis,
 };
 use easel_engines::{Engine, EngineError, GeneratedImage, Progress, model_family, request};
 use easel_image::{Format, OutputOptions};
-use easel_store::{Claim, ObjectMeta, RequestRecord, StoreError};
+use easel_store::{Claim, RequestRecord, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WorkerDeps;
 use crate::execute::JobFailure;
+use crate::outputs::{EncodedOutput, store_output};
 
 /// Runs a claimed `generate` job; see the module docs.
 pub async fn generate_job(
@@ -64,8 +65,8 @@ pub async fn generate_job(
         id: uuid::Uuid::now_v7().to_string(),
         owner: claim.job.owner.clone(),
         at: now_millis(),
-        dialect: spec.dialect.clone(),
-        task_type: spec.task_type.clone(),
+        dialect: spec.dialect.as_str().to_owned(),
+        task_type: spec.task_type.as_str().to_owned(),
         prompt: spec.prompt.clone(),
         engine: spec.engine.clone(),
         model: spec.model.clone(),
@@ -96,7 +97,7 @@ fn engine_failure(error: &EngineError) -> JobFailure {
             output: None,
             detections: Vec::new(),
             error: Some(ImageFailure {
-                code: error.code().to_owned(),
+                code: error.code().as_str().to_owned(),
                 message: error.to_string(),
             }),
         }],
@@ -118,11 +119,7 @@ async fn run(
             spec.engine
         )))
     })?;
-    let format = match spec.output_format.as_str() {
-        "jpeg" => Format::Jpeg,
-        "webp" => Format::Webp,
-        _ => Format::Png,
-    };
+    let format = image_format(spec.output_format);
     // Parsing decodes the input images: CPU work, off the async workers.
     let body = spec.request.clone();
     let parsed = tokio::task::spawn_blocking(move || request::parse(&body, family))
@@ -151,6 +148,15 @@ async fn run(
         });
     }
     Ok(results)
+}
+
+/// The image engine's encoder for a generation's output format.
+fn image_format(format: OutputFormat) -> Format {
+    match format {
+        OutputFormat::Png => Format::Png,
+        OutputFormat::Jpeg => Format::Jpeg,
+        OutputFormat::Webp => Format::Webp,
+    }
 }
 
 /// Forwards an engine's step reports (done, total) to the job's progress.
@@ -282,32 +288,15 @@ async fn store_image(
             "encoding the output failed: {e}"
         )))
     })?;
-    let stored = deps
-        .blobs
-        .put(&object, Bytes::from(encoded))
-        .await
-        .map_err(stored_failure)?;
-    deps.objects
-        .put_object(&ObjectMeta {
-            object: object.clone(),
-            owner: claim.job.owner.clone(),
-            content_type: format.mime().to_owned(),
-            size: stored.size,
-            sha256: stored.sha256.clone(),
-            dimensions: Some((width, height)),
-            source: None,
-            job_id: Some(claim.job.id),
-            created_at: now_millis(),
-        })
-        .await
-        .map_err(stored_failure)?;
-    Ok(OutputInfo {
+    let encoded = EncodedOutput {
         object,
-        content_type: format.mime().to_owned(),
-        format: format.extension().to_owned(),
+        format,
         width,
         height,
-        bytes: stored.size,
-        sha256: stored.sha256,
-    })
+        bytes: encoded,
+        source: None,
+    };
+    store_output(claim, deps, encoded)
+        .await
+        .map_err(stored_failure)
 }

@@ -5,6 +5,7 @@
 mod backoff;
 mod execute;
 mod generate;
+mod outputs;
 mod pool;
 
 pub use execute::{JobFailure, execute};

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use easel_api::auth::{Auth, AuthMode, SigningKey};
-use easel_api::{ApiSettings, AppState, TriggerRule};
+use easel_api::{ApiSettings, AppState};
 use easel_engines::Engines;
+use easel_services::generation::Generation;
+use easel_services::identity::{AuthMode, SigningKey, Tokens};
+use easel_services::ingest::{TriggerRule, UploadSettings};
+use easel_services::jobs::JobSettings;
+use easel_services::{Ports, Services, ServicesSettings};
 use easel_store::{FsBlobs, PresignKey, Presigner, SqliteStore, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
@@ -101,7 +105,7 @@ pub struct Application {
 impl Application {
     /// Opens everything and binds. Fails with a message a person can act on.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        easel_api::auth::install_tls_provider();
+        easel_services::identity::install_tls_provider();
         let stores = Stores::open(&config).await?;
         let listener = TcpListener::bind(config.server.bind)
             .await
@@ -130,16 +134,11 @@ impl Application {
             .collect();
         let settings = ApiSettings {
             max_json_bytes: config.server.max_json_bytes,
-            max_upload_bytes: config.storage.max_upload_bytes,
-            upload_content_types: config.storage.upload_content_types.clone(),
-            upload_url_ttl_secs: config.presign.upload_ttl_secs,
-            max_sources_per_job: config.jobs.max_sources,
-            max_attempts: config.queue.max_attempts,
             seed_preset: config.jobs.seed_preset.clone(),
             cors: config.cors.settings(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
-        let auth_settings = config.auth.settings(&config.plans, &base_url);
+        let auth_settings = config.auth.settings(&base_url);
         let signing_key = match auth_settings.mode {
             AuthMode::Local => Some(load_signing_key(
                 &config.storage.data_dir.join("jwt-ed25519.key"),
@@ -150,34 +149,52 @@ impl Application {
             AuthMode::Local => crate::users::bootstrap_admin(stores.metadata.as_ref()).await?,
             AuthMode::None => None,
         };
-        let state = AppState {
+        let tokens = Tokens::new(auth_settings, signing_key).with_access_key_secret(secret_file(
+            &config.storage.data_dir.join("access-keys.key"),
+            "the access-key secret",
+        )?);
+        let presigner = Arc::new(presigner);
+        let ports = Ports {
             jobs: stores.metadata.clone(),
             queue: stores.metadata.clone(),
             objects: stores.metadata.clone(),
             blobs: stores.blobs.clone(),
             identity: stores.metadata.clone(),
-            auth: Arc::new(
-                Auth::new(auth_settings, signing_key).with_access_key_secret(secret_file(
-                    &config.storage.data_dir.join("access-keys.key"),
-                    "the access-key secret",
-                )?),
-            ),
-            presigner: Arc::new(presigner),
-            wakeups: stores.wakeups.clone(),
-            settings: Arc::new(settings),
-            presets: Arc::new(presets),
-            limits: Arc::new(config.limits.clone()),
-            triggers: Arc::new(triggers),
-            engines: stores.engines.clone(),
-            generation: Arc::new(config.generation.settings()?),
             request_log: stores.metadata.clone(),
+            wakeups: stores.wakeups.clone(),
+            presigner: presigner.clone(),
+            engines: stores.engines.clone(),
+        };
+        let services_settings = ServicesSettings {
+            tokens,
+            plans: config.auth.plans(&config.plans),
+            jobs: JobSettings {
+                max_sources_per_job: config.jobs.max_sources,
+                max_attempts: config.queue.max_attempts,
+            },
+            uploads: UploadSettings {
+                max_upload_bytes: config.storage.max_upload_bytes,
+                content_types: config.storage.upload_content_types.clone(),
+                url_ttl_secs: config.presign.upload_ttl_secs,
+            },
+            triggers,
+            presets,
+            limits: config.limits.clone(),
+            generation: config.generation.settings()?,
+        };
+        let services = Services::new(ports, services_settings, shutdown.clone());
+        tokio::spawn(sweep_expired_outputs(
+            services.generation.clone(),
+            Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
+            shutdown.clone(),
+        ));
+        let state = AppState {
+            services,
+            presigner,
+            settings: Arc::new(settings),
             metrics: easel_api::install_metrics_recorder(),
             shutdown: shutdown.clone(),
         };
-        tokio::spawn(sweep_expired_outputs(
-            state.clone(),
-            Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
-        ));
         let router = easel_api::router(state);
         let workers = config.workers.in_process.then(|| {
             spawn_workers(
@@ -239,13 +256,17 @@ impl Application {
 
 /// Deletes expired generation outputs every `every` until shutdown (the retention of
 /// `generation.retention_days`; a history delete expires an entry at once).
-async fn sweep_expired_outputs(state: AppState, every: Duration) {
+async fn sweep_expired_outputs(
+    generation: Arc<Generation>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
-            () = state.shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return,
         }
-        match easel_api::generation::sweep_expired(&state, easel_core::now_millis()).await {
+        match generation.sweep_expired(easel_core::now_millis()).await {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "retention sweep removed expired outputs"),
             Err(error) => tracing::warn!(%error, "retention sweep failed; will retry"),

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use easel_api::auth::Plan;
 use easel_image::{Limits, Pipeline};
+use easel_services::usage::Plan;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -435,7 +435,7 @@ mod tests {
         assert!(config.all_presets().contains_key("web"));
         assert_eq!(config.auth.lockout.threshold, 5);
         assert_eq!(config.plans["free"].burst, 5);
-        let free = &config.plans["free"].quotas[&easel_api::auth::OpClass::Generate];
+        let free = &config.plans["free"].quotas[&easel_core::OpClass::Generate];
         assert_eq!(free.day, Some(10));
         assert!(config.plans.contains_key("default"));
     }

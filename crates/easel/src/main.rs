@@ -79,7 +79,7 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    easel_api::auth::install_tls_provider();
+    easel_services::identity::install_tls_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -2,9 +2,9 @@
 //! `easel user …`: it works on the metadata database directly, like Cognito's admin API.
 
 use anyhow::{Context, bail};
-use easel_api::auth::PasswordPolicy;
-use easel_api::auth::passwords::{generate_password, hash_password, normalize_username};
 use easel_core::now_millis;
+use easel_services::identity::PasswordPolicy;
+use easel_services::identity::passwords::{generate_password, hash_password, normalize_username};
 use easel_store::{IdentityStore, StoreError, User};
 use uuid::Uuid;
 

@@ -3,44 +3,18 @@
 //! rebuilds the canonical request from what it received (method, doubly-encoded path,
 //! sorted query, the signed headers, the body's SHA-256), derives the signing key from the
 //! key's secret, and compares signatures in constant time. Secrets are not stored: each
-//! is an HMAC of the access key id under a server secret, recomputed when needed.
+//! is an HMAC of the access key id under a server secret, recomputed when needed
+//! (`easel_services::identity::access_keys`); this module only checks signatures.
 
 use axum::http::request::Parts;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDateTime;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Access key ids start with this (AWS's start with `AKIA`), 20 characters in all.
-pub const ACCESS_KEY_PREFIX: &str = "EAKI";
-
 /// How far a request's `x-amz-date` may be from the server's clock (AWS: 15 minutes).
 const MAX_SKEW_SECS: i64 = 15 * 60;
-
-/// The secret access key of `access_key_id`: 40 URL-safe characters derived from the
-/// server's secret, so nothing secret is stored per key.
-pub fn derive_secret(server_secret: &[u8], access_key_id: &str) -> String {
-    let mut mac = HmacSha256::new_from_slice(server_secret).expect("HMAC takes any key length");
-    mac.update(b"easel-access-key\0");
-    mac.update(access_key_id.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    URL_SAFE_NO_PAD.encode(&digest[..30])
-}
-
-/// A new access key id: the prefix and 16 random upper-case letters and digits.
-pub fn new_access_key_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut random = [0u8; 16];
-    rand::fill(&mut random);
-    let tail: String = random
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect();
-    format!("{ACCESS_KEY_PREFIX}{tail}")
-}
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 …` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,17 +325,5 @@ mod tests {
             verify(&parts, b"", &header, secret, "bedrock", now),
             Err(SigV4Error::BadSignature(_))
         ));
-    }
-
-    #[test]
-    fn derived_secrets_are_stable_and_distinct() {
-        let id = new_access_key_id();
-        assert_eq!(id.len(), 20);
-        assert!(id.starts_with(ACCESS_KEY_PREFIX));
-        let a = derive_secret(b"server secret", &id);
-        assert_eq!(a.len(), 40);
-        assert_eq!(a, derive_secret(b"server secret", &id));
-        assert_ne!(a, derive_secret(b"other secret", &id));
-        assert_ne!(a, derive_secret(b"server secret", &new_access_key_id()));
     }
 }

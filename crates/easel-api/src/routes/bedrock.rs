@@ -5,23 +5,24 @@
 //! with SigV4 using access keys created in Easel (`POST /v1/keys {"type":"access-key"}`),
 //! or send an Easel API key or access token as a bearer token (Bedrock's API keys).
 
-use std::time::Duration;
-
-use axum::extract::{Path, Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use easel_core::{Principal, now_millis};
+use easel_core::{Dialect, EngineErrorCode, OutputFormat, Principal, now_millis};
+use easel_services::generation::{GenError, GenerationInput, finished};
+use easel_services::identity;
+use easel_services::{ErrorKind, ServiceError};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::sigv4::{self, SigV4Error};
-use crate::auth::{Authenticated, Via, limits};
-use crate::generation::{self, Dialect, GenError, GenerationInput};
+use crate::auth::{Authenticated, RequestMeta, limits};
 use crate::openapi::bedrock_body::InvokeModelBody;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
@@ -97,157 +98,222 @@ impl IntoResponse for BedrockError {
     }
 }
 
-/// An Easel gateway error in Bedrock's words.
-fn from_api(error: ApiError) -> BedrockError {
+/// A service error in Bedrock's words.
+fn from_service(error: ServiceError) -> BedrockError {
     let message = error.message().to_owned();
-    match error.status() {
-        StatusCode::UNAUTHORIZED => BedrockError::new(
+    match error.kind() {
+        ErrorKind::Unauthenticated => BedrockError::new(
             StatusCode::FORBIDDEN,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         ),
-        StatusCode::FORBIDDEN => {
+        ErrorKind::Forbidden => {
             BedrockError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
         }
-        StatusCode::TOO_MANY_REQUESTS => {
+        ErrorKind::Limited => {
             let kind = if error.code() == "quota-exceeded" {
                 "ServiceQuotaExceededException"
             } else {
                 "ThrottlingException"
             };
             BedrockError {
-                retry_after: Some(1),
+                retry_after: Some(error.retry_after().unwrap_or(1)),
                 ..BedrockError::new(StatusCode::TOO_MANY_REQUESTS, kind, message)
             }
         }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            BedrockError::validation("Input is too long for requested model.")
-        }
-        s if s.is_client_error() => BedrockError::validation(message),
-        _ => BedrockError::new(
+        ErrorKind::TooLarge => BedrockError::validation("Input is too long for requested model."),
+        ErrorKind::Unavailable => BedrockError {
+            retry_after: error.retry_after(),
+            ..BedrockError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                message,
+            )
+        },
+        ErrorKind::Internal | ErrorKind::Upstream | ErrorKind::Timeout => BedrockError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalServerException",
             "The server encountered an internal error while processing the request.",
         ),
+        _ => BedrockError::validation(message),
     }
 }
 
-fn from_generation(error: GenError) -> BedrockError {
-    match error {
-        GenError::Invalid { message, .. } => BedrockError::validation(message),
-        GenError::BadOption { message, .. } | GenError::Unsupported(message) => {
-            BedrockError::validation(message)
-        }
-        GenError::Refused(message) => BedrockError::validation(message),
-        GenError::Unavailable(message) => BedrockError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailableException",
-            message,
-        ),
-        GenError::Timeout(_) => BedrockError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "ModelTimeoutException",
-            "Model has timed out in processing the request. Try your request again.",
-        ),
-        GenError::Engine { code, message } => match code.as_str() {
-            "engine-throttled" => BedrockError {
-                retry_after: Some(5),
-                ..BedrockError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "ThrottlingException",
-                    message,
-                )
-            },
-            "engine-unavailable" => BedrockError::new(
+impl From<GenError> for BedrockError {
+    fn from(error: GenError) -> Self {
+        match error {
+            GenError::Invalid { message, .. } => BedrockError::validation(message),
+            GenError::BadOption { message, .. } | GenError::Unsupported(message) => {
+                BedrockError::validation(message)
+            }
+            GenError::Refused(message) => BedrockError::validation(message),
+            GenError::Unavailable(message) => BedrockError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailableException",
                 message,
             ),
-            "cancelled" | "engine-failed" | "engine-internal-error" => BedrockError::new(
-                StatusCode::FAILED_DEPENDENCY,
-                "ModelErrorException",
-                message,
+            GenError::Timeout(_) => BedrockError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "ModelTimeoutException",
+                "Model has timed out in processing the request. Try your request again.",
             ),
-            _ => BedrockError::validation(message),
-        },
-        GenError::Api(api) => from_api(api),
+            GenError::Engine { code, message } => match code {
+                EngineErrorCode::Throttled => BedrockError {
+                    retry_after: Some(5),
+                    ..BedrockError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "ThrottlingException",
+                        message,
+                    )
+                },
+                EngineErrorCode::Unavailable => BedrockError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailableException",
+                    message,
+                ),
+                EngineErrorCode::Cancelled
+                | EngineErrorCode::Failed
+                | EngineErrorCode::Internal => BedrockError::new(
+                    StatusCode::FAILED_DEPENDENCY,
+                    "ModelErrorException",
+                    message,
+                ),
+                _ => BedrockError::validation(message),
+            },
+            GenError::Service(error) => from_service(error),
+        }
     }
 }
 
-/// Who is calling: a SigV4 signature by an Easel access key, or the usual bearer
-/// credentials; then the principal's rate limit.
-async fn authenticate(
+impl From<ServiceError> for BedrockError {
+    fn from(error: ServiceError) -> Self {
+        from_service(error)
+    }
+}
+
+/// An InvokeModel request: the caller (a SigV4 signature by an Easel access key, or the
+/// usual bearer credentials) with its rate limit taken, and the body the signature
+/// covers. Refusals are Bedrock's.
+struct Invocation {
+    caller: Principal,
+    body: Bytes,
+    engine: Option<String>,
+}
+
+impl FromRequest<AppState> for Invocation {
+    type Rejection = BedrockError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|_| BedrockError::validation("Input is too long for requested model."))?;
+        let authenticated = if sigv4::is_sigv4(&parts) {
+            signed_caller(&parts, &body, state).await?
+        } else {
+            bearer_caller(&mut parts, state).await?
+        };
+        limits::take_rate_token(&parts, state, &authenticated)
+            .await
+            .map_err(|e| from_service(api_to_service(e)))?;
+        let engine = parts
+            .headers
+            .get("x-easel-engine")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Invocation {
+            caller: authenticated.principal,
+            body,
+            engine,
+        })
+    }
+}
+
+/// The owner of the access key that signed the request, once the signature checks.
+async fn signed_caller(
     parts: &Parts,
     body: &[u8],
     state: &AppState,
-) -> Result<Principal, BedrockError> {
-    let authenticated = if sigv4::is_sigv4(parts) {
-        let header = sigv4::parse_header(parts).map_err(|e| match e {
-            SigV4Error::Malformed(m) | SigV4Error::BadSignature(m) => {
-                BedrockError::new(StatusCode::BAD_REQUEST, "IncompleteSignatureException", m)
-            }
-        })?;
-        let unknown = || {
-            BedrockError::new(
-                StatusCode::FORBIDDEN,
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
-        };
-        let key = state
-            .identity
-            .api_key_by_id(&header.access_key_id)
-            .await
-            .map_err(|e| from_api(e.into()))?
-            .filter(|k| k.revoked_at.is_none() && k.id.starts_with(sigv4::ACCESS_KEY_PREFIX))
-            .ok_or_else(unknown)?;
-        let secret = sigv4::derive_secret(state.auth.access_key_secret(), &key.id);
-        sigv4::verify(
-            parts,
-            body,
-            &header,
-            &secret,
-            "bedrock",
-            now_millis() / 1000,
-        )
-        .map_err(|e| match e {
-            SigV4Error::Malformed(m) | SigV4Error::BadSignature(m) => {
-                BedrockError::new(StatusCode::FORBIDDEN, "InvalidSignatureException", m)
-            }
-        })?;
-        let user = state
-            .identity
-            .user_by_id(&key.owner)
-            .await
-            .map_err(|e| from_api(e.into()))?
-            .filter(|u| !u.disabled)
-            .ok_or_else(unknown)?;
-        Authenticated {
-            principal: Principal {
-                id: user.id,
-                admin: user.admin,
-            },
-            username: Some(user.username),
-            plan: user.plan,
-            via: Via::ApiKey,
+) -> Result<identity::Authenticated, BedrockError> {
+    let header = sigv4::parse_header(parts).map_err(|e| match e {
+        SigV4Error::Malformed(m) | SigV4Error::BadSignature(m) => {
+            BedrockError::new(StatusCode::BAD_REQUEST, "IncompleteSignatureException", m)
         }
-    } else {
-        Authenticated::resolve(parts, state).await.map_err(|e| {
-            if e.status() == StatusCode::UNAUTHORIZED {
-                BedrockError::new(
-                    StatusCode::FORBIDDEN,
-                    "MissingAuthenticationTokenException",
-                    "Missing Authentication Token",
-                )
-            } else {
-                from_api(e)
-            }
-        })?
+    })?;
+    let RequestMeta(context) = RequestMeta::from_parts(parts);
+    let identity = &state.services.identity;
+    let holder = identity.access_key(&context, &header.access_key_id).await?;
+    let checked = sigv4::verify(
+        parts,
+        body,
+        &header,
+        &holder.secret,
+        "bedrock",
+        now_millis() / 1000,
+    );
+    if let Err(SigV4Error::Malformed(m) | SigV4Error::BadSignature(m)) = checked {
+        identity
+            .signature_refused(&context, &header.access_key_id)
+            .await;
+        return Err(BedrockError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidSignatureException",
+            m,
+        ));
+    }
+    // One rule for every credential presented: an API key sent alongside must be valid
+    // and name the same principal.
+    if let Some(value) = parts.headers.get("x-api-key") {
+        let key = match value.to_str() {
+            Ok(key) => identity::Credential::ApiKey(key.trim().to_owned()),
+            Err(_) => identity::Credential::Malformed,
+        };
+        let also = identity.authenticate(&context, &[key]).await?;
+        if also.principal.id != holder.authenticated.principal.id {
+            return Err(from_service(ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "invalid-token",
+                "the credentials name different principals",
+            )));
+        }
+    }
+    Ok(holder.authenticated)
+}
+
+/// A caller with Easel's bearer credentials (Bedrock's API keys).
+async fn bearer_caller(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<identity::Authenticated, BedrockError> {
+    match Authenticated::resolve(parts, state).await {
+        Ok(Authenticated(found)) => Ok(found),
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED && !has_credentials(parts) => {
+            Err(BedrockError::new(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ))
+        }
+        Err(e) => Err(from_service(api_to_service(e))),
+    }
+}
+
+fn has_credentials(parts: &Parts) -> bool {
+    parts.headers.contains_key("x-api-key") || parts.headers.contains_key(header::AUTHORIZATION)
+}
+
+/// An API error (from a shared extractor) as the service error it came from.
+fn api_to_service(error: ApiError) -> ServiceError {
+    let kind = match error.status() {
+        StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated,
+        StatusCode::FORBIDDEN => ErrorKind::Forbidden,
+        StatusCode::TOO_MANY_REQUESTS => ErrorKind::Limited,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
+        s if s.is_client_error() => ErrorKind::Invalid,
+        _ => ErrorKind::Internal,
     };
-    limits::take_rate_token(parts, state, &authenticated)
-        .await
-        .map_err(from_api)?;
-    Ok(authenticated.principal)
+    ServiceError::new(kind, error.code(), error.message())
 }
 
 /// Bedrock's InvokeModel for Titan Image Generator v2 and Nova Canvas: the AWS SDKs and
@@ -276,65 +342,53 @@ async fn authenticate(
 async fn invoke(
     State(state): State<AppState>,
     Path(model_id): Path<String>,
-    request: Request,
+    invocation: Result<Invocation, BedrockError>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mut response = match invoke_inner(&state, &model_id, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    let outcome = match invocation {
+        Ok(invocation) => run(&state, &model_id, invocation).await,
+        Err(error) => Err(error),
     };
+    let mut response = outcome.unwrap_or_else(IntoResponse::into_response);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-amzn-RequestId", value);
     }
     response
 }
 
-async fn invoke_inner(
+async fn run(
     state: &AppState,
     model_id: &str,
-    request: Request,
+    invocation: Invocation,
 ) -> Result<Response, BedrockError> {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.generation.max_body_bytes)
-        .await
-        .map_err(|_| BedrockError::validation("Input is too long for requested model."))?;
-    let caller = authenticate(&parts, &body, state).await?;
     if easel_engines::model_family(model_id).is_none() {
         return Err(BedrockError::validation(
             "The provided model identifier is invalid.",
         ));
     }
-    let json: Value = serde_json::from_slice(&body).map_err(|e| {
+    let json: Value = serde_json::from_slice(&invocation.body).map_err(|e| {
         BedrockError::validation(format!(
             "Malformed input request: {e}, please reformat your input and try again."
         ))
     })?;
-    let engine = parts
-        .headers
-        .get("x-easel-engine")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let input = GenerationInput {
         body: json,
         model: Some(model_id.to_owned()),
-        engine,
-        output_format: Some("png".to_owned()),
+        engine: invocation.engine,
+        output_format: Some(OutputFormat::Png),
         output_quality: None,
         style: None,
         dialect: Dialect::Bedrock,
         idempotency_key: None,
     };
-    let job = generation::submit(state, &caller, input)
-        .await
-        .map_err(from_generation)?;
-    let wait = Duration::from_secs(state.generation.max_wait_secs);
-    let job = generation::wait_for(state, job.id, wait)
-        .await
-        .map_err(from_generation)?;
-    generation::finished(&job).map_err(from_generation)?;
-    let images: Vec<String> = generation::output_bytes(state, &job)
-        .await
-        .map_err(from_generation)?
+    let generation = &state.services.generation;
+    let job = generation
+        .submit_and_wait(&invocation.caller, input, generation.max_wait())
+        .await?;
+    finished(&job)?;
+    let images: Vec<String> = generation
+        .output_bytes(&job)
+        .await?
         .iter()
         .map(|bytes| STANDARD.encode(bytes))
         .collect();

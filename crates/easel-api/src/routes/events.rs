@@ -1,26 +1,21 @@
 //! `GET /v1/jobs/{id}/events`: Server-Sent Events with the job's state each time it
-//! changes, ending after the terminal state. In-process changes arrive through the store's
-//! signals; a periodic re-read catches changes made by workers in other processes.
+//! changes, ending after the terminal state (the jobs service's watch).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
-use crate::routes::jobs::load_job;
 use crate::routes::{Access, Routes};
 use crate::views::JobView;
 use crate::{ApiError, AppState};
 
 /// Longest time between two reads of the job.
-const POLL: Duration = Duration::from_secs(1);
-
 pub fn routes() -> Routes {
     Routes::new().add(
         "/v1/jobs/{id}/events",
@@ -45,49 +40,15 @@ async fn job_events(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let job = load_job(&state, &caller, &meta, &id).await?;
-    let job_id = job.id;
-    let (sender, receiver) = tokio::sync::mpsc::channel(8);
-    let mut changes = state.wakeups.subscribe();
-    tokio::spawn(async move {
-        let mut last = None;
-        let mut current = Some(job);
-        loop {
-            if let Some(job) = current.take() {
-                let fingerprint = (job.status, job.progress, job.updated_at);
-                if last != Some(fingerprint) {
-                    last = Some(fingerprint);
-                    let view = JobView::new(&job, &state.presigner);
-                    let event = Event::default()
-                        .event("status")
-                        .json_data(&view)
-                        .unwrap_or_else(|_| Event::default().event("error"));
-                    if sender.send(Ok(event)).await.is_err() {
-                        return; // the client went away
-                    }
-                    if job.status.is_terminal() {
-                        return;
-                    }
-                }
-            }
-            tokio::select! {
-                changed = changes.recv() => {
-                    // Another job changed: keep waiting. A lagged receiver re-reads.
-                    if let Ok(changed_id) = changed && changed_id != job_id {
-                        continue;
-                    }
-                }
-                () = tokio::time::sleep(POLL) => {}
-                () = state.shutdown.cancelled() => return,
-            }
-            match state.jobs.get(job_id).await {
-                Ok(job) => current = job,
-                Err(error) => {
-                    tracing::warn!(%error, "event stream could not read the job");
-                    return;
-                }
-            }
-        }
+    let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
+    let presigner = state.presigner.clone();
+    let changes = state.services.jobs.watch(job, state.shutdown.clone());
+    let events = ReceiverStream::new(changes).map(move |job| {
+        let view = JobView::new(&job, &presigner);
+        Ok(Event::default()
+            .event("status")
+            .json_data(&view)
+            .unwrap_or_else(|_| Event::default().event("error")))
     });
-    Ok(Sse::new(ReceiverStream::new(receiver)).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

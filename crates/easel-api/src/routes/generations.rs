@@ -7,26 +7,24 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use easel_core::{JobKind, JobStatus, Principal, now_millis, rfc3339};
-use easel_engines::request::TaskType;
-use easel_store::{CancelOutcome, Job, JobFilter};
+use easel_core::{Dialect, IdempotencyKey, JobStatus, rfc3339};
+use easel_services::generation::{GenerationInput, finished, parse_output_format, spec_of};
+use easel_services::jobs::{job_cursor, page_limit};
+use easel_store::Job;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
-use crate::extract::{JsonBody, QueryParams};
-use crate::generation::{
-    self, Dialect, GenError, GenerationInput, HistoryEntry, history_entry, remove_outputs, spec_of,
-};
+use crate::extract::{IdempotencyKeyHeader, JsonBody, QueryParams};
 use crate::openapi::bedrock_body::NativeGenerationBody;
-use crate::routes::jobs::{job_cursor, load_job, page_limit};
 use crate::routes::{Access, Routes};
+use crate::views::{HistoryEntry, history_entry};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -104,16 +102,8 @@ enum GenerationErrors {
     Timeout(ErrorBody),
 }
 
-fn wait_secs(state: &AppState, query: &WaitQuery) -> Result<u64, ApiError> {
-    let wait = query.wait.unwrap_or(0);
-    let max = state.generation.max_wait_secs;
-    if wait > max {
-        return Err(ApiError::bad_request(
-            "invalid-query",
-            format!("wait is at most {max} seconds"),
-        ));
-    }
-    Ok(wait)
+fn wait_of(state: &AppState, query: &WaitQuery) -> Result<Duration, ApiError> {
+    Ok(state.services.generation.check_wait(query.wait)?)
 }
 
 fn take_string(
@@ -131,7 +121,10 @@ fn take_string(
 }
 
 /// Splits the native body into the Bedrock body and Easel's options.
-fn native_input(body: Value, idempotency_key: Option<String>) -> Result<GenerationInput, ApiError> {
+fn native_input(
+    body: Value,
+    idempotency_key: Option<IdempotencyKey>,
+) -> Result<GenerationInput, ApiError> {
     let Value::Object(mut map) = body else {
         return Err(ApiError::bad_request(
             "invalid-request",
@@ -140,7 +133,10 @@ fn native_input(body: Value, idempotency_key: Option<String>) -> Result<Generati
     };
     let engine = take_string(&mut map, "engine")?;
     let model = take_string(&mut map, "model")?;
-    let output_format = take_string(&mut map, "outputFormat")?;
+    let output_format = take_string(&mut map, "outputFormat")?
+        .as_deref()
+        .map(parse_output_format)
+        .transpose()?;
     let style = take_string(&mut map, "stylePreset")?;
     let output_quality = match map.remove("outputQuality") {
         None | Some(Value::Null) => None,
@@ -171,25 +167,6 @@ fn native_input(body: Value, idempotency_key: Option<String>) -> Result<Generati
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid-idempotency-key",
-                        "Idempotency-Key must be 1–255 visible ASCII characters",
-                    )
-                })?;
-            Ok(Some(key.to_owned()))
-        }
-    }
-}
-
 /// Generates or edits images: the Bedrock InvokeModel body (Titan Image Generator v2 or
 /// Nova Canvas) plus Easel's options. The work runs as a job; with `?wait=` the answer
 /// comes when it is done (200) or when the wait ends (202).
@@ -207,35 +184,27 @@ async fn create_generation(
     State(state): State<AppState>,
     Caller(caller): Caller,
     QueryParams(query): QueryParams<WaitQuery>,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(idempotency_key): IdempotencyKeyHeader,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let wait = wait_secs(&state, &query)?;
-    let input = native_input(body, idempotency_key(&headers)?)?;
-    let job = generation::submit(&state, &caller, input)
-        .await
-        .map_err(GenError::into_api)?;
-    respond(&state, job, wait).await
+    let wait = wait_of(&state, &query)?;
+    let input = native_input(body, idempotency_key)?;
+    let generation = &state.services.generation;
+    let job = generation.submit_and_wait(&caller, input, wait).await?;
+    respond(&state, job)
 }
 
-/// 200 with the entry when the job finished within `wait`; 202 with it otherwise; the
-/// job's own error when it failed.
-async fn respond(state: &AppState, job: Job, wait: u64) -> Result<Response, ApiError> {
-    let job = if wait > 0 && !job.status.is_terminal() {
-        generation::wait_for(state, job.id, Duration::from_secs(wait))
-            .await
-            .map_err(GenError::into_api)?
-    } else {
-        job
-    };
+/// 200 with the entry when the job is done; 202 with it while it runs; the job's own
+/// error when it failed.
+fn respond(state: &AppState, job: Job) -> Result<Response, ApiError> {
     let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
     if job.status == JobStatus::Failed || job.status == JobStatus::Cancelled {
-        return Err(generation::finished(&job)
+        return Err(finished(&job)
             .err()
-            .map(GenError::into_api)
+            .map(ApiError::from)
             .unwrap_or_else(|| ApiError::internal("a failed job without a failure")));
     }
-    let entry = history_entry(state, &job, &spec);
+    let entry = history_entry(&state.presigner, &job, &spec);
     let status = if job.status == JobStatus::Completed {
         StatusCode::OK
     } else {
@@ -278,47 +247,18 @@ async fn list_history(
 ) -> Result<Json<HistoryList>, ApiError> {
     let limit = page_limit(query.limit)?;
     let before = job_cursor(query.cursor.as_deref())?;
-    // Everyone's history is their own, administrators' too (they can open any entry).
-    let filter = JobFilter {
-        owner: Some(caller.id.clone()),
-        kind: Some(JobKind::Generate),
-        live_at: Some(now_millis()),
-        limit,
-        before,
-        ..JobFilter::default()
-    };
-    let jobs = state.jobs.list(&filter).await?;
-    let next_cursor = (jobs.len() == limit as usize)
-        .then(|| jobs.last().map(|j| j.id.to_string()))
-        .flatten();
-    let items = jobs
+    let page = state
+        .services
+        .generation
+        .history(&caller, limit, before)
+        .await?;
+    let items = page
+        .items
         .iter()
-        .filter_map(|job| spec_of(job).map(|spec| history_entry(&state, job, &spec)))
+        .map(|(job, spec)| history_entry(&state.presigner, job, spec))
         .collect();
+    let next_cursor = page.next_cursor;
     Ok(Json(HistoryList { items, next_cursor }))
-}
-
-/// A live history entry of the caller's (or any, for an administrator); 404 otherwise.
-async fn load_entry(
-    state: &AppState,
-    caller: &Principal,
-    meta: &RequestMeta,
-    id: &str,
-) -> Result<Job, ApiError> {
-    let not_found = || {
-        ApiError::not_found(
-            "history-entry-not-found",
-            format!("no history entry `{id}` (it may have expired or been deleted)"),
-        )
-    };
-    let job = load_job(state, caller, meta, id)
-        .await
-        .map_err(|_| not_found())?;
-    let live = job.expires_at.is_none_or(|at| at > now_millis());
-    if job.kind != JobKind::Generate || !live {
-        return Err(not_found());
-    }
-    Ok(job)
 }
 
 /// One history entry, with fresh links.
@@ -334,9 +274,12 @@ async fn get_history(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<HistoryEntry>, ApiError> {
-    let job = load_entry(&state, &caller, &meta, &id).await?;
-    let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
-    Ok(Json(history_entry(&state, &job, &spec)))
+    let (job, spec) = state
+        .services
+        .generation
+        .entry(&meta.0, &caller, &id)
+        .await?;
+    Ok(Json(history_entry(&state.presigner, &job, &spec)))
 }
 
 /// Deletes an entry: a pending job is cancelled, the entry disappears at once, and its
@@ -353,17 +296,8 @@ async fn delete_history(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let job = load_entry(&state, &caller, &meta, &id).await?;
-    if job.status == JobStatus::Pending
-        && let CancelOutcome::Cancelled(_) = state.jobs.cancel(job.id).await?
-    {
-        tracing::info!(job_id = %job.id, "pending generation cancelled by delete");
-    }
-    state.jobs.expire(job.id, now_millis()).await?;
-    let job = state.jobs.get(job.id).await?.unwrap_or(job);
-    if job.status.is_terminal() {
-        remove_outputs(&state, &job).await?;
-    }
+    let generation = &state.services.generation;
+    generation.delete(&meta.0, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -395,59 +329,18 @@ async fn regenerate(
     QueryParams(query): QueryParams<WaitQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let wait = wait_secs(&state, &query)?;
+    let wait = wait_of(&state, &query)?;
     let body: RegenerateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateBody::default()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request("invalid-json", format!("the body: {e}")))?
     };
-    let job = load_entry(&state, &caller, &meta, &id).await?;
-    let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
-    let seed = body.seed;
-    // The stored body has the style applied; put the user's own texts back so the style
-    // is applied once, as in the original request.
-    let mut request = spec.request.clone();
-    let task = TaskType::ALL
-        .into_iter()
-        .find(|t| t.as_str() == spec.task_type)
-        .ok_or_else(|| ApiError::internal("a stored task type is unknown"))?;
-    if let Some(params) = request
-        .get_mut(task.params_key())
-        .and_then(Value::as_object_mut)
-    {
-        match &spec.prompt {
-            Some(p) => params.insert("text".to_owned(), Value::String(p.clone())),
-            None => params.remove("text"),
-        };
-        match &spec.negative_prompt {
-            Some(n) => params.insert("negativeText".to_owned(), Value::String(n.clone())),
-            None => params.remove("negativeText"),
-        };
-    }
-    if let Some(config) = request
-        .get_mut("imageGenerationConfig")
-        .and_then(Value::as_object_mut)
-    {
-        match seed {
-            Some(seed) => config.insert("seed".to_owned(), json!(seed)),
-            None => config.remove("seed"),
-        };
-    }
-    let input = GenerationInput {
-        body: request,
-        model: Some(spec.model.clone()),
-        engine: Some(spec.engine.clone()),
-        output_format: Some(spec.output_format.clone()),
-        output_quality: spec.output_quality,
-        style: spec.style_preset.clone(),
-        dialect: Dialect::Native,
-        idempotency_key: None,
-    };
-    let job = generation::submit(&state, &caller, input)
-        .await
-        .map_err(GenError::into_api)?;
-    respond(&state, job, wait).await
+    let generation = &state.services.generation;
+    let job = generation
+        .regenerate(&meta.0, &caller, &id, body.seed, wait)
+        .await?;
+    respond(&state, job)
 }
 
 /// What can generate here.
@@ -501,8 +394,10 @@ struct StyleView {
 #[utoipa::path(get, path = "/v1/engines", tag = "generation",
     responses((status = 200, description = "What is on offer", body = EnginesView)))]
 async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<EnginesView> {
-    let engines = state
-        .engines
+    let generation = &state.services.generation;
+    let settings = generation.settings();
+    let engines = generation
+        .engines()
         .all()
         .iter()
         .map(|engine| {
@@ -518,8 +413,7 @@ async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<Engin
             }
         })
         .collect();
-    let styles = state
-        .generation
+    let styles = settings
         .styles
         .iter()
         .map(|(name, style)| StyleView {
@@ -531,8 +425,8 @@ async fn engines(State(state): State<AppState>, Caller(_): Caller) -> Json<Engin
         engines,
         styles,
         models: vec![easel_engines::TITAN_IMAGE_V2, easel_engines::NOVA_CANVAS],
-        default_model: state.generation.default_model.clone(),
-        retention_days: state.generation.retention_secs as f64 / 86_400.0,
+        default_model: settings.default_model.clone(),
+        retention_days: settings.retention_secs as f64 / 86_400.0,
     })
 }
 
@@ -583,14 +477,14 @@ async fn request_log(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<RequestLogPage>, ApiError> {
     let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
-    let records = state
-        .request_log
-        .list_requests(Some(&caller.id), cursor.as_deref(), limit)
+    let page = state
+        .services
+        .generation
+        .request_log(&caller, cursor.as_deref(), limit)
         .await?;
-    let next_cursor = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.id.clone()))
-        .flatten();
-    let items = records
+    let next_cursor = page.next_cursor;
+    let items = page
+        .items
         .into_iter()
         .map(|r| RequestLogEntry {
             at: rfc3339(r.at),

@@ -4,19 +4,18 @@ use std::str::FromStr;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use easel_core::{Bucket, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, Principal};
-use easel_store::{CancelOutcome, Job, JobFilter};
+use easel_core::{Bucket, JobKind, JobStatus, ObjectKey, ObjectRef};
+use easel_services::jobs::{JobQuery, PipelineChoice, SubmitRequest, job_cursor, page_limit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, OpClass, RequestMeta, audit, limits};
+use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{IdempotencyKeyHeader, JsonBody, QueryParams};
 use crate::routes::{Access, Routes};
-use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::views::{JobList, JobView};
 use crate::{ApiError, AppState};
 
@@ -65,7 +64,9 @@ struct PresetView {
     responses((status = 200, description = "The presets", body = PresetList)))]
 async fn list_presets(State(state): State<AppState>, Caller(_): Caller) -> Json<PresetList> {
     let presets = state
-        .presets
+        .services
+        .jobs
+        .presets()
         .iter()
         .map(|(name, pipeline)| PresetView {
             name: name.clone(),
@@ -140,23 +141,6 @@ fn default_kind() -> JobKind {
     JobKind::Process
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .ok()
-        .filter(|t| !t.is_empty() && t.len() <= 255 && t.bytes().all(|b| b.is_ascii_graphic()));
-    match text {
-        Some(text) => Ok(Some(text.to_owned())),
-        None => Err(ApiError::bad_request(
-            "invalid-idempotency-key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
-    }
-}
-
 /// Submits a job; it runs in the background (follow it with `GET /v1/jobs/{id}` or its
 /// events). A repeated `Idempotency-Key` with the same body returns the first job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
@@ -175,10 +159,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 async fn create_job(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(idempotency_key): IdempotencyKeyHeader,
     JsonBody(body): JsonBody<CreateJob>,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = idempotency_key(&headers)?;
     let pipeline = match (body.preset, body.pipeline) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request(
@@ -202,8 +185,7 @@ async fn create_job(
         metadata: body.metadata,
         idempotency_key,
     };
-    limits::consume_quota(&state, &caller, OpClass::Process).await?;
-    let created = submit_job(&state, &caller, request).await?;
+    let created = state.services.jobs.submit(&caller, request).await?;
     let mut response = (
         StatusCode::ACCEPTED,
         Json(JobView::new(&created.job, &state.presigner)),
@@ -219,36 +201,6 @@ async fn create_job(
     Ok(response)
 }
 
-/// Parses a job id from a path and loads the job if the caller may see it. Another
-/// principal's job is reported exactly like a missing one.
-pub async fn load_job(
-    state: &AppState,
-    caller: &Principal,
-    meta: &RequestMeta,
-    raw_id: &str,
-) -> Result<Job, ApiError> {
-    let not_found = || ApiError::not_found("job-not-found", format!("no job `{raw_id}`"));
-    let id = JobId::from_str(raw_id).map_err(|_| not_found())?;
-    match state.jobs.get(id).await? {
-        Some(job) if caller.can_access(&job.owner) => Ok(job),
-        Some(_) => {
-            // Answered like a missing id, but recorded: probing other users' ids shows.
-            let detail = Some(format!("job {raw_id}"));
-            audit(
-                state,
-                meta,
-                "permission-denied",
-                Some(&caller.id),
-                None,
-                detail,
-            )
-            .await;
-            Err(not_found())
-        }
-        None => Err(not_found()),
-    }
-}
-
 /// A job with its progress and results (fresh download URLs each time).
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "The job id")),
@@ -262,7 +214,7 @@ async fn get_job(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = load_job(&state, &caller, &meta, &id).await?;
+    let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
     Ok(Json(JobView::new(&job, &state.presigner)))
 }
 
@@ -279,26 +231,6 @@ struct ListQuery {
     limit: Option<u32>,
     /// The `nextCursor` of the previous page.
     cursor: Option<String>,
-}
-
-/// A page size from `?limit=`: 20 when absent, 1 to 100.
-pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-query",
-            "limit must be between 1 and 100",
-        ));
-    }
-    Ok(limit)
-}
-
-/// The job id a `?cursor=` names (the last id of the previous page).
-pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
-    cursor
-        .map(JobId::from_str)
-        .transpose()
-        .map_err(|_| ApiError::bad_request("invalid-query", "cursor is not one this API returned"))
 }
 
 /// The caller's jobs (an administrator's: everyone's), newest first.
@@ -324,19 +256,16 @@ async fn list_jobs(
         .map(|k| JobKind::from_str(&k))
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid-query", e))?;
-    let filter = JobFilter {
-        owner: (!caller.admin).then(|| caller.id.clone()),
+    let query = JobQuery {
         status,
         kind,
         limit,
         before,
-        ..JobFilter::default()
     };
-    let jobs = state.jobs.list(&filter).await?;
-    let next_cursor = (jobs.len() == limit as usize)
-        .then(|| jobs.last().map(|j| j.id.to_string()))
-        .flatten();
-    let jobs = jobs
+    let page = state.services.jobs.list(&caller, query).await?;
+    let next_cursor = page.next_cursor;
+    let jobs = page
+        .jobs
         .iter()
         .map(|j| JobView::new(j, &state.presigner))
         .collect();
@@ -357,17 +286,6 @@ async fn cancel_job(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = load_job(&state, &caller, &meta, &id).await?;
-    match state.jobs.cancel(job.id).await? {
-        CancelOutcome::Cancelled(job) => Ok(Json(JobView::new(&job, &state.presigner))),
-        CancelOutcome::NotCancellable(status) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job-not-cancellable",
-            format!("the job is {status}; only PENDING jobs can be cancelled"),
-        )),
-        CancelOutcome::NotFound => Err(ApiError::not_found(
-            "job-not-found",
-            format!("no job `{id}`"),
-        )),
-    }
+    let job = state.services.jobs.cancel(&meta.0, &caller, &id).await?;
+    Ok(Json(JobView::new(&job, &state.presigner)))
 }

@@ -1,18 +1,17 @@
-//! API keys: created per user (the full key is shown once), listed, revoked. Stored as a
-//! SHA-256 hash with a visible prefix; accepted as `x-api-key` or `Authorization: Bearer`.
-//! Access keys (`"type": "access-key"`) are AWS-style pairs for SigV4 clients of the
-//! Bedrock-compatible endpoint; their secrets are derived, never stored.
+//! `/v1/keys`: API keys and SigV4 access keys (the identity service's), created per user
+//! (the secret is shown once), listed and revoked.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
-use easel_core::{now_millis, rfc3339};
+use easel_core::rfc3339;
+use easel_services::identity::{KeyKind, KeySecret};
 use easel_store::ApiKey;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, RequestMeta, api_key_hash, audit, sigv4};
+use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
 use crate::extract::JsonBody;
 use crate::routes::{Access, Routes};
@@ -51,7 +50,7 @@ struct CreateKey {
 /// The two kinds of key.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
-#[allow(dead_code)] // the wire form; the code compares strings
+#[allow(dead_code)] // the wire form; `KeyKind` is the value
 enum KeyType {
     /// Sent as `x-api-key` or `Authorization: Bearer`.
     ApiKey,
@@ -106,18 +105,10 @@ struct KeyList {
     keys: Vec<KeyView>,
 }
 
-fn key_type(key: &ApiKey) -> &'static str {
-    if key.id.starts_with(sigv4::ACCESS_KEY_PREFIX) {
-        "access-key"
-    } else {
-        "api-key"
-    }
-}
-
 fn describe(key: &ApiKey) -> KeyView {
     KeyView {
         id: key.id.clone(),
-        kind: key_type(key),
+        kind: KeyKind::of(key).as_str(),
         name: key.name.clone(),
         prefix: key.prefix.clone(),
         created_at: rfc3339(key.created_at),
@@ -137,74 +128,26 @@ async fn create_key(
     meta: RequestMeta,
     JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid-key-name",
-            "a key name is 1 to 100 printable characters",
-        ));
-    }
-    let access_key = match body.kind.as_deref() {
-        None | Some("api-key") => false,
-        Some("access-key") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid-key-type",
-                format!("type `{other}` is not `api-key` or `access-key`"),
-            ));
-        }
+    let kind = match body.kind.as_deref() {
+        None => KeyKind::ApiKey,
+        Some(text) => text.parse()?,
     };
-    let (id, prefix, full) = if access_key {
-        // The secret is derived, not stored; the hash column holds a value that no
-        // bearer key can ever match.
-        let id = sigv4::new_access_key_id();
-        let secret = sigv4::derive_secret(state.auth.access_key_secret(), &id);
-        (id.clone(), id.clone(), format!("sigv4:{id}:{secret}"))
-    } else {
-        let mut id = [0u8; 8];
-        rand::fill(&mut id);
-        let mut secret = [0u8; 24];
-        rand::fill(&mut secret);
-        let id = hex::encode(id);
-        let prefix = format!("ek_{id}");
-        let full = format!("{prefix}_{}", hex::encode(secret));
-        (id, prefix, full)
-    };
-    let key = ApiKey {
-        id,
-        owner: caller.id.clone(),
-        name: name.to_owned(),
-        prefix,
-        created_at: now_millis(),
-        revoked_at: None,
-    };
-    state
-        .identity
-        .create_api_key(&key, &api_key_hash(&full))
+    let identity = &state.services.identity;
+    let created = identity
+        .create_key(&meta.0, &caller, &body.name, kind)
         .await?;
-    audit(
-        &state,
-        &meta,
-        "key-created",
-        Some(&caller.id),
-        None,
-        Some(key.prefix.clone()),
-    )
-    .await;
     let mut body = CreatedKey {
-        key: describe(&key),
+        key: describe(&created.key),
         secret: None,
         access_key_id: None,
         secret_access_key: None,
     };
-    if access_key {
-        body.access_key_id = Some(key.id.clone());
-        body.secret_access_key = Some(sigv4::derive_secret(
-            state.auth.access_key_secret(),
-            &key.id,
-        ));
-    } else {
-        body.secret = Some(full);
+    match created.secret {
+        KeySecret::ApiKey(full) => body.secret = Some(full),
+        KeySecret::AccessKey { id, secret } => {
+            body.access_key_id = Some(id);
+            body.secret_access_key = Some(secret);
+        }
     }
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -216,7 +159,7 @@ async fn list_keys(
     State(state): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<KeyList>, ApiError> {
-    let keys = state.identity.list_api_keys(&caller.id).await?;
+    let keys = state.services.identity.list_keys(&caller).await?;
     Ok(Json(KeyList {
         keys: keys.iter().map(describe).collect(),
     }))
@@ -235,35 +178,7 @@ async fn revoke_key(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let not_found = || ApiError::not_found("key-not-found", format!("no API key `{id}`"));
-    let key = state.identity.api_key_by_id(&id).await?;
-    let key = match key {
-        Some(key) if caller.can_access(&key.owner) => key,
-        Some(_) => {
-            audit(
-                &state,
-                &meta,
-                "permission-denied",
-                Some(&caller.id),
-                None,
-                Some(format!("revoke key {id}")),
-            )
-            .await;
-            return Err(not_found());
-        }
-        None => return Err(not_found()),
-    };
-    if !state.identity.revoke_api_key(&key.id, now_millis()).await? {
-        return Err(not_found());
-    }
-    audit(
-        &state,
-        &meta,
-        "key-revoked",
-        Some(&caller.id),
-        None,
-        Some(key.prefix),
-    )
-    .await;
+    let identity = &state.services.identity;
+    identity.revoke_key(&meta.0, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,12 +4,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
+use std::collections::BTreeMap;
+
 use easel_core::rfc3339;
+use easel_services::identity::ADMIN_GROUP;
+use easel_services::usage;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::limits::UsageReport;
-use crate::auth::{ADMIN_GROUP, Authenticated, RequestMeta, audit, limits};
+use crate::auth::{Authenticated, RequestMeta};
 use crate::error::ErrorBody;
 use crate::extract::QueryParams;
 use crate::routes::{Access, Routes};
@@ -41,11 +44,87 @@ struct Me {
     usage: UsageReport,
 }
 
+/// A principal's plan and quota use.
+#[derive(Debug, Serialize, ToSchema)]
+struct UsageReport {
+    /// The plan in force.
+    plan: PlanView,
+    /// Per operation class (`process`, `generate`, `edit`): the use of each window
+    /// (`day`, `week`, `month`) the plan limits, or `null` when the class is unlimited.
+    quotas: BTreeMap<String, Option<BTreeMap<String, QuotaUse>>>,
+}
+
+/// A plan's name and token bucket.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Plan)]
+struct PlanView {
+    /// The plan's name (`default` unless one was assigned).
+    name: String,
+    /// Requests per second the bucket refills; `null`: not rate limited.
+    rate_per_second: Option<f64>,
+    /// The bucket's size; `null`: not rate limited.
+    burst: Option<u32>,
+}
+
+/// One quota window's use.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct QuotaUse {
+    /// Operations allowed in the window.
+    limit: u64,
+    /// Operations counted so far.
+    used: u64,
+    /// `limit - used`.
+    remaining: u64,
+    /// When the window ends (RFC 3339).
+    resets_at: String,
+}
+
+impl From<usage::UsageReport> for UsageReport {
+    fn from(report: usage::UsageReport) -> Self {
+        let quota_use = |used: &usage::QuotaUse| QuotaUse {
+            limit: used.limit,
+            used: used.used,
+            remaining: used.limit.saturating_sub(used.used),
+            resets_at: rfc3339(used.resets_at),
+        };
+        let quotas = report
+            .quotas
+            .iter()
+            .map(|(class, periods)| {
+                let periods = periods.as_ref().map(|periods| {
+                    periods
+                        .iter()
+                        .map(|(period, used)| (period.as_str().to_owned(), quota_use(used)))
+                        .collect()
+                });
+                (class.as_str().to_owned(), periods)
+            })
+            .collect();
+        UsageReport {
+            plan: PlanView {
+                name: report.plan_name,
+                rate_per_second: report.plan.as_ref().map(|p| p.rate_per_sec),
+                burst: report.plan.as_ref().map(|p| p.burst),
+            },
+            quotas,
+        }
+    }
+}
+
 /// The caller, their plan and what is left of each quota.
 #[utoipa::path(get, path = "/v1/me", tag = "identity",
     responses((status = 200, description = "The caller", body = Me)))]
-async fn me(State(state): State<AppState>, caller: Authenticated) -> Result<Json<Me>, ApiError> {
-    let usage = limits::report(&state, &caller).await?;
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Me>, ApiError> {
+    let usage = state
+        .services
+        .usage
+        .report(&caller.principal.id, caller.plan.as_deref())
+        .await?;
     Ok(Json(Me {
         user_id: caller.principal.id.clone(),
         username: caller.username.clone(),
@@ -56,7 +135,7 @@ async fn me(State(state): State<AppState>, caller: Authenticated) -> Result<Json
             Vec::new()
         },
         authenticated_with: caller.via.as_str(),
-        usage,
+        usage: usage.into(),
     }))
 }
 
@@ -101,28 +180,15 @@ struct AuditLog {
     ))]
 async fn audit_log(
     State(state): State<AppState>,
-    caller: Authenticated,
+    Authenticated(caller): Authenticated,
     meta: RequestMeta,
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditLog>, ApiError> {
-    if !caller.principal.admin {
-        let who = caller.principal.id.as_str();
-        let detail = Some("GET /v1/admin/audit".to_owned());
-        audit(&state, &meta, "permission-denied", Some(who), None, detail).await;
-        return Err(ApiError::forbidden(
-            "only administrators may read the audit log",
-        ));
-    }
     let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid-query",
-            "limit must be between 1 and 1000",
-        ));
-    }
-    let events = state
-        .identity
-        .list_audit(query.principal.as_deref(), limit)
+    let identity = &state.services.identity;
+    let principal = query.principal.as_deref();
+    let events = identity
+        .audit_log(&meta.0, &caller.principal, principal, limit)
         .await?;
     let events = events
         .into_iter()

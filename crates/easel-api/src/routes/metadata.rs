@@ -2,8 +2,6 @@
 //! dimensions, timestamps), download links, and the outputs derived from it, so an
 //! upload and what triggers made of it can be found together.
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -79,16 +77,11 @@ async fn object_metadata(
     Caller(caller): Caller,
     Path((bucket, key)): Path<(String, String)>,
 ) -> Result<Json<ObjectWithDerived>, ApiError> {
-    let not_found = || ApiError::not_found("object-not-found", format!("no object {bucket}/{key}"));
-    let object = ObjectRef {
-        bucket: Bucket::from_str(&bucket).map_err(|_| not_found())?,
-        key: ObjectKey::parse(&key).map_err(|_| not_found())?,
-    };
-    let meta = match state.objects.get_object(&object).await? {
-        Some(meta) if caller.can_access(&meta.owner) => meta,
-        _ => return Err(not_found()),
-    };
-    let derived = state.objects.derived_from(&object).await?;
+    let (meta, derived) = state
+        .services
+        .objects
+        .describe(&caller, &bucket, &key)
+        .await?;
     Ok(Json(ObjectWithDerived {
         object: describe(&state, &meta),
         derived: derived.iter().map(|d| describe(&state, d)).collect(),

@@ -48,7 +48,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
             1,
         ));
     }
-    state.jobs.ping().await.map_err(|error| {
+    state.services.jobs.ping().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
         ApiError::unavailable(
             "database-unavailable",
@@ -65,10 +65,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     responses((status = 200, description = "Prometheus exposition format",
         content_type = "text/plain; version=0.0.4", body = String)))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    for (status, count) in state.jobs.count_by_status().await? {
+    let (counts, depth) = state.services.jobs.stats().await?;
+    for (status, count) in counts {
         metrics::gauge!("easel_jobs", "status" => status.as_str()).set(count as f64);
     }
-    metrics::gauge!("easel_queue_depth").set(state.queue.depth().await? as f64);
+    metrics::gauge!("easel_queue_depth").set(depth as f64);
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -4,19 +4,19 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use easel_core::{JobKind, JobStatus, rfc3339};
+use easel_services::jobs::{PipelineChoice, SubmitRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, OpClass, RequestMeta, limits};
+use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
-use crate::extract::JsonBody;
-use crate::routes::jobs::{SourceInput, load_job, parse_source};
+use crate::extract::{IdempotencyKeyHeader, JsonBody};
+use crate::routes::jobs::{SourceInput, parse_source};
 use crate::routes::{Access, Routes};
-use crate::submit::{PipelineChoice, SubmitRequest, submit_job};
 use crate::views::{JobView, ResultView};
 use crate::{ApiError, AppState};
 
@@ -88,10 +88,10 @@ struct SeedDetections {
 
 /// Seed 002's route: runs the configured seed preset over `imageUrls`.
 #[utoipa::path(post, path = "/process", tag = "seed", request_body = ProcessRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry return the same job")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key and body returns the same job")),
     responses(
         (status = 202, description = "The job was created", body = ProcessAccepted),
-        (status = 400, description = "`invalid-source`, `invalid-sources` or `invalid-request`", body = ErrorBody),
+        (status = 400, description = "`invalid-source`, `invalid-sources`, `invalid-request` or `invalid-idempotency-key`", body = ErrorBody),
         (status = 404, description = "`object-not-found`: an image is missing or not the caller's", body = ErrorBody),
         (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
         (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
@@ -99,7 +99,7 @@ struct SeedDetections {
 async fn process(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(idempotency_key): IdempotencyKeyHeader,
     JsonBody(body): JsonBody<ProcessRequest>,
 ) -> Result<(StatusCode, Json<ProcessAccepted>), ApiError> {
     let sources = body
@@ -107,10 +107,6 @@ async fn process(
         .into_iter()
         .map(|url| parse_source(SourceInput::Text(url)))
         .collect::<Result<Vec<_>, _>>()?;
-    let idempotency_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     // The seed's `userId` is the client's own label; ownership comes from the caller.
     let metadata = serde_json::json!({ "userId": body.user_id, "metadata": body.metadata });
     let request = SubmitRequest {
@@ -120,8 +116,7 @@ async fn process(
         metadata,
         idempotency_key,
     };
-    limits::consume_quota(&state, &caller, OpClass::Process).await?;
-    let created = submit_job(&state, &caller, request).await?;
+    let created = state.services.jobs.submit(&caller, request).await?;
     let count = created.job.image_count;
     Ok((
         StatusCode::ACCEPTED,
@@ -148,7 +143,7 @@ async fn job_status(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<SeedJobStatus>, ApiError> {
-    let job = load_job(&state, &caller, &meta, &id).await?;
+    let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
     let detections = (job.status == JobStatus::Completed).then(|| {
         job.results
             .iter()

@@ -6,13 +6,13 @@
 //! `inpainting` or `outpainting`) answers with the edited image, the request id, and the
 //! execution metadata the seed logged (engine latency, output size).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use easel_core::{Dialect, OutputFormat, TaskType};
+use easel_services::generation::{GenerationInput, finished};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,7 +21,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{JsonBody, QueryParams};
-use crate::generation::{self, Dialect, GenError, GenerationInput};
 use crate::routes::{Access, Routes};
 use crate::views::{ONE_DAY, ONE_HOUR, download_url};
 use crate::{ApiError, AppState};
@@ -156,20 +155,17 @@ async fn run(
         body,
         model: Some(easel_engines::TITAN_IMAGE_V2.to_owned()),
         engine: None,
-        output_format: Some("png".to_owned()),
+        output_format: Some(OutputFormat::Png),
         output_quality: None,
         style: None,
         dialect: Dialect::Seed,
         idempotency_key: None,
     };
-    let job = generation::submit(state, caller, input)
-        .await
-        .map_err(GenError::into_api)?;
-    let wait = Duration::from_secs(state.generation.max_wait_secs);
-    let job = generation::wait_for(state, job.id, wait)
-        .await
-        .map_err(GenError::into_api)?;
-    generation::finished(&job).map_err(GenError::into_api)?;
+    let generation = &state.services.generation;
+    let job = generation
+        .submit_and_wait(caller, input, generation.max_wait())
+        .await?;
+    finished(&job)?;
     Ok(job)
 }
 
@@ -240,9 +236,9 @@ async fn edit_image(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<EditRequest>,
 ) -> Result<Json<EditedImage>, ApiError> {
-    let (task, params_key) = match request.mode.as_str() {
-        "inpainting" => ("INPAINTING", "inPaintingParams"),
-        "outpainting" => ("OUTPAINTING", "outPaintingParams"),
+    let task = match request.mode.as_str() {
+        "inpainting" => TaskType::Inpainting,
+        "outpainting" => TaskType::Outpainting,
         other => {
             return Err(ApiError::bad_request(
                 "invalid-mode",
@@ -252,7 +248,7 @@ async fn edit_image(
     };
     let body = json!({
         "taskType": task,
-        params_key: {
+        task.params_key(): {
             "image": request.image,
             "maskImage": request.mask,
             "text": request.prompt,
@@ -260,18 +256,12 @@ async fn edit_image(
         "imageGenerationConfig": { "numberOfImages": 1 }
     });
     let job = run(&state, &caller, body).await?;
-    let images = generation::output_bytes(&state, &job)
-        .await
-        .map_err(GenError::into_api)?;
+    let generation = &state.services.generation;
+    let images = generation.output_bytes(&job).await?;
     let image = images
         .first()
         .ok_or_else(|| ApiError::internal("a completed edit without an output"))?;
-    let record = state
-        .request_log
-        .list_requests(Some(&job.owner), None, 20)
-        .await?
-        .into_iter()
-        .find(|r| r.job_id == Some(job.id));
+    let record = generation.run_record(&job).await?;
     Ok(Json(EditedImage {
         request_id: job.id.to_string(),
         image: STANDARD.encode(image),

@@ -1,16 +1,13 @@
-//! Presigned uploads: the server generates the key
-//! (`uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>`) and signs a PUT URL bound
-//! to the content type, the size limit and the caller, who will own the object.
+//! Presigned uploads (the ingest service picks the key and signs a PUT URL bound to the
+//! content type, the size limit and the caller, who will own the object), in the native
+//! and the seed's shapes.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use chrono::{Datelike, Utc};
-use easel_core::{
-    Bucket, ObjectKey, ObjectRef, now_millis, rfc3339, sanitize_filename, sanitize_folder,
-};
-use easel_store::{SignedRequest, UploadRules};
+use easel_core::{Bucket, ObjectKey, Principal, rfc3339};
+use easel_services::ingest::UploadRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -112,7 +109,7 @@ async fn presign_native(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<(StatusCode, Json<PresignedUpload>), ApiError> {
-    let upload = presign(&state, &caller.id, request)?;
+    let upload = presign(&state, &caller, request)?;
     Ok((StatusCode::CREATED, Json(upload)))
 }
 
@@ -124,7 +121,7 @@ async fn presign_seed(
     Caller(caller): Caller,
     JsonBody(request): JsonBody<PresignRequest>,
 ) -> Result<Json<SeedPresigned>, ApiError> {
-    let upload = presign(&state, &caller.id, request)?;
+    let upload = presign(&state, &caller, request)?;
     Ok(Json(SeedPresigned {
         url: upload.url,
         key: upload.key,
@@ -134,79 +131,23 @@ async fn presign_seed(
 
 fn presign(
     state: &AppState,
-    owner: &str,
+    owner: &Principal,
     request: PresignRequest,
 ) -> Result<PresignedUpload, ApiError> {
-    let settings = &state.settings;
-    let content_type = request.content_type.trim().to_ascii_lowercase();
-    if !settings.upload_content_types.contains(&content_type) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-content-type",
-            format!(
-                "`{}` cannot be uploaded; accepted types: {}",
-                request.content_type,
-                settings.upload_content_types.join(", ")
-            ),
-        ));
-    }
-    if let Some(size) = request.size
-        && size > settings.max_upload_bytes
-    {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            format!(
-                "{size} bytes is over the upload limit of {} bytes",
-                settings.max_upload_bytes
-            ),
-        ));
-    }
-    if request.filename.len() > 1024 {
-        return Err(ApiError::bad_request(
-            "invalid-filename",
-            "the file name is longer than 1024 bytes",
-        ));
-    }
-    let folder = sanitize_folder(request.folder.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request("invalid-folder", format!("folder: {e}")))?;
-    let today = Utc::now();
-    let mut raw = String::from("uploads/");
-    if !folder.is_empty() {
-        raw.push_str(&folder);
-        raw.push('/');
-    }
-    raw.push_str(&format!(
-        "{:04}/{:02}/{:02}/{}-{}",
-        today.year(),
-        today.month(),
-        today.day(),
-        uuid::Uuid::new_v4(),
-        sanitize_filename(&request.filename)
-    ));
-    let key = ObjectKey::parse(&raw)
-        .map_err(|e| ApiError::bad_request("invalid-filename", e.to_string()))?;
-    let object = ObjectRef {
-        bucket: Bucket::Uploads,
-        key: key.clone(),
+    let request = UploadRequest {
+        filename: request.filename,
+        content_type: request.content_type,
+        folder: request.folder,
+        size: request.size,
     };
-    let signed = state.presigner.sign(&SignedRequest {
-        method: "PUT".to_owned(),
-        object,
-        expires: now_millis() / 1000 + settings.upload_url_ttl_secs,
-        upload: Some(UploadRules {
-            content_type: content_type.clone(),
-            max_bytes: settings.max_upload_bytes,
-            owner: owner.to_owned(),
-        }),
-    });
+    let upload = state.services.ingest.presign_upload(owner, request)?;
     Ok(PresignedUpload {
-        url: signed.url,
+        url: upload.url,
         method: "PUT",
-        bucket: Bucket::Uploads,
-        key,
-        headers: json!({ "content-type": content_type }),
-        max_bytes: settings.max_upload_bytes,
-        expires_at: rfc3339(signed.expires * 1000),
+        bucket: upload.object.bucket,
+        key: upload.object.key,
+        headers: json!({ "content-type": upload.content_type }),
+        max_bytes: upload.max_bytes,
+        expires_at: rfc3339(upload.expires * 1000),
     })
 }

@@ -50,7 +50,12 @@ struct Jwks {
         (status = 404, description = "`no-signing-keys`: authentication is off", body = ErrorBody),
     ))]
 async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError> {
-    let key = state.auth.signing_key().ok_or_else(no_keys)?;
+    let key = state
+        .services
+        .identity
+        .tokens()
+        .signing_key()
+        .ok_or_else(no_keys)?;
     Ok(Json(Jwks {
         keys: vec![key.jwk().clone()],
     }))
@@ -81,8 +86,18 @@ struct OpenIdConfiguration {
 async fn openid_configuration(
     State(state): State<AppState>,
 ) -> Result<Json<OpenIdConfiguration>, ApiError> {
-    state.auth.signing_key().ok_or_else(no_keys)?;
-    let issuer = state.auth.settings.issuer.trim_end_matches('/');
+    state
+        .services
+        .identity
+        .tokens()
+        .signing_key()
+        .ok_or_else(no_keys)?;
+    let issuer = state
+        .services
+        .identity
+        .settings()
+        .issuer
+        .trim_end_matches('/');
     Ok(Json(OpenIdConfiguration {
         issuer: issuer.to_owned(),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),

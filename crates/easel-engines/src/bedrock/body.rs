@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use image::{Rgba, RgbaImage};
 use serde_json::{Map, Number, Value, json};
 
-use crate::request::{GenerationRequest, InputImage, Mask, OutpaintMode, Quality, Task};
+use crate::request::{GenerationRequest, InputImage, Mask, OutpaintMode, Task};
 
 /// The Bedrock JSON body for `request`, in the wire format of Titan Image Generator v2
 /// and Nova Canvas (`taskType`, the task's parameters object, `imageGenerationConfig`).
@@ -138,10 +138,7 @@ fn generation_config(request: &GenerationRequest) -> Option<Value> {
     if matches!(request.task, Task::BackgroundRemoval { .. }) {
         return None;
     }
-    let quality = match config.quality {
-        Quality::Standard => "standard",
-        Quality::Premium => "premium",
-    };
+    let quality = config.quality.as_str();
     let mut out = json!({
         "numberOfImages": config.number_of_images,
         "quality": quality,

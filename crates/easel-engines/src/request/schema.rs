@@ -326,12 +326,9 @@ fn decode_image(value: &Value, pointer: &str) -> Checked<InputImage> {
 pub fn parse(body: &Value, family: ModelFamily) -> Result<GenerationRequest, Violation> {
     let root = Obj::new(body, "#".to_owned())?;
     let task_type = match root.required("taskType")? {
-        Value::String(name) => TaskType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == name)
-            .ok_or_else(|| {
-                Violation::new("#/taskType", format!("{name} is not a valid enum value"))
-            })?,
+        Value::String(name) => name.parse::<TaskType>().map_err(|_| {
+            Violation::new("#/taskType", format!("{name} is not a valid enum value"))
+        })?,
         other => return Err(wrong_type("#/taskType", "String", other)),
     };
     let params_key = task_type.params_key();

@@ -7,6 +7,8 @@ use image::{GrayImage, RgbaImage};
 
 use super::schema::ModelFamily;
 
+pub use easel_core::{Quality, TaskType};
+
 /// A request that failed validation: the JSON pointer of the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -34,73 +36,6 @@ impl Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.pointer, self.message)
-    }
-}
-
-/// The task types of the request model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TaskType {
-    /// Generate from text.
-    TextImage,
-    /// Change the masked area of an image.
-    Inpainting,
-    /// Change everything outside the masked area (and extend the canvas).
-    Outpainting,
-    /// New images in the style and content of given images.
-    ImageVariation,
-    /// Remove the background, leaving the subject on transparency.
-    BackgroundRemoval,
-    /// Generate with a colour palette.
-    ColorGuidedGeneration,
-}
-
-impl TaskType {
-    /// Every task type.
-    pub const ALL: [TaskType; 6] = [
-        TaskType::TextImage,
-        TaskType::Inpainting,
-        TaskType::Outpainting,
-        TaskType::ImageVariation,
-        TaskType::BackgroundRemoval,
-        TaskType::ColorGuidedGeneration,
-    ];
-
-    /// The wire name, e.g. `TEXT_IMAGE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskType::TextImage => "TEXT_IMAGE",
-            TaskType::Inpainting => "INPAINTING",
-            TaskType::Outpainting => "OUTPAINTING",
-            TaskType::ImageVariation => "IMAGE_VARIATION",
-            TaskType::BackgroundRemoval => "BACKGROUND_REMOVAL",
-            TaskType::ColorGuidedGeneration => "COLOR_GUIDED_GENERATION",
-        }
-    }
-
-    /// The name of the parameters object for this task, e.g. `textToImageParams`.
-    pub fn params_key(self) -> &'static str {
-        match self {
-            TaskType::TextImage => "textToImageParams",
-            TaskType::Inpainting => "inPaintingParams",
-            TaskType::Outpainting => "outPaintingParams",
-            TaskType::ImageVariation => "imageVariationParams",
-            TaskType::BackgroundRemoval => "backgroundRemovalParams",
-            TaskType::ColorGuidedGeneration => "colorGuidedGenerationParams",
-        }
-    }
-
-    /// Whether this task edits an image (the `edit` quota class) rather than generating.
-    pub fn is_edit(self) -> bool {
-        matches!(
-            self,
-            TaskType::Inpainting | TaskType::Outpainting | TaskType::BackgroundRemoval
-        )
-    }
-}
-
-impl fmt::Display for TaskType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -135,15 +70,6 @@ pub enum OutpaintMode {
     Default,
     /// The kept area is byte-for-byte unchanged.
     Precise,
-}
-
-/// `standard` or `premium`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quality {
-    /// Faster.
-    Standard,
-    /// More detail.
-    Premium,
 }
 
 /// An sRGB colour from `#RRGGBB`.

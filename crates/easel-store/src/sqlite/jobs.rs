@@ -11,7 +11,7 @@ use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, StoreError};
 impl Jobs for SqliteStore {
     #[tracing::instrument(skip_all, fields(job_id = %new.id))]
     async fn create(&self, new: NewJob) -> Result<Created, StoreError> {
-        if let Some(earlier) = self.replay(&new).await? {
+        if let Some(earlier) = self.replay_of(&new).await? {
             return Ok(earlier);
         }
         let now = now_millis();
@@ -58,7 +58,7 @@ impl Jobs for SqliteStore {
             && error.is_unique_violation()
         {
             // Another request with the same key won the race: answer as a replay.
-            return self.replay(&new).await?.ok_or_else(|| {
+            return self.replay_of(&new).await?.ok_or_else(|| {
                 StoreError::Corrupt("an idempotency key collided but has no job".to_owned())
             });
         }
@@ -68,6 +68,32 @@ impl Jobs for SqliteStore {
             job: pending_job(new, now),
             replayed: false,
         })
+    }
+
+    async fn replay_of(&self, new: &NewJob) -> Result<Option<Created>, StoreError> {
+        let Some(key) = &new.idempotency_key else {
+            return Ok(None);
+        };
+        let earlier = sqlx::query(concat!(
+            "SELECT request_hash, ",
+            job_columns!(),
+            " FROM jobs WHERE owner = ? AND idempotency_key = ?"
+        ))
+        .bind(&new.owner)
+        .bind(key)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = earlier else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("request_hash")?;
+        if hash != new.request_hash {
+            return Err(StoreError::IdempotencyConflict);
+        }
+        Ok(Some(Created {
+            job: job_from_row(&row)?,
+            replayed: true,
+        }))
     }
 
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -178,36 +204,6 @@ impl Jobs for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
-    }
-}
-
-impl SqliteStore {
-    /// The job an earlier request with the same owner and idempotency key created, if
-    /// any; a conflict when that request had a different body.
-    async fn replay(&self, new: &NewJob) -> Result<Option<Created>, StoreError> {
-        let Some(key) = &new.idempotency_key else {
-            return Ok(None);
-        };
-        let earlier = sqlx::query(concat!(
-            "SELECT request_hash, ",
-            job_columns!(),
-            " FROM jobs WHERE owner = ? AND idempotency_key = ?"
-        ))
-        .bind(&new.owner)
-        .bind(key)
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(row) = earlier else {
-            return Ok(None);
-        };
-        let hash: String = row.try_get("request_hash")?;
-        if hash != new.request_hash {
-            return Err(StoreError::IdempotencyConflict);
-        }
-        Ok(Some(Created {
-            job: job_from_row(&row)?,
-            replayed: true,
-        }))
     }
 }
 

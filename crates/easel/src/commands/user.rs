@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use easel_api::auth::passwords::generate_password;
 use easel_core::{now_millis, rfc3339};
+use easel_services::identity::passwords::generate_password;
 use easel_store::IdentityStore;
 
 use crate::app::Stores;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use anyhow::bail;
-use easel_api::auth::{AuthMode, AuthSettings, CorsSettings, ExternalIssuer, PasswordPolicy, Plan};
+use easel_api::CorsSettings;
+use easel_services::identity::{AuthMode, AuthSettings, ExternalIssuer, PasswordPolicy};
+use easel_services::usage::{Plan, Plans};
 use easel_store::LockoutPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -197,8 +199,16 @@ impl AuthConfig {
         Ok(())
     }
 
-    /// The settings the API runs with; `base_url` is the default issuer.
-    pub fn settings(&self, plans: &BTreeMap<String, Plan>, base_url: &str) -> AuthSettings {
+    /// The plans, with the default one named.
+    pub fn plans(&self, plans: &BTreeMap<String, Plan>) -> Plans {
+        Plans {
+            plans: plans.clone(),
+            default_plan: self.default_plan.clone(),
+        }
+    }
+
+    /// The settings identity runs with; `base_url` is the default issuer.
+    pub fn settings(&self, base_url: &str) -> AuthSettings {
         let issuer = self.issuer.clone().unwrap_or_else(|| base_url.to_owned());
         AuthSettings {
             mode: self.mode,
@@ -214,8 +224,6 @@ impl AuthConfig {
                 max_ms: self.lockout.max_ms,
             },
             external: self.external.clone(),
-            plans: plans.clone(),
-            default_plan: self.default_plan.clone(),
         }
     }
 }

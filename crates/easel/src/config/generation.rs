@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use easel_api::generation::{GenerationSettings, Moderation, Style, builtin_styles};
 use easel_engines::{
     BedrockEngine, BedrockSettings, ClassicEngine, Engine, Engines, OpenAiEngine, OpenAiSettings,
 };
+use easel_services::generation::{GenerationSettings, Moderation, Style, builtin_styles};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

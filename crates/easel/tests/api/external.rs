@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::routing::get;
-use easel_api::auth::{Claims, ExternalIssuer, OpClass, Plan, QuotaLimits, SigningKey};
+use easel_core::OpClass;
+use easel_services::identity::{Claims, ExternalIssuer, SigningKey};
+use easel_services::usage::{Plan, QuotaLimits};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use easel_api::auth::{OpClass, Plan, QuotaLimits};
+use easel_core::OpClass;
+use easel_services::usage::{Plan, QuotaLimits};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -106,7 +106,7 @@ impl TestApp {
         user: Option<(Session, String)>,
     ) -> TestApp {
         // The test's own HTTP clients need the TLS provider too.
-        easel_api::auth::install_tls_provider();
+        easel_services::identity::install_tls_provider();
         let app = Application::build(config.clone()).await.unwrap();
         let base = app.base_url().to_owned();
         let token = app.shutdown_token();

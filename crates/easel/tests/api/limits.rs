@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use easel_api::auth::{OpClass, Plan, QuotaLimits};
+use easel_core::OpClass;
+use easel_services::usage::{Plan, QuotaLimits};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -18,3 +18,4 @@ mod presign;
 mod providers;
 mod queue;
 mod schema_check;
+mod services;

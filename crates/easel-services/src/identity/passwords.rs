@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-use crate::auth::PasswordPolicy;
+use super::settings::PasswordPolicy;
 
 /// Longest password accepted, in bytes (bounds hashing work).
 pub const MAX_PASSWORD_BYTES: usize = 256;

@@ -10,8 +10,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm
 use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 
-use crate::auth::ExternalIssuer;
-use crate::auth::jwt::{Claims, TokenError, TokenUse, plausible_kid, verify};
+use super::jwt::{Claims, TokenError, TokenUse, plausible_kid, verify};
+use super::settings::ExternalIssuer;
 
 /// Shortest time between two JWKS fetches.
 pub const REFRESH_COOLDOWN: Duration = Duration::from_secs(10);

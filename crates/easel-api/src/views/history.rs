@@ -1,13 +1,12 @@
-//! The history entry: a generation or edit as the native API shows it (`POST
+//! The history entry view: a generation or edit as the native API shows it (`POST
 //! /v1/generations`, `GET /v1/history…`), with fresh 1-hour and 24-hour links.
 
 use easel_core::{GenerateSpec, JobStatus, rfc3339};
-use easel_store::Job;
+use easel_services::generation::{GenError, finished};
+use easel_store::{Job, Presigner};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::generation::{GenError, finished};
 use crate::views::{ONE_DAY, ONE_HOUR, download_url};
 
 /// A generation or edit with its parameters and images.
@@ -19,9 +18,11 @@ pub struct HistoryEntry {
     /// `PENDING`, `RUNNING`, `COMPLETED`, `FAILED` or `CANCELLED`.
     pub status: JobStatus,
     /// `TEXT_IMAGE`, `INPAINTING`, …
-    pub task_type: String,
+    #[schema(value_type = String)]
+    pub task_type: &'static str,
     /// `generate` or `edit` (the quota class it counted against).
-    pub operation: String,
+    #[schema(value_type = String)]
+    pub operation: &'static str,
     /// The user's prompt (without the style's additions).
     pub prompt: Option<String>,
     pub negative_prompt: Option<String>,
@@ -39,9 +40,11 @@ pub struct HistoryEntry {
     pub number_of_images: u32,
     pub cfg_scale: f32,
     /// `standard` or `premium`.
-    pub quality: String,
+    #[schema(value_type = String)]
+    pub quality: &'static str,
     /// `png`, `jpeg` or `webp`.
-    pub output_format: String,
+    #[schema(value_type = String)]
+    pub output_format: &'static str,
     /// Images finished so far.
     pub progress: u32,
     /// The images, once written.
@@ -89,7 +92,7 @@ pub struct HistoryError {
 }
 
 /// A history entry as the native API shows it, with fresh download URLs.
-pub fn history_entry(state: &AppState, job: &Job, spec: &GenerateSpec) -> HistoryEntry {
+pub fn history_entry(presigner: &Presigner, job: &Job, spec: &GenerateSpec) -> HistoryEntry {
     let images = job
         .results
         .iter()
@@ -98,8 +101,8 @@ pub fn history_entry(state: &AppState, job: &Job, spec: &GenerateSpec) -> Histor
             key: o.object.key.as_str().to_owned(),
             bucket: o.object.bucket.as_str().to_owned(),
             filename: o.object.key.file_name().to_owned(),
-            url: download_url(&state.presigner, &o.object, ONE_HOUR).0,
-            url24h: download_url(&state.presigner, &o.object, ONE_DAY).0,
+            url: download_url(presigner, &o.object, ONE_HOUR).0,
+            url24h: download_url(presigner, &o.object, ONE_DAY).0,
             width: o.width,
             height: o.height,
             format: o.format.clone(),
@@ -110,18 +113,18 @@ pub fn history_entry(state: &AppState, job: &Job, spec: &GenerateSpec) -> Histor
     let error = match finished(job) {
         Ok(()) | Err(GenError::Timeout(_)) => None,
         Err(failure) => {
-            let api = failure.into_api();
+            let failure = failure.into_service();
             Some(HistoryError {
-                code: api.code().to_owned(),
-                message: api.message().to_owned(),
+                code: failure.code().to_owned(),
+                message: failure.message().to_owned(),
             })
         }
     };
     HistoryEntry {
         id: job.id.to_string(),
         status: job.status,
-        task_type: spec.task_type.clone(),
-        operation: spec.operation.clone(),
+        task_type: spec.task_type.as_str(),
+        operation: spec.operation.as_str(),
         prompt: spec.prompt.clone(),
         negative_prompt: spec.negative_prompt.clone(),
         style_preset: spec.style_preset.clone(),
@@ -132,8 +135,8 @@ pub fn history_entry(state: &AppState, job: &Job, spec: &GenerateSpec) -> Histor
         height: spec.height,
         number_of_images: spec.number_of_images,
         cfg_scale: spec.cfg_scale,
-        quality: spec.quality.clone(),
-        output_format: spec.output_format.clone(),
+        quality: spec.quality.as_str(),
+        output_format: spec.output_format.as_str(),
         progress: job.progress,
         images,
         error,

@@ -1,0 +1,192 @@
+//! Job submission and the job lifecycle as callers see it: submit (parse → idempotency
+//! → quota → create, so that only accepted, new work is counted), read one (another
+//! principal's job answers like a missing one), list, cancel, and follow its changes
+//! ([`watch`]).
+
+pub(crate) mod submit;
+mod watch;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use easel_core::{JobId, JobKind, JobStatus, Principal};
+use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Wakeups};
+
+use crate::audit::{Actor, Auditor, RequestContext};
+use crate::error::{ErrorKind, ServiceError};
+
+pub use submit::{JobSettings, PipelineChoice, SubmitRequest, Submitted, Submitter};
+
+/// A page request: newest first, before a cursor.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    /// Only jobs in this state.
+    pub status: Option<JobStatus>,
+    /// Only jobs of this kind.
+    pub kind: Option<JobKind>,
+    /// Page size (1 to 100).
+    pub limit: u32,
+    /// The last id of the previous page.
+    pub before: Option<JobId>,
+}
+
+/// A page of jobs and the cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    /// Newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The most entries a page may hold.
+pub const MAX_PAGE: u32 = 100;
+
+/// A page size from a request: 20 when absent, 1 to [`MAX_PAGE`].
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "invalid-query",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(limit)
+}
+
+/// The job id a cursor names (the last id of the previous page).
+pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ServiceError> {
+    cursor
+        .map(JobId::from_str)
+        .transpose()
+        .map_err(|_| ServiceError::invalid("invalid-query", "cursor is not one this API returned"))
+}
+
+/// Jobs as their owners see them.
+pub struct Jobs {
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn Queue>,
+    wakeups: Arc<Wakeups>,
+    audit: Arc<Auditor>,
+    submitter: Arc<Submitter>,
+}
+
+impl Jobs {
+    /// Jobs over `store`; submissions go through `submitter`.
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        queue: Arc<dyn Queue>,
+        wakeups: Arc<Wakeups>,
+        audit: Arc<Auditor>,
+        submitter: Arc<Submitter>,
+    ) -> Jobs {
+        Jobs {
+            store,
+            queue,
+            wakeups,
+            audit,
+            submitter,
+        }
+    }
+
+    /// The named pipelines a job may use.
+    pub fn presets(&self) -> &std::collections::BTreeMap<String, easel_image::Pipeline> {
+        self.submitter.presets()
+    }
+
+    /// Submits a job for `caller`, counted against its `process` quota unless it
+    /// replays an earlier request.
+    pub async fn submit(
+        &self,
+        caller: &Principal,
+        request: SubmitRequest,
+    ) -> Result<Submitted, ServiceError> {
+        self.submitter.submit(caller, request).await
+    }
+
+    /// The job `raw_id` if `caller` may see it. Another principal's job is reported
+    /// exactly like a missing one, and the attempt is audited.
+    pub async fn get(
+        &self,
+        context: &RequestContext,
+        caller: &Principal,
+        raw_id: &str,
+    ) -> Result<Job, ServiceError> {
+        let not_found = || ServiceError::not_found("job-not-found", format!("no job `{raw_id}`"));
+        let id = JobId::from_str(raw_id).map_err(|_| not_found())?;
+        match self.store.get(id).await? {
+            Some(job) if caller.can_access(&job.owner) => Ok(job),
+            Some(_) => {
+                // Answered like a missing id, but recorded: probing other users' ids shows.
+                let detail = Some(format!("job {raw_id}"));
+                self.audit
+                    .record(
+                        context,
+                        "permission-denied",
+                        Actor::principal(&caller.id),
+                        detail,
+                    )
+                    .await;
+                Err(not_found())
+            }
+            None => Err(not_found()),
+        }
+    }
+
+    /// `caller`'s jobs (an administrator's: everyone's), newest first.
+    pub async fn list(&self, caller: &Principal, query: JobQuery) -> Result<JobPage, ServiceError> {
+        let filter = JobFilter {
+            owner: (!caller.admin).then(|| caller.id.clone()),
+            status: query.status,
+            kind: query.kind,
+            limit: query.limit,
+            before: query.before,
+            ..JobFilter::default()
+        };
+        self.page(&filter).await
+    }
+
+    /// A page of the store's jobs under `filter`, with the next cursor.
+    pub(crate) async fn page(&self, filter: &JobFilter) -> Result<JobPage, ServiceError> {
+        let jobs = self.store.list(filter).await?;
+        let next_cursor = (jobs.len() == filter.limit as usize)
+            .then(|| jobs.last().map(|j| j.id.to_string()))
+            .flatten();
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// Cancels `caller`'s job `raw_id` if it has not started; `Conflict`
+    /// `job-not-cancellable` otherwise.
+    pub async fn cancel(
+        &self,
+        context: &RequestContext,
+        caller: &Principal,
+        raw_id: &str,
+    ) -> Result<Job, ServiceError> {
+        let job = self.get(context, caller, raw_id).await?;
+        match self.store.cancel(job.id).await? {
+            CancelOutcome::Cancelled(job) => Ok(job),
+            CancelOutcome::NotCancellable(status) => Err(ServiceError::new(
+                ErrorKind::Conflict,
+                "job-not-cancellable",
+                format!("the job is {status}; only PENDING jobs can be cancelled"),
+            )),
+            CancelOutcome::NotFound => Err(ServiceError::not_found(
+                "job-not-found",
+                format!("no job `{raw_id}`"),
+            )),
+        }
+    }
+
+    /// Whether the metadata database answers (readiness).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// Jobs per state and the queue's depth (for metrics).
+    pub async fn stats(&self) -> Result<(Vec<(JobStatus, u64)>, u64), ServiceError> {
+        let counts = self.store.count_by_status().await?;
+        let depth = self.queue.depth().await?;
+        Ok((counts, depth))
+    }
+}

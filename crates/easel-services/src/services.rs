@@ -1,0 +1,152 @@
+//! [`Services`]: every service of one Easel process, built once from the stores and
+//! engines it runs on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use easel_engines::Engines;
+use easel_image::{Limits, Pipeline};
+use easel_store::{
+    Blobs, IdentityStore, Jobs as JobStore, Objects, Presigner, Queue, RequestLog, Wakeups,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Auditor;
+use crate::generation::{Generation, GenerationPorts, GenerationSettings};
+use crate::identity::{Identity, Tokens};
+use crate::ingest::{Ingest, TriggerRule, UploadSettings};
+use crate::jobs::{JobSettings, Jobs, Submitter};
+use crate::objects::ObjectAccess;
+use crate::usage::{Plans, Usage};
+
+/// The stores and engines the services run on.
+pub struct Ports {
+    /// Job records.
+    pub jobs: Arc<dyn JobStore>,
+    /// The queue (its depth).
+    pub queue: Arc<dyn Queue>,
+    /// Object metadata.
+    pub objects: Arc<dyn Objects>,
+    /// Object bytes.
+    pub blobs: Arc<dyn Blobs>,
+    /// Accounts, credentials, usage counters and the audit log.
+    pub identity: Arc<dyn IdentityStore>,
+    /// The generation request log.
+    pub request_log: Arc<dyn RequestLog>,
+    /// In-process job change signals.
+    pub wakeups: Arc<Wakeups>,
+    /// Signs and checks presigned URLs.
+    pub presigner: Arc<Presigner>,
+    /// Generation and editing engines.
+    pub engines: Arc<Engines>,
+}
+
+/// What the services are configured with.
+pub struct ServicesSettings {
+    /// Token issuing and verification.
+    pub tokens: Tokens,
+    /// Usage plans.
+    pub plans: Plans,
+    /// Job submission rules.
+    pub jobs: JobSettings,
+    /// Upload rules.
+    pub uploads: UploadSettings,
+    /// Upload triggers.
+    pub triggers: Vec<TriggerRule>,
+    /// Named pipelines.
+    pub presets: BTreeMap<String, Pipeline>,
+    /// Limits applied to every image.
+    pub limits: Limits,
+    /// Generation settings.
+    pub generation: GenerationSettings,
+}
+
+/// Every service of one process.
+#[derive(Clone)]
+pub struct Services {
+    /// Audit events.
+    pub audit: Arc<Auditor>,
+    /// Accounts, keys and credentials.
+    pub identity: Arc<Identity>,
+    /// Rate limits and quotas.
+    pub usage: Arc<Usage>,
+    /// Jobs.
+    pub jobs: Arc<Jobs>,
+    /// Uploads.
+    pub ingest: Arc<Ingest>,
+    /// Object reads.
+    pub objects: Arc<ObjectAccess>,
+    /// Generation, history and retention.
+    pub generation: Arc<Generation>,
+    /// Limits applied to every image (dialects that prepare images apply them too).
+    pub limits: Arc<Limits>,
+}
+
+impl Services {
+    /// Builds every service over `ports`; waits (generations, job watches) end when
+    /// `stop` fires.
+    pub fn new(ports: Ports, settings: ServicesSettings, stop: CancellationToken) -> Services {
+        let audit = Arc::new(Auditor::new(ports.identity.clone()));
+        let usage = Arc::new(Usage::new(ports.identity.clone(), settings.plans));
+        let identity = Arc::new(Identity::new(
+            ports.identity.clone(),
+            Arc::new(settings.tokens),
+            audit.clone(),
+        ));
+        let limits = Arc::new(settings.limits);
+        let max_attempts = settings.jobs.max_attempts;
+        let submitter = Arc::new(Submitter::new(
+            ports.jobs.clone(),
+            ports.objects.clone(),
+            usage.clone(),
+            Arc::new(settings.presets),
+            limits.clone(),
+            settings.jobs,
+        ));
+        let jobs = Arc::new(Jobs::new(
+            ports.jobs.clone(),
+            ports.queue.clone(),
+            ports.wakeups.clone(),
+            audit.clone(),
+            submitter.clone(),
+        ));
+        let ingest = Arc::new(Ingest::new(
+            ports.blobs.clone(),
+            ports.objects.clone(),
+            ports.presigner.clone(),
+            submitter,
+            limits.clone(),
+            Arc::new(settings.triggers),
+            settings.uploads,
+        ));
+        let objects = Arc::new(ObjectAccess::new(
+            ports.blobs.clone(),
+            ports.objects.clone(),
+        ));
+        let generation = Arc::new(Generation::new(
+            GenerationPorts {
+                jobs: ports.jobs,
+                objects: ports.objects,
+                blobs: ports.blobs,
+                request_log: ports.request_log,
+                wakeups: ports.wakeups,
+                engines: ports.engines,
+            },
+            usage.clone(),
+            jobs.clone(),
+            settings.generation,
+            max_attempts,
+            stop,
+        ));
+        Services {
+            audit,
+            identity,
+            usage,
+            jobs,
+            ingest,
+            objects,
+            generation,
+            limits,
+        }
+    }
+}
