@@ -125,13 +125,13 @@ impl Identity {
 
     async fn resolve(&self, credential: &Credential) -> Result<Authenticated, ServiceError> {
         match credential {
-            Credential::ApiKey(key) => self.from_api_key(key).await,
-            Credential::Bearer(token) => self.from_token(token).await,
+            Credential::ApiKey(key) => self.resolve_api_key(key).await,
+            Credential::Bearer(token) => self.resolve_token(token).await,
             Credential::Malformed => Err(invalid_token()),
         }
     }
 
-    async fn from_api_key(&self, key: &str) -> Result<Authenticated, ServiceError> {
+    async fn resolve_api_key(&self, key: &str) -> Result<Authenticated, ServiceError> {
         let found = self
             .store
             .live_api_key_by_hash(&api_key_hash(key))
@@ -160,7 +160,7 @@ impl Identity {
         })
     }
 
-    async fn from_token(&self, token: &str) -> Result<Authenticated, ServiceError> {
+    async fn resolve_token(&self, token: &str) -> Result<Authenticated, ServiceError> {
         let (claims, issuer) =
             self.tokens
                 .verify(token, TokenUse::Access)

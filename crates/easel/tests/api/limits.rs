@@ -163,17 +163,18 @@ async fn process_quotas_are_shared_and_reported_by_me() {
         Value::Null,
         "no quota for this class"
     );
-    // The seed route counts against the same class.
+    // A refused request is not counted: only accepted work uses the quota.
     let seed = app
         .post_json(
             "/process",
             &json!({ "imageUrls": ["s3://uploads/none.png"] }),
         )
         .await;
+    assert_eq!(seed.status(), StatusCode::NOT_FOUND, "refused, not counted");
     assert_eq!(
-        seed.status(),
-        StatusCode::NOT_FOUND,
-        "counted, then refused for its source"
+        app.post_json("/v1/jobs", &noop).await.status(),
+        StatusCode::ACCEPTED,
+        "the third of three"
     );
     let over = other.post_json("/v1/jobs", &noop).await;
     let retry = header(&over, "retry-after");
