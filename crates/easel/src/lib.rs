@@ -1,4 +1,5 @@
-//! The `easel` binary's library half: configuration, startup and the subcommands, so
+//! The `easel` binary's library half: configuration, startup (the stores, the services
+//! of `easel-services`, the HTTP transport and the workers) and the subcommands, so
 //! integration tests can start the real application in-process.
 
 pub mod app;
