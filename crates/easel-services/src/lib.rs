@@ -10,7 +10,8 @@
 //! - [`generation`]: generation and editing for every dialect, the history (delete,
 //!   regenerate), the request log and the retention sweep.
 //! - [`identity`]: accounts, sign-in with lockout, refresh tokens, API and access keys,
-//!   and credential resolution; [`usage`]: rate limits and quotas; [`audit`].
+//!   and credential resolution; [`usage`]: rate limits and quotas; [`audit`];
+//!   [`secrets`]: keys and secrets shared by every process through the database.
 
 pub mod audit;
 mod error;
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod ingest;
 pub mod jobs;
 pub mod objects;
+pub mod secrets;
 mod services;
 pub mod usage;
 

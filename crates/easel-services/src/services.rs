@@ -43,8 +43,8 @@ pub struct Ports {
 
 /// What the services are configured with.
 pub struct ServicesSettings {
-    /// Token issuing and verification.
-    pub tokens: Tokens,
+    /// Token issuing and verification (its key ring is reloaded by the binary).
+    pub tokens: Arc<Tokens>,
     /// Usage plans.
     pub plans: Plans,
     /// Job submission rules.
@@ -90,7 +90,7 @@ impl Services {
         let usage = Arc::new(Usage::new(ports.identity.clone(), settings.plans));
         let identity = Arc::new(Identity::new(
             ports.identity.clone(),
-            Arc::new(settings.tokens),
+            settings.tokens,
             audit.clone(),
         ));
         let limits = Arc::new(settings.limits);

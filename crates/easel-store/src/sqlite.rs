@@ -11,6 +11,7 @@ mod objects;
 mod queue;
 mod request_log;
 mod schema;
+mod secrets;
 mod tokens;
 mod usage;
 mod users;

@@ -3,29 +3,28 @@
 //! serves until the shutdown token fires, then drains gracefully.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use easel_api::{ApiSettings, AppState};
 use easel_engines::Engines;
 use easel_services::generation::Generation;
-use easel_services::identity::{AuthMode, SigningKey, Tokens};
+use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
 use easel_services::{Ports, Services, ServicesSettings};
-use easel_store::{FsBlobs, PresignKey, Presigner, SqliteStore, Wakeups};
+use easel_store::{FsBlobs, MetadataStore, Presigner, SqliteStore, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 
 /// The opened stores, shared by the server and the workers.
 pub struct Stores {
-    /// Metadata and queue.
-    pub metadata: Arc<SqliteStore>,
+    /// Metadata and queue: SQLite or PostgreSQL, by `storage.database_url`.
+    pub metadata: Arc<dyn MetadataStore>,
     /// Object bytes.
     pub blobs: Arc<FsBlobs>,
     /// Store signals.
@@ -35,19 +34,18 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Opens (creating) the database and object directories under the data directory.
+    /// Opens the metadata database (migrating its schema) and the object directory
+    /// under the data directory.
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let wakeups = Arc::new(Wakeups::default());
-        let metadata = SqliteStore::open(&dir.join("easel.db"), wakeups.clone())
-            .await
-            .with_context(|| format!("cannot open the database in {}", dir.display()))?;
+        let metadata = open_metadata(config, wakeups.clone()).await?;
         let blobs = FsBlobs::open(&dir.join("objects"))
             .with_context(|| format!("cannot open the object store in {}", dir.display()))?;
         Ok(Stores {
-            metadata: Arc::new(metadata),
+            metadata,
             blobs: Arc::new(blobs),
             wakeups,
             engines: Arc::new(config.engines.build(&config.storage.data_dir)?),
@@ -66,6 +64,34 @@ impl Stores {
             request_log: self.metadata.clone(),
         })
     }
+}
+
+/// Opens (and migrates) the metadata database `storage.database_url` names. Fails with
+/// the database named (its password hidden) and why.
+pub async fn open_metadata(
+    config: &Config,
+    wakeups: Arc<Wakeups>,
+) -> anyhow::Result<Arc<dyn MetadataStore>> {
+    let database = config.storage.database()?;
+    let shown = database.display();
+    let store: Arc<dyn MetadataStore> = match &database {
+        Database::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+            }
+            Arc::new(
+                SqliteStore::open(path, wakeups)
+                    .await
+                    .with_context(|| format!("cannot open the database {shown}"))?,
+            )
+        }
+        Database::Postgres(_) => anyhow::bail!(
+            "cannot open the database {shown}: this build has no PostgreSQL support yet"
+        ),
+    };
+    tracing::info!(database = %shown, "metadata database open");
+    Ok(store)
 }
 
 /// Worker settings from the configuration.
@@ -116,7 +142,6 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
-        let presigner = Presigner::new(load_presign_keys(&config)?, &base_url);
         let shutdown = CancellationToken::new();
         let presets = config.all_presets();
         let triggers = config
@@ -139,20 +164,30 @@ impl Application {
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         };
         let auth_settings = config.auth.settings(&base_url);
-        let signing_key = match auth_settings.mode {
-            AuthMode::Local => Some(load_signing_key(
-                &config.storage.data_dir.join("jwt-ed25519.key"),
-            )?),
-            AuthMode::None => None,
-        };
         let bootstrap_admin = match auth_settings.mode {
             AuthMode::Local => crate::users::bootstrap_admin(stores.metadata.as_ref()).await?,
             AuthMode::None => None,
         };
-        let tokens = Tokens::new(auth_settings, signing_key).with_access_key_secret(secret_file(
-            &config.storage.data_dir.join("access-keys.key"),
-            "the access-key secret",
-        )?);
+        let secrets = crate::secrets::shared(&config, stores.metadata.clone())?;
+        let keys = match auth_settings.mode {
+            AuthMode::Local => crate::secrets::signing_keys(&config, &secrets).await?,
+            AuthMode::None => KeyRing::default(),
+        };
+        let access_key_secret = crate::secrets::access_key_secret(&config, &secrets).await?;
+        let tokens =
+            Arc::new(Tokens::new(auth_settings, keys).with_access_key_secret(access_key_secret));
+        if !tokens.keys().is_empty() {
+            tokio::spawn(crate::secrets::reload_signing_keys(
+                secrets.clone(),
+                tokens.clone(),
+                config.auth.token_ttl_secs,
+                shutdown.clone(),
+            ));
+        }
+        let presigner = Presigner::new(
+            crate::secrets::presign_keys(&config, &secrets).await?,
+            &base_url,
+        );
         let presigner = Arc::new(presigner);
         let ports = Ports {
             jobs: stores.metadata.clone(),
@@ -166,7 +201,7 @@ impl Application {
             engines: stores.engines.clone(),
         };
         let services_settings = ServicesSettings {
-            tokens,
+            tokens: tokens.clone(),
             plans: config.auth.plans(&config.plans),
             jobs: JobSettings {
                 max_sources_per_job: config.jobs.max_sources,
@@ -272,102 +307,4 @@ async fn sweep_expired_outputs(
             Err(error) => tracing::warn!(%error, "retention sweep failed; will retry"),
         }
     }
-}
-
-/// The configured presign keys, or the generated local key (created on first start).
-fn load_presign_keys(config: &Config) -> anyhow::Result<Vec<PresignKey>> {
-    if config.presign.keys.is_empty() {
-        return Ok(vec![local_key(
-            &config.storage.data_dir.join("presign.key"),
-        )?]);
-    }
-    config
-        .presign
-        .keys
-        .iter()
-        .map(|key| {
-            let secret = match (&key.secret, &key.secret_file) {
-                (Some(secret), _) => secret.clone(),
-                (None, Some(file)) => std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read presign key file {}", file.display()))?
-                    .trim()
-                    .to_owned(),
-                (None, None) => bail!("presign key `{}` has no secret", key.id),
-            };
-            if secret.len() < 32 {
-                bail!("presign key `{}` is shorter than 32 characters", key.id);
-            }
-            Ok(PresignKey {
-                id: key.id.clone(),
-                secret: secret.into_bytes(),
-            })
-        })
-        .collect()
-}
-
-/// Creates `path` with 32 random bytes (hex, mode 0600) unless it exists, then reads them.
-fn secret_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    if !path.exists() {
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret);
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match created {
-            Ok(mut file) => {
-                file.write_all(hex::encode(secret).as_bytes())?;
-                file.sync_all()?;
-                tracing::info!(path = %path.display(), "generated {what}");
-            }
-            // Another process created it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        }
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    hex::decode(text.trim()).with_context(|| format!("{} does not hold a hex key", path.display()))
-}
-
-/// Easel's token signing key, generated on first start.
-fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let seed = secret_file(path, "a token signing key")?;
-    let seed: [u8; 32] = seed
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display()))?;
-    SigningKey::from_seed(&seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-fn local_key(path: &Path) -> anyhow::Result<PresignKey> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    if !path.exists() {
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        file.write_all(hex::encode(secret).as_bytes())?;
-        tracing::info!(path = %path.display(), "generated a presign key");
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let secret = hex::decode(text.trim())
-        .with_context(|| format!("{} does not hold a hex key", path.display()))?;
-    if secret.len() < 32 {
-        bail!("{} holds a key shorter than 32 bytes", path.display());
-    }
-    Ok(PresignKey {
-        id: "local".to_owned(),
-        secret,
-    })
 }

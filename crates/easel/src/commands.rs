@@ -1,5 +1,7 @@
 //! The subcommands.
 
+pub mod db;
+pub mod keys;
 #[cfg(feature = "diffusion")]
 pub mod models;
 pub mod process;

@@ -3,7 +3,10 @@
 //! flags. `easel.example.toml` at the repository root documents every field.
 
 mod auth;
+mod database;
 mod generation;
+
+pub use database::{Database, redact};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +32,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Presigned URL keys and lifetimes.
     pub presign: PresignConfig,
+    /// The key that seals the deployment's secrets in the database.
+    pub secrets: SecretsConfig,
     /// The durable queue.
     pub queue: QueueConfig,
     /// In-process and standalone workers.
@@ -61,6 +66,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             storage: StorageConfig::default(),
             presign: PresignConfig::default(),
+            secrets: SecretsConfig::default(),
             queue: QueueConfig::default(),
             workers: WorkersConfig::default(),
             jobs: JobsConfig::default(),
@@ -109,6 +115,12 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Directory for the SQLite database and the objects. Default `./easel-data`.
     pub data_dir: PathBuf,
+    /// The metadata database (jobs, queue, accounts, keys, usage): `sqlite://PATH`, or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` for PostgreSQL (many Easel processes on
+    /// one database). Default: the SQLite file `<data_dir>/easel.db`.
+    pub database_url: Option<String>,
+    /// Most connections a process opens to PostgreSQL. Default 10.
+    pub database_max_connections: u32,
     /// Largest upload, in bytes. Default 50 MiB.
     pub max_upload_bytes: u64,
     /// MIME types that may be uploaded.
@@ -119,6 +131,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("./easel-data"),
+            database_url: None,
+            database_max_connections: 10,
             max_upload_bytes: 50 << 20,
             upload_content_types: ["image/jpeg", "image/png", "image/webp", "image/gif"]
                 .map(str::to_owned)
@@ -127,12 +141,25 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[secrets]`: the token signing keys, the generated presign key and the access-key
+/// secret live in the metadata database, shared by every process; with a key here
+/// they are sealed there (ChaCha20-Poly1305).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// 64 hexadecimal characters (32 bytes), e.g. `openssl rand -hex 32`. Env:
+    /// `EASEL__SECRETS__KEY`. Once secrets are sealed, every process needs it.
+    pub key: Option<String>,
+    /// A file holding the key instead (a mounted secret).
+    pub key_file: Option<PathBuf>,
+}
+
 /// `[presign]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PresignConfig {
     /// Signing keys, newest first: the first signs, all verify (rotation). When empty, a
-    /// key is generated on first start and kept in `<data_dir>/presign.key`.
+    /// key is generated on first start and kept in the metadata database.
     pub keys: Vec<PresignKeyConfig>,
     /// Lifetime of upload URLs, in seconds. Default 900.
     pub upload_ttl_secs: i64,
@@ -291,6 +318,8 @@ pub struct Overrides {
     pub bind: Option<SocketAddr>,
     /// `--data-dir`
     pub data_dir: Option<PathBuf>,
+    /// `--database-url`
+    pub database_url: Option<String>,
     /// `--log-format`
     pub log_format: Option<LogFormat>,
 }
@@ -308,6 +337,9 @@ impl Config {
         figment = figment.merge(Env::prefixed("EASEL__").split("__"));
         if let Some(bind) = overrides.bind {
             figment = figment.merge(Serialized::default("server.bind", bind));
+        }
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("storage.database_url", url));
         }
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("storage.data_dir", dir));
@@ -341,6 +373,11 @@ impl Config {
 
     /// Cross-field checks that types alone cannot express.
     fn validate(&self) -> anyhow::Result<()> {
+        self.storage.database()?;
+        if self.storage.database_max_connections == 0 {
+            bail!("storage.database_max_connections must be at least 1");
+        }
+        crate::secrets::secret_box(self)?;
         let presets = self.all_presets();
         for (name, pipeline) in &presets {
             pipeline
@@ -404,6 +441,10 @@ impl Config {
     pub fn masked(&self) -> Config {
         let mut copy = self.clone();
         copy.engines = self.engines.masked();
+        copy.storage.database_url = self.storage.database_url.as_deref().map(redact);
+        if copy.secrets.key.is_some() {
+            copy.secrets.key = Some("***".to_owned());
+        }
         for key in &mut copy.presign.keys {
             if key.secret.is_some() {
                 key.secret = Some("***".to_owned());

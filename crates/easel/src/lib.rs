@@ -5,5 +5,6 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod secrets;
 pub mod telemetry;
 pub mod users;

@@ -34,23 +34,35 @@ enum Command {
         /// Data directory (default ./easel-data).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// The metadata database URL (`storage.database_url`).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Serve the API only: no in-process workers (run `easel worker` elsewhere).
+        #[arg(long)]
+        no_workers: bool,
     },
-    /// Run workers only, against the same data directory as a server.
+    /// Run workers only, against the same database and objects as a server.
     Worker {
         /// Data directory (default ./easel-data).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// The metadata database URL (`storage.database_url`).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
         /// Run every claimable job, then exit.
         #[arg(long)]
         drain: bool,
     },
     /// Process local image files with a preset or pipeline.
     Process(ProcessArgs),
-    /// Manage accounts (works on the data directory's database).
+    /// Manage accounts (works on the configured metadata database).
     User {
         /// Data directory (default ./easel-data).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// The metadata database URL (`storage.database_url`).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
         #[command(flatten)]
         args: UserArgs,
     },
@@ -63,6 +75,28 @@ enum Command {
         #[command(flatten)]
         args: commands::models::ModelsArgs,
     },
+    /// The metadata database: `easel db migrate`.
+    Db {
+        /// Data directory (default ./easel-data).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+        /// The metadata database URL (`storage.database_url`).
+        #[arg(long, value_name = "URL", global = true)]
+        database_url: Option<String>,
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Token signing keys: `easel keys rotate`.
+    Keys {
+        /// Data directory (default ./easel-data).
+        #[arg(long, value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+        /// The metadata database URL (`storage.database_url`).
+        #[arg(long, value_name = "URL", global = true)]
+        database_url: Option<String>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -70,6 +104,18 @@ enum Command {
     },
     /// Print the OpenAPI document that `GET /openapi.json` serves.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Bring the database's schema up to date, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; the old one stays published until its tokens expire.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,23 +142,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ..Overrides::default()
     };
     match cli.command {
-        Command::Serve { bind, data_dir } => {
+        Command::Serve {
+            bind,
+            data_dir,
+            database_url,
+            no_workers,
+        } => {
             overrides.bind = bind;
             overrides.data_dir = data_dir;
-            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            overrides.database_url = database_url;
+            let mut config = Config::load(cli.config.as_deref(), &overrides)?;
+            if no_workers {
+                config.workers.in_process = false;
+            }
             commands::serve::run(config)
         }
-        Command::Worker { data_dir, drain } => {
+        Command::Worker {
+            data_dir,
+            database_url,
+            drain,
+        } => {
             overrides.data_dir = data_dir;
+            overrides.database_url = database_url;
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::worker::run(config, drain)
+        }
+        Command::Db {
+            data_dir,
+            database_url,
+            command: DbCommand::Migrate,
+        } => {
+            overrides.data_dir = data_dir;
+            overrides.database_url = database_url;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            commands::db::migrate(config)
         }
         Command::Process(args) => {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::process::run(&args, &config.all_presets(), &config.limits)
         }
-        Command::User { data_dir, args } => {
+        Command::User {
+            data_dir,
+            database_url,
+            args,
+        } => {
             overrides.data_dir = data_dir;
+            overrides.database_url = database_url;
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::user::run(args, config)
         }
@@ -127,6 +202,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             "the diffusion engine is not compiled into this build; rebuild with \
              `cargo build --release --features diffusion`"
         ),
+        Command::Keys {
+            data_dir,
+            database_url,
+            command: KeysCommand::Rotate,
+        } => {
+            overrides.data_dir = data_dir;
+            overrides.database_url = database_url;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            commands::keys::rotate(config)
+        }
         Command::Config {
             command: ConfigCommand::Check,
         } => {

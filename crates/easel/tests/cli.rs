@@ -140,7 +140,10 @@ fn serve_answers_then_stops_gracefully_on_sigterm() {
         r#"{"status":"ok"}"#
     );
     assert!(dir.path().join("data/easel.db").exists());
-    assert!(dir.path().join("data/presign.key").exists());
+    // Keys and secrets live in the database, shared by every process: no key files.
+    for file in ["presign.key", "jwt-ed25519.key", "access-keys.key"] {
+        assert!(!dir.path().join("data").join(file).exists(), "{file}");
+    }
 
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

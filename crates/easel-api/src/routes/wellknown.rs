@@ -38,27 +38,24 @@ fn no_keys() -> ApiError {
 /// A JSON Web Key Set (RFC 7517).
 #[derive(Debug, Serialize, ToSchema)]
 struct Jwks {
-    /// Easel's token signing key (an Ed25519 `OKP` key, `alg` `EdDSA`).
+    /// Easel's token signing keys (Ed25519 `OKP` keys, `alg` `EdDSA`): during a
+    /// rotation the old and the new one, until the old one's tokens have expired.
     #[schema(value_type = Vec<Object>)]
     keys: Vec<Jwk>,
 }
 
-/// The public key that signs Easel's tokens.
+/// The public keys that sign Easel's tokens.
 #[utoipa::path(method(get, head), path = "/.well-known/jwks.json", tag = "discovery",
     responses(
         (status = 200, description = "The key set", body = Jwks),
         (status = 404, description = "`no-signing-keys`: authentication is off", body = ErrorBody),
     ))]
 async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError> {
-    let key = state
-        .services
-        .identity
-        .tokens()
-        .signing_key()
-        .ok_or_else(no_keys)?;
-    Ok(Json(Jwks {
-        keys: vec![key.jwk().clone()],
-    }))
+    let keys = state.services.identity.tokens().keys().jwks();
+    if keys.is_empty() {
+        return Err(no_keys());
+    }
+    Ok(Json(Jwks { keys }))
 }
 
 /// OpenID Connect discovery metadata (the parts that apply to Easel).
@@ -86,12 +83,9 @@ struct OpenIdConfiguration {
 async fn openid_configuration(
     State(state): State<AppState>,
 ) -> Result<Json<OpenIdConfiguration>, ApiError> {
-    state
-        .services
-        .identity
-        .tokens()
-        .signing_key()
-        .ok_or_else(no_keys)?;
+    if state.services.identity.tokens().keys().is_empty() {
+        return Err(no_keys());
+    }
     let issuer = state
         .services
         .identity

@@ -7,7 +7,8 @@ use jsonwebtoken::Algorithm;
 use uuid::Uuid;
 
 use super::external::ExternalVerifier;
-use super::jwt::{self, Claims, SigningKey, TokenError, TokenUse};
+use super::jwt::{self, Claims, TokenError, TokenUse};
+use super::keyring::KeyRing;
 use super::settings::AuthSettings;
 
 /// The group whose members are administrators.
@@ -17,7 +18,7 @@ pub const ADMIN_GROUP: &str = "admin";
 pub struct Tokens {
     /// The settings.
     pub settings: AuthSettings,
-    key: Option<SigningKey>,
+    keys: KeyRing,
     external: Vec<ExternalVerifier>,
     /// Derives the secrets of SigV4 access keys ([`super::access_keys::derive_secret`]).
     access_key_secret: Vec<u8>,
@@ -45,7 +46,7 @@ pub enum Issuer {
 
 impl Tokens {
     /// Identity with Easel's signing key (absent only with `mode = "none"`).
-    pub fn new(settings: AuthSettings, key: Option<SigningKey>) -> Tokens {
+    pub fn new(settings: AuthSettings, keys: KeyRing) -> Tokens {
         let external = settings
             .external
             .iter()
@@ -58,7 +59,7 @@ impl Tokens {
         rand::fill(&mut access_key_secret[..]);
         Tokens {
             settings,
-            key,
+            keys,
             external,
             access_key_secret,
         }
@@ -75,9 +76,9 @@ impl Tokens {
         &self.access_key_secret
     }
 
-    /// Easel's signing key.
-    pub fn signing_key(&self) -> Option<&SigningKey> {
-        self.key.as_ref()
+    /// Easel's signing keys (the JWKS publishes them; a reload replaces them).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// The external verifier at `index`.
@@ -87,7 +88,10 @@ impl Tokens {
 
     /// Issues an ID and an access token for `user`.
     pub fn issue(&self, user: &User, now_secs: i64) -> Result<IssuedTokens, String> {
-        let key = self.key.as_ref().ok_or("no signing key")?;
+        let key = self
+            .keys
+            .signing_key(now_secs * 1000)
+            .ok_or("no signing key")?;
         let ttl = self.settings.token_ttl_secs;
         let groups = if user.admin {
             vec![ADMIN_GROUP.to_owned()]
@@ -134,11 +138,13 @@ impl Tokens {
         let (header, iss) = jwt::peek(token)?;
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         if iss == self.settings.issuer {
-            let key = self.key.as_ref().ok_or(TokenError::UntrustedIssuer)?;
-            let decoding = key.decoding_key(&kid).ok_or(TokenError::UnknownKey)?;
+            if self.keys.is_empty() {
+                return Err(TokenError::UntrustedIssuer);
+            }
+            let decoding = self.keys.decoding_key(&kid).ok_or(TokenError::UnknownKey)?;
             let claims = jwt::verify(
                 token,
-                decoding,
+                &decoding,
                 Algorithm::EdDSA,
                 &self.settings.issuer,
                 &self.settings.client_id,

@@ -14,7 +14,8 @@ use easel_engines::classic::ClassicEngine;
 use easel_image::{Limits, builtin_presets};
 use easel_services::generation::GenerationSettings;
 use easel_services::identity::{
-    AuthMode, AuthSettings, KeyKind, KeySecret, PasswordPolicy, SigningKey, Tokens,
+    AuthMode, AuthSettings, KeyKind, KeyRing, KeySecret, PasswordPolicy, RingKey, SigningKey,
+    Tokens,
 };
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
@@ -107,10 +108,13 @@ impl World {
             quotas: setup.quotas,
         };
         let settings = ServicesSettings {
-            tokens: Tokens::new(
+            tokens: Arc::new(Tokens::new(
                 auth_settings(),
-                Some(SigningKey::from_seed(&[3; 32]).unwrap()),
-            ),
+                KeyRing::new(vec![RingKey {
+                    key: Arc::new(SigningKey::from_seed(&[3; 32]).unwrap()),
+                    created_at: 0,
+                }]),
+            )),
             plans: Plans {
                 plans: BTreeMap::from([("default".to_owned(), plan)]),
                 default_plan: "default".to_owned(),

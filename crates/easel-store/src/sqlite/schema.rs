@@ -197,4 +197,12 @@ ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
     r#"
 ALTER TABLE rate_buckets ADD COLUMN granted BIGINT NOT NULL DEFAULT 0;
 "#,
+    // 7: secrets every process shares (signing keys, presign key, access-key secret).
+    r#"
+CREATE TABLE secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);
+"#,
 ];

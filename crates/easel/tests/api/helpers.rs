@@ -179,12 +179,24 @@ impl TestApp {
         easel_worker::drain(&deps, &worker_settings(&self.config)).await
     }
 
-    /// The presigner the server uses (same key file), for crafting URLs in tests.
-    pub fn presigner(&self) -> Presigner {
-        let hex_key = std::fs::read_to_string(self.dir.path().join("presign.key")).unwrap();
+    /// The value of the deployment's secret whose name starts with `prefix` (the
+    /// oldest), read from the database as another process would.
+    pub async fn secret(&self, prefix: &str) -> Vec<u8> {
+        let stores = Stores::open(&self.config).await.unwrap();
+        let found = stores.metadata.secrets_with_prefix(prefix).await.unwrap();
+        found
+            .into_iter()
+            .next()
+            .expect("the server created it")
+            .value
+    }
+
+    /// The presigner the server uses (the same key, from the database), for crafting
+    /// URLs in tests.
+    pub async fn presigner(&self) -> Presigner {
         let key = PresignKey {
             id: "local".into(),
-            secret: hex::decode(hex_key.trim()).unwrap(),
+            secret: self.secret("presign/local").await,
         };
         Presigner::new(vec![key], &self.base)
     }

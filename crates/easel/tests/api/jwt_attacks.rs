@@ -9,11 +9,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{ISSUER, TestApp, bearer_client, decode_claims, error_code};
 
-/// Easel's own key, read from the data directory, to sign tokens whose claims are wrong.
-fn server_key(app: &TestApp) -> SigningKey {
-    let text = std::fs::read_to_string(app.dir.path().join("jwt-ed25519.key")).unwrap();
-    let seed: [u8; 32] = hex::decode(text.trim()).unwrap().try_into().unwrap();
-    SigningKey::from_seed(&seed).unwrap()
+/// Easel's own signing key's seed, read from the database.
+async fn server_seed(app: &TestApp) -> [u8; 32] {
+    app.secret("token-signing/").await.try_into().unwrap()
+}
+
+/// Easel's own key, to sign tokens whose claims are wrong.
+async fn server_key(app: &TestApp) -> SigningKey {
+    SigningKey::from_seed(&server_seed(app).await).unwrap()
 }
 
 fn valid_claims(app: &TestApp) -> Claims {
@@ -48,7 +51,7 @@ async fn assert_refused(app: &TestApp, token: &str, what: &str) {
 #[tokio::test]
 async fn forged_and_altered_tokens_are_refused() {
     let app = TestApp::spawn_without_workers().await;
-    let key = server_key(&app);
+    let key = server_key(&app).await;
     let good = valid_claims(&app);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -194,14 +197,7 @@ async fn forged_and_altered_tokens_are_refused() {
             0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
             0x04, 0x20,
         ];
-        der.extend_from_slice(
-            &hex::decode(
-                std::fs::read_to_string(app.dir.path().join("jwt-ed25519.key"))
-                    .unwrap()
-                    .trim(),
-            )
-            .unwrap(),
-        );
+        der.extend_from_slice(&server_seed(&app).await);
         let token = jsonwebtoken::encode(&header, &good, &EncodingKey::from_ed_der(&der)).unwrap();
         assert_refused(&app, &token, kid).await;
     }

@@ -11,6 +11,7 @@ mod helpers;
 mod identity;
 mod jobs;
 mod jwt_attacks;
+mod keys;
 mod limits;
 mod matrix;
 mod openapi;

@@ -21,7 +21,7 @@ async fn expired_and_tampered_urls_are_refused_and_store_nothing() {
         bucket: Bucket::Uploads,
         key: ObjectKey::parse("uploads/2024/01/01/x-a.jpg").unwrap(),
     };
-    let expired = app.presigner().sign(&SignedRequest {
+    let expired = app.presigner().await.sign(&SignedRequest {
         method: "PUT".into(),
         object: object.clone(),
         expires: now() - 1,
@@ -63,7 +63,7 @@ async fn expired_and_tampered_urls_are_refused_and_store_nothing() {
     }
     // Nothing was stored: the real URL's object is still absent.
     let key = presigned["key"].as_str().unwrap();
-    let download = app.presigner().sign(&SignedRequest {
+    let download = app.presigner().await.sign(&SignedRequest {
         method: "GET".into(),
         object: ObjectRef {
             bucket: Bucket::Uploads,
@@ -97,7 +97,7 @@ async fn wrong_method_and_missing_signature() {
     );
     // A download URL cannot be used to upload.
     app.put(url, "image/jpeg", jpeg(10, 10)).await;
-    let download = app.presigner().sign(&SignedRequest {
+    let download = app.presigner().await.sign(&SignedRequest {
         method: "GET".into(),
         object: ObjectRef {
             bucket: Bucket::Uploads,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use easel::app::Stores;
-use easel_store::{Completion, Queue};
+use easel_store::Completion;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
