@@ -1,7 +1,9 @@
 //! The embedded blob store: the local filesystem through `object_store`, one directory per
 //! bucket. `object_store` writes to a staging file (`<name>#<n>`) and renames it into
 //! place, so readers never see a partial object; staging files a crash left behind are
-//! swept when the store opens (keys can never contain `#`, so nothing else matches).
+//! swept when the store opens (keys can never contain `#`, so nothing else matches),
+//! once they are old enough that no other process sharing the directory can still be
+//! writing them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,10 @@ use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
 
 use crate::{Blobs, PutOutcome, StoreError};
+
+/// Staging files younger than this may belong to a write in progress in another process
+/// sharing the directory: the sweep leaves them alone.
+const STAGING_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Parts of a streamed upload are buffered to this size before each write.
 const PART_BYTES: usize = 1 << 20;
@@ -57,6 +63,16 @@ fn map_not_found(error: object_store::Error) -> StoreError {
     }
 }
 
+/// Whether a staging file was last written longer ago than [`STAGING_GRACE`].
+fn abandoned(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age > STAGING_GRACE)
+}
+
 fn remove_staging_files(root: &Path) -> Result<usize, std::io::Error> {
     let mut removed = 0;
     let mut pending: Vec<PathBuf> = vec![root.to_path_buf()];
@@ -66,9 +82,13 @@ fn remove_staging_files(root: &Path) -> Result<usize, std::io::Error> {
             let path = entry.path();
             if entry.file_type()?.is_dir() {
                 pending.push(path);
-            } else if entry.file_name().to_string_lossy().contains('#') {
-                std::fs::remove_file(&path)?;
-                removed += 1;
+            } else if entry.file_name().to_string_lossy().contains('#') && abandoned(&entry) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    // Renamed into place or swept by another process meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
     }

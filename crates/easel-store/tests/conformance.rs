@@ -1241,10 +1241,21 @@ async fn fs_blobs_sweep_staging_leftovers() {
     std::fs::create_dir_all(dir.path().join("uploads/uploads")).unwrap();
     let leftover = dir.path().join("uploads/uploads/a.jpg#3");
     std::fs::write(&leftover, b"half").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7_200);
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // Another process sharing the directory may be writing this one right now.
+    let in_progress = dir.path().join("uploads/uploads/c.jpg#1");
+    std::fs::write(&in_progress, b"being written").unwrap();
     let kept = dir.path().join("uploads/uploads/b.jpg");
     std::fs::write(&kept, b"whole").unwrap();
     FsBlobs::open(dir.path()).unwrap();
     assert!(!leftover.exists());
+    assert!(in_progress.exists());
     assert!(kept.exists());
 }
 

@@ -13,14 +13,44 @@ use futures::StreamExt;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use crate::postgres::TestDatabase;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// A test's data directory and, when the suite runs on PostgreSQL
+/// (`EASEL_TEST_BACKEND=postgres`), its own database; both go away with the last
+/// process using them.
+pub struct TestData {
+    dir: TempDir,
+    database: Option<TestDatabase>,
+}
+
+impl TestData {
+    fn new() -> TestData {
+        let on_postgres = std::env::var("EASEL_TEST_BACKEND").is_ok_and(|b| b == "postgres");
+        TestData {
+            dir: tempfile::tempdir().unwrap(),
+            database: on_postgres.then(TestDatabase::create),
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The metadata database URL, when it is not the data directory's SQLite file.
+    pub fn database_url(&self) -> Option<String> {
+        self.database.as_ref().map(TestDatabase::url)
+    }
+}
 
 /// A running Easel. `client` sends user A's access token with every request.
 pub struct TestApp {
     pub base: String,
     pub client: Client,
-    pub dir: Arc<TempDir>,
+    pub dir: Arc<TestData>,
     pub config: Config,
     /// User A, signed in (the owner of what the helpers create).
     pub user: Session,
@@ -60,10 +90,11 @@ pub fn bearer_client(token: &str) -> Client {
 }
 
 /// Settings every test wants: fast polling and retries.
-fn test_config(dir: &Path, in_process_workers: bool) -> Config {
+fn test_config(data: &TestData, in_process_workers: bool) -> Config {
     let mut config = Config::from_toml("").unwrap();
     config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.storage.data_dir = dir.to_path_buf();
+    config.storage.data_dir = data.path().to_path_buf();
+    config.storage.database_url = data.database_url();
     config.workers.in_process = in_process_workers;
     config.workers.poll_interval_ms = 50;
     config.workers.shutdown_grace_secs = 5;
@@ -90,18 +121,14 @@ impl TestApp {
 
     /// Easel with a configuration the test adjusts.
     pub async fn spawn_with(in_process_workers: bool, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(dir.path(), in_process_workers);
+        let data = TestData::new();
+        let mut config = test_config(&data, in_process_workers);
         adjust(&mut config);
-        Self::start(dir, config).await
-    }
-
-    async fn start(dir: TempDir, config: Config) -> TestApp {
-        Self::start_shared(Arc::new(dir), config, None).await
+        Self::start_shared(Arc::new(data), config, None).await
     }
 
     async fn start_shared(
-        dir: Arc<TempDir>,
+        dir: Arc<TestData>,
         config: Config,
         user: Option<(Session, String)>,
     ) -> TestApp {

@@ -15,6 +15,8 @@ mod keys;
 mod limits;
 mod matrix;
 mod openapi;
+#[path = "../support/postgres.rs"]
+mod postgres;
 mod presign;
 mod providers;
 mod queue;
