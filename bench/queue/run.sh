@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Service-core benchmark (issue 2), on loopback only:
-#  1. no-op jobs per second through the SQLite queue, end to end: N jobs submitted over
-#     HTTP by `hey`, timed until the last one is COMPLETED (read from /metrics);
+# Queue and API benchmark, on loopback only, SQLite and PostgreSQL in the same run:
+#  1. no-op jobs per second end to end: N jobs submitted over HTTP by `hey`, timed until
+#     the last one is COMPLETED (read from /metrics). SQLite: one `easel serve` with its
+#     in-process workers. PostgreSQL: one `easel serve --no-workers` and 1, 2 and 4
+#     `easel worker` processes on one database;
 #  2. latency p50/p99 of presign (POST /v1/uploads) and job status (GET /v1/jobs/{id})
-#     at a fixed request rate, with the error count.
-# Each measurement runs ROUNDS times against a fresh data directory; medians are printed.
+#     at a fixed request rate, with the error count, on each database.
+# Each no-op measurement runs ROUNDS times on a fresh data directory / database;
+# medians are printed. PostgreSQL is the one scripts/postgres finds (or EASEL_TEST_POSTGRES).
 # Usage: bench/queue/run.sh [JOBS] [RATE]   (defaults: 10000 jobs, 1000 requests/s)
+#        DATABASES="sqlite postgres" WORKERS="1 2 4" ROUNDS=3 PORT=18181
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SUBMITTERS=32
@@ -14,6 +18,8 @@ JOBS=$(( ${1:-10016} / SUBMITTERS * SUBMITTERS ))
 RATE=${2:-1000}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18181}
+DATABASES=${DATABASES:-sqlite postgres}
+WORKERS=${WORKERS:-1 2 4}
 BASE="http://127.0.0.1:$PORT"
 
 for tool in hey bc; do
@@ -25,41 +31,84 @@ if [ -z "${EASEL:-}" ]; then
   cargo build --release --locked -p easel >/dev/null 2>&1
   EASEL=target/release/easel
 fi
+PG_SERVER=""
+case " $DATABASES " in *" postgres "*) PG_SERVER=$(scripts/postgres) ;; esac
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-start_server() {
-  rm -rf "$WORK/data"
-  # auth.mode = none (allowed on loopback) and a plan whose rate limit the load cannot
-  # reach: this measures the queue and the HTTP path, not sign-in or throttling.
-  EASEL__AUTH__MODE=none EASEL__PLANS__DEFAULT__RATE_PER_SEC=1000000 \
-    EASEL__PLANS__DEFAULT__BURST=1000000 EASEL__LOG__LEVEL=warn "$EASEL" serve --data-dir "$WORK/data" --bind "127.0.0.1:$PORT" \
-    >"$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.1; done
-  echo "easel did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+PIDS=()
+DB_NAME=""
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "$DB_NAME" ] && psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
 }
-stop_server() { kill -INT "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Every process of one deployment: auth.mode = none (allowed on loopback) and a plan
+# whose rate limit the load cannot reach: this measures the queue and the HTTP path.
+easel_env() {
+  export EASEL__AUTH__MODE=none EASEL__PLANS__DEFAULT__RATE_PER_SEC=1000000 \
+    EASEL__PLANS__DEFAULT__BURST=1000000 EASEL__LOG__LEVEL=warn \
+    EASEL__STORAGE__DATA_DIR="$WORK/data"
+  if [ "$1" = postgres ]; then
+    export EASEL__STORAGE__DATABASE_URL="$PG_SERVER/$DB_NAME"
+  else
+    unset EASEL__STORAGE__DATABASE_URL
+  fi
+}
+
+# start DATABASE WORKER_PROCESSES: a fresh deployment; 0 worker processes means the
+# server's in-process workers.
+start() {
+  rm -rf "$WORK/data"
+  if [ "$1" = postgres ]; then
+    DB_NAME="easel_bench_$$_$RANDOM"
+    psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $DB_NAME" >/dev/null
+  fi
+  easel_env "$1"
+  local serve=(serve --bind "127.0.0.1:$PORT")
+  [ "$2" -gt 0 ] && serve+=(--no-workers)
+  "$EASEL" "${serve[@]}" >"$WORK/server.log" 2>&1 &
+  PIDS=($!)
+  for _ in $(seq 200); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "$BASE/readyz" >/dev/null || { echo "easel did not start" >&2; cat "$WORK/server.log" >&2; exit 1; }
+  for _ in $(seq "$2"); do
+    "$EASEL" worker >>"$WORK/worker.log" 2>&1 &
+    PIDS+=($!)
+  done
+}
+stop() {
+  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+  if [ -n "$DB_NAME" ]; then
+    psql "$PG_SERVER/postgres" -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null
+    DB_NAME=""
+  fi
+}
 completed() { curl -s "$BASE/metrics" | awk '/^easel_jobs\{status="COMPLETED"\}/ {print $2}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # hey prints "  99% in 0.0012 secs"; prints the value in milliseconds.
 percentile() { awk -v p="$1%" '$1 == p && $2 == "in" {printf "%.3f\n", $3 * 1000}'; }
 errors() { awk '/^Status code distribution:/ {s=1; next} s && /\[/ {gsub(/[\[\]]/, ""); if ($1 !~ /^2/) e += $2} /^Error distribution:/ {s=0; x=1; next} x && /\[/ {gsub(/[\[\]]/, ""); e += $1} END {print e + 0}'; }
 
-echo "== no-op jobs end to end: $JOBS jobs, $SUBMITTERS concurrent submitters, $ROUNDS rounds"
-rates=()
-for round in $(seq "$ROUNDS"); do
-  start_server
-  t0=$(date +%s.%N)
-  hey -n "$JOBS" -c "$SUBMITTERS" -m POST -T application/json -d '{"kind":"noop"}' "$BASE/v1/jobs" >"$WORK/hey-jobs.txt"
-  until [ "$(completed)" = "$JOBS" ]; do sleep 0.02; done
-  t1=$(date +%s.%N)
-  rate=$(echo "$JOBS / ($t1 - $t0)" | bc -l)
-  printf '  round %d: %.0f jobs/s (submit errors: %s)\n' "$round" "$rate" "$(errors <"$WORK/hey-jobs.txt")"
-  rates+=("$rate")
-  stop_server
-done
-printf 'no-op jobs/s, median: %.0f   (target >= 2000)\n' "$(printf '%s\n' "${rates[@]}" | median)"
+# noop DATABASE WORKER_PROCESSES: median jobs/s over ROUNDS fresh deployments.
+noop() {
+  local rates=()
+  for round in $(seq "$ROUNDS"); do
+    start "$1" "$2"
+    t0=$(date +%s.%N)
+    hey -n "$JOBS" -c "$SUBMITTERS" -m POST -T application/json -d '{"kind":"noop"}' "$BASE/v1/jobs" >"$WORK/hey-jobs.txt"
+    until [ "$(completed)" = "$JOBS" ]; do sleep 0.02; done
+    t1=$(date +%s.%N)
+    rate=$(echo "$JOBS / ($t1 - $t0)" | bc -l)
+    printf '  %s, %s worker process(es), round %d: %.0f jobs/s (submit errors: %s)\n' \
+      "$1" "$2" "$round" "$rate" "$(errors <"$WORK/hey-jobs.txt")"
+    rates+=("$rate")
+    stop
+  done
+  printf '%s no-op jobs/s with %s worker process(es), median: %.0f\n' "$1" "$2" \
+    "$(printf '%s\n' "${rates[@]}" | median)"
+}
 
 latency() { # name, then hey arguments
   local name=$1; shift
@@ -78,11 +127,19 @@ latency() { # name, then hey arguments
     "$(printf '%s\n' "${errs[@]}" | awk '{s+=$1} END {print s}')"
 }
 
-echo "== API latency at $RATE requests/s"
-start_server
-latency presign -m POST -T application/json -d '{"filename":"a.jpg","contentType":"image/jpeg"}' "$BASE/v1/uploads"
-JOB_ID=$(curl -s -X POST "$BASE/v1/jobs" -H 'content-type: application/json' -d '{"kind":"noop"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobId"])')
-latency job-status "$BASE/v1/jobs/$JOB_ID"
-stop_server
+for database in $DATABASES; do
+  echo "== $database: no-op jobs end to end, $JOBS jobs, $SUBMITTERS concurrent submitters, $ROUNDS rounds"
+  if [ "$database" = postgres ]; then
+    for workers in $WORKERS; do noop postgres "$workers"; done
+  else
+    noop sqlite 0
+  fi
+  echo "== $database: API latency at $RATE requests/s"
+  start "$database" 0
+  latency "$database presign" -m POST -T application/json -d '{"filename":"a.jpg","contentType":"image/jpeg"}' "$BASE/v1/uploads"
+  JOB_ID=$(curl -s -X POST "$BASE/v1/jobs" -H 'content-type: application/json' -d '{"kind":"noop"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobId"])')
+  latency "$database job-status" "$BASE/v1/jobs/$JOB_ID"
+  stop
+done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%Y-%m-%d)"

@@ -308,7 +308,7 @@ async fn run_claimed(
                 lease: claim.lease.clone(),
                 results,
             };
-            match completer.complete(completion).await {
+            match record_completion(completer, completion, settings.lease).await {
                 Ok(true) => {
                     metrics::counter!("easel_jobs_finished_total", "kind" => kind, "outcome" => "completed").increment(1);
                     tracing::info!(elapsed, "job completed");
@@ -350,6 +350,31 @@ async fn run_claimed(
                     tracing::error!(%error, "could not record the failure; the lease will expire");
                 }
             }
+        }
+    }
+}
+
+/// First pause before recording a completion again after the store failed.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(200);
+
+/// Records a completion, trying again with growing pauses while the store fails (a
+/// database restart) for up to the lease's length: the work is done, and rerunning it
+/// after the lease expires would only repeat it.
+async fn record_completion(
+    completer: &Completer,
+    completion: Completion,
+    lease: Duration,
+) -> Result<bool, String> {
+    let give_up = Instant::now() + lease;
+    let mut pause = RECORD_RETRY_FIRST;
+    loop {
+        match completer.complete(completion.clone()).await {
+            Err(error) if Instant::now() + pause < give_up => {
+                tracing::warn!(%error, "could not record completion; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            outcome => return outcome,
         }
     }
 }
