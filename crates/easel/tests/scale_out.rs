@@ -118,6 +118,11 @@ fn base(easel: &Easel) -> &str {
     easel.base.as_deref().unwrap()
 }
 
+/// Sends `request` and reads its JSON answer.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Signs up and in through `api`; a client sending the access token.
 async fn user(api: &str) -> Client {
     let anonymous = Client::new();
@@ -129,15 +134,12 @@ async fn user(api: &str) -> Client {
         .await
         .unwrap();
     assert_eq!(signed_up.status(), StatusCode::CREATED);
-    let tokens: Value = anonymous
-        .post(format!("{api}/v1/auth/sign-in"))
-        .json(&json!({ "username": "chaos@example.test", "password": "Corr3ct-horse" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tokens = json_of(
+        anonymous
+            .post(format!("{api}/v1/auth/sign-in"))
+            .json(&json!({ "username": "chaos@example.test", "password": "Corr3ct-horse" })),
+    )
+    .await;
     let token = tokens["accessToken"].as_str().unwrap();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -159,15 +161,12 @@ fn png() -> Vec<u8> {
 
 /// Uploads a PNG through `api`; its key.
 async fn upload(client: &Client, api: &str) -> String {
-    let presigned: Value = client
-        .post(format!("{api}/v1/uploads"))
-        .json(&json!({ "filename": "chaos.png", "contentType": "image/png" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let presigned = json_of(
+        client
+            .post(format!("{api}/v1/uploads"))
+            .json(&json!({ "filename": "chaos.png", "contentType": "image/png" })),
+    )
+    .await;
     let stored = client
         .put(presigned["url"].as_str().unwrap())
         .header("content-type", "image/png")
@@ -192,24 +191,14 @@ async fn a_job_is_visible_cancellable_and_streamable_through_another_api_process
     let (a, b) = (base(&a).to_owned(), base(&b).to_owned());
     let client = user(&a).await;
     // No worker yet: the job stays PENDING, and B can cancel it.
-    let job: Value = client
-        .post(format!("{a}/v1/jobs"))
-        .json(&json!({ "kind": "noop" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = json_of(
+        client
+            .post(format!("{a}/v1/jobs"))
+            .json(&json!({ "kind": "noop" })),
+    )
+    .await;
     let id = job["jobId"].as_str().unwrap();
-    let seen: Value = client
-        .get(format!("{b}/v1/jobs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen = json_of(client.get(format!("{b}/v1/jobs/{id}"))).await;
     assert_eq!(seen["status"], "PENDING");
     let cancelled = client
         .delete(format!("{b}/v1/jobs/{id}"))
@@ -217,26 +206,11 @@ async fn a_job_is_visible_cancellable_and_streamable_through_another_api_process
         .await
         .unwrap();
     assert_eq!(cancelled.status(), StatusCode::OK);
-    let seen: Value = client
-        .get(format!("{a}/v1/jobs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen = json_of(client.get(format!("{a}/v1/jobs/{id}"))).await;
     assert_eq!(seen["status"], "CANCELLED");
     // Streamed through B while a worker process runs it.
     let key = upload(&client, &a).await;
-    let job: Value = client
-        .post(format!("{a}/v1/jobs"))
-        .json(&process_job(&key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job = json_of(client.post(format!("{a}/v1/jobs")).json(&process_job(&key))).await;
     let id = job["jobId"].as_str().unwrap().to_owned();
     let events = client.get(format!("{b}/v1/jobs/{id}/events")).send();
     let _worker = deployment.worker();
@@ -441,14 +415,7 @@ async fn chaos_every_job_completes_once_through_kills_and_a_database_restart() {
     // Each job wrote its one output, and nothing else is there.
     let mut outputs = std::collections::HashSet::new();
     for id in &ids {
-        let job: Value = client
-            .get(format!("{}/v1/jobs/{id}", bases[0]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = json_of(client.get(format!("{}/v1/jobs/{id}", bases[0]))).await;
         assert_eq!(job["status"], "COMPLETED", "{job}");
         let results = job["results"].as_array().unwrap();
         assert_eq!(results.len(), 1, "{job}");
