@@ -140,6 +140,12 @@ pub trait Jobs: Send + Sync {
     /// removed yet, oldest expiry first.
     async fn expired(&self, now: Millis, limit: u32) -> Result<Vec<Job>, StoreError>;
 
+    /// Deletes up to `limit` jobs that finished (`COMPLETED`, `FAILED`, `CANCELLED`)
+    /// before `finished_before`, oldest first, so finished work does not pile up in the
+    /// table; generations are kept until their outputs were removed (they are history
+    /// entries until then). Returns how many it deleted.
+    async fn prune_finished(&self, finished_before: Millis, limit: u32) -> Result<u64, StoreError>;
+
     /// Records that a job's outputs were deleted, so the sweep skips it from now on.
     async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError>;
 }

@@ -512,6 +512,68 @@ async fn object_metadata(store: Arc<impl MetaStore>) {
 
 /// Retention: expiry hides a job from `live_at` lists, `expired` lists only finished
 /// jobs whose outputs remain, `expire` never postpones, and `outputs_removed` ends it.
+async fn finished_jobs_are_pruned_but_not_live_work_or_kept_history(store: Arc<impl MetaStore>) {
+    // Finished: a completed job, a cancelled one; a generation with its outputs
+    // removed, and one whose outputs are still kept.
+    let done = store
+        .create(new_job("alice", None, "done"))
+        .await
+        .unwrap()
+        .job;
+    let claim = claim_one(store.as_ref(), LONG).await.unwrap();
+    assert_eq!(claim.job.id, done.id);
+    assert!(
+        complete_one(store.as_ref(), &claim.lease, &[])
+            .await
+            .unwrap()
+    );
+    let cancelled = store.create(new_job("alice", None, "c")).await.unwrap().job;
+    store.cancel(cancelled.id).await.unwrap();
+    let mut history = Vec::new();
+    for body in ["swept", "kept"] {
+        let mut generation = new_job("alice", None, body);
+        generation.kind = JobKind::Generate;
+        let job = store.create(generation).await.unwrap().job;
+        store.cancel(job.id).await.unwrap();
+        history.push(job.id);
+    }
+    store
+        .outputs_removed(history[0], easel_core::now_millis())
+        .await
+        .unwrap();
+    // Live: a pending job.
+    let pending = store.create(new_job("alice", None, "p")).await.unwrap().job;
+
+    let later = easel_core::now_millis() + 1_000;
+    assert_eq!(
+        store.prune_finished(later - 60_000, 100).await.unwrap(),
+        0,
+        "too recent"
+    );
+    assert_eq!(
+        store.prune_finished(later, 1).await.unwrap(),
+        1,
+        "at most the limit"
+    );
+    assert_eq!(store.prune_finished(later, 100).await.unwrap(), 2);
+    assert_eq!(store.prune_finished(later, 100).await.unwrap(), 0);
+    for gone in [done.id, cancelled.id, history[0]] {
+        assert!(store.get(gone).await.unwrap().is_none());
+    }
+    assert!(
+        store.get(history[1]).await.unwrap().is_some(),
+        "history kept"
+    );
+    assert_eq!(
+        store.get(pending.id).await.unwrap().unwrap().status,
+        JobStatus::Pending
+    );
+    assert_eq!(
+        claim_one(store.as_ref(), LONG).await.unwrap().job.id,
+        pending.id
+    );
+}
+
 async fn expiry_and_kind_filters(store: Arc<impl MetaStore>) {
     let now = easel_core::now_millis();
     let mut keep = new_job("alice", None, "keep");
@@ -1226,6 +1288,7 @@ sqlite_tests!(
     rate_buckets_and_quotas,
     audit_log,
     expiry_and_kind_filters,
+    finished_jobs_are_pruned_but_not_live_work_or_kept_history,
     request_log,
 );
 

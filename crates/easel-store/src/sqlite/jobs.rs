@@ -197,6 +197,21 @@ impl Jobs for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
+    async fn prune_finished(&self, finished_before: Millis, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs
+                 WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND updated_at < ?
+                   AND (kind <> 'generate' OR outputs_removed_at IS NOT NULL)
+                 ORDER BY updated_at LIMIT ?)",
+        )
+        .bind(finished_before)
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError> {
         sqlx::query("UPDATE jobs SET outputs_removed_at = ? WHERE id = ?")
             .bind(at)
