@@ -1,11 +1,10 @@
 //! Easel's persistence behind narrow traits: job records ([`Jobs`]), the durable queue
 //! ([`Queue`]), object metadata ([`Objects`]), object bytes ([`Blobs`]), identity
 //! ([`Users`], [`ExternalPrincipals`], [`RefreshTokens`], [`ApiKeys`], [`Usage`],
-//! [`Audit`]), the generation
-//! request log ([`RequestLog`]), plus the
-//! HMAC presigner for URLs that Easel serves itself. `SqliteStore` and `FsBlobs` are the
-//! embedded defaults; other engines implement the same traits and run the same
-//! conformance suite (`tests/conformance.rs`).
+//! [`Audit`]), the deployment's shared [`Secrets`], the generation request log
+//! ([`RequestLog`]), plus the HMAC presigner for URLs that Easel serves itself.
+//! `SqliteStore` and `FsBlobs` are the embedded defaults; other engines implement the
+//! same traits and run the same conformance suite (`tests/conformance.rs`).
 
 mod audit;
 mod blobs;
@@ -18,6 +17,8 @@ mod objects;
 mod presign;
 mod queue;
 mod request_log;
+mod rows;
+mod secrets;
 mod sqlite;
 mod tokens;
 mod usage;
@@ -35,6 +36,7 @@ pub use objects::{ObjectMeta, Objects};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
 pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use request_log::{RequestLog, RequestRecord};
+pub use secrets::{Secrets, StoredSecret};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome};
 pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, RateGrant, Usage};
