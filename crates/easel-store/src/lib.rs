@@ -3,8 +3,9 @@
 //! ([`Users`], [`ExternalPrincipals`], [`RefreshTokens`], [`ApiKeys`], [`Usage`],
 //! [`Audit`]), the deployment's shared [`Secrets`], the generation request log
 //! ([`RequestLog`]), plus the HMAC presigner for URLs that Easel serves itself.
-//! `SqliteStore` and `FsBlobs` are the embedded defaults; other engines implement the
-//! same traits and run the same conformance suite (`tests/conformance.rs`).
+//! `SqliteStore` and `FsBlobs` are the embedded defaults; `PgStore` keeps the same
+//! records in PostgreSQL for several processes on several machines. Every engine
+//! implements the same traits and runs the same conformance suite (`tests/conformance.rs`).
 
 mod audit;
 mod blobs;
@@ -14,6 +15,7 @@ mod fs_blobs;
 mod identity;
 mod jobs;
 mod objects;
+mod postgres;
 mod presign;
 mod queue;
 mod request_log;
@@ -33,6 +35,7 @@ pub use fs_blobs::FsBlobs;
 pub use identity::IdentityStore;
 pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
 pub use objects::{ObjectMeta, Objects};
+pub use postgres::{Migrated, PgOptions, PgStore};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
 pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use request_log::{RequestLog, RequestRecord};
