@@ -33,6 +33,17 @@ pub enum StoreError {
     /// A filesystem operation failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The database was migrated by a newer Easel: its schema is at a version this binary
+    /// does not know, so it refuses to touch it.
+    #[error(
+        "the database schema is at version {found}, newer than this Easel supports ({supported}); upgrade Easel"
+    )]
+    SchemaTooNew {
+        /// The version the database records.
+        found: u32,
+        /// The newest version this binary knows.
+        supported: u32,
+    },
 }
 
 impl StoreError {
@@ -47,6 +58,7 @@ impl StoreError {
             StoreError::Blob(_) => "blob-store-error",
             StoreError::Corrupt(_) => "corrupt-row",
             StoreError::Io(_) => "io-error",
+            StoreError::SchemaTooNew { .. } => "schema-too-new",
         }
     }
 

@@ -9,7 +9,7 @@ pub trait IdentityStore:
 {
 }
 
-impl<T> IdentityStore for T where
-    T: Users + ExternalPrincipals + RefreshTokens + ApiKeys + Usage + Audit + Secrets + 'static
+impl<T: Users + ExternalPrincipals + RefreshTokens + ApiKeys + Usage + Audit + Secrets + 'static>
+    IdentityStore for T
 {
 }

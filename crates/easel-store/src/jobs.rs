@@ -149,3 +149,26 @@ pub trait Jobs: Send + Sync {
     /// Records that a job's outputs were deleted, so the sweep skips it from now on.
     async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError>;
 }
+
+/// The record of a job just created at `now`, as every store returns it from
+/// [`Jobs::create`] without reading it back.
+pub(crate) fn pending_job(new: NewJob, now: Millis) -> Job {
+    Job {
+        id: new.id,
+        owner: new.owner,
+        kind: new.kind,
+        status: JobStatus::Pending,
+        spec: new.spec,
+        image_count: new.image_count,
+        progress: 0,
+        progress_total: 0,
+        results: Vec::new(),
+        error: None,
+        attempts: 0,
+        max_attempts: new.max_attempts,
+        idempotency_key: new.idempotency_key,
+        created_at: now,
+        updated_at: now,
+        expires_at: new.expires_at,
+    }
+}

@@ -1,11 +1,11 @@
 //! Easel's persistence behind narrow traits: job records ([`Jobs`]), the durable queue
 //! ([`Queue`]), object metadata ([`Objects`]), object bytes ([`Blobs`]), identity
 //! ([`Users`], [`ExternalPrincipals`], [`RefreshTokens`], [`ApiKeys`], [`Usage`],
-//! [`Audit`]), the generation
-//! request log ([`RequestLog`]), plus the
-//! HMAC presigner for URLs that Easel serves itself. `SqliteStore` and `FsBlobs` are the
-//! embedded defaults; other engines implement the same traits and run the same
-//! conformance suite (`tests/conformance.rs`).
+//! [`Audit`]), the deployment's shared [`Secrets`], the generation request log
+//! ([`RequestLog`]), plus the HMAC presigner for URLs that Easel serves itself.
+//! `SqliteStore` and `FsBlobs` are the embedded defaults; `PgStore` keeps the same
+//! records in PostgreSQL for several processes on several machines. Every engine
+//! implements the same traits and runs the same conformance suite (`tests/conformance.rs`).
 
 mod audit;
 mod blobs;
@@ -16,9 +16,11 @@ mod identity;
 mod jobs;
 mod metadata;
 mod objects;
+mod postgres;
 mod presign;
 mod queue;
 mod request_log;
+mod rows;
 mod secrets;
 mod sqlite;
 mod tokens;
@@ -35,6 +37,7 @@ pub use identity::IdentityStore;
 pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
 pub use metadata::MetadataStore;
 pub use objects::{ObjectMeta, Objects};
+pub use postgres::{Migrated, PgOptions, PgStore};
 pub use presign::{PresignError, PresignKey, Presigned, Presigner, SignedRequest, UploadRules};
 pub use queue::{Claim, Completion, FailOutcome, Lease, Queue};
 pub use request_log::{RequestLog, RequestRecord};

@@ -1,25 +1,26 @@
-//! Named secrets shared by every process of a deployment (token signing keys, presign
-//! keys, the access-key secret), kept in the metadata database rather than in a data
-//! directory that other machines cannot see. Values are opaque bytes: sealing them at
-//! rest is the caller's business.
+//! Secrets shared by every process of a deployment (token signing keys, presign keys,
+//! the access-key secret), kept in the metadata database so that processes started
+//! anywhere agree on them without a shared file.
 
 use async_trait::async_trait;
 use easel_core::Millis;
 
 use crate::StoreError;
 
-/// A stored secret.
+/// A named secret shared by every process of a deployment (token signing keys, presign
+/// keys, the access-key secret): stored as opaque bytes (encryption at rest is the
+/// caller's), created once, never updated in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSecret {
-    /// Its name, e.g. `token-signing/00000001733300000000`.
+    /// Its name, unique in the deployment (e.g. `token-signing/2025-06`).
     pub name: String,
-    /// The stored bytes.
+    /// The bytes, as given.
     pub value: Vec<u8>,
-    /// When it was stored.
+    /// When it was inserted.
     pub created_at: Millis,
 }
 
-/// Named secrets, created once and never updated in place.
+/// Secret records.
 #[async_trait]
 pub trait Secrets: Send + Sync {
     /// The secret `name`, inserting `candidate` first if there is none. Several

@@ -17,22 +17,19 @@ mod usage;
 mod users;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
-use easel_core::{JobId, JobKind, JobStatus};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
-use crate::{Job, StoreError, Wakeups};
+use crate::{StoreError, Wakeups};
 
-/// The SQLite implementation of [`crate::Jobs`], [`crate::Queue`], [`crate::Objects`]
-/// and the identity traits ([`crate::IdentityStore`]).
+/// The SQLite implementation of [`crate::Jobs`], [`crate::Queue`], [`crate::Objects`],
+/// [`crate::RequestLog`] and the identity traits ([`crate::IdentityStore`]).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -89,10 +86,10 @@ impl SqliteStore {
             .await?;
         let applied = applied.unwrap_or(0) as usize;
         if applied > schema::MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "the database is at schema version {applied}, newer than this Easel knows ({}); upgrade Easel",
-                schema::MIGRATIONS.len()
-            )));
+            return Err(StoreError::SchemaTooNew {
+                found: applied as u32,
+                supported: schema::MIGRATIONS.len() as u32,
+            });
         }
         for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
             sqlx::raw_sql(*migration).execute(&mut *tx).await?;
@@ -112,48 +109,10 @@ impl SqliteStore {
     }
 }
 
-/// The columns [`job_from_row`] reads, for `concat!`-built static SQL.
-macro_rules! job_columns {
-    () => {
-        "id, owner, kind, status, spec, image_count, progress, progress_total, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
-    };
-}
-use job_columns;
-
 /// Maps a unique-constraint violation to [`StoreError::Conflict`].
 fn conflict_or(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Database(error),
     }
-}
-
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {detail}"))
-}
-
-fn job_from_row(row: &SqliteRow) -> Result<Job, StoreError> {
-    let id: String = row.try_get("id")?;
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    let spec: String = row.try_get("spec")?;
-    let results: String = row.try_get("results")?;
-    Ok(Job {
-        id: JobId::from_str(&id).map_err(|e| corrupt("job id", e))?,
-        owner: row.try_get("owner")?,
-        kind: JobKind::from_str(&kind).map_err(|e| corrupt("job kind", e))?,
-        status: JobStatus::from_str(&status).map_err(|e| corrupt("job status", e))?,
-        spec: serde_json::from_str(&spec).map_err(|e| corrupt("job spec", e))?,
-        image_count: row.try_get::<i64, _>("image_count")? as u32,
-        progress: row.try_get::<i64, _>("progress")? as u32,
-        progress_total: row.try_get::<i64, _>("progress_total")? as u32,
-        results: serde_json::from_str(&results).map_err(|e| corrupt("job results", e))?,
-        error: row.try_get("error")?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        max_attempts: row.try_get::<i64, _>("max_attempts")? as u32,
-        idempotency_key: row.try_get("idempotency_key")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        expires_at: row.try_get("expires_at")?,
-    })
 }

@@ -1,6 +1,9 @@
 //! The conformance suite every metadata store and blob store must pass. Each check is a
-//! generic function over the traits; the `#[tokio::test]`s at the bottom run them against
-//! the embedded implementations (a new engine adds its own runner calling the same checks).
+//! generic function over the traits; `store_tests!` at the bottom generates one module
+//! per engine (`sqlite_store`, `postgres_store`) running every check on a fresh store.
+//! PostgreSQL runs at `EASEL_TEST_DATABASE_URL` or `EASEL_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), each test in a schema of its own that is
+//! dropped afterwards; `tests/postgres.rs` holds the checks only PostgreSQL needs.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +18,9 @@ use easel_store::{
     RequestLog, RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
 };
 use futures::StreamExt;
+
+#[path = "support/pg.rs"]
+mod pg;
 
 trait MetaStore: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static {}
 impl<T: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static> MetaStore for T {}
@@ -1246,6 +1252,72 @@ async fn audit_log(store: Arc<impl MetaStore>) {
     assert_eq!(store.list_audit(None, 1).await.unwrap().len(), 1);
 }
 
+/// Secrets: inserted once, never replaced; listed by prefix (taken literally), oldest
+/// first; concurrent `secret_or_insert` calls all get the first insert's value.
+async fn secrets(store: Arc<impl MetaStore>) {
+    let first = store
+        .secret_or_insert("signing/1", b"first", 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.value.as_slice(), first.created_at),
+        (&b"first"[..], 1_000)
+    );
+    let again = store
+        .secret_or_insert("signing/1", b"second", 2_000)
+        .await
+        .unwrap();
+    assert_eq!(again, first, "the first insert wins");
+    let taken = store.insert_secret("signing/1", b"third", 3_000).await;
+    assert!(matches!(taken, Err(StoreError::Conflict)));
+    store
+        .insert_secret("signing/0", b"older", 500)
+        .await
+        .unwrap();
+    store
+        .insert_secret("signingX/9", b"other", 100)
+        .await
+        .unwrap();
+    store
+        .insert_secret("sign_%/1", &[0, 255, 7], 200)
+        .await
+        .unwrap();
+    let names = |secrets: Vec<easel_store::StoredSecret>| {
+        secrets.into_iter().map(|s| s.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.secrets_with_prefix("signing/").await.unwrap()),
+        ["signing/0", "signing/1"],
+        "oldest first, the prefix taken literally"
+    );
+    let odd = store.secrets_with_prefix("sign_%").await.unwrap();
+    assert_eq!(odd.len(), 1, "`_` and `%` are not wildcards");
+    assert_eq!(odd[0].value, [0, 255, 7], "bytes come back as stored");
+    assert_eq!(store.secrets_with_prefix("").await.unwrap().len(), 4);
+    assert!(store.delete_secret("signing/0").await.unwrap());
+    assert!(!store.delete_secret("signing/0").await.unwrap());
+    assert_eq!(
+        names(store.secrets_with_prefix("signing/").await.unwrap()),
+        ["signing/1"]
+    );
+
+    let racers = (0..8u8).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .secret_or_insert("raced", &[i], 5_000)
+                .await
+                .unwrap()
+                .value
+        }
+    });
+    let values = futures::future::join_all(racers).await;
+    assert!(
+        values.iter().all(|v| *v == values[0]),
+        "one winner: {values:?}"
+    );
+}
+
 async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("easel.db"), Arc::new(Wakeups::default()))
@@ -1254,14 +1326,47 @@ async fn sqlite() -> (tempfile::TempDir, Arc<SqliteStore>) {
     (dir, Arc::new(store))
 }
 
-macro_rules! sqlite_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_store {
-            use super::*;
+async fn postgres() -> (pg::Schema, Arc<easel_store::PgStore>) {
+    let schema = pg::Schema::new();
+    let store = schema.connect(Arc::new(Wakeups::default())).await;
+    (schema, Arc::new(store))
+}
+
+/// Generates module `$module` with one test per conformance check, each on a fresh
+/// store from `$factory` (which returns a guard that cleans up, and the store).
+macro_rules! store_tests {
+    ($module:ident, $factory:ident) => {
+        store_tests!(
+            @ $module, $factory,
+            create_get_list_and_idempotency,
+            claim_complete_and_fencing,
+            retries_then_dead,
+            backoff_hides_the_job,
+            permanent_failure_is_dead_at_once,
+            expired_lease_is_reclaimed_then_dead,
+            cancel_and_release,
+            concurrent_claims_are_exclusive,
+            batches_claim_oldest_first_and_complete_per_lease,
+            concurrent_creates_all_land_once,
+            object_metadata,
+            users_and_lockout,
+            external_principals,
+            refresh_rotation_and_reuse,
+            api_keys,
+            rate_buckets_and_quotas,
+            audit_log,
+            expiry_and_kind_filters,
+            finished_jobs_are_pruned_but_not_live_work_or_kept_history,
+            request_log,
+            secrets,
+        );
+    };
+    (@ $module:ident, $factory:ident, $($name:ident),* $(,)?) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let (_dir, store) = sqlite().await;
+                    let (_guard, store) = super::$factory().await;
                     super::$name(store).await;
                 }
             )*
@@ -1269,28 +1374,8 @@ macro_rules! sqlite_tests {
     };
 }
 
-sqlite_tests!(
-    create_get_list_and_idempotency,
-    claim_complete_and_fencing,
-    retries_then_dead,
-    backoff_hides_the_job,
-    permanent_failure_is_dead_at_once,
-    expired_lease_is_reclaimed_then_dead,
-    cancel_and_release,
-    concurrent_claims_are_exclusive,
-    batches_claim_oldest_first_and_complete_per_lease,
-    concurrent_creates_all_land_once,
-    object_metadata,
-    users_and_lockout,
-    external_principals,
-    refresh_rotation_and_reuse,
-    api_keys,
-    rate_buckets_and_quotas,
-    audit_log,
-    expiry_and_kind_filters,
-    finished_jobs_are_pruned_but_not_live_work_or_kept_history,
-    request_log,
-);
+store_tests!(sqlite_store, sqlite);
+store_tests!(postgres_store, postgres);
 
 #[tokio::test]
 async fn fs_blobs_round_trip() {

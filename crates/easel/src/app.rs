@@ -14,7 +14,7 @@ use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
 use easel_services::{Ports, Services, ServicesSettings};
-use easel_store::{FsBlobs, MetadataStore, Presigner, SqliteStore, Wakeups};
+use easel_store::{FsBlobs, MetadataStore, PgOptions, Presigner, SqliteStore, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -86,8 +86,12 @@ pub async fn open_metadata(
                     .with_context(|| format!("cannot open the database {shown}"))?,
             )
         }
-        Database::Postgres(_) => anyhow::bail!(
-            "cannot open the database {shown}: this build has no PostgreSQL support yet"
+        Database::Postgres(url) => Arc::new(
+            PgOptions::new(url)
+                .max_connections(config.storage.database_max_connections)
+                .connect(wakeups)
+                .await
+                .with_context(|| format!("cannot open the database {shown}"))?,
         ),
     };
     tracing::info!(database = %shown, "metadata database open");

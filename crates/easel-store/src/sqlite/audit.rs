@@ -1,10 +1,9 @@
 //! [`Audit`] for SQLite.
 
-use async_trait::async_trait;
-use sqlx::Row;
-
 use super::SqliteStore;
+use crate::rows::{audit_columns, audit_from_row};
 use crate::{Audit, AuditEvent, StoreError};
+use async_trait::async_trait;
 
 #[async_trait]
 impl Audit for SqliteStore {
@@ -31,27 +30,15 @@ impl Audit for SqliteStore {
         principal: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, event, principal, username, ip, user_agent, request_id, detail
-               FROM audit_log WHERE (?1 IS NULL OR principal = ?1) ORDER BY id DESC LIMIT ?2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_log WHERE (?1 IS NULL OR principal = ?1) ORDER BY id DESC LIMIT ?2"
+        ))
         .bind(principal)
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEvent {
-                    at: row.try_get("at")?,
-                    event: row.try_get("event")?,
-                    principal: row.try_get("principal")?,
-                    username: row.try_get("username")?,
-                    ip: row.try_get("ip")?,
-                    user_agent: row.try_get("user_agent")?,
-                    request_id: row.try_get("request_id")?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 }

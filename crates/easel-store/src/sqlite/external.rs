@@ -1,30 +1,10 @@
 //! [`ExternalPrincipals`] for SQLite.
 
+use super::SqliteStore;
+use crate::rows::{external_columns, principal_from_row};
+use crate::{ExternalPrincipal, ExternalPrincipals, StoreError};
 use async_trait::async_trait;
 use easel_core::Millis;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use super::SqliteStore;
-use crate::{ExternalPrincipal, ExternalPrincipals, StoreError};
-
-/// The columns [`principal_from_row`] reads, for `concat!`-built static SQL.
-macro_rules! external_columns {
-    () => {
-        "id, issuer, username, plan, created_at, updated_at"
-    };
-}
-
-fn principal_from_row(row: &SqliteRow) -> Result<ExternalPrincipal, StoreError> {
-    Ok(ExternalPrincipal {
-        id: row.try_get("id")?,
-        issuer: row.try_get("issuer")?,
-        username: row.try_get("username")?,
-        plan: row.try_get("plan")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 #[async_trait]
 impl ExternalPrincipals for SqliteStore {

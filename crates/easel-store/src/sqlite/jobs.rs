@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use easel_core::{JobId, JobKind, JobStatus, Millis, now_millis};
 use sqlx::Row;
 
-use super::{SqliteStore, job_columns, job_from_row};
+use super::SqliteStore;
+use crate::jobs::pending_job;
+use crate::rows::{job_columns, job_from_row};
 use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, StoreError};
 
 #[async_trait]
@@ -219,27 +221,5 @@ impl Jobs for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
-    }
-}
-
-/// The record of a job just created at `now`.
-fn pending_job(new: NewJob, now: i64) -> Job {
-    Job {
-        id: new.id,
-        owner: new.owner,
-        kind: new.kind,
-        status: JobStatus::Pending,
-        spec: new.spec,
-        image_count: new.image_count,
-        progress: 0,
-        progress_total: 0,
-        results: Vec::new(),
-        error: None,
-        attempts: 0,
-        max_attempts: new.max_attempts,
-        idempotency_key: new.idempotency_key,
-        created_at: now,
-        updated_at: now,
-        expires_at: new.expires_at,
     }
 }

@@ -1,45 +1,11 @@
 //! [`Objects`] for SQLite.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
-use easel_core::{Bucket, JobId, ObjectKey, ObjectRef};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use easel_core::ObjectRef;
 
-use super::{SqliteStore, corrupt};
+use super::SqliteStore;
+use crate::rows::{object_columns, object_from_row};
 use crate::{ObjectMeta, Objects, StoreError};
-
-fn object_ref(bucket: &str, key: &str) -> Result<ObjectRef, StoreError> {
-    Ok(ObjectRef {
-        bucket: Bucket::from_str(bucket).map_err(|e| corrupt("bucket", e))?,
-        key: ObjectKey::parse(key).map_err(|e| corrupt("object key", e))?,
-    })
-}
-
-fn object_from_row(row: &SqliteRow) -> Result<ObjectMeta, StoreError> {
-    let width: Option<i64> = row.try_get("width")?;
-    let height: Option<i64> = row.try_get("height")?;
-    let source_bucket: Option<String> = row.try_get("source_bucket")?;
-    let source_key: Option<String> = row.try_get("source_key")?;
-    let job_id: Option<String> = row.try_get("job_id")?;
-    Ok(ObjectMeta {
-        object: object_ref(row.try_get("bucket")?, row.try_get("object_key")?)?,
-        owner: row.try_get("owner")?,
-        content_type: row.try_get("content_type")?,
-        size: row.try_get::<i64, _>("size")? as u64,
-        sha256: row.try_get("sha256")?,
-        dimensions: width.zip(height).map(|(w, h)| (w as u32, h as u32)),
-        source: match (source_bucket, source_key) {
-            (Some(bucket), Some(key)) => Some(object_ref(&bucket, &key)?),
-            _ => None,
-        },
-        job_id: job_id
-            .map(|id| JobId::from_str(&id).map_err(|e| corrupt("job id", e)))
-            .transpose()?,
-        created_at: row.try_get("created_at")?,
-    })
-}
 
 #[async_trait]
 impl Objects for SqliteStore {
@@ -70,10 +36,11 @@ impl Objects for SqliteStore {
     }
 
     async fn get_object(&self, object: &ObjectRef) -> Result<Option<ObjectMeta>, StoreError> {
-        let row = sqlx::query(
-            "SELECT bucket, object_key, owner, content_type, size, sha256, width, height, source_bucket, source_key, job_id, created_at
-               FROM objects WHERE bucket = ? AND object_key = ?",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            object_columns!(),
+            " FROM objects WHERE bucket = ? AND object_key = ?"
+        ))
         .bind(object.bucket.as_str())
         .bind(object.key.as_str())
         .fetch_optional(&self.reader)
@@ -82,10 +49,11 @@ impl Objects for SqliteStore {
     }
 
     async fn derived_from(&self, source: &ObjectRef) -> Result<Vec<ObjectMeta>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT bucket, object_key, owner, content_type, size, sha256, width, height, source_bucket, source_key, job_id, created_at
-               FROM objects WHERE source_bucket = ? AND source_key = ? ORDER BY created_at, object_key",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            object_columns!(),
+            " FROM objects WHERE source_bucket = ? AND source_key = ? ORDER BY created_at, object_key"
+        ))
         .bind(source.bucket.as_str())
         .bind(source.key.as_str())
         .fetch_all(&self.reader)

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use easel_core::{ImageResult, JobId, Millis, now_millis};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{SqliteStore, job_columns, job_from_row};
+use super::SqliteStore;
+use crate::rows::{job_columns, job_from_row};
 use crate::{Claim, Completion, FailOutcome, Job, Lease, Queue, StoreError};
 
 /// How often busy claims also sweep expired leases whose attempts are used up (an idle

@@ -1,39 +1,10 @@
 //! [`RequestLog`] for SQLite.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
-use easel_core::JobId;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteStore, corrupt};
+use super::SqliteStore;
+use crate::rows::{record_columns, record_from_row};
 use crate::{RequestLog, RequestRecord, StoreError};
-
-fn record_from_row(row: &SqliteRow) -> Result<RequestRecord, StoreError> {
-    let job_id: Option<String> = row.try_get("job_id")?;
-    Ok(RequestRecord {
-        id: row.try_get("id")?,
-        owner: row.try_get("owner")?,
-        at: row.try_get("at")?,
-        dialect: row.try_get("dialect")?,
-        task_type: row.try_get("task_type")?,
-        prompt: row.try_get("prompt")?,
-        engine: row.try_get("engine")?,
-        model: row.try_get("model")?,
-        seed: row.try_get::<Option<i64>, _>("seed")?.map(|s| s as u32),
-        status: row.try_get("status")?,
-        error_code: row.try_get("error_code")?,
-        latency_ms: row
-            .try_get::<Option<i64>, _>("latency_ms")?
-            .map(|l| l as u64),
-        output_bytes: row.try_get::<i64, _>("output_bytes")? as u64,
-        image_count: row.try_get::<i64, _>("image_count")? as u32,
-        job_id: job_id
-            .map(|id| JobId::from_str(&id).map_err(|e| corrupt("job id", e)))
-            .transpose()?,
-    })
-}
 
 #[async_trait]
 impl RequestLog for SqliteStore {
@@ -68,11 +39,12 @@ impl RequestLog for SqliteStore {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RequestRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, owner, at, dialect, task_type, prompt, engine, model, seed, status, error_code, latency_ms, output_bytes, image_count, job_id
-               FROM request_log WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR id < ?2)
-              ORDER BY id DESC LIMIT ?3",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            record_columns!(),
+            " FROM request_log WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR id < ?2)
+              ORDER BY id DESC LIMIT ?3"
+        ))
         .bind(owner)
         .bind(before)
         .bind(i64::from(limit))

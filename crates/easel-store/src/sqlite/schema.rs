@@ -197,9 +197,10 @@ ALTER TABLE jobs ADD COLUMN progress_total INTEGER NOT NULL DEFAULT 0;
     r#"
 ALTER TABLE rate_buckets ADD COLUMN granted BIGINT NOT NULL DEFAULT 0;
 "#,
-    // 7: secrets every process shares (signing keys, presign key, access-key secret).
+    // 7: secrets every process of a deployment shares (signing keys). IF NOT EXISTS: a
+    // database that a development build already gave the table migrates cleanly.
     r#"
-CREATE TABLE secrets (
+CREATE TABLE IF NOT EXISTS secrets (
     name       TEXT PRIMARY KEY,
     value      BLOB NOT NULL,
     created_at BIGINT NOT NULL

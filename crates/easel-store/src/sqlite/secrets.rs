@@ -1,20 +1,12 @@
-//! [`Secrets`] for SQLite.
+//! [`Secrets`] for SQLite. Inserts go through the single writer, so "first insert wins"
+//! holds between the processes sharing the file: each waits for the other's lock.
 
 use async_trait::async_trait;
 use easel_core::Millis;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, conflict_or};
+use crate::rows::secret_from_row;
 use crate::{Secrets, StoreError, StoredSecret};
-
-fn secret_from_row(row: &SqliteRow) -> Result<StoredSecret, StoreError> {
-    Ok(StoredSecret {
-        name: row.try_get("name")?,
-        value: row.try_get("value")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
 
 #[async_trait]
 impl Secrets for SqliteStore {
@@ -24,6 +16,9 @@ impl Secrets for SqliteStore {
         candidate: &[u8],
         now: Millis,
     ) -> Result<StoredSecret, StoreError> {
+        // One write transaction: the insert (a no-op when the name exists) and the read
+        // see the same database state, even with another process racing.
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
              ON CONFLICT (name) DO NOTHING",
@@ -31,14 +26,13 @@ impl Secrets for SqliteStore {
         .bind(name)
         .bind(candidate)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
-        // Read through the writer: the row may be another process's, committed a
-        // moment ago.
         let row = sqlx::query("SELECT name, value, created_at FROM secrets WHERE name = ?")
             .bind(name)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         secret_from_row(&row)
     }
 
@@ -54,13 +48,13 @@ impl Secrets for SqliteStore {
     }
 
     async fn secrets_with_prefix(&self, prefix: &str) -> Result<Vec<StoredSecret>, StoreError> {
-        // `substr` rather than LIKE: names may hold `%` or `_`.
+        // substr rather than LIKE: a prefix may hold `%` or `_`, which LIKE would expand.
         let rows = sqlx::query(
             "SELECT name, value, created_at FROM secrets
               WHERE substr(name, 1, length(?1)) = ?1 ORDER BY created_at, name",
         )
         .bind(prefix)
-        .fetch_all(&self.writer)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter().map(secret_from_row).collect()
     }
@@ -70,6 +64,6 @@ impl Secrets for SqliteStore {
             .bind(name)
             .execute(&self.writer)
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use easel_core::Millis;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, conflict_or};
+use crate::rows::{key_columns, key_from_row};
 use crate::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome, StoreError};
 
 #[async_trait]
@@ -126,24 +126,6 @@ impl RefreshTokens for SqliteStore {
         .await?;
         Ok(done.rows_affected())
     }
-}
-
-/// The columns [`key_from_row`] reads, for `concat!`-built static SQL.
-macro_rules! key_columns {
-    () => {
-        "id, owner, name, prefix, created_at, revoked_at"
-    };
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
-    Ok(ApiKey {
-        id: row.try_get("id")?,
-        owner: row.try_get("owner")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
 }
 
 #[async_trait]

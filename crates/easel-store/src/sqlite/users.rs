@@ -1,32 +1,11 @@
 //! [`Users`] for SQLite.
 
+use super::{SqliteStore, conflict_or};
+use crate::rows::{user_columns, user_from_row};
+use crate::{LockoutPolicy, LoginFailure, StoreError, User, Users};
 use async_trait::async_trait;
 use easel_core::Millis;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use super::{SqliteStore, conflict_or};
-use crate::{LockoutPolicy, LoginFailure, StoreError, User, Users};
-
-/// The columns [`user_from_row`] reads, for `concat!`-built static SQL.
-macro_rules! user_columns {
-    () => {
-        "id, username, password_hash, admin, plan, disabled, created_at, updated_at"
-    };
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        admin: row.try_get("admin")?,
-        plan: row.try_get("plan")?,
-        disabled: row.try_get("disabled")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 #[async_trait]
 impl Users for SqliteStore {

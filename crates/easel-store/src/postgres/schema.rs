@@ -1,0 +1,193 @@
+//! The PostgreSQL schema, as numbered migrations (`schema_migrations` records which ran).
+//! The tables mirror SQLite's, column for column, so one row mapper reads both; the
+//! differences are PostgreSQL's own: every integer is BIGINT (the mappers read i64),
+//! ids and sorted names use the "C" collation (byte order, as SQLite compares text, and
+//! faster), secrets are BYTEA, and there are no triggers: the queue's transitions are
+//! explicit statements (see `queue.rs`).
+
+/// Migrations in order; version N is `MIGRATIONS[N - 1]`. Never edit a released one:
+/// add the next.
+pub(super) const MIGRATIONS: &[&str] = &[JOBS, IDENTITY, REQUEST_LOG, SECRETS];
+
+/// 1: jobs, the queue and object metadata.
+const JOBS: &str = r#"
+-- fillfactor leaves room on each page so that the updates of a job's life (claim,
+-- progress, completion) are HOT: none of them touches an indexed column, which is why
+-- there is no index on `status` (counting by status is a metrics scan).
+CREATE TABLE jobs (
+    id                 TEXT COLLATE "C" PRIMARY KEY,
+    owner              TEXT COLLATE "C" NOT NULL,
+    kind               TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    spec               TEXT NOT NULL,
+    request_hash       TEXT NOT NULL,
+    idempotency_key    TEXT COLLATE "C",
+    image_count        BIGINT NOT NULL,
+    progress           BIGINT NOT NULL DEFAULT 0,
+    progress_total     BIGINT NOT NULL DEFAULT 0,
+    results            TEXT NOT NULL DEFAULT '[]',
+    error              TEXT,
+    attempts           BIGINT NOT NULL DEFAULT 0,
+    max_attempts       BIGINT NOT NULL,
+    created_at         BIGINT NOT NULL,
+    updated_at         BIGINT NOT NULL,
+    expires_at         BIGINT,
+    outputs_removed_at BIGINT
+) WITH (fillfactor = 80);
+CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_owner_id ON jobs (owner, id);
+CREATE INDEX jobs_owner_kind ON jobs (owner, kind, id);
+CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE outputs_removed_at IS NULL;
+
+-- One row per job that is waiting or running, deleted when it finishes: the claim index
+-- holds live work only. `visible_at` is the SQS visibility timeout: a waiting job
+-- becomes claimable then, a claimed job's lease ends then. A job is PENDING exactly
+-- when its row has no lease token. Rows churn, so autovacuum visits early.
+CREATE TABLE queue (
+    job_id      TEXT COLLATE "C" PRIMARY KEY REFERENCES jobs (id),
+    visible_at  BIGINT NOT NULL,
+    lease_token TEXT,
+    leased_at   BIGINT
+) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000);
+CREATE INDEX queue_visible ON queue (visible_at, job_id);
+-- The leases, for the sweep of expired ones, without scanning waiting jobs.
+CREATE INDEX queue_leased ON queue (visible_at) WHERE lease_token IS NOT NULL;
+
+CREATE TABLE objects (
+    bucket        TEXT COLLATE "C" NOT NULL,
+    object_key    TEXT COLLATE "C" NOT NULL,
+    owner         TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    size          BIGINT NOT NULL,
+    sha256        TEXT NOT NULL,
+    width         BIGINT,
+    height        BIGINT,
+    source_bucket TEXT COLLATE "C",
+    source_key    TEXT COLLATE "C",
+    job_id        TEXT,
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (bucket, object_key)
+);
+CREATE INDEX objects_source ON objects (source_bucket, source_key);
+"#;
+
+/// 2: identity: accounts, the sign-in throttle, refresh tokens, API keys, usage
+/// counters, external principals and the audit log.
+const IDENTITY: &str = r#"
+CREATE TABLE users (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    username      TEXT COLLATE "C" NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    admin         BOOLEAN NOT NULL DEFAULT FALSE,
+    plan          TEXT,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
+-- Keyed by the name tried, so that unknown names are throttled like real ones.
+CREATE TABLE login_failures (
+    username     TEXT COLLATE "C" PRIMARY KEY,
+    failures     BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL
+);
+
+CREATE TABLE refresh_tokens (
+    hash       TEXT COLLATE "C" PRIMARY KEY,
+    family     TEXT COLLATE "C" NOT NULL,
+    user_id    TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at    BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+
+CREATE TABLE api_keys (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    owner      TEXT COLLATE "C" NOT NULL,
+    name       TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    hash       TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX api_keys_owner ON api_keys (owner, created_at);
+
+-- GCRA: one theoretical arrival time per principal; `allowed` is the last decision and
+-- `granted` the last take's count.
+CREATE TABLE rate_buckets (
+    principal TEXT COLLATE "C" PRIMARY KEY,
+    tat       BIGINT NOT NULL,
+    allowed   BOOLEAN NOT NULL,
+    granted   BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE quota_usage (
+    principal    TEXT COLLATE "C" NOT NULL,
+    class        TEXT COLLATE "C" NOT NULL,
+    period       TEXT COLLATE "C" NOT NULL,
+    window_start BIGINT NOT NULL,
+    used         BIGINT NOT NULL,
+    PRIMARY KEY (principal, class, period, window_start)
+);
+
+-- Principals of external issuers, recorded on first sight so that plans can be
+-- assigned to them (they have no row in `users`).
+CREATE TABLE external_principals (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    issuer     TEXT NOT NULL,
+    username   TEXT,
+    plan       TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE audit_log (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         BIGINT NOT NULL,
+    event      TEXT NOT NULL,
+    principal  TEXT COLLATE "C",
+    username   TEXT,
+    ip         TEXT,
+    user_agent TEXT,
+    request_id TEXT,
+    detail     TEXT
+);
+CREATE INDEX audit_log_principal ON audit_log (principal, id);
+"#;
+
+/// 3: the request log (seed 000's execution metadata: who asked what of which engine,
+/// how long it took, how big).
+const REQUEST_LOG: &str = r#"
+CREATE TABLE request_log (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    owner        TEXT COLLATE "C" NOT NULL,
+    at           BIGINT NOT NULL,
+    dialect      TEXT NOT NULL,
+    task_type    TEXT NOT NULL,
+    prompt       TEXT,
+    engine       TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    seed         BIGINT,
+    status       TEXT NOT NULL,
+    error_code   TEXT,
+    latency_ms   BIGINT,
+    output_bytes BIGINT NOT NULL,
+    image_count  BIGINT NOT NULL,
+    job_id       TEXT
+);
+CREATE INDEX request_log_owner ON request_log (owner, id);
+"#;
+
+/// 4: secrets every process of a deployment shares (signing keys).
+const SECRETS: &str = r#"
+CREATE TABLE secrets (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    value      BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+"#;
