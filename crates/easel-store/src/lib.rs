@@ -9,6 +9,7 @@
 
 mod audit;
 mod blobs;
+mod copy;
 mod error;
 mod external;
 mod fs_blobs;
@@ -30,6 +31,7 @@ mod wakeups;
 
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{Blobs, PutOutcome};
+pub use copy::{CopiedTable, copy_sqlite_to_postgres};
 pub use error::StoreError;
 pub use external::{ExternalPrincipal, ExternalPrincipals};
 pub use fs_blobs::FsBlobs;

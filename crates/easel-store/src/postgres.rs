@@ -223,6 +223,11 @@ impl PgStore {
         PgOptions::new(url).migrate().await
     }
 
+    /// The durable pool (the copy from SQLite writes through it).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// The signals this store fires (and forwards from other processes).
     pub fn wakeups(&self) -> &Arc<Wakeups> {
         &self.wakeups

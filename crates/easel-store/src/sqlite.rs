@@ -71,6 +71,11 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The reading pool (the copy to PostgreSQL pages through it).
+    pub(crate) fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// The signals this store fires.
     pub fn wakeups(&self) -> &Arc<Wakeups> {
         &self.wakeups

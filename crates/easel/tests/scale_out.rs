@@ -2,7 +2,7 @@
 //! them (`easel serve --no-workers`, `easel worker`): a job submitted through one API
 //! process is visible, cancellable and streamable through another; and a chaos run —
 //! two API processes, three workers, 1,000 jobs, workers killed with SIGKILL and the
-//! database restarted — ends with every job completed, each output written once, 503
+//! database restarted after 12 s down — ends with every job completed, each output written once, 503
 //! with `Retry-After` (never a 500) while the database is down and no failure after.
 //! Needs PostgreSQL (`EASEL_TEST_POSTGRES`, default the local server) and, for the
 //! restart, the right to run `pg_ctlcluster` (CI runs as root).
@@ -53,6 +53,8 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Deployment {
+        // The test's own HTTP clients need rustls's crypto provider.
+        easel_services::identity::install_tls_provider();
         Deployment {
             database: TestDatabase::create(),
             dir: tempfile::tempdir().unwrap(),
@@ -271,7 +273,11 @@ async fn submit(client: &Client, api: &str, body: &Value, answers: &Answers) -> 
     }
 }
 
-/// Restarts the local PostgreSQL cluster.
+/// How long the database stays down: longer than a process waits for a connection
+/// (10 s), so that requests meanwhile are answered, not only delayed.
+const OUTAGE: Duration = Duration::from_secs(12);
+
+/// Restarts the local PostgreSQL cluster, down for [`OUTAGE`].
 fn restart_postgres() {
     let version = std::fs::read_dir("/etc/postgresql")
         .expect("PostgreSQL's configuration in /etc/postgresql")
@@ -279,11 +285,16 @@ fn restart_postgres() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .max()
         .unwrap();
-    let status = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
-        .status()
-        .expect("pg_ctlcluster runs");
-    assert!(status.success(), "restarting PostgreSQL");
+    let cluster = |action: &str| {
+        let status = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", action])
+            .status()
+            .expect("pg_ctlcluster runs");
+        assert!(status.success(), "pg_ctlcluster {action}");
+    };
+    cluster("stop");
+    std::thread::sleep(OUTAGE);
+    cluster("start");
 }
 
 /// Jobs per state, read from `/metrics` (counted in the database at scrape time).
@@ -441,6 +452,7 @@ async fn chaos_every_job_completes_once_through_kills_and_a_database_restart() {
         }
     }
     let during = answers.iter().filter(|(_, s, _)| *s == 503).count();
+    assert!(during > 0, "clients were told the database is down");
     eprintln!(
         "chaos: {} answers, {during} were 503 during the restart ({:?})",
         answers.len(),

@@ -193,16 +193,18 @@ async fn tokens_of_a_trusted_pool_are_accepted_with_key_rotation() {
 fn easel_user(app: &TestApp, config: &str, args: &[&str]) -> std::process::Output {
     let file = app.dir.path().join("cli.toml");
     std::fs::write(&file, config).unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_easel"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_easel"));
+    command
         .env_remove("EASEL_CONFIG")
         .env_remove("RUST_LOG")
         .args(["user", "--config"])
         .arg(&file)
         .arg("--data-dir")
-        .arg(&app.config.storage.data_dir)
-        .args(args)
-        .output()
-        .unwrap()
+        .arg(&app.config.storage.data_dir);
+    if let Some(url) = &app.config.storage.database_url {
+        command.args(["--database-url", url]);
+    }
+    command.args(args).output().unwrap()
 }
 
 #[tokio::test]
