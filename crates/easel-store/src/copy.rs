@@ -166,7 +166,9 @@ fn read_row(row: &SqliteRow, columns: &[Column]) -> Result<Vec<Cell>, StoreError
             let name = column.name.as_str();
             Ok(match column.kind {
                 Kind::Integer => Cell::Integer(row.try_get(name)?),
-                Kind::Boolean => Cell::Boolean(row.try_get::<Option<i64>, _>(name)?.map(|v| v != 0)),
+                Kind::Boolean => {
+                    Cell::Boolean(row.try_get::<Option<i64>, _>(name)?.map(|v| v != 0))
+                }
                 Kind::Text => Cell::Text(row.try_get(name)?),
                 Kind::Bytes => Cell::Bytes(row.try_get(name)?),
             })
@@ -210,8 +212,6 @@ async fn count_sqlite(from: &SqliteStore, table: &str) -> Result<u64, StoreError
 
 async fn count_postgres(to: &PgStore, table: &str) -> Result<u64, StoreError> {
     let sql = format!("SELECT count(*) AS n FROM {table}");
-    let row: PgRow = sqlx::query(AssertSqlSafe(sql))
-        .fetch_one(to.pool())
-        .await?;
+    let row: PgRow = sqlx::query(AssertSqlSafe(sql)).fetch_one(to.pool()).await?;
     Ok(row.try_get::<i64, _>("n")? as u64)
 }

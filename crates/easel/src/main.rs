@@ -75,7 +75,7 @@ enum Command {
         #[command(flatten)]
         args: commands::models::ModelsArgs,
     },
-    /// The metadata database: `easel db migrate`.
+    /// The metadata database: `easel db migrate`, `easel db copy`.
     Db {
         /// Data directory (default ./easel-data).
         #[arg(long, value_name = "DIR", global = true)]
@@ -110,6 +110,16 @@ enum Command {
 enum DbCommand {
     /// Bring the database's schema up to date, then exit.
     Migrate,
+    /// Copy everything (accounts, keys, jobs, objects' metadata, history, usage) from
+    /// SQLite to PostgreSQL; stop Easel first. Run it again to resume.
+    Copy {
+        /// The SQLite database: `sqlite://PATH` (e.g. sqlite://./easel-data/easel.db).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The PostgreSQL database: `postgres://USER:PASSWORD@HOST:PORT/DB`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,12 +180,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db {
             data_dir,
             database_url,
-            command: DbCommand::Migrate,
+            command,
         } => {
             overrides.data_dir = data_dir;
             overrides.database_url = database_url;
             let config = Config::load(cli.config.as_deref(), &overrides)?;
-            commands::db::migrate(config)
+            match command {
+                DbCommand::Migrate => commands::db::migrate(config),
+                DbCommand::Copy { from, to } => commands::db::copy(config, &from, &to),
+            }
         }
         Command::Process(args) => {
             let config = Config::load(cli.config.as_deref(), &overrides)?;

@@ -2,6 +2,7 @@
 //! per test, driven over HTTP by a real client.
 
 mod bad_requests;
+mod copy;
 #[cfg(feature = "diffusion")]
 mod diffusion;
 mod external;
