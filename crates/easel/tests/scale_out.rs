@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use postgres::TestDatabase;
 
 /// The tests here restart the shared database server: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One Easel process.
 struct Easel {
@@ -186,7 +186,7 @@ fn process_job(key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_is_visible_cancellable_and_streamable_through_another_api_process() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let deployment = Deployment::new();
     let a = deployment.api();
     let b = deployment.api();
@@ -338,7 +338,7 @@ fn files_under(dir: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_every_job_completes_once_through_kills_and_a_database_restart() {
     const JOBS: usize = 1_000;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     let deployment = Deployment::new();
     let migrated = deployment.command(&["db", "migrate"]).status().unwrap();
     assert!(migrated.success());
