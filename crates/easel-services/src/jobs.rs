@@ -9,7 +9,7 @@ mod watch;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use easel_core::{JobId, JobKind, JobStatus, Principal};
+use easel_core::{JobId, JobKind, JobStatus, Millis, Principal};
 use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Wakeups};
 
 use crate::audit::{Actor, Auditor, RequestContext};
@@ -175,6 +175,20 @@ impl Jobs {
                 "job-not-found",
                 format!("no job `{raw_id}`"),
             )),
+        }
+    }
+
+    /// Deletes the jobs that finished more than `keep_ms` before `now`, in batches;
+    /// returns how many.
+    pub async fn prune_finished(&self, now: Millis, keep_ms: i64) -> Result<u64, ServiceError> {
+        const BATCH: u32 = 1_000;
+        let mut pruned = 0;
+        loop {
+            let deleted = self.store.prune_finished(now - keep_ms, BATCH).await?;
+            pruned += deleted;
+            if deleted < u64::from(BATCH) {
+                return Ok(pruned);
+            }
         }
     }
 

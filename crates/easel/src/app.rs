@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use easel_api::{ApiSettings, AppState};
 use easel_engines::Engines;
-use easel_services::generation::Generation;
 use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
@@ -222,9 +221,12 @@ impl Application {
             generation: config.generation.settings()?,
         };
         let services = Services::new(ports, services_settings, shutdown.clone());
-        tokio::spawn(sweep_expired_outputs(
-            services.generation.clone(),
-            Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
+        tokio::spawn(retention_sweep(
+            services.clone(),
+            Retention {
+                every: Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
+                finished_jobs_ms: i64::from(config.queue.finished_retention_days) * 86_400_000,
+            },
             shutdown.clone(),
         ));
         let state = AppState {
@@ -293,22 +295,40 @@ impl Application {
     }
 }
 
-/// Deletes expired generation outputs every `every` until shutdown (the retention of
-/// `generation.retention_days`; a history delete expires an entry at once).
-async fn sweep_expired_outputs(
-    generation: Arc<Generation>,
+/// What the retention sweep removes, and how often it runs.
+struct Retention {
+    /// The pause between sweeps.
     every: Duration,
-    shutdown: CancellationToken,
-) {
+    /// How long finished jobs are kept (0: forever).
+    finished_jobs_ms: i64,
+}
+
+/// Until shutdown, every `retention.every`: deletes expired generation outputs (the
+/// retention of `generation.retention_days`; a history delete expires an entry at once)
+/// and finished jobs past `queue.finished_retention_days`. Every process sweeps; the
+/// deletes are idempotent, so processes sharing a database do not conflict.
+async fn retention_sweep(services: Services, retention: Retention, shutdown: CancellationToken) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(retention.every) => {}
             () = shutdown.cancelled() => return,
         }
-        match generation.sweep_expired(easel_core::now_millis()).await {
+        let now = easel_core::now_millis();
+        match services.generation.sweep_expired(now).await {
             Ok(0) => {}
             Ok(swept) => tracing::info!(swept, "retention sweep removed expired outputs"),
             Err(error) => tracing::warn!(%error, "retention sweep failed; will retry"),
+        }
+        if retention.finished_jobs_ms > 0 {
+            match services
+                .jobs
+                .prune_finished(now, retention.finished_jobs_ms)
+                .await
+            {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "retention sweep deleted finished jobs"),
+                Err(error) => tracing::warn!(%error, "pruning finished jobs failed; will retry"),
+            }
         }
     }
 }

@@ -200,6 +200,11 @@ pub struct QueueConfig {
     pub backoff_base_ms: u64,
     /// Longest retry delay, in milliseconds. Default 300 000.
     pub backoff_max_ms: u64,
+    /// Days a finished job (completed, failed, cancelled) is kept before it is deleted,
+    /// so the jobs table does not grow forever; 0 keeps them. Generations stay until
+    /// their outputs' retention (`generation.retention_days`) has removed them. Their
+    /// outputs are not deleted with them. Default 30.
+    pub finished_retention_days: u32,
 }
 
 impl Default for QueueConfig {
@@ -209,6 +214,7 @@ impl Default for QueueConfig {
             max_attempts: 3,
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
+            finished_retention_days: 30,
         }
     }
 }

@@ -118,3 +118,34 @@ async fn idempotent_replays_are_answered_without_charging() {
         .unwrap();
     assert_eq!(replay.job.id, first.job.id);
 }
+
+#[tokio::test]
+async fn finished_jobs_are_pruned_after_their_retention() {
+    let world = World::new(Setup::default()).await;
+    let jobs = &world.services.jobs;
+    let noop = || SubmitRequest {
+        kind: JobKind::Noop,
+        sources: Vec::new(),
+        pipeline: PipelineChoice::None,
+        metadata: json!({}),
+        idempotency_key: None,
+    };
+    let done = jobs.submit(&world.user, noop()).await.unwrap().job;
+    assert_eq!(world.run_jobs().await, 1);
+    let waiting = jobs.submit(&world.user, noop()).await.unwrap().job;
+    let context = Default::default();
+    let now = easel_core::now_millis();
+    let day = 86_400_000;
+    assert_eq!(
+        jobs.prune_finished(now, day).await.unwrap(),
+        0,
+        "kept a day"
+    );
+    assert_eq!(jobs.prune_finished(now + 2 * day, day).await.unwrap(), 1);
+    let gone = jobs.get(&context, &world.user, &done.id.to_string()).await;
+    assert_eq!(gone.unwrap_err().code(), "job-not-found");
+    let kept = jobs
+        .get(&context, &world.user, &waiting.id.to_string())
+        .await;
+    assert_eq!(kept.unwrap().status, easel_core::JobStatus::Pending);
+}
