@@ -459,3 +459,50 @@ async fn chaos_every_job_completes_once_through_kills_and_a_database_restart() {
         back.duration_since(outage)
     );
 }
+
+/// Runs `easel` with `args`; its exit status and what it printed on stderr.
+fn easel_output(deployment: &Deployment, args: &[&str]) -> (bool, String) {
+    let output = deployment
+        .command(args)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_used_stops_startup_with_the_reason() {
+    let _serial = SERIAL.lock().await;
+    let deployment = Deployment::new();
+    // Nothing listens there: the URL (without its password) and the cause are named.
+    let (ok, stderr) = easel_output(
+        &deployment,
+        &[
+            "serve",
+            "--database-url",
+            "postgres://easel:hunter2@127.0.0.1:9/easel",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot open the database postgres://easel:***@127.0.0.1:9/easel"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    // A schema from a newer Easel is refused, not used.
+    let (ok, stderr) = easel_output(&deployment, &["db", "migrate"]);
+    assert!(ok, "{stderr}");
+    let bumped = Command::new("psql")
+        .args([
+            &deployment.database.url(),
+            "-qc",
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)",
+        ])
+        .status()
+        .unwrap();
+    assert!(bumped.success());
+    let (ok, stderr) = easel_output(&deployment, &["worker"]);
+    assert!(!ok);
+    assert!(stderr.contains("999"), "{stderr}");
+}
