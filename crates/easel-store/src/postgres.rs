@@ -18,9 +18,10 @@
 //! each.
 //!
 //! **Durability.** What a client is told about (a created job, an account, a key)
-//! commits durably. The workers' queue transitions commit asynchronously, on a pool of
-//! their own (see [`PgStore`]): a crash may forget the last moments of them, which the
-//! at-least-once queue absorbs by running a job again.
+//! commits durably. The workers' queue transitions and the rate buckets' takes commit
+//! asynchronously, on a pool of their own (see [`PgStore`]): a crash may forget the last
+//! moments of them, which the at-least-once queue absorbs by running a job again, and
+//! the rate limit by letting a few more requests through.
 //!
 //! **Wake-ups across processes.** Each statement that changes a job, or makes it
 //! claimable again, also sends `NOTIFY` on the store's channel (`easel_jobs`, or

@@ -51,7 +51,10 @@ impl Usage for PgStore {
             .bind(bucket.interval_ms.max(1))
             .bind(bucket.tolerance_ms.max(0))
             .bind(i64::from(want.max(1)))
-            .fetch_one(&self.pool)
+            // Rate buckets commit asynchronously, like worker transitions: a crash may
+            // forget the last moment of takes (a few requests more get through), and
+            // no request waits for a disk flush to pass the rate limit.
+            .fetch_one(&self.worker_pool)
             .await?;
         let granted: i64 = row.try_get("granted")?;
         Ok(RateGrant {
