@@ -29,7 +29,7 @@ pub fn rotate(config: Config) -> anyhow::Result<ExitCode> {
             .rotate_signing_key(config.auth.token_ttl_secs, now)
             .await?;
         eprintln!(
-            "new signing key {kid}: published now, signs from {}; the previous key stays published until {}",
+            "new signing key {kid}: published now, signs from {}; the previous key stays published at least until {}",
             rfc3339(now + PUBLISH_BEFORE_SIGNING_MS),
             rfc3339(now + PUBLISH_BEFORE_SIGNING_MS + config.auth.token_ttl_secs * 1000),
         );
