@@ -71,6 +71,7 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
     limits.check_output("output", raster.width.into(), raster.height.into())?;
     let format = pipeline.output.format.unwrap_or(match info.format {
         Format::Gif => Format::Png,
+        Format::Heic | Format::Heif => Format::Jpeg,
         other => other,
     });
     let rights = pipeline.output.keep_copyright.then_some(&meta);
