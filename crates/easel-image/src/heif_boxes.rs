@@ -6,6 +6,7 @@
 
 use crate::error::ImageError;
 use crate::format::Format;
+use crate::heif_items::check_coded_sizes;
 
 /// Brands of HEVC-coded HEIF (`heic` family, ISO/IEC 23008-12 Annex B).
 const HEVC_BRANDS: [&[u8; 4]; 6] = [b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"];
@@ -59,32 +60,90 @@ fn specific(brand: &[u8]) -> Option<Format> {
     }
 }
 
+/// A property box from `ipco`: its type and body.
+pub(crate) type Property<'a> = (&'a [u8; 4], &'a [u8]);
+
+/// The `meta` box of a HEIF file, with what the size checks need from it.
+pub(crate) struct Header<'a> {
+    /// The whole file (items may live anywhere in it).
+    pub file: &'a [u8],
+    /// The `meta` box's children (after its FullBox version and flags).
+    pub meta: &'a [u8],
+    /// The primary item's id (`pitm`).
+    pub primary: u32,
+    /// `ipco`'s properties in order (ipma indices are 1-based into this).
+    properties: Vec<Property<'a>>,
+    /// `ipma`: each item's property indices.
+    associations: Vec<(u32, Vec<usize>)>,
+}
+
+impl<'a> Header<'a> {
+    /// Finds `meta`, `pitm`, `ipco` and `ipma`; a file cut short before them, or
+    /// without them, is corrupt.
+    pub(crate) fn parse(file: &'a [u8]) -> Result<Self, ImageError> {
+        let meta = find(Boxes::new(file), b"meta").ok_or_else(|| missing("meta"))?;
+        let meta = meta.get(4..).ok_or_else(truncated)?; // FullBox version and flags
+        let pitm = find(Boxes::new(meta), b"pitm").ok_or_else(|| missing("pitm"))?;
+        let iprp = find(Boxes::new(meta), b"iprp").ok_or_else(|| missing("iprp"))?;
+        let ipco = find(Boxes::new(iprp), b"ipco").ok_or_else(|| missing("ipco"))?;
+        let ipma = find(Boxes::new(iprp), b"ipma").ok_or_else(|| missing("ipma"))?;
+        Ok(Header {
+            file,
+            meta,
+            primary: primary_item(pitm)?,
+            properties: Boxes::new(ipco).collect(),
+            associations: associations(ipma)?,
+        })
+    }
+
+    /// Ids of every item that has properties.
+    pub(crate) fn items(&self) -> impl Iterator<Item = u32> + '_ {
+        self.associations.iter().map(|(id, _)| *id)
+    }
+
+    /// The properties associated with `item`, in ipma order.
+    pub(crate) fn properties_of(&self, item: u32) -> Result<Vec<Property<'a>>, ImageError> {
+        let indices = self.associations.iter().filter(|(id, _)| *id == item);
+        let mut found = Vec::new();
+        for index in indices.flat_map(|(_, list)| list) {
+            let Some(p) = index.checked_sub(1).and_then(|i| self.properties.get(i)) else {
+                return Err(corrupt("ipma names a property that ipco does not have"));
+            };
+            found.push(*p);
+        }
+        Ok(found)
+    }
+
+    /// `item`'s declared (`ispe`) size, before any transform.
+    pub(crate) fn declared_size(&self, item: u32) -> Result<Option<(u32, u32)>, ImageError> {
+        let props = self.properties_of(item)?;
+        props
+            .iter()
+            .find(|(kind, _)| *kind == b"ispe")
+            .map(|(_, body)| ispe(body))
+            .transpose()
+    }
+}
+
 /// Width and height of the primary image as the decoder will deliver it: the `ispe`
 /// size, swapped by a 90°/270° `irot`, reduced by a `clap` crop (rounded to whole
-/// pixels, as libheif does).
+/// pixels). A file whose coded data is larger than it declares is refused
+/// (see [`check_coded_sizes`]).
 pub(crate) fn primary_size(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
-    let meta = find(Boxes::new(bytes), b"meta").ok_or_else(|| missing("meta"))?;
-    let meta = meta.get(4..).ok_or_else(truncated)?; // FullBox version and flags
-    let primary = primary_item(find(Boxes::new(meta), b"pitm").ok_or_else(|| missing("pitm"))?)?;
-    let iprp = find(Boxes::new(meta), b"iprp").ok_or_else(|| missing("iprp"))?;
-    let ipco = find(Boxes::new(iprp), b"ipco").ok_or_else(|| missing("ipco"))?;
-    let ipma = find(Boxes::new(iprp), b"ipma").ok_or_else(|| missing("ipma"))?;
-    let properties: Vec<(&[u8; 4], &[u8])> = Boxes::new(ipco).collect();
-    let mut size = None;
+    let header = Header::parse(bytes)?;
+    let (w, h) = header
+        .declared_size(header.primary)?
+        .ok_or_else(|| corrupt("the primary image has no ispe (size) property"))?;
+    check_coded_sizes(&header)?;
     let mut quarter_turns = 0;
     let mut clap = None;
-    for index in associations(ipma, primary)? {
-        let Some((kind, body)) = index.checked_sub(1).and_then(|i| properties.get(i)) else {
-            return Err(corrupt("ipma names a property that ipco does not have"));
-        };
-        match *kind {
-            b"ispe" => size = Some(ispe(body)?),
+    for (kind, body) in header.properties_of(header.primary)? {
+        match kind {
             b"irot" => quarter_turns = body.first().ok_or_else(truncated)? & 3,
-            b"clap" => clap = Some(*body),
+            b"clap" => clap = Some(body),
             _ => {}
         }
     }
-    let (w, h) = size.ok_or_else(|| corrupt("the primary image has no ispe (size) property"))?;
     let (w, h) = match clap {
         Some(body) => clean_aperture(body, w, h)?,
         None => (w, h),
@@ -106,36 +165,37 @@ fn primary_item(pitm: &[u8]) -> Result<u32, ImageError> {
     id.ok_or_else(truncated)
 }
 
-/// The 1-based `ipco` indices that `ipma` associates with `item`.
-fn associations(ipma: &[u8], item: u32) -> Result<Vec<usize>, ImageError> {
+/// Every item's 1-based `ipco` indices from an `ipma` box.
+fn associations(ipma: &[u8]) -> Result<Vec<(u32, Vec<usize>)>, ImageError> {
     let version = *ipma.first().ok_or_else(truncated)?;
-    let wide_index = ipma.get(3).ok_or_else(truncated)? & 1 == 1;
+    let step = if ipma.get(3).ok_or_else(truncated)? & 1 == 1 {
+        2
+    } else {
+        1
+    };
     let count = be32(ipma, 4).ok_or_else(truncated)?;
     let mut at = 8;
-    let mut found = Vec::new();
+    let mut all = Vec::new();
     for _ in 0..count {
-        let id = if version < 1 {
-            at += 2;
-            be16(ipma, at - 2)
+        let (id, len) = if version < 1 {
+            (be16(ipma, at), 2)
         } else {
-            at += 4;
-            be32(ipma, at - 4)
-        }
-        .ok_or_else(truncated)?;
+            (be32(ipma, at), 4)
+        };
+        at += len;
+        let id = id.ok_or_else(truncated)?;
         let n = usize::from(*ipma.get(at).ok_or_else(truncated)?);
         at += 1;
-        let step = if wide_index { 2 } else { 1 };
         let entries = ipma.get(at..at + n * step).ok_or_else(truncated)?;
         at += n * step;
-        if id == item {
-            found.extend(entries.chunks_exact(step).map(|e| match e {
-                [hi, lo] => usize::from(u16::from_be_bytes([*hi & 0x7f, *lo])),
-                [b] => usize::from(b & 0x7f),
-                _ => 0,
-            }));
-        }
+        let indices = entries.chunks_exact(step).map(|e| match e {
+            [hi, lo] => usize::from(u16::from_be_bytes([*hi & 0x7f, *lo])),
+            [b] => usize::from(b & 0x7f),
+            _ => 0,
+        });
+        all.push((id, indices.collect()));
     }
-    Ok(found)
+    Ok(all)
 }
 
 fn ispe(body: &[u8]) -> Result<(u32, u32), ImageError> {
@@ -164,12 +224,12 @@ fn clean_aperture(body: &[u8], w: u32, h: u32) -> Result<(u32, u32), ImageError>
 
 /// Iterates over the boxes laid end to end in `data`, yielding type and body. Stops at
 /// the first box whose header or size does not fit (a truncated file ends the walk).
-struct Boxes<'a> {
+pub(crate) struct Boxes<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Boxes<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Boxes { data }
     }
 }
@@ -192,26 +252,27 @@ impl<'a> Iterator for Boxes<'a> {
     }
 }
 
-fn find<'a>(mut boxes: Boxes<'a>, kind: &[u8; 4]) -> Option<&'a [u8]> {
+/// The body of the first box of type `kind` among `boxes`.
+pub(crate) fn find<'a>(mut boxes: Boxes<'a>, kind: &[u8; 4]) -> Option<&'a [u8]> {
     boxes.find(|(k, _)| *k == kind).map(|(_, body)| body)
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 2)
         .map(|s| u32::from(u16::from_be_bytes([s[0], s[1]])))
 }
 
-fn be32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-fn be64(b: &[u8], at: usize) -> Option<u64> {
+pub(crate) fn be64(b: &[u8], at: usize) -> Option<u64> {
     let s: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
     Some(u64::from_be_bytes(s))
 }
 
-fn corrupt(reason: &str) -> ImageError {
+pub(crate) fn corrupt(reason: &str) -> ImageError {
     ImageError::corrupt("probe", format!("HEIF: {reason}"))
 }
 

@@ -11,6 +11,8 @@ mod error;
 mod exif_meta;
 mod format;
 mod heif_boxes;
+mod heif_coded;
+mod heif_items;
 mod heif_lib;
 mod jpeg_markers;
 mod limits;

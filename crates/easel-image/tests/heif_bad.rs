@@ -136,3 +136,64 @@ fn a_huge_claim_is_refused_from_the_header_quickly_and_cheaply() {
         assert_eq!((info.width, info.height), (100_000, 100_000));
     }
 }
+
+/// Rewrites the first `ispe` that declares `from` to declare `to` instead.
+fn redeclare(file: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
+    let mut out = file.to_vec();
+    let mut wanted = from.0.to_be_bytes().to_vec();
+    wanted.extend_from_slice(&from.1.to_be_bytes());
+    let at = out
+        .windows(16)
+        .position(|w| &w[4..8] == b"ispe" && w[12..16] == wanted[..4])
+        .and_then(|p| (out[p + 16..p + 20] == wanted[4..]).then_some(p))
+        .expect("an ispe declaring the size");
+    out[at + 12..at + 16].copy_from_slice(&to.0.to_be_bytes());
+    out[at + 16..at + 20].copy_from_slice(&to.1.to_be_bytes());
+    out
+}
+
+/// The same picture from x265 (heif-enc), libaom through libavif (avifenc) and
+/// libaom through libheif (Easel's own AVIF output).
+fn three_encoders(w: u32, h: u32) -> [(&'static str, Vec<u8>); 3] {
+    let src = png(w, h, &photo(w, h), ExtendedColorType::Rgb8);
+    let ours = common::run(&src, r#"{"output":{"format":"avif"}}"#).bytes;
+    [
+        ("heif-enc", heif_enc(&src, &[])),
+        ("avifenc", avifenc(&src, &[])),
+        ("easel", ours),
+    ]
+}
+
+#[test]
+fn coding_more_pixels_than_declared_is_refused_before_decoding() {
+    for (what, file) in three_encoders(512, 384) {
+        let liar = redeclare(&file, (512, 384), (32, 32));
+        let e = probe(&liar).unwrap_err();
+        assert_eq!(e.code(), "corrupt-image", "{what}: {e}");
+        assert!(e.to_string().contains("coded size 512x384"), "{what}: {e}");
+        assert_eq!(go(&liar).unwrap_err(), e, "{what}");
+    }
+}
+
+#[test]
+fn odd_sizes_are_not_mistaken_for_lies() {
+    // HEVC codes whole 8×8 blocks (104×64 here) and crops back when decoding.
+    for (what, file) in three_encoders(97, 61) {
+        let info = probe(&file).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!((info.width, info.height), (97, 61), "{what}");
+        let out = go(&file).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!((out.width, out.height), (32, 20), "{what}");
+    }
+}
+
+#[test]
+fn a_grid_canvas_larger_than_declared_is_refused() {
+    let src = png(128, 128, &photo(128, 128), ExtendedColorType::Rgb8);
+    let grid = avifenc(&src, &["-g", "2x2"]);
+    assert_eq!(probe(&grid).map(|i| (i.width, i.height)), Ok((128, 128)));
+    assert_eq!(go(&grid).map(|o| (o.width, o.height)), Ok((32, 32)));
+    let liar = redeclare(&grid, (128, 128), (32, 32));
+    let e = probe(&liar).unwrap_err();
+    assert_eq!(e.code(), "corrupt-image", "{e}");
+    assert!(e.to_string().contains("grid canvas size 128x128"), "{e}");
+}
