@@ -1,8 +1,12 @@
 //! Colour management: everything becomes sRGB right after decoding, so an Adobe RGB,
-//! Display P3 or CMYK input does not come out with shifted colours once its profile
-//! is stripped. Uses moxcms (pure Rust, already a dependency of `image`).
+//! Display P3 or CMYK input (ICC profile) or a P3/BT.2020 HEIF or AVIF (`nclx`
+//! code points) does not come out with shifted colours once its description is
+//! stripped. Uses moxcms (pure Rust, already a dependency of `image`).
 
-use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+use moxcms::{
+    CicpColorPrimaries, CicpProfile, ColorProfile, DataColorSpace, Layout, MatrixCoefficients,
+    TransferCharacteristics, TransformOptions,
+};
 
 use crate::error::ImageError;
 use crate::raster::Raster;
@@ -17,6 +21,51 @@ pub(crate) fn to_srgb(raster: Raster, icc: &[u8]) -> Result<Raster, ImageError> 
     let Ok(profile) = ColorProfile::new_from_slice(icc) else {
         return Ok(raster);
     };
+    convert(raster, &profile)
+}
+
+/// The colour that a HEIF/AVIF `nclx` box (ITU-T H.273 code points) describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cicp {
+    /// `colour_primaries`: 1 BT.709/sRGB, 9 BT.2020, 12 Display P3 …
+    pub primaries: u8,
+    /// `transfer_characteristics`: 13 sRGB, 1/6/14/15 the BT.709 curve, 16 PQ, 18 HLG …
+    pub transfer: u8,
+}
+
+/// Transfer curves that are displayed as sRGB's, as browsers and libvips do: the
+/// BT.709 family differs from sRGB only near black, and "unspecified" means sRGB.
+const SDR_TRANSFERS: [u8; 6] = [1, 2, 6, 13, 14, 15];
+
+/// Converts RGB(A) pixels described by `cicp` to sRGB. BT.709 (or unspecified)
+/// primaries with an SDR transfer are sRGB already; other primaries (Display P3,
+/// BT.2020) go through moxcms with the sRGB curve for SDR transfers, and with their
+/// own curve for PQ/HLG (no tone mapping: highlights above SDR white clip). Code
+/// points moxcms does not know leave the pixels unchanged, like an unreadable ICC.
+pub(crate) fn cicp_to_srgb(raster: Raster, cicp: Cicp) -> Result<Raster, ImageError> {
+    let sdr = SDR_TRANSFERS.contains(&cicp.transfer);
+    if sdr && matches!(cicp.primaries, 1 | 2) {
+        return Ok(raster);
+    }
+    let transfer = if sdr { 13 } else { cicp.transfer };
+    let (Ok(primaries), Ok(transfer)) = (
+        CicpColorPrimaries::try_from(cicp.primaries),
+        TransferCharacteristics::try_from(transfer),
+    ) else {
+        return Ok(raster);
+    };
+    let profile = ColorProfile::new_from_cicp(CicpProfile {
+        color_primaries: primaries,
+        transfer_characteristics: transfer,
+        matrix_coefficients: MatrixCoefficients::Identity,
+        full_range: true,
+    });
+    convert(raster, &profile)
+}
+
+/// Runs `raster` through `profile` → sRGB; a profile moxcms cannot build a transform
+/// for leaves the pixels as they are.
+fn convert(raster: Raster, profile: &ColorProfile) -> Result<Raster, ImageError> {
     if profile.color_space != DataColorSpace::Rgb {
         return Ok(raster);
     }

@@ -3,6 +3,7 @@
 //! here, so every operation works on sRGB.
 
 mod generic;
+mod heif;
 mod jpeg;
 
 use crate::color::to_srgb;
@@ -34,6 +35,7 @@ pub(crate) fn decode(
 ) -> Result<Decoded, ImageError> {
     let (raster, icc, meta) = match info.format {
         Format::Jpeg => jpeg::decode(bytes, min_size, limits)?,
+        Format::Heic | Format::Heif | Format::Avif => heif::decode(bytes, info.format, limits)?,
         other => generic::decode(bytes, other, limits)?,
     };
     let raster = match icc {

@@ -1,7 +1,10 @@
 //! Encoding: JPEG (libjpeg-turbo), PNG (png crate), WebP (libwebp, lossy or
-//! lossless), GIF (image crate). Output carries no metadata except, on request, the
-//! input's copyright and artist as a minimal EXIF block, and the parameters an engine
-//! recorded (PNG `parameters` text chunk / EXIF ImageDescription); pixels are sRGB.
+//! lossless), GIF (image crate), AVIF (libheif with libaom). Output carries no
+//! metadata except, on request, the input's copyright and artist as a minimal EXIF
+//! block, and the parameters an engine recorded (PNG `parameters` text chunk / EXIF
+//! ImageDescription); pixels are sRGB.
+
+mod avif;
 
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
@@ -31,6 +34,12 @@ pub(crate) fn encode(
         Format::Png => encode_png(r, o, rights),
         Format::Webp => encode_webp(r, o, exif.as_deref()),
         Format::Gif => encode_gif(r),
+        Format::Avif => avif::encode_avif(r, o, exif.as_deref()),
+        // Refused by `Pipeline::validate`; reached only through `encode_rgba`.
+        Format::Heic | Format::Heif => Err(ImageError::invalid(
+            "output",
+            format!("{format} is read only; write jpeg, png, webp, gif or avif"),
+        )),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::heif_boxes::ftyp_format;
+
 /// An image format Easel decodes and encodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -15,6 +17,13 @@ pub enum Format {
     Webp,
     /// GIF (first frame on input; quantised single frame on output).
     Gif,
+    /// HEIF with HEVC-coded images (`heic` brands, the iPhone's photo format); decode
+    /// only.
+    Heic,
+    /// HEIF whose brands do not name the codec (`mif1`/`msf1` only); decode only.
+    Heif,
+    /// AVIF: HEIF with AV1-coded images (`avif`/`avis` brands); decode and encode.
+    Avif,
 }
 
 impl Format {
@@ -25,6 +34,9 @@ impl Format {
             Format::Png => "image/png",
             Format::Webp => "image/webp",
             Format::Gif => "image/gif",
+            Format::Heic => "image/heic",
+            Format::Heif => "image/heif",
+            Format::Avif => "image/avif",
         }
     }
 
@@ -35,6 +47,25 @@ impl Format {
             Format::Png => "png",
             Format::Webp => "webp",
             Format::Gif => "gif",
+            Format::Heic => "heic",
+            Format::Heif => "heif",
+            Format::Avif => "avif",
+        }
+    }
+
+    /// True for the formats this build can write (HEIC and generic HEIF are read only:
+    /// their HEVC encoder is not used).
+    pub fn can_encode(self) -> bool {
+        !matches!(self, Format::Heic | Format::Heif)
+    }
+
+    /// True when a file sniffed as `self` may be declared as the media type `mime`.
+    /// HEIC and HEIF are one family: phones and browsers label the same file either way.
+    pub fn matches_mime(self, mime: &str) -> bool {
+        let heif_family = |f: Format| matches!(f, Format::Heic | Format::Heif);
+        match Format::from_mime(mime) {
+            Some(declared) => declared == self || (heif_family(declared) && heif_family(self)),
+            None => false,
         }
     }
 
@@ -52,6 +83,9 @@ impl Format {
             "image/png" => Some(Format::Png),
             "image/webp" => Some(Format::Webp),
             "image/gif" => Some(Format::Gif),
+            "image/heic" => Some(Format::Heic),
+            "image/heif" => Some(Format::Heif),
+            "image/avif" => Some(Format::Avif),
             _ => None,
         }
     }
@@ -64,11 +98,15 @@ impl std::fmt::Display for Format {
             Format::Png => "png",
             Format::Webp => "webp",
             Format::Gif => "gif",
+            Format::Heic => "heic",
+            Format::Heif => "heif",
+            Format::Avif => "avif",
         })
     }
 }
 
-/// Identifies the format from its magic bytes alone.
+/// Identifies the format from its magic bytes alone (for HEIF and AVIF, the brands in
+/// the opening `ftyp` box).
 pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some(Format::Jpeg)
@@ -79,17 +117,18 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
     } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
         Some(Format::Gif)
     } else {
-        None
+        ftyp_format(bytes)
     }
 }
 
 /// Names a few well-known formats this build does not decode, for a clearer error.
 pub(crate) fn describe_unsupported(bytes: &[u8]) -> String {
     let known: &[(&[u8], usize, &str)] = &[
-        (b"ftypavif", 4, "AVIF is not supported by this build"),
-        (b"ftypavis", 4, "AVIF is not supported by this build"),
-        (b"ftypheic", 4, "HEIC is not supported"),
-        (b"ftypmif1", 4, "HEIF is not supported"),
+        (
+            b"ftyp",
+            4,
+            "an ISO media file whose brands name no HEIF or AVIF image",
+        ),
         (b"II*\0", 0, "TIFF is not supported"),
         (b"MM\0*", 0, "TIFF is not supported"),
         (b"BM", 0, "BMP is not supported"),
@@ -104,7 +143,7 @@ pub(crate) fn describe_unsupported(bytes: &[u8]) -> String {
     }
     let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!(
-        "not a JPEG, PNG, WebP or GIF (first bytes: {})",
+        "not a JPEG, PNG, WebP, GIF, HEIC/HEIF or AVIF (first bytes: {})",
         head.join(" ")
     )
 }

@@ -1,6 +1,7 @@
-//! Easel's image engine: decode (JPEG, PNG, WebP, GIF), pipeline operations (resize,
-//! crop, rotate, flip/flop, blur, sharpen, text and image watermarks), encode, limits
-//! against hostile input, and built-in presets. Pure: bytes in, bytes out, no I/O, no
+//! Easel's image engine: decode (JPEG, PNG, WebP, GIF, HEIC/HEIF, AVIF), pipeline
+//! operations (resize, crop, rotate, flip/flop, blur, sharpen, text and image
+//! watermarks), encode (JPEG, PNG, WebP, GIF, AVIF), limits against hostile input,
+//! and built-in presets. Pure: bytes in, bytes out, no I/O, no
 //! async. The pipeline's JSON form is documented in this crate's README.
 
 mod color;
@@ -9,6 +10,10 @@ mod encode;
 mod error;
 mod exif_meta;
 mod format;
+mod heif_boxes;
+mod heif_coded;
+mod heif_items;
+mod heif_lib;
 mod jpeg_markers;
 mod limits;
 mod ops;

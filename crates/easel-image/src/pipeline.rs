@@ -210,10 +210,12 @@ fn fifth() -> f32 {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputOptions {
-    /// Output format. Default: the input's (GIF input becomes PNG).
+    /// Output format. Default: the input's (GIF input becomes PNG, HEIC/HEIF input
+    /// becomes JPEG: they are read only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<Format>,
-    /// Lossy quality 1–100 for JPEG (default 82) and WebP (default 80).
+    /// Lossy quality 1–100 for JPEG (default 82), WebP (default 80) and AVIF
+    /// (default 60).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
     /// JPEG only: progressive encoding (with optimised Huffman tables).
@@ -223,6 +225,9 @@ pub struct OutputOptions {
     /// PNG only: zlib level 0–9. Default 6.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compression: Option<u8>,
+    /// AVIF only: encoder speed 0 (slowest, smallest file) to 9 (fastest). Default 8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<u8>,
     /// Keep the input's EXIF Copyright (and Artist) tags; all other metadata is
     /// always stripped.
     pub keep_copyright: bool,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ImageError;
 use crate::format::{Format, describe_unsupported, sniff};
+use crate::heif_boxes::primary_size;
 use crate::jpeg_markers::JpegHeader;
 
 /// What a header says about an image.
@@ -12,9 +13,10 @@ use crate::jpeg_markers::JpegHeader;
 pub struct ImageInfo {
     /// The sniffed format.
     pub format: Format,
-    /// Stored width in pixels (before EXIF orientation).
+    /// Stored width in pixels: before EXIF orientation; for HEIF and AVIF, after the
+    /// container's `clap` crop and `irot` rotation, which are part of the image.
     pub width: u32,
-    /// Stored height in pixels (before EXIF orientation).
+    /// Stored height in pixels (as for `width`).
     pub height: u32,
 }
 
@@ -34,6 +36,7 @@ pub fn probe(bytes: &[u8]) -> Result<ImageInfo, ImageError> {
         Format::Png => png_size(bytes)?,
         Format::Gif => gif_size(bytes)?,
         Format::Webp => webp_size(bytes)?,
+        Format::Heic | Format::Heif | Format::Avif => primary_size(bytes)?,
     };
     if width == 0 || height == 0 {
         return Err(ImageError::corrupt(

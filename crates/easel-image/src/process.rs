@@ -49,7 +49,12 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
         _ => 1,
     };
     let orientation = if pipeline.auto_orient { orientation } else { 1 };
-    let shrink = shrink_plan(pipeline, (info.width, info.height), orientation);
+    // Only a JPEG decodes smaller than its header says; every other format plans its
+    // resize against the decoded raster, which also keeps a container's own rotation
+    // or crop (HEIF `irot`/`clap`, a PNG's EXIF orientation) out of the plan.
+    let shrink = (info.format == Format::Jpeg)
+        .then(|| shrink_plan(pipeline, (info.width, info.height), orientation))
+        .flatten();
     let decoded = decode(input, &info, limits, shrink.map(|s| s.min_stored))?;
     deadline.check("decode")?;
     let meta = decoded.meta;
@@ -66,6 +71,7 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
     limits.check_output("output", raster.width.into(), raster.height.into())?;
     let format = pipeline.output.format.unwrap_or(match info.format {
         Format::Gif => Format::Png,
+        Format::Heic | Format::Heif => Format::Jpeg,
         other => other,
     });
     let rights = pipeline.output.keep_copyright.then_some(&meta);

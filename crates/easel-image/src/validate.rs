@@ -154,7 +154,15 @@ fn check_output(o: &OutputOptions) -> Result<(), String> {
     if let Some(c) = o.compression.filter(|c| *c > 9) {
         return Err(format!("compression must be between 0 and 9 (got {c})"));
     }
+    if let Some(s) = o.speed.filter(|s| *s > 9) {
+        return Err(format!("speed must be between 0 and 9 (got {s})"));
+    }
     let explicit = o.format;
+    if let Some(f) = explicit.filter(|f| !f.can_encode()) {
+        return Err(format!(
+            "{f} is read only; write jpeg, png, webp, gif or avif"
+        ));
+    }
     if o.progressive && explicit.is_some_and(|f| f != Format::Jpeg) {
         return Err("progressive applies to jpeg only".into());
     }
@@ -163,6 +171,9 @@ fn check_output(o: &OutputOptions) -> Result<(), String> {
     }
     if o.compression.is_some() && explicit.is_some_and(|f| f != Format::Png) {
         return Err("compression applies to png only".into());
+    }
+    if o.speed.is_some() && explicit != Some(Format::Avif) {
+        return Err("speed needs format avif".into());
     }
     Ok(())
 }

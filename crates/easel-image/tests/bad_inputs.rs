@@ -63,9 +63,14 @@ fn zero_bytes() {
 fn unknown_bytes_and_unsupported_formats() {
     let e = go(b"hello, world", "{}").unwrap_err();
     assert_eq!(e.code(), "unsupported-format");
+    let tiff = b"II*\0\x08\0\0\0\0\0";
+    let e = go(tiff, "{}").unwrap_err();
+    assert_eq!(e.code(), "unsupported-format");
+    assert!(e.to_string().contains("TIFF"), "{e}");
+    // An AVIF brand with nothing after it is an AVIF, and a broken one.
     let avif = b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf";
     let e = go(avif, "{}").unwrap_err();
-    assert!(e.to_string().contains("AVIF"), "{e}");
+    assert_eq!(e.code(), "corrupt-image", "{e}");
 }
 
 #[test]

@@ -96,3 +96,24 @@ fn auto_orient_false_keeps_stored_layout() {
     );
     assert_eq!((out.width, out.height), (64, 96));
 }
+
+#[test]
+fn png_exif_orientation_and_resize_give_the_upright_size() {
+    // A stored 96×64 PNG tagged 6 is 64×96 upright; fitting it into 32×32 must give
+    // 21×32, not the stored shape squeezed (the resize is planned after orienting).
+    let (sw, sh) = (64, 96);
+    let stored = rgb(sh, sw, |sx, sy| {
+        let (ux, uy) = upright_of_stored(6, sw, sh, sx, sy);
+        upright(sw, sh, ux, uy)
+    });
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut bytes);
+    image::ImageEncoder::set_exif_metadata(&mut enc, exif_tiff(Some(6), None)).unwrap();
+    image::ImageEncoder::write_image(enc, &stored, sh, sw, image::ExtendedColorType::Rgb8).unwrap();
+    let out = run(
+        &bytes,
+        r#"{"ops":[{"op":"resize","width":32,"height":32}],"output":{"format":"png"}}"#,
+    );
+    assert_eq!((out.width, out.height), (21, 32));
+    assert_upright(&decode(&out.bytes), 6);
+}

@@ -388,9 +388,8 @@ fn check_declared(
 /// Checks from the bytes' header that they are an image of the declared type within
 /// the pixel limit, and returns its dimensions. The body is never decoded here.
 fn inspect(bytes: &[u8], declared: &str, limits: &Limits) -> Result<(u32, u32), ServiceError> {
-    let expected = easel_image::Format::from_mime(declared);
     let sniffed = easel_image::sniff(bytes);
-    if sniffed.is_none() || sniffed != expected {
+    if !sniffed.is_some_and(|f| f.matches_mime(declared)) {
         return Err(ServiceError::new(
             ErrorKind::UnsupportedMedia,
             "content-mismatch",

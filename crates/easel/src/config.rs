@@ -123,7 +123,8 @@ pub struct StorageConfig {
     pub database_max_connections: u32,
     /// Largest upload, in bytes. Default 50 MiB.
     pub max_upload_bytes: u64,
-    /// MIME types that may be uploaded.
+    /// MIME types that may be uploaded. Default: JPEG, PNG, WebP, GIF, HEIC/HEIF (the
+    /// iPhone's photo format) and AVIF.
     pub upload_content_types: Vec<String>,
 }
 
@@ -134,9 +135,17 @@ impl Default for StorageConfig {
             database_url: None,
             database_max_connections: 10,
             max_upload_bytes: 50 << 20,
-            upload_content_types: ["image/jpeg", "image/png", "image/webp", "image/gif"]
-                .map(str::to_owned)
-                .to_vec(),
+            upload_content_types: [
+                "image/jpeg",
+                "image/png",
+                "image/webp",
+                "image/gif",
+                "image/heic",
+                "image/heif",
+                "image/avif",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
     }
 }
@@ -485,6 +494,11 @@ mod tests {
         let free = &config.plans["free"].quotas[&easel_core::OpClass::Generate];
         assert_eq!(free.day, Some(10));
         assert!(config.plans.contains_key("default"));
+        assert_eq!(
+            config.storage.upload_content_types,
+            StorageConfig::default().upload_content_types,
+            "the example lists the default upload types"
+        );
     }
 
     #[test]

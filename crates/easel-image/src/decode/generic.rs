@@ -26,7 +26,10 @@ pub(super) fn decode(bytes: &[u8], format: Format, limits: &Limits) -> Result<Pa
         Format::Png => finish(PngDecoder::new(cursor).map_err(err)?, limits, err),
         Format::Webp => finish(WebPDecoder::new(cursor).map_err(err)?, limits, err),
         Format::Gif => finish(GifDecoder::new(cursor).map_err(err)?, limits, err),
-        Format::Jpeg => unreachable!("JPEG has its own decoder"),
+        Format::Jpeg | Format::Heic | Format::Heif | Format::Avif => Err(ImageError::internal(
+            "decode",
+            format!("{format} has its own decoder"),
+        )),
     }
 }
 

@@ -129,3 +129,54 @@ async fn a_failed_metadata_write_deletes_the_bytes_and_asks_to_retry() {
     assert_eq!(error.retry_after(), Some(1));
     assert_nothing_kept(&world, &object).await;
 }
+
+/// `png` re-encoded as HEIC by libheif's `heif-enc` (installed by scripts/install-deps).
+fn heic(png: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.png"), dir.path().join("out.heic"));
+    std::fs::write(&input, png).unwrap();
+    let status = std::process::Command::new("heif-enc")
+        .arg("-o")
+        .args([&output, &input])
+        .status()
+        .expect("heif-enc (scripts/install-deps installs it)");
+    assert!(status.success());
+    std::fs::read(output).unwrap()
+}
+
+#[tokio::test]
+async fn heic_and_avif_uploads_are_accepted_heic_under_either_heif_label() {
+    let world = World::new(Setup::default()).await;
+    let pixels = image::RgbaImage::from_pixel(48, 32, image::Rgba([200, 90, 40, 255]));
+    let avif = easel_image::encode_rgba(
+        &pixels,
+        easel_image::Format::Avif,
+        &easel_image::OutputOptions::default(),
+    )
+    .unwrap();
+    let heic = heic(&png(48, 32));
+    let accepted = [
+        ("uploads/a.avif", "image/avif", avif.clone()),
+        ("uploads/b.heic", "image/heic", heic.clone()),
+        ("uploads/c.heif", "image/heif", heic),
+    ];
+    for (key, declared, bytes) in accepted {
+        let (object, rules, stored) = world.put_upload(key, declared, bytes).await;
+        let ingested = world.services.ingest.arrived(&object, &rules, stored).await;
+        assert_eq!(
+            ingested.unwrap().dimensions,
+            (48, 32),
+            "{key} as {declared}"
+        );
+    }
+    // AVIF is not in the HEIC family.
+    let (object, rules, stored) = world.put_upload("uploads/d.heic", "image/heic", avif).await;
+    let error = world
+        .services
+        .ingest
+        .arrived(&object, &rules, stored)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "content-mismatch");
+    assert_nothing_kept(&world, &object).await;
+}
