@@ -2,7 +2,10 @@
 """Image engine benchmark: Easel vs vipsthumbnail, Pillow (+draft) and ImageMagick.
 
 Runs tasks (a) fit 800x800 JPEG q85 stripped, (b) fill 256x256 WebP, (c) (a) plus a
-text watermark, (d) the `web` preset, each with 1 and 2 threads, on the same photos.
+text watermark, (d) the `web` preset, each with 1 and 2 threads, on the same photos;
+(e) the `web` preset on HEIC copies of the photos (made once with heif-enc into
+PHOTOS/heic) and (f) fit 800x800 to AVIF, both against vipsthumbnail only (Pillow and
+ImageMagick here read no HEIC and write no AVIF).
 Prints a Markdown report (also written to OUT/results.md). Use run.sh to call it.
 """
 import argparse
@@ -30,10 +33,17 @@ EASEL = {
                   {"op": "watermark_text", "text": TEXT, "size": 0.05, "opacity": 0.5, "gravity": "southeast", "margin": 0.02}],
           "output": {"format": "jpeg", "quality": 85}},
     "d": None,  # --preset web
+    "e": None,  # --preset web, on HEIC input
+    # AVIF quality 60 at libaom speed 8 (Easel's defaults); vips's effort 1 is speed 8.
+    "f": {"ops": [{"op": "resize", "width": 800, "height": 800}], "output": {"format": "avif", "quality": 60, "speed": 8}},
 }
 VIPS = {"a": (["-s", "800x800>"], "jpg[Q=85,strip]"), "b": (["-s", "256x256", "-m", "centre"], "webp[Q=80,strip]"),
-        "c": None, "d": (["-s", "1600x1600>"], "jpg[Q=82,strip]")}
-TASKS = {"a": "fit 800x800, JPEG q85, strip", "b": "fill 256x256, WebP q80", "c": "(a) + text watermark", "d": "`web` preset (fit 1600x1600, JPEG q82)"}
+        "c": None, "d": (["-s", "1600x1600>"], "jpg[Q=82,strip]"), "e": (["-s", "1600x1600>"], "jpg[Q=82,strip]"),
+        "f": (["-s", "800x800>"], "avif[Q=60,effort=1,compression=av1,strip]")}
+TASKS = {"a": "fit 800x800, JPEG q85, strip", "b": "fill 256x256, WebP q80", "c": "(a) + text watermark", "d": "`web` preset (fit 1600x1600, JPEG q82)",
+         "e": "HEIC input, `web` preset (fit 1600x1600, JPEG q82)", "f": "fit 800x800, AVIF q60, libaom speed 8"}
+# Tasks whose only peer is vipsthumbnail.
+VIPS_ONLY = "ef"
 
 
 def timed(cmd, env=None):
@@ -55,7 +65,7 @@ def fresh(path):
 
 
 def run_easel(a, task, files, threads, out):
-    what = ["--preset", "web"] if task == "d" else ["--pipeline", json.dumps(EASEL[task])]
+    what = ["--preset", "web"] if task in "de" else ["--pipeline", json.dumps(EASEL[task])]
     wall, rss, _, err = timed([a.easel, "process", *files, "-o", fresh(out), "-j", str(threads), *what])
     per = [float(l.rsplit("(", 1)[1].split(" ms")[0]) for l in err.splitlines() if l.startswith("ok: ")]
     return wall, rss, per
@@ -143,38 +153,69 @@ def ssim(a, b):
     return float(np.mean(((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))))
 
 
+def open_image(path, scratch):
+    """PIL image of `path`; AVIF (which Pillow 9 cannot read) goes through avifdec."""
+    if path.endswith(".avif"):
+        png = os.path.join(scratch, f"{len(os.listdir(scratch))}.png")
+        subprocess.run(["avifdec", path, png], check=True, capture_output=True)
+        path = png
+    return Image.open(path)
+
+
+def heic_copies(files, photos):
+    """HEIC copies of the photos (x265 at quality 80, preset fast), made once."""
+    out = os.path.join(photos, "heic")
+    os.makedirs(out, exist_ok=True)
+
+    def one(f):
+        dest = os.path.join(out, os.path.splitext(os.path.basename(f))[0] + ".heic")
+        if not os.path.exists(dest):
+            subprocess.run(["heif-enc", "-q", "80", "-p", "preset=fast", "-o", dest + ".tmp", f],
+                           check=True, capture_output=True)
+            os.rename(dest + ".tmp", dest)
+        return dest
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(one, files))
+
+
 def quality(easel_dir, ref_dir, files, expected):
     """Dimension check against the expected size, and SSIM/PSNR against libvips."""
     right, ss, ps = 0, [], []
+    scratch = tempfile.mkdtemp()
     for f in files:
         stem = os.path.splitext(os.path.basename(f))[0]
         e = glob.glob(f"{easel_dir}/{stem}.*")
         r = [p for p in glob.glob(f"{ref_dir}/{stem}.*") if not p.endswith(".rss")]
         if not e:
             continue
-        with Image.open(e[0]) as ei:
+        with open_image(e[0], scratch) as ei:
             if ei.size == expected(f):
                 right += 1
             if r:
-                with Image.open(r[0]) as ri:
+                with open_image(r[0], scratch) as ri:
                     if ri.size == ei.size:
                         x = np.asarray(ei.convert("L"), dtype=np.float64)
                         y = np.asarray(ri.convert("L"), dtype=np.float64)
                         ss.append(ssim(x, y))
                         mse = np.mean((x - y) ** 2)
                         ps.append(99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse))
+    shutil.rmtree(scratch)
     return right, (statistics.median(ss) if ss else None), (statistics.median(ps) if ps else None), len(ss)
 
 
-def expected_size(task):
+def expected_size(task, sources):
+    """Expected output size per input; HEIC copies are sized from their JPEG source
+    (heif-enc keeps its EXIF orientation without irot, and HEIF readers ignore it)."""
     def f(path):
-        with Image.open(path) as im:
+        src = sources.get(path, path)
+        with Image.open(src) as im:
             w, h = im.size
-            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            if src == path and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                 w, h = h, w
         if task == "b":
             return (min(256, w), min(256, h)) if max(256 / w, 256 / h) > 1 else (256, 256)
-        box = 1600 if task == "d" else 800
+        box = 1600 if task in "de" else 800
         s = min(box / w, box / h, 1.0)
         return (max(1, round(w * s)), max(1, round(h * s)))
     return f
@@ -185,40 +226,47 @@ def main():
     ap.add_argument("--easel", required=True)
     ap.add_argument("--photos", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--tasks", default="abcd")
+    ap.add_argument("--tasks", default="abcdef")
     ap.add_argument("--skip-magick", action="store_true")
     a = ap.parse_args()
     files = sorted(glob.glob(f"{a.photos}/*.jp*g"))
     mp = [Image.open(f).size for f in files]
     lines = [f"Corpus: {len(files)} JPEGs, {min(w * h for w, h in mp) / 1e6:.2f}-{max(w * h for w, h in mp) / 1e6:.1f} MP, "
              f"{sum(os.path.getsize(f) for f in files) / 2 ** 20:.1f} MiB.", ""]
+    heics = heic_copies(files, a.photos) if "e" in a.tasks else []
+    sources = dict(zip(heics, files))
+    if heics:
+        lines += [f"HEIC copies for (e): {len(heics)} files, {sum(os.path.getsize(f) for f in heics) / 2 ** 20:.1f} MiB "
+                  "(heif-enc -q 80 -p preset=fast: one HEVC image each, no grid).", ""]
     for task in a.tasks:
         rows = []
+        inputs = heics if task == "e" else files
         for threads in (1, 2):
-            results = {"easel": run_easel(a, task, files, threads, f"{a.out}/easel-{task}")}
+            results = {"easel": run_easel(a, task, inputs, threads, f"{a.out}/easel-{task}")}
             if VIPS[task]:
-                results["vipsthumbnail"] = run_vips(files, task, threads, f"{a.out}/vips-{task}", 1)
+                results["vipsthumbnail"] = run_vips(inputs, task, threads, f"{a.out}/vips-{task}", 1)
                 if threads > 1:
-                    results["vipsthumbnail, 2 processes"] = run_vips(files, task, threads, f"{a.out}/vips2-{task}", 2)
-            results["Pillow + draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-{task}")
+                    results["vipsthumbnail, 2 processes"] = run_vips(inputs, task, threads, f"{a.out}/vips2-{task}", 2)
+            if task not in VIPS_ONLY:
+                results["Pillow + draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-{task}")
             if task == "a":
                 results["Pillow, no draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-nodraft-{task}", draft=False)
-            if not a.skip_magick:
+            if not a.skip_magick and task not in VIPS_ONLY:
                 results["ImageMagick"] = run_magick(files, task, threads, f"{a.out}/magick-{task}")
             fastest = min((v[0], k) for k, v in results.items() if k != "easel")
             for name, (wall, rss, per) in results.items():
                 med = f"{statistics.median(per):.1f}" if per else "-"
                 ratio = f"{results['easel'][0] / wall:.2f}" if name == fastest[1] else ""
-                rows.append(f"| {threads} | {name} | {wall:.2f} | {med} | {len(files) / wall:.1f} | {rss:.0f} | {ratio} |")
+                rows.append(f"| {threads} | {name} | {wall:.2f} | {med} | {len(inputs) / wall:.1f} | {rss:.0f} | {ratio} |")
             rows.append(f"| {threads} | **Easel / fastest peer ({fastest[1]})** | **{results['easel'][0] / fastest[0]:.2f}x** | | | | |")
         lines += [f"### Task ({task}): {TASKS[task]}", "",
                   "| threads | tool | total s | median ms/image | images/s | peak RSS MiB | Easel/this |",
                   "|---|---|---|---|---|---|---|", *rows, ""]
         ref = f"{a.out}/vips-{task}" if VIPS[task] else f"{a.out}/pillow-{task}"
-        right, s, p, n = quality(f"{a.out}/easel-{task}", ref, files, expected_size(task))
+        right, s, p, n = quality(f"{a.out}/easel-{task}", ref, inputs, expected_size(task, sources))
         refname = "libvips" if VIPS[task] else "Pillow"
-        lines += [f"Quality: {right}/{len(files)} Easel outputs have the expected dimensions; vs {refname} on {n} same-size pairs: "
-                  f"median SSIM {s:.4f}, median PSNR {p:.1f} dB." if s is not None else f"Quality: {right}/{len(files)} right dimensions.", ""]
+        lines += [f"Quality: {right}/{len(inputs)} Easel outputs have the expected dimensions; vs {refname} on {n} same-size pairs: "
+                  f"median SSIM {s:.4f}, median PSNR {p:.1f} dB." if s is not None else f"Quality: {right}/{len(inputs)} right dimensions.", ""]
         print("\n".join(lines[-8 - len(rows):]), flush=True)
     os.makedirs(a.out, exist_ok=True)
     with open(f"{a.out}/results.md", "w") as fh:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Image engine benchmark. Usage: bench/image/run.sh [PHOTOS_DIR] [bench.py options]
-# Needs Debian packages: libvips-tools imagemagick python3-pil python3-numpy
+# Needs Debian packages: libvips-tools imagemagick python3-pil python3-numpy time, and
+# for the HEIC/AVIF tasks libheif-examples and libavif-bin (scripts/install-deps)
 # (and the corpus, fetched into bench/photos by fetch-photos.sh when missing).
 # EASEL=/path/to/easel skips the release build.
 set -euo pipefail
@@ -8,9 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 photos=${1:-$root/bench/photos}
 shift || true
-for cmd in vipsthumbnail /usr/bin/convert /usr/bin/python3 /usr/bin/time; do
+for cmd in vipsthumbnail /usr/bin/convert /usr/bin/python3 /usr/bin/time heif-enc avifdec; do
   command -v "$cmd" >/dev/null || {
-    echo "missing $cmd: apt-get install libvips-tools imagemagick python3-pil python3-numpy time" >&2
+    echo "missing $cmd: apt-get install libvips-tools imagemagick python3-pil python3-numpy time libheif-examples libavif-bin" >&2
     exit 1
   }
 done
