@@ -105,7 +105,7 @@ struct StoredUpload {
         PresignedQuery),
     responses(
         (status = 200, description = "The bytes, with `ETag` and the stored content type",
-            content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"))),
+            content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"), ("image/heic"), ("image/heif"), ("image/avif"))),
         (status = 403, description = "The URL is not valid: `signature-mismatch`, `url-expired`, `url-method-mismatch` or `url-malformed`", body = ErrorBody),
         (status = 404, description = "`object-not-found`", body = ErrorBody),
     ))]
@@ -137,7 +137,7 @@ async fn download(
         ("key" = String, Path, description = "The key from `POST /v1/uploads`"),
         PresignedQuery),
     request_body(description = "The image bytes, of the type the URL was signed for",
-        content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"))),
+        content(("image/jpeg"), ("image/png"), ("image/webp"), ("image/gif"), ("image/heic"), ("image/heif"), ("image/avif"))),
     responses(
         (status = 200, description = "Stored", body = StoredUpload,
             headers(("ETag" = String, description = "The quoted SHA-256"))),
