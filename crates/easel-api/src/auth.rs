@@ -11,4 +11,4 @@ pub mod limits;
 pub mod sigv4;
 
 pub use audit::RequestMeta;
-pub use caller::{Authenticated, Caller, credentials};
+pub use caller::{Authenticated, Caller, api_key_header, credentials};

@@ -9,11 +9,11 @@ use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use easel_services::RateInfo;
 use easel_services::identity::Authenticated;
+use easel_services::{RateInfo, ServiceError};
 
+use crate::AppState;
 use crate::error::write_rate_headers;
-use crate::{ApiError, AppState};
 
 /// Where the extractor leaves the bucket's state for [`rate_headers`].
 #[derive(Debug, Clone, Default)]
@@ -33,12 +33,12 @@ pub async fn rate_headers(mut request: Request, next: Next) -> Response {
 }
 
 /// Takes a token from the caller's bucket and leaves its state for the response
-/// headers; 429 `rate-limited` when it is empty.
+/// headers; `Limited` `rate-limited` when it is empty.
 pub async fn take_rate_token(
     parts: &Parts,
     state: &AppState,
     caller: &Authenticated,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let info = state
         .services
         .usage

@@ -21,11 +21,11 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::sigv4::{self, SigV4Error};
-use crate::auth::{Authenticated, RequestMeta, limits};
+use crate::auth::{Authenticated, RequestMeta, api_key_header, limits};
 use crate::openapi::bedrock_body::InvokeModelBody;
 use crate::routes::{Access, Routes};
-use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
     Routes::new().add(
@@ -215,7 +215,7 @@ impl FromRequest<AppState> for Invocation {
         };
         limits::take_rate_token(&parts, state, &authenticated)
             .await
-            .map_err(|e| from_service(api_to_service(e)))?;
+            .map_err(from_service)?;
         let engine = parts
             .headers
             .get("x-easel-engine")
@@ -263,20 +263,10 @@ async fn signed_caller(
     }
     // One rule for every credential presented: an API key sent alongside must be valid
     // and name the same principal.
-    if let Some(value) = parts.headers.get("x-api-key") {
-        let key = match value.to_str() {
-            Ok(key) => identity::Credential::ApiKey(key.trim().to_owned()),
-            Err(_) => identity::Credential::Malformed,
-        };
-        let also = identity.authenticate(&context, &[key]).await?;
-        if also.principal.id != holder.authenticated.principal.id {
-            return Err(from_service(ServiceError::new(
-                ErrorKind::Unauthenticated,
-                "invalid-token",
-                "the credentials name different principals",
-            )));
-        }
-    }
+    let also: Vec<_> = api_key_header(&parts.headers).into_iter().collect();
+    identity
+        .confirm_presented(&context, &holder.authenticated, &also)
+        .await?;
     Ok(holder.authenticated)
 }
 
@@ -287,33 +277,19 @@ async fn bearer_caller(
 ) -> Result<identity::Authenticated, BedrockError> {
     match Authenticated::resolve(parts, state).await {
         Ok(Authenticated(found)) => Ok(found),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED && !has_credentials(parts) => {
+        Err(e) if e.kind() == ErrorKind::Unauthenticated && !has_credentials(parts) => {
             Err(BedrockError::new(
                 StatusCode::FORBIDDEN,
                 "MissingAuthenticationTokenException",
                 "Missing Authentication Token",
             ))
         }
-        Err(e) => Err(from_service(api_to_service(e))),
+        Err(e) => Err(from_service(e)),
     }
 }
 
 fn has_credentials(parts: &Parts) -> bool {
     parts.headers.contains_key("x-api-key") || parts.headers.contains_key(header::AUTHORIZATION)
-}
-
-/// An API error (from a shared extractor) as the service error it came from.
-fn api_to_service(error: ApiError) -> ServiceError {
-    let kind = match error.status() {
-        StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated,
-        StatusCode::FORBIDDEN => ErrorKind::Forbidden,
-        StatusCode::TOO_MANY_REQUESTS => ErrorKind::Limited,
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
-        StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
-        s if s.is_client_error() => ErrorKind::Invalid,
-        _ => ErrorKind::Internal,
-    };
-    ServiceError::new(kind, error.code(), error.message())
 }
 
 /// Bedrock's InvokeModel for Titan Image Generator v2 and Nova Canvas: the AWS SDKs and

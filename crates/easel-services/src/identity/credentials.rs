@@ -87,25 +87,35 @@ impl Identity {
                 via: Via::NoAuth,
             });
         }
-        if presented.is_empty() {
-            return Err(unauthenticated());
-        }
-        let mut found: Option<Authenticated> = None;
-        for credential in presented {
+        let (first, rest) = presented.split_first().ok_or_else(unauthenticated)?;
+        let found = match self.resolve(first).await {
+            Ok(found) => found,
+            Err(error) => return Err(self.refused(context, error, None).await),
+        };
+        self.confirm_presented(context, &found, rest).await?;
+        Ok(found)
+    }
+
+    /// Checks that every credential in `also` is valid and names the principal of
+    /// `found` (the one rule, also for a SigV4 request that sends an API key besides);
+    /// `invalid-token` (audited) otherwise.
+    pub async fn confirm_presented(
+        &self,
+        context: &RequestContext,
+        found: &Authenticated,
+        also: &[Credential],
+    ) -> Result<(), ServiceError> {
+        for credential in also {
             let resolved = match self.resolve(credential).await {
                 Ok(resolved) => resolved,
                 Err(error) => return Err(self.refused(context, error, None).await),
             };
-            match &found {
-                Some(first) if first.principal.id != resolved.principal.id => {
-                    let detail = Some("credentials of different principals".to_owned());
-                    return Err(self.refused(context, invalid_token(), detail).await);
-                }
-                Some(_) => {}
-                None => found = Some(resolved),
+            if resolved.principal.id != found.principal.id {
+                let detail = Some("credentials of different principals".to_owned());
+                return Err(self.refused(context, invalid_token(), detail).await);
             }
         }
-        found.ok_or_else(unauthenticated)
+        Ok(())
     }
 
     /// Audits a refused credential; store outages are passed on as they are.

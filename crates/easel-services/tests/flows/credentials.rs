@@ -45,12 +45,23 @@ async fn every_presented_credential_must_be_valid() {
             "{presented:?}"
         );
     }
+    // A SigV4 caller's API key sent besides is held to the same rule.
+    let forged = [Credential::ApiKey("ek_forged".into())];
+    let error = identity
+        .confirm_presented(&context, &found, &forged)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid-token");
+    identity
+        .confirm_presented(&context, &found, std::slice::from_ref(&key))
+        .await
+        .unwrap();
     let events = world.services.audit.list(None, 100).await.unwrap();
     let failures: Vec<_> = events
         .iter()
         .filter(|e| e.event == "authentication-failed")
         .collect();
-    assert_eq!(failures.len(), 4);
+    assert_eq!(failures.len(), 5);
     assert!(
         failures
             .iter()

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::AppState;
 use crate::auth::{Authenticated, limits};
 use crate::error::status_of;
-use crate::{ApiError, AppState};
 
 /// An error in OpenAI's shape.
 pub struct OpenAiError {
@@ -121,19 +121,6 @@ impl From<ServiceError> for OpenAiError {
             param: None,
             message: error.message().to_owned(),
         }
-    }
-}
-
-impl From<ApiError> for OpenAiError {
-    fn from(error: ApiError) -> Self {
-        let kind = match error.status() {
-            StatusCode::UNAUTHORIZED => ErrorKind::Unauthenticated,
-            StatusCode::TOO_MANY_REQUESTS => ErrorKind::Limited,
-            s if s.is_client_error() => ErrorKind::Invalid,
-            StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
-            _ => ErrorKind::Internal,
-        };
-        ServiceError::new(kind, error.code(), error.message()).into()
     }
 }
 
