@@ -1,11 +1,11 @@
-//! What every handler can reach: the services, the presigner (views sign download
-//! links), the HTTP settings, the metrics renderer and the shutdown token. No store: a
+//! What every handler can reach: the services, the URL signer (views sign
+//! download links: Easel's own, or the object store's), the HTTP settings, the metrics renderer and the shutdown token. No store: a
 //! handler reaches data only through a service.
 
 use std::sync::Arc;
 
 use easel_services::Services;
-use easel_store::Presigner;
+use easel_store::UrlSigner;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,7 @@ pub struct AppState {
     /// The application services.
     pub services: Services,
     /// Signs download links in views.
-    pub presigner: Arc<Presigner>,
+    pub signer: Arc<dyn UrlSigner>,
     /// HTTP settings.
     pub settings: Arc<ApiSettings>,
     /// Renders `/metrics`.

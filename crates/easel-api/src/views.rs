@@ -1,7 +1,10 @@
 //! JSON views of jobs and results as clients see them, with fresh download URLs.
 
-use easel_core::{ImageResult, JobKind, JobStatus, ObjectRef, now_millis, rfc3339};
-use easel_store::{Job, Presigner, SignedRequest};
+use std::collections::HashMap;
+
+use easel_core::{ImageResult, JobKind, JobStatus, ObjectRef, rfc3339};
+use easel_services::ServiceError;
+use easel_store::{Job, UrlSigner};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -123,8 +126,8 @@ pub struct JobList {
 }
 
 impl JobView {
-    /// Renders `job`, signing download URLs for its outputs.
-    pub fn new(job: &Job, presigner: &Presigner) -> Self {
+    /// Renders `job` with the download URLs of its outputs from `links`.
+    pub fn new(job: &Job, links: &Links) -> Self {
         let spec = &job.spec;
         JobView {
             job_id: job.id.to_string(),
@@ -152,7 +155,7 @@ impl JobView {
             results: job
                 .results
                 .iter()
-                .map(|r| ResultView::new(r, presigner))
+                .map(|r| ResultView::new(r, links))
                 .collect(),
             error: job.error.clone(),
             created_at: rfc3339(job.created_at),
@@ -169,13 +172,13 @@ impl JobView {
 }
 
 impl ResultView {
-    fn new(result: &ImageResult, presigner: &Presigner) -> Self {
+    fn new(result: &ImageResult, links: &Links) -> Self {
         ResultView {
             index: result.index,
             source: result.source.clone(),
             output: result.output.as_ref().map(|o| {
-                let (url_1h, expires_1h) = download_url(presigner, &o.object, ONE_HOUR);
-                let (url_24h, expires_24h) = download_url(presigner, &o.object, ONE_DAY);
+                let (url_1h, expires_1h) = links.url(&o.object, ONE_HOUR);
+                let (url_24h, expires_24h) = links.url(&o.object, ONE_DAY);
                 OutputView {
                     bucket: o.object.bucket.to_string(),
                     key: o.object.key.to_string(),
@@ -197,13 +200,62 @@ impl ResultView {
     }
 }
 
-/// A GET URL for `object` valid for `ttl_secs`, and its expiry (Unix seconds).
-pub fn download_url(presigner: &Presigner, object: &ObjectRef, ttl_secs: i64) -> (String, i64) {
-    let signed = presigner.sign(&SignedRequest {
-        method: "GET".to_owned(),
-        object: object.clone(),
-        expires: now_millis() / 1000 + ttl_secs,
-        upload: None,
-    });
-    (signed.url, signed.expires)
+/// Download URLs signed ahead (1 h and 24 h) for the objects a view shows: signing may
+/// ask the store's credential provider, so it happens before the view is built.
+#[derive(Debug, Default)]
+pub struct Links {
+    urls: HashMap<(ObjectRef, i64), (String, i64)>,
+}
+
+impl Links {
+    /// Signs both lifetimes for every object.
+    pub async fn sign(
+        signer: &dyn UrlSigner,
+        objects: &[ObjectRef],
+    ) -> Result<Links, ServiceError> {
+        let mut links = Links::default();
+        for object in objects {
+            for ttl in [ONE_HOUR, ONE_DAY] {
+                if links.urls.contains_key(&(object.clone(), ttl)) {
+                    continue;
+                }
+                let signed = signer
+                    .download(object, ttl)
+                    .await
+                    .map_err(ServiceError::from)?;
+                links
+                    .urls
+                    .insert((object.clone(), ttl), (signed.url, signed.expires));
+            }
+        }
+        Ok(links)
+    }
+
+    /// Signs the outputs of `jobs` (read before the first await, so the future does not
+    /// hold the iterator).
+    pub fn for_jobs<'a>(
+        signer: &'a dyn UrlSigner,
+        jobs: impl IntoIterator<Item = &'a Job>,
+    ) -> impl Future<Output = Result<Links, ServiceError>> + Send + 'a {
+        let outputs: Vec<ObjectRef> = jobs
+            .into_iter()
+            .flat_map(|job| job.results.iter())
+            .filter_map(|result| result.output.as_ref())
+            .map(|output| output.object.clone())
+            .collect();
+        async move { Links::sign(signer, &outputs).await }
+    }
+
+    /// The URL for `object` valid for `ttl_secs` (`ONE_HOUR` or `ONE_DAY`) and its expiry,
+    /// Unix seconds. Empty for an object that was not signed (a bug: every caller signs
+    /// what it shows).
+    pub fn url(&self, object: &ObjectRef, ttl_secs: i64) -> (String, i64) {
+        match self.urls.get(&(object.clone(), ttl_secs)) {
+            Some(found) => found.clone(),
+            None => {
+                tracing::error!(object = %object.s3_url(), "a view shows an object it did not sign");
+                (String::new(), 0)
+            }
+        }
+    }
 }

@@ -1,10 +1,18 @@
 //! Ingest: how an object arrives. Presigned upload URLs (the server picks the key
-//! `uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>` and binds the URL to the
-//! content type, the size limit and the future owner), then the arrival itself: store
-//! the bytes under the URL's limits, verify from the stored bytes that they are an image
-//! of the declared type within the pixel limit, record the metadata, and fire the upload
-//! triggers. Every failure after the bytes are stored deletes them, so a refused or
-//! failed upload leaves no object behind.
+//! `uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>`, binds the URL to the
+//! content type, the size limit and the future owner, and records the upload as
+//! expected), then the arrival itself. On the filesystem store the bytes come through
+//! Easel's own route ([`Ingest::receive`]); on S3 they go straight to the store and Easel
+//! hears of them from the client ([`Ingest::complete`]), from a store event
+//! ([`Ingest::object_created`]) or from the reconciler ([`Ingest::reconcile`]). All of
+//! them end in one claim of the expected upload, so exactly one verifies the stored
+//! bytes (an image of the declared type, within the size and pixel limits), records the
+//! metadata and fires the upload triggers. A refused upload's bytes are deleted.
+
+mod reconcile;
+mod verify;
+
+pub use reconcile::Reconciled;
 
 use std::sync::Arc;
 
@@ -15,15 +23,20 @@ use easel_core::{
 };
 use easel_image::{Limits, Pipeline};
 use easel_store::{
-    Blobs, ObjectMeta, Objects, PresignError, Presigner, PutOutcome, SignedRequest, StoreError,
-    UploadRules,
+    Blobs, ExpectedUpload, ObjectMeta, Objects, PresignError, Presigner, SignedRequest,
+    StoreError, UploadRules, UploadState, UploadUrl, Uploads, UrlSigner,
 };
 use futures::stream::BoxStream;
 use serde_json::json;
+use sha2::Digest;
 
-use crate::error::{ErrorKind, ServiceError, blocking};
+use crate::error::{ErrorKind, ServiceError};
 use crate::jobs::submit::Charge;
 use crate::jobs::{PipelineChoice, SubmitRequest, Submitter};
+
+/// The reconciler first looks for an upload this long after its URL was handed out: a
+/// client normally reports it sooner.
+const FIRST_CHECK_MS: i64 = 30_000;
 
 /// An upload trigger: a completed upload whose key starts with `prefix` enqueues a job
 /// running `pipeline` (seed 004's S3 ObjectCreated → Lambda).
@@ -46,6 +59,8 @@ pub struct UploadSettings {
     pub content_types: Vec<String>,
     /// Lifetime of upload URLs, in seconds.
     pub url_ttl_secs: i64,
+    /// The shared secret the store's event notifications carry; `None`: events are off.
+    pub events_token: Option<String>,
 }
 
 /// What a client wants to upload.
@@ -57,7 +72,8 @@ pub struct UploadRequest {
     pub content_type: String,
     /// Optional folder under `uploads/` (upload triggers match on it).
     pub folder: Option<String>,
-    /// Optional announced size, checked against the limit up front.
+    /// Optional announced size, checked against the limit up front (and bound into S3
+    /// URLs, so the store refuses any other size).
     pub size: Option<u64>,
 }
 
@@ -70,14 +86,16 @@ pub struct PresignedUpload {
     pub object: ObjectRef,
     /// The content type the upload must send.
     pub content_type: String,
+    /// Headers the PUT must send (lowercase names), the content type among them.
+    pub headers: Vec<(String, String)>,
     /// The largest body accepted.
     pub max_bytes: u64,
     /// When the URL stops working, Unix seconds.
     pub expires: i64,
 }
 
-/// An upload as it arrives: the verified URL's grant, what the client declared, and the
-/// body.
+/// An upload as it arrives through Easel's own route: the verified URL's grant, what
+/// the client declared, and the body.
 pub struct ArrivingUpload {
     /// What the presigned URL grants (its upload rules included).
     pub grant: SignedRequest,
@@ -100,11 +118,34 @@ pub struct Ingested {
     pub triggered_jobs: Vec<String>,
 }
 
+/// What became of a store event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The upload was taken in (now or by an earlier report).
+    Ingested,
+    /// The upload was refused and deleted.
+    Refused,
+    /// No expected upload is there.
+    Ignored,
+}
+
+/// What ingest reads and writes.
+pub struct IngestPorts {
+    /// Object bytes.
+    pub blobs: Arc<dyn Blobs>,
+    /// Object metadata.
+    pub objects: Arc<dyn Objects>,
+    /// Expected uploads.
+    pub uploads: Arc<dyn Uploads>,
+    /// Signs the URLs clients upload to (Easel's own, or the store's).
+    pub signer: Arc<dyn UrlSigner>,
+    /// Checks Easel's own `/o/…` URLs.
+    pub presigner: Arc<Presigner>,
+}
+
 /// Uploads: signing them and taking them in.
 pub struct Ingest {
-    blobs: Arc<dyn Blobs>,
-    objects: Arc<dyn Objects>,
-    presigner: Arc<Presigner>,
+    ports: IngestPorts,
     submitter: Arc<Submitter>,
     limits: Arc<Limits>,
     triggers: Arc<Vec<TriggerRule>>,
@@ -124,21 +165,27 @@ fn too_large(limit: u64) -> ServiceError {
     )
 }
 
+fn upload_not_found(object: &ObjectRef) -> ServiceError {
+    ServiceError::not_found(
+        "upload-not-found",
+        format!(
+            "no upload of yours is expected at {}; ask for an upload URL first",
+            object.s3_url()
+        ),
+    )
+}
+
 impl Ingest {
-    /// Ingest into `blobs` and `objects`; triggers submit through `submitter`.
+    /// Ingest through `ports`; triggers submit through `submitter`.
     pub fn new(
-        blobs: Arc<dyn Blobs>,
-        objects: Arc<dyn Objects>,
-        presigner: Arc<Presigner>,
+        ports: IngestPorts,
         submitter: Arc<Submitter>,
         limits: Arc<Limits>,
         triggers: Arc<Vec<TriggerRule>>,
         settings: UploadSettings,
     ) -> Ingest {
         Ingest {
-            blobs,
-            objects,
-            presigner,
+            ports,
             submitter,
             limits,
             triggers,
@@ -146,8 +193,15 @@ impl Ingest {
         }
     }
 
-    /// A presigned PUT URL for one upload by `owner`, who will own the object.
-    pub fn presign_upload(
+    /// Whether clients upload straight to the store (S3), so that they report uploads
+    /// with [`Ingest::complete`].
+    pub fn direct_to_store(&self) -> bool {
+        self.ports.signer.direct_to_store()
+    }
+
+    /// A presigned PUT URL for one upload by `owner`, who will own the object. The
+    /// upload is recorded as expected.
+    pub async fn presign_upload(
         &self,
         owner: &Principal,
         request: UploadRequest,
@@ -178,26 +232,45 @@ impl Ingest {
             ));
         }
         let object = upload_object(&request)?;
-        let signed = self.presigner.sign(&SignedRequest {
-            method: "PUT".to_owned(),
-            object: object.clone(),
-            expires: now_millis() / 1000 + settings.url_ttl_secs,
-            upload: Some(UploadRules {
+        let signed = self
+            .ports
+            .signer
+            .upload(&UploadUrl {
+                object: object.clone(),
                 content_type: content_type.clone(),
                 max_bytes: settings.max_upload_bytes,
+                size: request.size,
                 owner: owner.id.clone(),
-            }),
-        });
+                ttl_secs: settings.url_ttl_secs,
+            })
+            .await?;
+        let now = now_millis();
+        self.ports
+            .uploads
+            .expect_upload(&ExpectedUpload {
+                object: object.clone(),
+                owner: owner.id.clone(),
+                content_type: content_type.clone(),
+                max_bytes: settings.max_upload_bytes,
+                expires_at: signed.expires * 1000,
+                state: UploadState::Pending,
+                failure: None,
+                next_check_at: now + FIRST_CHECK_MS,
+                created_at: now,
+            })
+            .await?;
         Ok(PresignedUpload {
             url: signed.url,
             object,
             content_type,
+            headers: signed.headers,
             max_bytes: settings.max_upload_bytes,
             expires: signed.expires,
         })
     }
 
-    /// Checks a presigned URL for `method` on `bucket`/`key` with its raw query.
+    /// Checks one of Easel's own presigned URLs for `method` on `bucket`/`key` with its
+    /// raw query.
     pub fn verify_url(
         &self,
         method: &str,
@@ -205,12 +278,14 @@ impl Ingest {
         key: &str,
         raw_query: &str,
     ) -> Result<SignedRequest, ServiceError> {
-        self.presigner
+        self.ports
+            .presigner
             .verify(method, bucket, key, raw_query, now_millis() / 1000)
             .map_err(presign_refused)
     }
 
-    /// Stores an upload under its URL's rules, then takes it in ([`Ingest::arrived`]).
+    /// Stores an upload that came through Easel's own route under its URL's rules, then
+    /// takes it in.
     pub async fn receive(&self, upload: ArrivingUpload) -> Result<Ingested, ServiceError> {
         let Some(rules) = upload.grant.upload.clone() else {
             return Err(presign_refused(PresignError::Malformed(
@@ -223,12 +298,15 @@ impl Ingest {
             upload.announced_bytes,
         )?;
         let object = &upload.grant.object;
-        let stored = match self
+        self.expect_signed(object, &rules, upload.grant.expires)
+            .await?;
+        match self
+            .ports
             .blobs
-            .put_stream(object, upload.body, rules.max_bytes)
+            .put_stream(object, upload.body, rules.max_bytes, &rules.content_type)
             .await
         {
-            Ok(stored) => stored,
+            Ok(_) => {}
             Err(StoreError::TooLarge { limit }) => return Err(too_large(limit)),
             Err(StoreError::Io(error)) => {
                 return Err(ServiceError::invalid(
@@ -237,71 +315,133 @@ impl Ingest {
                 ));
             }
             Err(other) => return Err(other.into()),
-        };
-        self.arrived(object, &rules, stored).await
+        }
+        self.take_in(object).await
     }
 
-    /// Takes in an object whose bytes are stored: verifies them, records the metadata
-    /// and fires the triggers. On any failure the bytes are deleted.
-    pub async fn arrived(
+    /// A URL signed before uploads were recorded still works: its grant becomes the
+    /// expected upload.
+    async fn expect_signed(
         &self,
         object: &ObjectRef,
         rules: &UploadRules,
-        stored: PutOutcome,
-    ) -> Result<Ingested, ServiceError> {
-        let accepted = self.record(object, rules, stored).await;
-        let (meta, dimensions) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                if let Err(cleanup) = self.blobs.delete(object).await {
-                    tracing::error!(error = %cleanup, object = %object.s3_url(), "could not delete a refused upload");
-                }
-                return Err(error);
-            }
-        };
-        let triggered_jobs = self.fire_triggers(object, &rules.owner).await;
-        Ok(Ingested {
-            meta,
-            dimensions,
-            triggered_jobs,
-        })
-    }
-
-    /// Verifies the stored bytes and records the object's metadata.
-    async fn record(
-        &self,
-        object: &ObjectRef,
-        rules: &UploadRules,
-        stored: PutOutcome,
-    ) -> Result<(ObjectMeta, (u32, u32)), ServiceError> {
-        let bytes = self.blobs.get(object).await?;
-        let declared = rules.content_type.clone();
-        let limits = self.limits.clone();
-        let dimensions = blocking(move || inspect(&bytes, &declared, &limits)).await??;
-        let meta = ObjectMeta {
+        expires: i64,
+    ) -> Result<(), ServiceError> {
+        if self.ports.uploads.get_upload(object).await?.is_some() {
+            return Ok(());
+        }
+        let now = now_millis();
+        let expected = ExpectedUpload {
             object: object.clone(),
             owner: rules.owner.clone(),
             content_type: rules.content_type.clone(),
-            size: stored.size,
-            sha256: stored.sha256,
-            dimensions: Some(dimensions),
-            source: None,
-            job_id: None,
-            created_at: now_millis(),
+            max_bytes: rules.max_bytes,
+            expires_at: expires * 1000,
+            state: UploadState::Pending,
+            failure: None,
+            next_check_at: now + FIRST_CHECK_MS,
+            created_at: now,
         };
-        self.objects.put_object(&meta).await?;
-        Ok((meta, dimensions))
+        match self.ports.uploads.expect_upload(&expected).await {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
-    /// Enqueues a job for every trigger whose prefix matches the new object's key. A
-    /// trigger that cannot be submitted is logged; the upload itself has succeeded.
+    /// The client says its upload to `object` is done (`POST /v1/uploads/complete`):
+    /// takes it in, or answers how it ended when it already was.
+    pub async fn complete(
+        &self,
+        caller: &Principal,
+        object: &ObjectRef,
+    ) -> Result<Ingested, ServiceError> {
+        match self.ports.uploads.get_upload(object).await? {
+            Some(expected) if expected.owner == caller.id || caller.admin => {}
+            _ => return Err(upload_not_found(object)),
+        }
+        self.take_in(object).await
+    }
+
+    /// Checks the shared secret of the store's event notifications.
+    pub fn check_events_token(&self, presented: Option<&str>) -> Result<(), ServiceError> {
+        let Some(expected) = &self.settings.events_token else {
+            return Err(ServiceError::not_found(
+                "events-disabled",
+                "storage event notifications are not enabled: set storage.events_token",
+            ));
+        };
+        // Compared as digests, so the time taken says nothing about the token.
+        let digest = |token: &str| sha2::Sha256::digest(token.as_bytes());
+        match presented {
+            Some(token) if digest(token) == digest(expected) => Ok(()),
+            _ => Err(ServiceError::new(
+                ErrorKind::Unauthenticated,
+                "invalid-events-token",
+                "the event notification did not carry the configured storage.events_token",
+            )),
+        }
+    }
+
+    /// The store says an object was created in `store_bucket` at `store_key` (an S3
+    /// event notification). Objects Easel expects no upload for are ignored (outputs,
+    /// objects other tools wrote); a refused upload is an answer, not an error.
+    pub async fn object_created(
+        &self,
+        store_bucket: &str,
+        store_key: &str,
+    ) -> Result<EventOutcome, ServiceError> {
+        let Some(object) = self.ports.blobs.object_at(store_bucket, store_key) else {
+            return Ok(EventOutcome::Ignored);
+        };
+        if self.ports.uploads.get_upload(&object).await?.is_none() {
+            return Ok(EventOutcome::Ignored);
+        }
+        match self.take_in(&object).await {
+            Ok(_) => Ok(EventOutcome::Ingested),
+            Err(error) if error.kind() == ErrorKind::Unavailable => Err(error),
+            Err(error) if error.code() == "upload-not-arrived" => Ok(EventOutcome::Ignored),
+            Err(error) if error.code() == "upload-in-progress" => Ok(EventOutcome::Ingested),
+            Err(_) => Ok(EventOutcome::Refused),
+        }
+    }
+
+    /// Takes in the objects among `sources` that `owner` uploaded and nobody reported
+    /// yet, so that a job can name an upload right after its PUT.
+    pub async fn ingest_sources(
+        &self,
+        owner: &Principal,
+        sources: &[ObjectRef],
+    ) -> Result<(), ServiceError> {
+        for source in sources {
+            if source.bucket != Bucket::Uploads
+                || self.ports.objects.get_object(source).await?.is_some()
+            {
+                continue;
+            }
+            match self.ports.uploads.get_upload(source).await? {
+                Some(expected)
+                    if expected.owner == owner.id
+                        && matches!(expected.state, UploadState::Pending | UploadState::Ingesting) =>
+                {
+                    self.take_in(source).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues a job for every trigger whose prefix matches the new object's key. Each
+    /// job's idempotency key is derived from the object and the rule, so a trigger that
+    /// fires again (a process died between recording and settling) makes no second
+    /// job. A trigger that cannot be submitted is logged; the upload itself succeeded.
     async fn fire_triggers(&self, object: &ObjectRef, owner: &str) -> Vec<String> {
         let owner = Principal {
             id: owner.to_owned(),
             admin: false,
         };
         let mut jobs = Vec::new();
-        for rule in self.triggers.iter() {
+        for (index, rule) in self.triggers.iter().enumerate() {
             if !object.key.as_str().starts_with(&rule.prefix) {
                 continue;
             }
@@ -310,7 +450,7 @@ impl Ingest {
                 sources: vec![object.clone()],
                 pipeline: PipelineChoice::Resolved(rule.pipeline.clone(), rule.preset.clone()),
                 metadata: json!({ "trigger": rule.prefix }),
-                idempotency_key: None,
+                idempotency_key: Some(trigger_key(object, index)),
             };
             match self
                 .submitter
@@ -327,6 +467,14 @@ impl Ingest {
         }
         jobs
     }
+}
+
+/// The idempotency key of trigger `index`'s job for `object`: a hash, since keys are
+/// short and object keys are not.
+fn trigger_key(object: &ObjectRef, index: usize) -> easel_core::IdempotencyKey {
+    let digest = sha2::Sha256::digest(format!("{}\n{index}", object.s3_url()));
+    let raw = format!("trigger-{}", hex::encode(&digest[..16]));
+    easel_core::IdempotencyKey::parse(raw.as_bytes()).expect("a hex key is a valid idempotency key")
 }
 
 /// The object an upload will create: `uploads/[folder/]YYYY/MM/DD/<uuid>-<name>`.
@@ -383,28 +531,4 @@ fn check_declared(
         return Err(too_large(rules.max_bytes));
     }
     Ok(())
-}
-
-/// Checks from the bytes' header that they are an image of the declared type within
-/// the pixel limit, and returns its dimensions. The body is never decoded here.
-fn inspect(bytes: &[u8], declared: &str, limits: &Limits) -> Result<(u32, u32), ServiceError> {
-    let sniffed = easel_image::sniff(bytes);
-    if !sniffed.is_some_and(|f| f.matches_mime(declared)) {
-        return Err(ServiceError::new(
-            ErrorKind::UnsupportedMedia,
-            "content-mismatch",
-            format!(
-                "the uploaded bytes are not a {declared} image{}",
-                sniffed.map_or(String::new(), |f| format!(" (they look like {})", f.mime()))
-            ),
-        ));
-    }
-    let unreadable = |e: easel_image::ImageError| {
-        ServiceError::new(ErrorKind::Unprocessable, e.code(), e.to_string())
-    };
-    let info = easel_image::probe(bytes).map_err(unreadable)?;
-    limits
-        .check_pixels(info.width, info.height)
-        .map_err(unreadable)?;
-    Ok((info.width, info.height))
 }

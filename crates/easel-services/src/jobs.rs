@@ -13,6 +13,7 @@ use easel_core::{JobId, JobKind, JobStatus, Millis, Principal};
 use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Wakeups};
 
 use crate::audit::{Actor, Auditor, RequestContext};
+use crate::ingest::Ingest;
 use crate::error::{ErrorKind, ServiceError};
 
 pub use submit::{JobSettings, PipelineChoice, SubmitRequest, Submitted, Submitter};
@@ -69,6 +70,7 @@ pub struct Jobs {
     wakeups: Arc<Wakeups>,
     audit: Arc<Auditor>,
     submitter: Arc<Submitter>,
+    ingest: Arc<Ingest>,
 }
 
 impl Jobs {
@@ -79,6 +81,7 @@ impl Jobs {
         wakeups: Arc<Wakeups>,
         audit: Arc<Auditor>,
         submitter: Arc<Submitter>,
+        ingest: Arc<Ingest>,
     ) -> Jobs {
         Jobs {
             store,
@@ -86,6 +89,7 @@ impl Jobs {
             wakeups,
             audit,
             submitter,
+            ingest,
         }
     }
 
@@ -101,6 +105,9 @@ impl Jobs {
         caller: &Principal,
         request: SubmitRequest,
     ) -> Result<Submitted, ServiceError> {
+        // A source uploaded straight to the store and not reported yet is taken in
+        // first, so a client may name its upload right after the PUT.
+        self.ingest.ingest_sources(caller, &request.sources).await?;
         self.submitter.submit(caller, request).await
     }
 

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use easel_engines::Engines;
 use easel_image::{Limits, Pipeline};
 use easel_store::{
-    Blobs, IdentityStore, Jobs as JobStore, Objects, Presigner, Queue, RequestLog, Wakeups,
+    Blobs, IdentityStore, Jobs as JobStore, Objects, Presigner, Queue, RequestLog, Uploads,
+    UrlSigner, Wakeups,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Auditor;
 use crate::generation::{Generation, GenerationPorts, GenerationSettings};
 use crate::identity::{Identity, Tokens};
-use crate::ingest::{Ingest, TriggerRule, UploadSettings};
+use crate::ingest::{Ingest, IngestPorts, TriggerRule, UploadSettings};
 use crate::jobs::{JobSettings, Jobs, Submitter};
 use crate::objects::ObjectAccess;
 use crate::usage::{Plans, Usage};
@@ -29,14 +30,18 @@ pub struct Ports {
     pub objects: Arc<dyn Objects>,
     /// Object bytes.
     pub blobs: Arc<dyn Blobs>,
+    /// Expected uploads.
+    pub uploads: Arc<dyn Uploads>,
     /// Accounts, credentials, usage counters and the audit log.
     pub identity: Arc<dyn IdentityStore>,
     /// The generation request log.
     pub request_log: Arc<dyn RequestLog>,
     /// In-process job change signals.
     pub wakeups: Arc<Wakeups>,
-    /// Signs and checks presigned URLs.
+    /// Checks Easel's own presigned URLs (the filesystem store's `/o/…` route).
     pub presigner: Arc<Presigner>,
+    /// Signs the upload and download URLs clients get: Easel's own, or the store's.
+    pub signer: Arc<dyn UrlSigner>,
     /// Generation and editing engines.
     pub engines: Arc<Engines>,
 }
@@ -103,21 +108,26 @@ impl Services {
             limits.clone(),
             settings.jobs,
         ));
+        let ingest = Arc::new(Ingest::new(
+            IngestPorts {
+                blobs: ports.blobs.clone(),
+                objects: ports.objects.clone(),
+                uploads: ports.uploads,
+                signer: ports.signer.clone(),
+                presigner: ports.presigner,
+            },
+            submitter.clone(),
+            limits.clone(),
+            Arc::new(settings.triggers),
+            settings.uploads,
+        ));
         let jobs = Arc::new(Jobs::new(
             ports.jobs.clone(),
             ports.queue.clone(),
             ports.wakeups.clone(),
             audit.clone(),
-            submitter.clone(),
-        ));
-        let ingest = Arc::new(Ingest::new(
-            ports.blobs.clone(),
-            ports.objects.clone(),
-            ports.presigner.clone(),
             submitter,
-            limits.clone(),
-            Arc::new(settings.triggers),
-            settings.uploads,
+            ingest.clone(),
         ));
         let objects = Arc::new(ObjectAccess::new(
             ports.blobs.clone(),

@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
     "jobs",
     "queue",
     "objects",
+    "uploads",
     "request_log",
     "secrets",
 ];

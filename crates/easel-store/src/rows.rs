@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    ApiKey, AuditEvent, ExternalPrincipal, Job, ObjectMeta, RequestRecord, StoreError,
-    StoredSecret, User,
+    ApiKey, AuditEvent, ExpectedUpload, ExternalPrincipal, Job, ObjectMeta, RequestRecord,
+    StoreError, StoredSecret, UploadState, User,
 };
 
 /// The column reads the mappers need, by name, from a row of any engine.
@@ -253,6 +253,34 @@ pub(crate) fn secret_from_row(row: &impl Columns) -> Result<StoredSecret, StoreE
     Ok(StoredSecret {
         name: row.text("name")?,
         value: row.bytes("value")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// The columns [`upload_from_row`] reads, for `concat!`-built static SQL.
+macro_rules! upload_columns {
+    () => {
+        "bucket, object_key, owner, content_type, max_bytes, expires_at, state, error_code, error_message, next_check_at, created_at"
+    };
+}
+pub(crate) use upload_columns;
+
+/// Reads an expected upload (columns: [`upload_columns!`]).
+pub(crate) fn upload_from_row(row: &impl Columns) -> Result<ExpectedUpload, StoreError> {
+    let state = row.text("state")?;
+    let failure = match (row.opt_text("error_code")?, row.opt_text("error_message")?) {
+        (Some(code), message) => Some((code, message.unwrap_or_default())),
+        _ => None,
+    };
+    Ok(ExpectedUpload {
+        object: object_ref(&row.text("bucket")?, &row.text("object_key")?)?,
+        owner: row.text("owner")?,
+        content_type: row.text("content_type")?,
+        max_bytes: row.int("max_bytes")? as u64,
+        expires_at: row.int("expires_at")?,
+        state: UploadState::parse(&state).ok_or_else(|| corrupt("upload state", &state))?,
+        failure,
+        next_check_at: row.int("next_check_at")?,
         created_at: row.int("created_at")?,
     })
 }

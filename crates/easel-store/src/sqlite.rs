@@ -13,6 +13,7 @@ mod request_log;
 mod schema;
 mod secrets;
 mod tokens;
+mod uploads;
 mod usage;
 mod users;
 

@@ -13,17 +13,20 @@ use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
-    ExternalPrincipal, FailOutcome, FsBlobs, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
+    ExternalPrincipal, FailOutcome, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
     NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RateDecision,
     RequestLog, RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
+    ExpectedUpload, MULTIPART_BYTES, ObjectBlobs, UploadSettled, UploadState, Uploads,
 };
 use futures::StreamExt;
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/s3.rs"]
+mod s3;
 
-trait MetaStore: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static {}
-impl<T: Jobs + Queue + Objects + IdentityStore + RequestLog + 'static> MetaStore for T {}
+trait MetaStore: Jobs + Queue + Objects + Uploads + IdentityStore + RequestLog + 'static {}
+impl<T: Jobs + Queue + Objects + Uploads + IdentityStore + RequestLog + 'static> MetaStore for T {}
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -696,13 +699,21 @@ async fn request_log(store: Arc<impl MetaStore>) {
 async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     let at = object(Bucket::Uploads, "uploads/x/y.bin");
     assert!(matches!(blobs.get(&at).await, Err(StoreError::NotFound)));
-    let put = blobs.put(&at, Bytes::from_static(b"hello")).await.unwrap();
+    assert!(matches!(blobs.stat(&at).await, Err(StoreError::NotFound)));
+    assert!(matches!(blobs.get_head(&at, 4).await, Err(StoreError::NotFound)));
+    let put = blobs
+        .put(&at, Bytes::from_static(b"hello"), "application/octet-stream")
+        .await
+        .unwrap();
     assert_eq!(put.size, 5);
     assert_eq!(
         put.sha256,
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     );
     assert_eq!(blobs.get(&at).await.unwrap(), Bytes::from_static(b"hello"));
+    assert_eq!(blobs.stat(&at).await.unwrap().size, 5);
+    assert_eq!(blobs.get_head(&at, 4).await.unwrap(), Bytes::from_static(b"hell"));
+    assert_eq!(blobs.get_head(&at, 100).await.unwrap(), Bytes::from_static(b"hello"));
 
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from(vec![1u8; 700_000])),
@@ -710,7 +721,7 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     ];
     let streamed = object(Bucket::Uploads, "uploads/big.bin");
     let put = blobs
-        .put_stream(&streamed, futures::stream::iter(chunks).boxed(), 2_000_000)
+        .put_stream(&streamed, futures::stream::iter(chunks).boxed(), 2_000_000, "image/png")
         .await
         .unwrap();
     assert_eq!(put.size, 1_400_000);
@@ -722,10 +733,40 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     }
     assert_eq!(total, 1_400_000);
 
+    // Over the multipart threshold: sent in parts, read back whole and unchanged.
+    let large: Vec<u8> = (0..MULTIPART_BYTES * 2 + 12_345).map(|i| (i % 251) as u8).collect();
+    let output = object(Bucket::Outputs, "job/large.png");
+    let put = blobs
+        .put(&output, Bytes::from(large.clone()), "image/png")
+        .await
+        .unwrap();
+    assert_eq!(put.size, large.len() as u64);
+    assert_eq!(blobs.get(&output).await.unwrap(), Bytes::from(large.clone()));
+
+    // Listing names every object of a bucket with its size, and only that bucket's.
+    let mut uploads: Vec<(String, u64)> = blobs
+        .list(Bucket::Uploads)
+        .map(|entry| entry.map(|(o, size)| (o.key.as_str().to_owned(), size)))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    uploads.sort();
+    assert_eq!(
+        uploads,
+        vec![
+            ("uploads/big.bin".to_owned(), 1_400_000),
+            ("uploads/x/y.bin".to_owned(), 5)
+        ]
+    );
+    let outputs: Vec<_> = blobs.list(Bucket::Outputs).collect().await;
+    assert_eq!(outputs.len(), 1);
+
     let too_big = object(Bucket::Uploads, "uploads/too-big.bin");
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(vec![0u8; 11]))];
     let refused = blobs
-        .put_stream(&too_big, futures::stream::iter(chunks).boxed(), 10)
+        .put_stream(&too_big, futures::stream::iter(chunks).boxed(), 10, "image/png")
         .await;
     assert!(matches!(refused, Err(StoreError::TooLarge { limit: 10 })));
     assert!(
@@ -733,13 +774,15 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
         "nothing half-written"
     );
 
+    // A stream that breaks after several parts went up leaves nothing visible.
     let broken: Vec<Result<Bytes, std::io::Error>> = vec![
-        Ok(Bytes::from_static(b"partial")),
+        Ok(Bytes::from(large.clone())),
+        Ok(Bytes::from(large)),
         Err(std::io::Error::other("client vanished")),
     ];
     assert!(
         blobs
-            .put_stream(&too_big, futures::stream::iter(broken).boxed(), 100)
+            .put_stream(&too_big, futures::stream::iter(broken).boxed(), u64::MAX, "image/png")
             .await
             .is_err()
     );
@@ -1254,6 +1297,92 @@ async fn audit_log(store: Arc<impl MetaStore>) {
 
 /// Secrets: inserted once, never replaced; listed by prefix (taken literally), oldest
 /// first; concurrent `secret_or_insert` calls all get the first insert's value.
+fn expected(key: &str, created_at: i64) -> ExpectedUpload {
+    ExpectedUpload {
+        object: object(Bucket::Uploads, key),
+        owner: "alice".to_owned(),
+        content_type: "image/png".to_owned(),
+        max_bytes: 1_000,
+        expires_at: created_at + 900_000,
+        state: UploadState::Pending,
+        failure: None,
+        next_check_at: created_at + 30_000,
+        created_at,
+    }
+}
+
+async fn expected_uploads(store: Arc<impl MetaStore>) {
+    let first = expected("uploads/a.png", 1_000);
+    store.expect_upload(&first).await.unwrap();
+    store.expect_upload(&expected("uploads/b.png", 2_000)).await.unwrap();
+    assert_eq!(store.get_upload(&first.object).await.unwrap(), Some(first.clone()));
+    assert!(
+        store
+            .get_upload(&object(Bucket::Uploads, "uploads/none.png"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Nothing is due before its first check.
+    assert!(store.uploads_due(1_500, 10).await.unwrap().is_empty());
+    let due = store.uploads_due(40_000, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].object, first.object, "oldest first");
+
+    // Many reporters at once: exactly one claim wins.
+    let claims = futures::future::join_all((0..8).map(|_| {
+        let store = store.clone();
+        let at = first.object.clone();
+        async move { store.claim_upload(&at, 5_000, 65_000).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(claims.iter().filter(|c| c.is_some()).count(), 1);
+    let claimed = claims.into_iter().flatten().next().unwrap();
+    assert_eq!(claimed.state, UploadState::Ingesting);
+    // A live claim is not due and cannot be taken; one that ran out can.
+    assert!(store.claim_upload(&first.object, 6_000, 66_000).await.unwrap().is_none());
+    assert_eq!(store.uploads_due(40_000, 10).await.unwrap().len(), 1);
+    assert_eq!(store.uploads_due(70_000, 10).await.unwrap().len(), 2);
+    assert!(store.claim_upload(&first.object, 70_000, 130_000).await.unwrap().is_some());
+
+    // Released: pending again, due from the given time.
+    store.release_upload(&first.object, 90_000).await.unwrap();
+    let released = store.get_upload(&first.object).await.unwrap().unwrap();
+    assert_eq!((released.state, released.next_check_at), (UploadState::Pending, 90_000));
+    assert!(
+        !store
+            .uploads_due(80_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.object == first.object)
+    );
+
+    // Settled uploads are never claimed again and keep their refusal.
+    store.claim_upload(&first.object, 95_000, 155_000).await.unwrap().unwrap();
+    let refusal = UploadSettled::Failed {
+        code: "content-mismatch".to_owned(),
+        message: "not a png".to_owned(),
+    };
+    store.settle_upload(&first.object, &refusal, 96_000).await.unwrap();
+    let failed = store.get_upload(&first.object).await.unwrap().unwrap();
+    assert_eq!(failed.state, UploadState::Failed);
+    assert_eq!(
+        failed.failure,
+        Some(("content-mismatch".to_owned(), "not a png".to_owned()))
+    );
+    assert!(store.claim_upload(&first.object, 500_000, 560_000).await.unwrap().is_none());
+    let second = object(Bucket::Uploads, "uploads/b.png");
+    store.claim_upload(&second, 97_000, 157_000).await.unwrap().unwrap();
+    store.settle_upload(&second, &UploadSettled::Ingested, 200_000).await.unwrap();
+    assert!(store.uploads_due(10_000_000, 10).await.unwrap().is_empty());
+
+    // Pruning forgets settled uploads older than the cut-off only.
+    assert_eq!(store.prune_settled_uploads(100_000).await.unwrap(), 1);
+    assert!(store.get_upload(&first.object).await.unwrap().is_none());
+    assert!(store.get_upload(&second).await.unwrap().is_some());
+}
+
 async fn secrets(store: Arc<impl MetaStore>) {
     let first = store
         .secret_or_insert("signing/1", b"first", 1_000)
@@ -1359,6 +1488,7 @@ macro_rules! store_tests {
             finished_jobs_are_pruned_but_not_live_work_or_kept_history,
             request_log,
             secrets,
+            expected_uploads,
         );
     };
     (@ $module:ident, $factory:ident, $($name:ident),* $(,)?) => {
@@ -1380,7 +1510,13 @@ store_tests!(postgres_store, postgres);
 #[tokio::test]
 async fn fs_blobs_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    blob_round_trip(Arc::new(FsBlobs::open(dir.path()).unwrap())).await;
+    blob_round_trip(Arc::new(ObjectBlobs::filesystem(dir.path()).unwrap())).await;
+}
+
+#[tokio::test]
+async fn s3_blobs_round_trip() {
+    let (store, _) = s3::store();
+    blob_round_trip(Arc::new(store.blobs)).await;
 }
 
 #[tokio::test]
@@ -1401,7 +1537,7 @@ async fn fs_blobs_sweep_staging_leftovers() {
     std::fs::write(&in_progress, b"being written").unwrap();
     let kept = dir.path().join("uploads/uploads/b.jpg");
     std::fs::write(&kept, b"whole").unwrap();
-    FsBlobs::open(dir.path()).unwrap();
+    ObjectBlobs::filesystem(dir.path()).unwrap();
     assert!(!leftover.exists());
     assert!(in_progress.exists());
     assert!(kept.exists());

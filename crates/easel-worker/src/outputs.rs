@@ -43,7 +43,10 @@ pub async fn store_output(
         bytes,
         source,
     } = output;
-    let stored = deps.blobs.put(&object, Bytes::from(bytes)).await?;
+    let stored = deps
+        .blobs
+        .put(&object, Bytes::from(bytes), format.mime())
+        .await?;
     deps.objects
         .put_object(&ObjectMeta {
             object: object.clone(),

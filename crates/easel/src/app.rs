@@ -13,7 +13,9 @@ use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
 use easel_services::{Ports, Services, ServicesSettings};
-use easel_store::{FsBlobs, MetadataStore, PgOptions, Presigner, SqliteStore, Wakeups};
+use easel_store::{
+    Blobs, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups,
+};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +27,9 @@ pub struct Stores {
     /// Metadata and queue: SQLite or PostgreSQL, by `storage.database_url`.
     pub metadata: Arc<dyn MetadataStore>,
     /// Object bytes.
-    pub blobs: Arc<FsBlobs>,
+    pub blobs: Arc<dyn Blobs>,
+    /// The object store's own URL signer (S3), when clients talk to it directly.
+    pub store_signer: Option<Arc<dyn UrlSigner>>,
     /// Store signals.
     pub wakeups: Arc<Wakeups>,
     /// The configured engines.
@@ -33,19 +37,19 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Opens the metadata database (migrating its schema) and the object directory
-    /// under the data directory.
+    /// Opens the metadata database (migrating its schema) and the blob store
+    /// (`storage.blobs_url`: by default the `objects` directory in the data directory).
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
         let dir = &config.storage.data_dir;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let wakeups = Arc::new(Wakeups::default());
         let metadata = open_metadata(config, wakeups.clone()).await?;
-        let blobs = FsBlobs::open(&dir.join("objects"))
-            .with_context(|| format!("cannot open the object store in {}", dir.display()))?;
+        let opened = config.storage.open_blobs().await?;
         Ok(Stores {
             metadata,
-            blobs: Arc::new(blobs),
+            blobs: opened.blobs,
+            store_signer: opened.store_signer,
             wakeups,
             engines: Arc::new(config.engines.build(&config.storage.data_dir)?),
         })
@@ -192,10 +196,16 @@ impl Application {
             &base_url,
         );
         let presigner = Arc::new(presigner);
+        let signer: Arc<dyn UrlSigner> = match &stores.store_signer {
+            Some(store_signer) => store_signer.clone(),
+            None => presigner.clone(),
+        };
         let ports = Ports {
             jobs: stores.metadata.clone(),
             queue: stores.metadata.clone(),
             objects: stores.metadata.clone(),
+            uploads: stores.metadata.clone(),
+            signer: signer.clone(),
             blobs: stores.blobs.clone(),
             identity: stores.metadata.clone(),
             request_log: stores.metadata.clone(),
@@ -214,6 +224,7 @@ impl Application {
                 max_upload_bytes: config.storage.max_upload_bytes,
                 content_types: config.storage.upload_content_types.clone(),
                 url_ttl_secs: config.presign.upload_ttl_secs,
+                events_token: config.storage.events_token.clone(),
             },
             triggers,
             presets,
@@ -229,9 +240,14 @@ impl Application {
             },
             shutdown.clone(),
         ));
+        tokio::spawn(reconcile_uploads(
+            services.clone(),
+            Duration::from_secs(config.storage.reconcile_interval_secs.max(1)),
+            shutdown.clone(),
+        ));
         let state = AppState {
             services,
-            presigner,
+            signer,
             settings: Arc::new(settings),
             metrics: easel_api::install_metrics_recorder(),
             shutdown: shutdown.clone(),
@@ -307,6 +323,28 @@ struct Retention {
 /// retention of `generation.retention_days`; a history delete expires an entry at once)
 /// and finished jobs past `queue.finished_retention_days`. Every process sweeps; the
 /// deletes are idempotent, so processes sharing a database do not conflict.
+/// Every `every`, takes in the uploads nobody reported and expires those that never
+/// arrived (see `Ingest::reconcile`). Every process runs it; claims keep them apart.
+async fn reconcile_uploads(services: Services, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match services.ingest.reconcile().await {
+            Ok(done) if done.ingested + done.refused + done.expired > 0 => tracing::info!(
+                ingested = done.ingested,
+                refused = done.refused,
+                expired = done.expired,
+                waiting = done.waiting,
+                "reconciled unreported uploads"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "upload reconciler failed; will retry"),
+        }
+    }
+}
+
 async fn retention_sweep(services: Services, retention: Retention, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -328,6 +366,12 @@ async fn retention_sweep(services: Services, retention: Retention, shutdown: Can
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(pruned, "retention sweep deleted finished jobs"),
                 Err(error) => tracing::warn!(%error, "pruning finished jobs failed; will retry"),
+            }
+            let before = now - retention.finished_jobs_ms;
+            match services.ingest.prune_settled(before).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "retention sweep forgot settled uploads"),
+                Err(error) => tracing::warn!(%error, "pruning settled uploads failed; will retry"),
             }
         }
     }

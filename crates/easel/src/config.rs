@@ -3,9 +3,11 @@
 //! flags. `easel.example.toml` at the repository root documents every field.
 
 mod auth;
+mod blobs;
 mod database;
 mod generation;
 
+pub use blobs::BlobBackend;
 pub use database::{Database, redact};
 
 use std::collections::BTreeMap;
@@ -126,6 +128,25 @@ pub struct StorageConfig {
     /// MIME types that may be uploaded. Default: JPEG, PNG, WebP, GIF, HEIC/HEIF (the
     /// iPhone's photo format) and AVIF.
     pub upload_content_types: Vec<String>,
+    /// Where object bytes live: `file://PATH`, or
+    /// `s3://BUCKET?endpoint=…&region=…&path_style=true` for S3 or an S3-compatible
+    /// store (clients then upload and download straight to and from it). Env:
+    /// `EASEL__STORAGE__BLOBS_URL`. Default: the directory `<data_dir>/objects`.
+    pub blobs_url: Option<String>,
+    /// S3 access key id; absent: found as AWS tools find it (`AWS_ACCESS_KEY_ID`, web
+    /// identity, instance role).
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key (or `s3_secret_access_key_file`).
+    pub s3_secret_access_key: Option<String>,
+    /// A file holding the S3 secret access key (a mounted secret).
+    pub s3_secret_access_key_file: Option<PathBuf>,
+    /// The session token of temporary S3 credentials.
+    pub s3_session_token: Option<String>,
+    /// The shared secret the object store's event notifications carry
+    /// (`POST /v1/storage/events`); absent: that route answers 404.
+    pub events_token: Option<String>,
+    /// How often each process looks for uploads nobody reported, in seconds. Default 30.
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -134,6 +155,13 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./easel-data"),
             database_url: None,
             database_max_connections: 10,
+            blobs_url: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_secret_access_key_file: None,
+            s3_session_token: None,
+            events_token: None,
+            reconcile_interval_secs: 30,
             max_upload_bytes: 50 << 20,
             upload_content_types: [
                 "image/jpeg",

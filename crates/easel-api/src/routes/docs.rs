@@ -51,7 +51,7 @@ pub fn routes() -> Routes {
     paths(
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job,
         jobs::list_presets, events::job_events,
-        uploads::presign_native, objects::download, objects::upload,
+        uploads::presign_native, uploads::complete, uploads::store_events, objects::download, objects::upload,
         metadata::object_metadata,
         generations::create_generation, generations::list_history, generations::get_history,
         generations::delete_history, generations::regenerate, generations::engines,

@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
-use crate::views::JobView;
+use crate::views::{JobView, Links};
 use crate::{ApiError, AppState};
 
 /// Longest time between two reads of the job.
@@ -41,14 +41,21 @@ async fn job_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
-    let presigner = state.presigner.clone();
+    let signer = state.signer.clone();
     let changes = state.services.jobs.watch(job, state.shutdown.clone());
-    let events = ReceiverStream::new(changes).map(move |job| {
-        let view = JobView::new(&job, &presigner);
-        Ok(Event::default()
-            .event("status")
-            .json_data(&view)
-            .unwrap_or_else(|_| Event::default().event("error")))
+    let events = ReceiverStream::new(changes).then(move |job| {
+        let signer = signer.clone();
+        async move {
+            let event = match Links::for_jobs(signer.as_ref(), [&job]).await {
+                Ok(links) => Event::default()
+                    .event("status")
+                    .json_data(JobView::new(&job, &links)),
+                Err(error) => Event::default().event("error").json_data(serde_json::json!({
+                    "error": { "code": error.code(), "message": error.message() }
+                })),
+            };
+            Ok(event.unwrap_or_else(|_| Event::default().event("error")))
+        }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

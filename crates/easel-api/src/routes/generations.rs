@@ -24,7 +24,7 @@ use crate::error::ErrorBody;
 use crate::extract::{IdempotencyKeyHeader, JsonBody, QueryParams};
 use crate::openapi::bedrock_body::NativeGenerationBody;
 use crate::routes::{Access, Routes};
-use crate::views::{HistoryEntry, history_entry};
+use crate::views::{HistoryEntry, Links, history_entry};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -191,12 +191,12 @@ async fn create_generation(
     let input = native_input(body, idempotency_key)?;
     let generation = &state.services.generation;
     let job = generation.submit_and_wait(&caller, input, wait).await?;
-    respond(&state, job)
+    respond(&state, job).await
 }
 
 /// 200 with the entry when the job is done; 202 with it while it runs; the job's own
 /// error when it failed.
-fn respond(state: &AppState, job: Job) -> Result<Response, ApiError> {
+async fn respond(state: &AppState, job: Job) -> Result<Response, ApiError> {
     let spec = spec_of(&job).ok_or_else(|| ApiError::internal("a generation without its spec"))?;
     if job.status == JobStatus::Failed || job.status == JobStatus::Cancelled {
         return Err(finished(&job)
@@ -204,7 +204,8 @@ fn respond(state: &AppState, job: Job) -> Result<Response, ApiError> {
             .map(ApiError::from)
             .unwrap_or_else(|| ApiError::internal("a failed job without a failure")));
     }
-    let entry = history_entry(&state.presigner, &job, &spec);
+    let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
+    let entry = history_entry(&links, &job, &spec);
     let status = if job.status == JobStatus::Completed {
         StatusCode::OK
     } else {
@@ -252,10 +253,11 @@ async fn list_history(
         .generation
         .history(&caller, limit, before)
         .await?;
+    let links = Links::for_jobs(state.signer.as_ref(), page.items.iter().map(|(job, _)| job)).await?;
     let items = page
         .items
         .iter()
-        .map(|(job, spec)| history_entry(&state.presigner, job, spec))
+        .map(|(job, spec)| history_entry(&links, job, spec))
         .collect();
     let next_cursor = page.next_cursor;
     Ok(Json(HistoryList { items, next_cursor }))
@@ -279,7 +281,8 @@ async fn get_history(
         .generation
         .entry(&meta.0, &caller, &id)
         .await?;
-    Ok(Json(history_entry(&state.presigner, &job, &spec)))
+    let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
+    Ok(Json(history_entry(&links, &job, &spec)))
 }
 
 /// Deletes an entry: a pending job is cancelled, the entry disappears at once, and its
@@ -340,7 +343,7 @@ async fn regenerate(
     let job = generation
         .regenerate(&meta.0, &caller, &id, body.seed, wait)
         .await?;
-    respond(&state, job)
+    respond(&state, job).await
 }
 
 /// What can generate here.

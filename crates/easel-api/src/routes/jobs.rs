@@ -16,7 +16,7 @@ use crate::auth::{Caller, RequestMeta};
 use crate::error::ErrorBody;
 use crate::extract::{IdempotencyKeyHeader, JsonBody, QueryParams};
 use crate::routes::{Access, Routes};
-use crate::views::{JobList, JobView};
+use crate::views::{JobList, JobView, Links};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -186,9 +186,10 @@ async fn create_job(
         idempotency_key,
     };
     let created = state.services.jobs.submit(&caller, request).await?;
+    let links = Links::for_jobs(state.signer.as_ref(), [&created.job]).await?;
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(JobView::new(&created.job, &state.presigner)),
+        Json(JobView::new(&created.job, &links)),
     )
         .into_response();
     let headers = response.headers_mut();
@@ -215,7 +216,8 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
-    Ok(Json(JobView::new(&job, &state.presigner)))
+    let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
+    Ok(Json(JobView::new(&job, &links)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -264,10 +266,11 @@ async fn list_jobs(
     };
     let page = state.services.jobs.list(&caller, query).await?;
     let next_cursor = page.next_cursor;
+    let links = Links::for_jobs(state.signer.as_ref(), &page.jobs).await?;
     let jobs = page
         .jobs
         .iter()
-        .map(|j| JobView::new(j, &state.presigner))
+        .map(|j| JobView::new(j, &links))
         .collect();
     Ok(Json(JobList { jobs, next_cursor }))
 }
@@ -287,5 +290,6 @@ async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = state.services.jobs.cancel(&meta.0, &caller, &id).await?;
-    Ok(Json(JobView::new(&job, &state.presigner)))
+    let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
+    Ok(Json(JobView::new(&job, &links)))
 }

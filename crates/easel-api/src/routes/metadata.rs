@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::error::ErrorBody;
 use crate::routes::{Access, Routes};
-use crate::views::{ONE_DAY, ONE_HOUR, download_url};
+use crate::views::{Links, ONE_DAY, ONE_HOUR};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -82,14 +82,19 @@ async fn object_metadata(
         .objects
         .describe(&caller, &bucket, &key)
         .await?;
+    let mut described = Vec::with_capacity(derived.len());
+    for object in &derived {
+        described.push(describe(&state, object).await?);
+    }
     Ok(Json(ObjectWithDerived {
-        object: describe(&state, &meta),
-        derived: derived.iter().map(|d| describe(&state, d)).collect(),
+        object: describe(&state, &meta).await?,
+        derived: described,
     }))
 }
 
-fn describe(state: &AppState, meta: &ObjectMeta) -> ObjectView {
-    ObjectView {
+async fn describe(state: &AppState, meta: &ObjectMeta) -> Result<ObjectView, ApiError> {
+    let links = Links::sign(state.signer.as_ref(), std::slice::from_ref(&meta.object)).await?;
+    Ok(ObjectView {
         bucket: meta.object.bucket,
         key: meta.object.key.clone(),
         owner: meta.owner.clone(),
@@ -101,7 +106,7 @@ fn describe(state: &AppState, meta: &ObjectMeta) -> ObjectView {
         source: meta.source.clone(),
         job_id: meta.job_id.map(|id| id.to_string()),
         created_at: rfc3339(meta.created_at),
-        download_url: download_url(&state.presigner, &meta.object, ONE_HOUR).0,
-        download_url_24h: download_url(&state.presigner, &meta.object, ONE_DAY).0,
-    }
+        download_url: links.url(&meta.object, ONE_HOUR).0,
+        download_url_24h: links.url(&meta.object, ONE_DAY).0,
+    })
 }

@@ -8,14 +8,14 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use easel_core::{Bucket, ObjectKey};
+use easel_core::Bucket;
 use easel_services::ingest::ArrivingUpload;
 use easel_store::SignedRequest;
 use futures::{StreamExt, TryStreamExt};
-use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::error::ErrorBody;
+use crate::routes::uploads::StoredUpload;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -77,25 +77,6 @@ struct PresignedQuery {
     /// The HMAC of everything above.
     #[param(rename = "X-Easel-Signature")]
     signature: String,
-}
-
-/// What a presigned PUT stored.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct StoredUpload {
-    bucket: Bucket,
-    key: ObjectKey,
-    /// Bytes stored.
-    size: u64,
-    /// Hex SHA-256 (also the `ETag`).
-    sha256: String,
-    content_type: String,
-    /// Pixels, read from the image's header.
-    width: u32,
-    /// Pixels.
-    height: u32,
-    /// Jobs that upload triggers enqueued for this object.
-    triggered_jobs: Vec<String>,
 }
 
 /// Downloads an object through a presigned GET URL (`HEAD`: the headers only).
@@ -170,19 +151,9 @@ async fn upload(
         body,
     };
     let ingested = state.services.ingest.receive(upload).await?;
-    let meta = ingested.meta;
-    let body = StoredUpload {
-        bucket: meta.object.bucket,
-        key: meta.object.key.clone(),
-        size: meta.size,
-        sha256: meta.sha256.clone(),
-        content_type: meta.content_type.clone(),
-        width: ingested.dimensions.0,
-        height: ingested.dimensions.1,
-        triggered_jobs: ingested.triggered_jobs,
-    };
-    let mut response = axum::Json(body).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", meta.sha256)) {
+    let etag = format!("\"{}\"", ingested.meta.sha256);
+    let mut response = axum::Json(StoredUpload::from(ingested)).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)

@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::routes::{Access, Routes};
-use crate::views::{ONE_HOUR, download_url};
+use crate::views::{Links, ONE_HOUR};
 use wire::{GenerationsRequest, ImageForm, ImageOptions, OpenAiCaller, OpenAiError, OpenAiJson};
 
 pub(super) use wire::OpenAiErrorBody;
@@ -148,11 +148,12 @@ async fn run(
             })
             .collect()
     } else {
+        let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
         job.results
             .iter()
             .filter_map(|r| r.output.as_ref())
             .map(|o| ImageData {
-                url: Some(download_url(&state.presigner, &o.object, ONE_HOUR).0),
+                url: Some(links.url(&o.object, ONE_HOUR).0),
                 b64_json: None,
             })
             .collect()

@@ -17,7 +17,7 @@ use crate::error::ErrorBody;
 use crate::extract::{IdempotencyKeyHeader, JsonBody};
 use crate::routes::jobs::{SourceInput, parse_source};
 use crate::routes::{Access, Routes};
-use crate::views::{JobView, ResultView};
+use crate::views::{JobView, Links, ResultView};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -144,6 +144,7 @@ async fn job_status(
     Path(id): Path<String>,
 ) -> Result<Json<SeedJobStatus>, ApiError> {
     let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
+    let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
     let detections = (job.status == JobStatus::Completed).then(|| {
         job.results
             .iter()
@@ -163,6 +164,6 @@ async fn job_status(
         updated_at: rfc3339(job.updated_at),
         detections,
         error: job.error.clone(),
-        results: JobView::new(&job, &state.presigner).into_results(),
+        results: JobView::new(&job, &links).into_results(),
     }))
 }

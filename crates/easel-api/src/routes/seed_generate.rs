@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::error::ErrorBody;
 use crate::extract::{JsonBody, QueryParams};
 use crate::routes::{Access, Routes};
-use crate::views::{ONE_DAY, ONE_HOUR, download_url};
+use crate::views::{Links, ONE_DAY, ONE_HOUR};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Routes {
@@ -193,8 +193,9 @@ async fn generate(
         .iter()
         .find_map(|r| r.output.as_ref())
         .ok_or_else(|| ApiError::internal("a completed generation without an output"))?;
-    let (url_1h, _) = download_url(&state.presigner, &output.object, ONE_HOUR);
-    let (url_24h, _) = download_url(&state.presigner, &output.object, ONE_DAY);
+    let links = Links::sign(state.signer.as_ref(), std::slice::from_ref(&output.object)).await?;
+    let (url_1h, _) = links.url(&output.object, ONE_HOUR);
+    let (url_24h, _) = links.url(&output.object, ONE_DAY);
     let short_id = hex::encode(&Sha256::digest(job.id.to_string().as_bytes())[..4]);
     Ok(Json(GeneratedImage {
         short_url_1h: url_1h,

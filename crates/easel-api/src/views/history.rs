@@ -3,11 +3,11 @@
 
 use easel_core::{GenerateSpec, JobStatus, rfc3339};
 use easel_services::generation::{GenError, finished};
-use easel_store::{Job, Presigner};
+use easel_store::Job;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::views::{ONE_DAY, ONE_HOUR, download_url};
+use crate::views::{Links, ONE_DAY, ONE_HOUR};
 
 /// A generation or edit with its parameters and images.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,7 +92,7 @@ pub struct HistoryError {
 }
 
 /// A history entry as the native API shows it, with fresh download URLs.
-pub fn history_entry(presigner: &Presigner, job: &Job, spec: &GenerateSpec) -> HistoryEntry {
+pub fn history_entry(links: &Links, job: &Job, spec: &GenerateSpec) -> HistoryEntry {
     let images = job
         .results
         .iter()
@@ -101,8 +101,8 @@ pub fn history_entry(presigner: &Presigner, job: &Job, spec: &GenerateSpec) -> H
             key: o.object.key.as_str().to_owned(),
             bucket: o.object.bucket.as_str().to_owned(),
             filename: o.object.key.file_name().to_owned(),
-            url: download_url(presigner, &o.object, ONE_HOUR).0,
-            url24h: download_url(presigner, &o.object, ONE_DAY).0,
+            url: links.url(&o.object, ONE_HOUR).0,
+            url24h: links.url(&o.object, ONE_DAY).0,
             width: o.width,
             height: o.height,
             format: o.format.clone(),

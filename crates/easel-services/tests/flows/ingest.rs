@@ -5,7 +5,7 @@ use easel_core::{OpClass, now_millis};
 use easel_image::{Limits, builtin_presets};
 use easel_services::ErrorKind;
 use easel_services::ingest::TriggerRule;
-use easel_store::{Blobs, JobFilter, Jobs, Objects, StoreError};
+use easel_store::{Blobs, JobFilter, Jobs, Objects, StoreError, UploadState, Uploads};
 
 use crate::support::{FailingWrites, Setup, World, daily, png};
 
@@ -29,13 +29,13 @@ async fn an_accepted_upload_is_recorded_and_fires_its_triggers_uncharged() {
         ..Setup::default()
     })
     .await;
-    let (object, rules, stored) = world
+    let (object, _, _) = world
         .put_upload("uploads/photos/cat.png", "image/png", png(80, 60))
         .await;
     let ingested = world
         .services
         .ingest
-        .arrived(&object, &rules, stored)
+        .complete(&world.user, &object)
         .await
         .unwrap();
     assert_eq!(ingested.dimensions, (80, 60));
@@ -71,24 +71,24 @@ async fn refused_uploads_are_deleted() {
     .await;
     let ingest = &world.services.ingest;
     // Not the declared type.
-    let (object, rules, stored) = world
+    let (object, _, _) = world
         .put_upload(
             "uploads/fake.png",
             "image/png",
             b"GIF89a not a png".to_vec(),
         )
         .await;
-    let error = ingest.arrived(&object, &rules, stored).await.unwrap_err();
+    let error = ingest.complete(&world.user, &object).await.unwrap_err();
     assert_eq!(
         (error.kind(), error.code()),
         (ErrorKind::UnsupportedMedia, "content-mismatch")
     );
     assert_nothing_kept(&world, &object).await;
     // More pixels than the configured limit: refused from the header alone.
-    let (object, rules, stored) = world
+    let (object, _, _) = world
         .put_upload("uploads/big.png", "image/png", png(200, 100))
         .await;
-    let error = ingest.arrived(&object, &rules, stored).await.unwrap_err();
+    let error = ingest.complete(&world.user, &object).await.unwrap_err();
     assert_eq!(
         (error.kind(), error.code()),
         (ErrorKind::Unprocessable, "image-too-large")
@@ -98,28 +98,28 @@ async fn refused_uploads_are_deleted() {
     // A truncated image.
     let mut truncated = png(50, 50);
     truncated.truncate(20);
-    let (object, rules, stored) = world
+    let (object, _, _) = world
         .put_upload("uploads/cut.png", "image/png", truncated)
         .await;
-    let error = ingest.arrived(&object, &rules, stored).await.unwrap_err();
+    let error = ingest.complete(&world.user, &object).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unprocessable, "{error}");
     assert_nothing_kept(&world, &object).await;
 }
 
 #[tokio::test]
-async fn a_failed_metadata_write_deletes_the_bytes_and_asks_to_retry() {
+async fn a_failed_metadata_write_asks_to_retry_and_keeps_the_upload_for_it() {
     let world = World::new(Setup {
         objects: |store| std::sync::Arc::new(FailingWrites(store)),
         ..Setup::default()
     })
     .await;
-    let (object, rules, stored) = world
+    let (object, _, _) = world
         .put_upload("uploads/a.png", "image/png", png(10, 10))
         .await;
     let error = world
         .services
         .ingest
-        .arrived(&object, &rules, stored)
+        .complete(&world.user, &object)
         .await
         .unwrap_err();
     assert_eq!(
@@ -127,7 +127,81 @@ async fn a_failed_metadata_write_deletes_the_bytes_and_asks_to_retry() {
         (ErrorKind::Unavailable, "store-unavailable")
     );
     assert_eq!(error.retry_after(), Some(1));
-    assert_nothing_kept(&world, &object).await;
+    // Nothing recorded, nothing lost: the bytes stay and the upload is pending again,
+    // for the client's retry or the reconciler.
+    assert!(world.store.get_object(&object).await.unwrap().is_none());
+    assert!(world.blobs.get(&object).await.is_ok());
+    let upload = world.store.get_upload(&object).await.unwrap().unwrap();
+    assert_eq!(upload.state, UploadState::Pending);
+}
+
+#[tokio::test]
+async fn every_report_of_one_upload_gets_the_same_answer_and_triggers_fire_once() {
+    let world = World::new(Setup {
+        triggers: vec![TriggerRule {
+            prefix: "uploads/photos/".into(),
+            preset: Some("thumbnail".into()),
+            pipeline: builtin_presets()["thumbnail"].clone(),
+        }],
+        ..Setup::default()
+    })
+    .await;
+    let ingest = &world.services.ingest;
+    let (object, _, _) = world
+        .put_upload("uploads/photos/cat.png", "image/png", png(30, 20))
+        .await;
+    // The client, the reconciler and a late client retry all report it.
+    let first = ingest.complete(&world.user, &object).await.unwrap();
+    assert_eq!(first.triggered_jobs.len(), 1);
+    let reconciled = ingest.reconcile().await.unwrap();
+    assert_eq!(reconciled.ingested, 0, "nothing was left for the reconciler");
+    let again = ingest.complete(&world.user, &object).await.unwrap();
+    assert_eq!(again.meta, first.meta);
+    assert!(again.triggered_jobs.is_empty());
+    let jobs = world
+        .store
+        .list(&JobFilter {
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one trigger job, whoever reported");
+    // A refused upload answers its refusal again, and keeps answering it.
+    let (bad, _, _) = world
+        .put_upload("uploads/photos/bad.png", "image/png", b"not a png".to_vec())
+        .await;
+    for _ in 0..2 {
+        let error = ingest.complete(&world.user, &bad).await.unwrap_err();
+        assert_eq!(error.code(), "content-mismatch");
+    }
+    assert_nothing_kept(&world, &bad).await;
+}
+
+#[tokio::test]
+async fn reports_are_refused_for_uploads_that_are_not_the_callers_or_not_there_yet() {
+    let world = World::new(Setup::default()).await;
+    let ingest = &world.services.ingest;
+    let (object, _, _) = world
+        .put_upload("uploads/mine.png", "image/png", png(10, 10))
+        .await;
+    let stranger = easel_core::Principal {
+        id: "someone-else".into(),
+        admin: false,
+    };
+    let error = ingest.complete(&stranger, &object).await.unwrap_err();
+    assert_eq!(error.code(), "upload-not-found");
+    assert!(world.store.get_object(&object).await.unwrap().is_none());
+    // Expected but not stored: the client is told to PUT first; the reconciler waits.
+    world.blobs.delete(&object).await.unwrap();
+    let error = ingest.complete(&world.user, &object).await.unwrap_err();
+    assert_eq!(
+        (error.kind(), error.code()),
+        (ErrorKind::Conflict, "upload-not-arrived")
+    );
+    let upload = world.store.get_upload(&object).await.unwrap().unwrap();
+    assert_eq!(upload.state, UploadState::Pending);
+    assert!(upload.next_check_at > now_millis(), "looked at again later");
 }
 
 /// `png` re-encoded as HEIC by libheif's `heif-enc` (installed by scripts/install-deps).
@@ -161,8 +235,8 @@ async fn heic_and_avif_uploads_are_accepted_heic_under_either_heif_label() {
         ("uploads/c.heif", "image/heif", heic),
     ];
     for (key, declared, bytes) in accepted {
-        let (object, rules, stored) = world.put_upload(key, declared, bytes).await;
-        let ingested = world.services.ingest.arrived(&object, &rules, stored).await;
+        let (object, _, _) = world.put_upload(key, declared, bytes).await;
+        let ingested = world.services.ingest.complete(&world.user, &object).await;
         assert_eq!(
             ingested.unwrap().dimensions,
             (48, 32),
@@ -170,11 +244,11 @@ async fn heic_and_avif_uploads_are_accepted_heic_under_either_heif_label() {
         );
     }
     // AVIF is not in the HEIC family.
-    let (object, rules, stored) = world.put_upload("uploads/d.heic", "image/heic", avif).await;
+    let (object, _, _) = world.put_upload("uploads/d.heic", "image/heic", avif).await;
     let error = world
         .services
         .ingest
-        .arrived(&object, &rules, stored)
+        .complete(&world.user, &object)
         .await
         .unwrap_err();
     assert_eq!(error.code(), "content-mismatch");

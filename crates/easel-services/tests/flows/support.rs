@@ -22,7 +22,7 @@ use easel_services::jobs::JobSettings;
 use easel_services::usage::{Plan, Plans, QuotaLimits};
 use easel_services::{Ports, Services, ServicesSettings};
 use easel_store::{
-    Blobs, FsBlobs, LockoutPolicy, ObjectMeta, Objects, PresignKey, Presigner, SqliteStore,
+    Blobs, ExpectedUpload, LockoutPolicy, ObjectBlobs, UploadState, Uploads, ObjectMeta, Objects, PresignKey, Presigner, SqliteStore,
     StoreError, UploadRules, User, Users, Wakeups,
 };
 use easel_worker::{WorkerDeps, WorkerSettings, drain};
@@ -56,7 +56,7 @@ impl Default for Setup {
 pub struct World {
     pub services: Services,
     pub store: Arc<SqliteStore>,
-    pub blobs: Arc<FsBlobs>,
+    pub blobs: Arc<ObjectBlobs>,
     pub wakeups: Arc<Wakeups>,
     pub engines: Arc<Engines>,
     pub user: Principal,
@@ -82,7 +82,7 @@ impl World {
                 .await
                 .unwrap(),
         );
-        let blobs = Arc::new(FsBlobs::open(&dir.path().join("objects")).unwrap());
+        let blobs = Arc::new(ObjectBlobs::filesystem(&dir.path().join("objects")).unwrap());
         let presigner = Arc::new(Presigner::new(
             vec![PresignKey {
                 id: "test".into(),
@@ -99,6 +99,8 @@ impl World {
             identity: store.clone(),
             request_log: store.clone(),
             wakeups: wakeups.clone(),
+            uploads: store.clone(),
+            signer: presigner.clone(),
             presigner,
             engines: engines.clone(),
         };
@@ -127,6 +129,7 @@ impl World {
                 max_upload_bytes: 10 * 1024 * 1024,
                 content_types: vec!["image/png".into(), "image/jpeg".into()],
                 url_ttl_secs: 600,
+                events_token: None,
             },
             triggers: setup.triggers,
             presets: builtin_presets(),
@@ -155,8 +158,8 @@ impl World {
         }
     }
 
-    /// Stores `bytes` under `key` in `uploads` as `content_type`, as a presigned PUT
-    /// would before ingest runs; the rules say `owner` will own it.
+    /// Expects an upload of `user`'s at `key` and stores `bytes` there as `content_type`,
+    /// as a presigned URL and a PUT straight to the store would, before ingest runs.
     pub async fn put_upload(
         &self,
         key: &str,
@@ -167,7 +170,26 @@ impl World {
             bucket: Bucket::Uploads,
             key: ObjectKey::parse(key).unwrap(),
         };
-        let stored = self.blobs.put(&object, Bytes::from(bytes)).await.unwrap();
+        let now = easel_core::now_millis();
+        self.store
+            .expect_upload(&ExpectedUpload {
+                object: object.clone(),
+                owner: self.user.id.clone(),
+                content_type: content_type.to_owned(),
+                max_bytes: 10 * 1024 * 1024,
+                expires_at: now + 600_000,
+                state: UploadState::Pending,
+                failure: None,
+                next_check_at: now,
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let stored = self
+            .blobs
+            .put(&object, Bytes::from(bytes), content_type)
+            .await
+            .unwrap();
         let rules = UploadRules {
             content_type: content_type.to_owned(),
             max_bytes: 10 * 1024 * 1024,
@@ -178,10 +200,10 @@ impl World {
 
     /// An accepted upload of a `width`×`height` PNG under `key`.
     pub async fn upload_png(&self, key: &str, width: u32, height: u32) -> ObjectRef {
-        let (object, rules, stored) = self.put_upload(key, "image/png", png(width, height)).await;
+        let (object, _, _) = self.put_upload(key, "image/png", png(width, height)).await;
         self.services
             .ingest
-            .arrived(&object, &rules, stored)
+            .complete(&self.user, &object)
             .await
             .unwrap();
         object

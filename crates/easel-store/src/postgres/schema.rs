@@ -7,7 +7,7 @@
 
 /// Migrations in order; version N is `MIGRATIONS[N - 1]`. Never edit a released one:
 /// add the next.
-pub(super) const MIGRATIONS: &[&str] = &[JOBS, IDENTITY, REQUEST_LOG, SECRETS];
+pub(super) const MIGRATIONS: &[&str] = &[JOBS, IDENTITY, REQUEST_LOG, SECRETS, UPLOADS];
 
 /// 1: jobs, the queue and object metadata.
 const JOBS: &str = r#"
@@ -190,4 +190,26 @@ CREATE TABLE secrets (
     value      BYTEA NOT NULL,
     created_at BIGINT NOT NULL
 );
+"#;
+
+/// 5: uploads handed out and not yet settled (on S3 Easel does not see the PUT).
+const UPLOADS: &str = r#"
+CREATE TABLE uploads (
+    bucket        TEXT COLLATE "C" NOT NULL,
+    object_key    TEXT COLLATE "C" NOT NULL,
+    owner         TEXT COLLATE "C" NOT NULL,
+    content_type  TEXT NOT NULL,
+    max_bytes     BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    state         TEXT NOT NULL,
+    claimed_until BIGINT NOT NULL,
+    error_code    TEXT,
+    error_message TEXT,
+    next_check_at BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    PRIMARY KEY (bucket, object_key)
+);
+CREATE INDEX uploads_open ON uploads (created_at) WHERE state IN ('pending', 'ingesting');
+CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested', 'failed', 'expired');
 "#;

@@ -206,4 +206,25 @@ CREATE TABLE IF NOT EXISTS secrets (
     created_at BIGINT NOT NULL
 );
 "#,
+    // 8: uploads handed out and not yet settled (on S3 Easel does not see the PUT).
+    r#"
+CREATE TABLE uploads (
+    bucket        TEXT NOT NULL,
+    object_key    TEXT NOT NULL,
+    owner         TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    max_bytes     BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    state         TEXT NOT NULL,
+    claimed_until BIGINT NOT NULL,
+    error_code    TEXT,
+    error_message TEXT,
+    next_check_at BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL,
+    PRIMARY KEY (bucket, object_key)
+);
+CREATE INDEX uploads_open ON uploads (created_at) WHERE state IN ('pending', 'ingesting');
+CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested', 'failed', 'expired');
+"#,
 ];
