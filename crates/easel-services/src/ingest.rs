@@ -23,8 +23,8 @@ use easel_core::{
 };
 use easel_image::{Limits, Pipeline};
 use easel_store::{
-    Blobs, ExpectedUpload, ObjectMeta, Objects, PresignError, Presigner, SignedRequest,
-    StoreError, UploadRules, UploadState, UploadUrl, Uploads, UrlSigner,
+    Blobs, ExpectedUpload, ObjectMeta, Objects, PresignError, Presigner, SignedRequest, StoreError,
+    UploadRules, UploadState, UploadUrl, Uploads, UrlSigner,
 };
 use futures::stream::BoxStream;
 use serde_json::json;
@@ -33,10 +33,6 @@ use sha2::Digest;
 use crate::error::{ErrorKind, ServiceError};
 use crate::jobs::submit::Charge;
 use crate::jobs::{PipelineChoice, SubmitRequest, Submitter};
-
-/// The reconciler first looks for an upload this long after its URL was handed out: a
-/// client normally reports it sooner.
-const FIRST_CHECK_MS: i64 = 30_000;
 
 /// An upload trigger: a completed upload whose key starts with `prefix` enqueues a job
 /// running `pipeline` (seed 004's S3 ObjectCreated → Lambda).
@@ -61,6 +57,9 @@ pub struct UploadSettings {
     pub url_ttl_secs: i64,
     /// The shared secret the store's event notifications carry; `None`: events are off.
     pub events_token: Option<String>,
+    /// The reconciler looks for an unreported upload this long after its URL was handed
+    /// out (a client normally reports sooner), and again this long after each miss.
+    pub recheck_ms: i64,
 }
 
 /// What a client wants to upload.
@@ -255,7 +254,7 @@ impl Ingest {
                 expires_at: signed.expires * 1000,
                 state: UploadState::Pending,
                 failure: None,
-                next_check_at: now + FIRST_CHECK_MS,
+                next_check_at: now + settings.recheck_ms,
                 created_at: now,
             })
             .await?;
@@ -339,7 +338,7 @@ impl Ingest {
             expires_at: expires * 1000,
             state: UploadState::Pending,
             failure: None,
-            next_check_at: now + FIRST_CHECK_MS,
+            next_check_at: now + self.settings.recheck_ms,
             created_at: now,
         };
         match self.ports.uploads.expect_upload(&expected).await {
@@ -421,7 +420,10 @@ impl Ingest {
             match self.ports.uploads.get_upload(source).await? {
                 Some(expected)
                     if expected.owner == owner.id
-                        && matches!(expected.state, UploadState::Pending | UploadState::Ingesting) =>
+                        && matches!(
+                            expected.state,
+                            UploadState::Pending | UploadState::Ingesting
+                        ) =>
                 {
                     self.take_in(source).await?;
                 }

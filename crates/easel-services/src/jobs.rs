@@ -13,8 +13,8 @@ use easel_core::{JobId, JobKind, JobStatus, Millis, Principal};
 use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Wakeups};
 
 use crate::audit::{Actor, Auditor, RequestContext};
-use crate::ingest::Ingest;
 use crate::error::{ErrorKind, ServiceError};
+use crate::ingest::Ingest;
 
 pub use submit::{JobSettings, PipelineChoice, SubmitRequest, Submitted, Submitter};
 

@@ -54,7 +54,7 @@ pub use secrets::{Secrets, StoredSecret};
 pub use signing::{SignedUrl, UploadUrl, UrlSigner};
 pub use sqlite::SqliteStore;
 pub use tokens::{ApiKey, ApiKeys, NewRefreshToken, RefreshTokens, RotateOutcome};
-pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, RateGrant, Usage};
 pub use uploads::{ExpectedUpload, UploadSettled, UploadState, Uploads};
+pub use usage::{Bucket, QuotaOutcome, QuotaWindow, RateDecision, RateGrant, Usage};
 pub use users::{LockoutPolicy, LoginFailure, User, Users};
 pub use wakeups::Wakeups;

@@ -81,7 +81,12 @@ impl ObjectBlobs {
         attributes
     }
 
-    fn writer(&self, store: &Arc<dyn ObjectStore>, path: StorePath, content_type: &str) -> BufWriter {
+    fn writer(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        path: StorePath,
+        content_type: &str,
+    ) -> BufWriter {
         BufWriter::with_capacity(store.clone(), path, MULTIPART_BYTES)
             .with_attributes(self.attributes(content_type))
     }
@@ -113,22 +118,23 @@ async fn write_all(
             hasher.update(&chunk);
             writer.put(chunk).await?;
         }
-        writer.shutdown().await?;
         Ok(())
     }
     .await;
-    match written {
-        Ok(()) => Ok(PutOutcome {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        }),
-        Err(error) => {
-            if let Err(abort_error) = writer.abort().await {
-                tracing::warn!(%abort_error, "could not clean up an aborted write");
-            }
-            Err(error)
+    if let Err(error) = written {
+        if let Err(abort_error) = writer.abort().await {
+            tracing::warn!(%abort_error, "could not clean up an aborted write");
         }
+        return Err(error);
     }
+    // A failed finish makes nothing visible either: the single PUT or the multipart
+    // completion did not happen (an S3 store's lifecycle rule, or the filesystem
+    // store's staging sweep, removes uploaded parts).
+    writer.shutdown().await?;
+    Ok(PutOutcome {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
 }
 
 /// A store path back to the object it holds, when it is one of Easel's keys.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use easel_core::{Bucket, ObjectRef};
 use http::{HeaderName, HeaderValue, Method};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as StorePath;
 use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
@@ -152,7 +152,10 @@ impl std::fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Credentials")
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -180,7 +183,12 @@ fn retry_policy() -> RetryConfig {
     }
 }
 
-fn client(location: &S3Location, credentials: &S3Credentials, bucket: &str) -> Result<AmazonS3, StoreError> {
+/// A client for `bucket`, and the region it signs for.
+fn client(
+    location: &S3Location,
+    credentials: &S3Credentials,
+    bucket: &str,
+) -> Result<(AmazonS3, String), StoreError> {
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_virtual_hosted_style_request(!location.path_style)
@@ -206,7 +214,10 @@ fn client(location: &S3Location, credentials: &S3Credentials, bucket: &str) -> R
     if let Some(token) = &credentials.session_token {
         builder = builder.with_token(token);
     }
-    Ok(builder.build()?)
+    let region = builder
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    Ok((builder.build()?, region))
 }
 
 impl S3Store {
@@ -216,9 +227,11 @@ impl S3Store {
         // HTTPS to the store uses rustls with `ring`, as every other client in Easel; an
         // error only means a provider is already installed, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let uploads = Arc::new(client(location, credentials, location.bucket_name(Bucket::Uploads))?);
+        let (uploads, region) =
+            client(location, credentials, location.bucket_name(Bucket::Uploads))?;
+        let uploads = Arc::new(uploads);
         let outputs = match &location.outputs_bucket {
-            Some(name) => Arc::new(client(location, credentials, name)?),
+            Some(name) => Arc::new(client(location, credentials, name)?.0),
             None => uploads.clone(),
         };
         let place = |store: &Arc<AmazonS3>, bucket: Bucket| Place {
@@ -232,6 +245,7 @@ impl S3Store {
         );
         let signer = S3Signer {
             blobs: blobs.clone(),
+            region,
             uploads,
             outputs,
         };
@@ -260,11 +274,84 @@ impl S3Store {
 #[derive(Debug, Clone)]
 pub struct S3Signer {
     blobs: ObjectBlobs,
+    /// The region URLs are signed for.
+    region: String,
     uploads: Arc<AmazonS3>,
     outputs: Arc<AmazonS3>,
 }
 
 impl S3Signer {
+    /// The store holding `bucket`'s objects.
+    fn client(&self, bucket: Bucket) -> &Arc<AmazonS3> {
+        match bucket {
+            Bucket::Uploads => &self.uploads,
+            Bucket::Outputs => &self.outputs,
+        }
+    }
+
+    /// A PUT URL that binds `headers` (with `content-length`, which object_store's signer
+    /// refuses to sign), signed here with `aws-sigv4` and the store's own credentials.
+    async fn sign_put_with_length(
+        &self,
+        object: &ObjectRef,
+        ttl_secs: i64,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<(String, i64), StoreError> {
+        use aws_sigv4::http_request::{
+            SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+        };
+        let ttl = ttl_secs.clamp(1, MAX_URL_TTL_SECS);
+        let signing_error = |e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("cannot sign an upload URL: {e}"))
+        };
+        // The object's URL exactly as the store addresses it: object_store's own signed
+        // URL without its query.
+        let (base, _) = self
+            .sign(Method::PUT, object, ttl, &SignedUrlOptions::default())
+            .await?;
+        let base = base.split('?').next().unwrap_or_default().to_owned();
+        let credential = self
+            .client(object.bucket)
+            .credentials()
+            .get_credential()
+            .await?;
+        let identity = aws_credential_types::Credentials::new(
+            credential.key_id.clone(),
+            credential.secret_key.clone(),
+            credential.token.clone(),
+            None,
+            "easel",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(ttl as u64));
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(std::time::SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| signing_error(&e))?
+            .into();
+        let signable = SignableRequest::new(
+            "PUT",
+            &base,
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default())),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| signing_error(&e))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| signing_error(&e))?
+            .into_parts();
+        let mut url = url::Url::parse(&base).map_err(|e| signing_error(&e))?;
+        url.query_pairs_mut().extend_pairs(instructions.params());
+        Ok((url.to_string(), now_secs() + ttl))
+    }
+
     async fn sign(
         &self,
         method: Method,
@@ -274,11 +361,8 @@ impl S3Signer {
     ) -> Result<(String, i64), StoreError> {
         let ttl = ttl_secs.clamp(1, MAX_URL_TTL_SECS);
         let (_, path): (_, StorePath) = self.blobs.locate(object)?;
-        let store = match object.bucket {
-            Bucket::Uploads => &self.uploads,
-            Bucket::Outputs => &self.outputs,
-        };
-        let url = store
+        let url = self
+            .client(object.bucket)
             .signed_url_opts(method, &path, Duration::from_secs(ttl as u64), options)
             .await?;
         Ok((url.to_string(), now_secs() + ttl))
@@ -298,16 +382,21 @@ impl UrlSigner for S3Signer {
         // and then S3 refuses any other body size. Without it, the size limit is applied
         // when the upload is verified (the object is deleted if it is over).
         let mut headers = vec![header("content-type", &request.content_type)?];
-        if let Some(size) = request.size {
-            headers.push(header("content-length", &size.to_string())?);
-        }
-        let mut options = SignedUrlOptions::default();
-        for (name, value) in &headers {
-            options = options.with_signed_header(name.clone(), value.clone());
-        }
-        let (url, expires) = self
-            .sign(Method::PUT, &request.object, request.ttl_secs, &options)
-            .await?;
+        let (url, expires) = match request.size {
+            Some(size) => {
+                headers.push(header("content-length", &size.to_string())?);
+                self.sign_put_with_length(&request.object, request.ttl_secs, &headers)
+                    .await?
+            }
+            None => {
+                let mut options = SignedUrlOptions::default();
+                for (name, value) in &headers {
+                    options = options.with_signed_header(name.clone(), value.clone());
+                }
+                self.sign(Method::PUT, &request.object, request.ttl_secs, &options)
+                    .await?
+            }
+        };
         Ok(SignedUrl {
             url,
             expires,
@@ -350,7 +439,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(location.bucket_name(Bucket::Outputs), "photos");
-        assert_eq!(location.key_prefix(Bucket::Uploads).as_deref(), Some("uploads"));
+        assert_eq!(
+            location.key_prefix(Bucket::Uploads).as_deref(),
+            Some("uploads")
+        );
         assert_eq!(location.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert!(location.path_style);
         let object = location.object_at("photos", "outputs/job/a.png").unwrap();
@@ -365,7 +457,10 @@ mod tests {
         let location = S3Location::parse("s3://in?outputs_bucket=out&prefix=/easel/").unwrap();
         assert_eq!(location.bucket_name(Bucket::Uploads), "in");
         assert_eq!(location.bucket_name(Bucket::Outputs), "out");
-        assert_eq!(location.key_prefix(Bucket::Outputs).as_deref(), Some("easel"));
+        assert_eq!(
+            location.key_prefix(Bucket::Outputs).as_deref(),
+            Some("easel")
+        );
         let object = location.object_at("out", "easel/x/y.png").unwrap();
         assert_eq!(object.bucket, Bucket::Outputs);
     }

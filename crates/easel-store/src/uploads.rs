@@ -106,8 +106,8 @@ pub trait Uploads: Send + Sync {
         until: Millis,
     ) -> Result<Option<ExpectedUpload>, StoreError>;
 
-    /// Puts a claimed upload back to pending (its object has not arrived yet), to be
-    /// looked at again from `next_check_at`.
+    /// Puts a claimed upload back to pending (its object has not arrived yet), or a
+    /// refused one whose object was uploaded again, to be looked at from `next_check_at`.
     async fn release_upload(
         &self,
         object: &ObjectRef,

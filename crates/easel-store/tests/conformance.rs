@@ -13,10 +13,10 @@ use bytes::Bytes;
 use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
-    ExternalPrincipal, FailOutcome, IdentityStore, JobFilter, Jobs, Lease, LockoutPolicy,
-    NewJob, NewRefreshToken, ObjectMeta, Objects, Queue, QuotaOutcome, QuotaWindow, RateDecision,
-    RequestLog, RequestRecord, RotateOutcome, SqliteStore, StoreError, User, Wakeups,
-    ExpectedUpload, MULTIPART_BYTES, ObjectBlobs, UploadSettled, UploadState, Uploads,
+    ExpectedUpload, ExternalPrincipal, FailOutcome, IdentityStore, JobFilter, Jobs, Lease,
+    LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Objects,
+    Queue, QuotaOutcome, QuotaWindow, RateDecision, RequestLog, RequestRecord, RotateOutcome,
+    SqliteStore, StoreError, UploadSettled, UploadState, Uploads, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -700,9 +700,16 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     let at = object(Bucket::Uploads, "uploads/x/y.bin");
     assert!(matches!(blobs.get(&at).await, Err(StoreError::NotFound)));
     assert!(matches!(blobs.stat(&at).await, Err(StoreError::NotFound)));
-    assert!(matches!(blobs.get_head(&at, 4).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        blobs.get_head(&at, 4).await,
+        Err(StoreError::NotFound)
+    ));
     let put = blobs
-        .put(&at, Bytes::from_static(b"hello"), "application/octet-stream")
+        .put(
+            &at,
+            Bytes::from_static(b"hello"),
+            "application/octet-stream",
+        )
         .await
         .unwrap();
     assert_eq!(put.size, 5);
@@ -712,8 +719,14 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     );
     assert_eq!(blobs.get(&at).await.unwrap(), Bytes::from_static(b"hello"));
     assert_eq!(blobs.stat(&at).await.unwrap().size, 5);
-    assert_eq!(blobs.get_head(&at, 4).await.unwrap(), Bytes::from_static(b"hell"));
-    assert_eq!(blobs.get_head(&at, 100).await.unwrap(), Bytes::from_static(b"hello"));
+    assert_eq!(
+        blobs.get_head(&at, 4).await.unwrap(),
+        Bytes::from_static(b"hell")
+    );
+    assert_eq!(
+        blobs.get_head(&at, 100).await.unwrap(),
+        Bytes::from_static(b"hello")
+    );
 
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::from(vec![1u8; 700_000])),
@@ -721,7 +734,12 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     ];
     let streamed = object(Bucket::Uploads, "uploads/big.bin");
     let put = blobs
-        .put_stream(&streamed, futures::stream::iter(chunks).boxed(), 2_000_000, "image/png")
+        .put_stream(
+            &streamed,
+            futures::stream::iter(chunks).boxed(),
+            2_000_000,
+            "image/png",
+        )
         .await
         .unwrap();
     assert_eq!(put.size, 1_400_000);
@@ -734,14 +752,19 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     assert_eq!(total, 1_400_000);
 
     // Over the multipart threshold: sent in parts, read back whole and unchanged.
-    let large: Vec<u8> = (0..MULTIPART_BYTES * 2 + 12_345).map(|i| (i % 251) as u8).collect();
+    let large: Vec<u8> = (0..MULTIPART_BYTES * 2 + 12_345)
+        .map(|i| (i % 251) as u8)
+        .collect();
     let output = object(Bucket::Outputs, "job/large.png");
     let put = blobs
         .put(&output, Bytes::from(large.clone()), "image/png")
         .await
         .unwrap();
     assert_eq!(put.size, large.len() as u64);
-    assert_eq!(blobs.get(&output).await.unwrap(), Bytes::from(large.clone()));
+    assert_eq!(
+        blobs.get(&output).await.unwrap(),
+        Bytes::from(large.clone())
+    );
 
     // Listing names every object of a bucket with its size, and only that bucket's.
     let mut uploads: Vec<(String, u64)> = blobs
@@ -766,7 +789,12 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     let too_big = object(Bucket::Uploads, "uploads/too-big.bin");
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from(vec![0u8; 11]))];
     let refused = blobs
-        .put_stream(&too_big, futures::stream::iter(chunks).boxed(), 10, "image/png")
+        .put_stream(
+            &too_big,
+            futures::stream::iter(chunks).boxed(),
+            10,
+            "image/png",
+        )
         .await;
     assert!(matches!(refused, Err(StoreError::TooLarge { limit: 10 })));
     assert!(
@@ -782,7 +810,12 @@ async fn blob_round_trip(blobs: Arc<dyn Blobs>) {
     ];
     assert!(
         blobs
-            .put_stream(&too_big, futures::stream::iter(broken).boxed(), u64::MAX, "image/png")
+            .put_stream(
+                &too_big,
+                futures::stream::iter(broken).boxed(),
+                u64::MAX,
+                "image/png"
+            )
             .await
             .is_err()
     );
@@ -1314,8 +1347,14 @@ fn expected(key: &str, created_at: i64) -> ExpectedUpload {
 async fn expected_uploads(store: Arc<impl MetaStore>) {
     let first = expected("uploads/a.png", 1_000);
     store.expect_upload(&first).await.unwrap();
-    store.expect_upload(&expected("uploads/b.png", 2_000)).await.unwrap();
-    assert_eq!(store.get_upload(&first.object).await.unwrap(), Some(first.clone()));
+    store
+        .expect_upload(&expected("uploads/b.png", 2_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_upload(&first.object).await.unwrap(),
+        Some(first.clone())
+    );
     assert!(
         store
             .get_upload(&object(Bucket::Uploads, "uploads/none.png"))
@@ -1340,15 +1379,30 @@ async fn expected_uploads(store: Arc<impl MetaStore>) {
     let claimed = claims.into_iter().flatten().next().unwrap();
     assert_eq!(claimed.state, UploadState::Ingesting);
     // A live claim is not due and cannot be taken; one that ran out can.
-    assert!(store.claim_upload(&first.object, 6_000, 66_000).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_upload(&first.object, 6_000, 66_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.uploads_due(40_000, 10).await.unwrap().len(), 1);
     assert_eq!(store.uploads_due(70_000, 10).await.unwrap().len(), 2);
-    assert!(store.claim_upload(&first.object, 70_000, 130_000).await.unwrap().is_some());
+    assert!(
+        store
+            .claim_upload(&first.object, 70_000, 130_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Released: pending again, due from the given time.
     store.release_upload(&first.object, 90_000).await.unwrap();
     let released = store.get_upload(&first.object).await.unwrap().unwrap();
-    assert_eq!((released.state, released.next_check_at), (UploadState::Pending, 90_000));
+    assert_eq!(
+        (released.state, released.next_check_at),
+        (UploadState::Pending, 90_000)
+    );
     assert!(
         !store
             .uploads_due(80_000, 10)
@@ -1359,22 +1413,42 @@ async fn expected_uploads(store: Arc<impl MetaStore>) {
     );
 
     // Settled uploads are never claimed again and keep their refusal.
-    store.claim_upload(&first.object, 95_000, 155_000).await.unwrap().unwrap();
+    store
+        .claim_upload(&first.object, 95_000, 155_000)
+        .await
+        .unwrap()
+        .unwrap();
     let refusal = UploadSettled::Failed {
         code: "content-mismatch".to_owned(),
         message: "not a png".to_owned(),
     };
-    store.settle_upload(&first.object, &refusal, 96_000).await.unwrap();
+    store
+        .settle_upload(&first.object, &refusal, 96_000)
+        .await
+        .unwrap();
     let failed = store.get_upload(&first.object).await.unwrap().unwrap();
     assert_eq!(failed.state, UploadState::Failed);
     assert_eq!(
         failed.failure,
         Some(("content-mismatch".to_owned(), "not a png".to_owned()))
     );
-    assert!(store.claim_upload(&first.object, 500_000, 560_000).await.unwrap().is_none());
+    assert!(
+        store
+            .claim_upload(&first.object, 500_000, 560_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let second = object(Bucket::Uploads, "uploads/b.png");
-    store.claim_upload(&second, 97_000, 157_000).await.unwrap().unwrap();
-    store.settle_upload(&second, &UploadSettled::Ingested, 200_000).await.unwrap();
+    store
+        .claim_upload(&second, 97_000, 157_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .settle_upload(&second, &UploadSettled::Ingested, 200_000)
+        .await
+        .unwrap();
     assert!(store.uploads_due(10_000_000, 10).await.unwrap().is_empty());
 
     // Pruning forgets settled uploads older than the cut-off only.

@@ -13,9 +13,7 @@ use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
 use easel_services::{Ports, Services, ServicesSettings};
-use easel_store::{
-    Blobs, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups,
-};
+use easel_store::{Blobs, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups};
 use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -225,6 +223,7 @@ impl Application {
                 content_types: config.storage.upload_content_types.clone(),
                 url_ttl_secs: config.presign.upload_ttl_secs,
                 events_token: config.storage.events_token.clone(),
+                recheck_ms: config.storage.reconcile_interval_secs.max(1) as i64 * 1000,
             },
             triggers,
             presets,

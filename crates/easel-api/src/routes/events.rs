@@ -50,9 +50,11 @@ async fn job_events(
                 Ok(links) => Event::default()
                     .event("status")
                     .json_data(JobView::new(&job, &links)),
-                Err(error) => Event::default().event("error").json_data(serde_json::json!({
-                    "error": { "code": error.code(), "message": error.message() }
-                })),
+                Err(error) => Event::default()
+                    .event("error")
+                    .json_data(serde_json::json!({
+                        "error": { "code": error.code(), "message": error.message() }
+                    })),
             };
             Ok(event.unwrap_or_else(|_| Event::default().event("error")))
         }

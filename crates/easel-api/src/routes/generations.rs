@@ -253,7 +253,8 @@ async fn list_history(
         .generation
         .history(&caller, limit, before)
         .await?;
-    let links = Links::for_jobs(state.signer.as_ref(), page.items.iter().map(|(job, _)| job)).await?;
+    let links =
+        Links::for_jobs(state.signer.as_ref(), page.items.iter().map(|(job, _)| job)).await?;
     let items = page
         .items
         .iter()

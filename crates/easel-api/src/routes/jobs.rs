@@ -267,11 +267,7 @@ async fn list_jobs(
     let page = state.services.jobs.list(&caller, query).await?;
     let next_cursor = page.next_cursor;
     let links = Links::for_jobs(state.signer.as_ref(), &page.jobs).await?;
-    let jobs = page
-        .jobs
-        .iter()
-        .map(|j| JobView::new(j, &links))
-        .collect();
+    let jobs = page.jobs.iter().map(|j| JobView::new(j, &links)).collect();
     Ok(Json(JobList { jobs, next_cursor }))
 }
 

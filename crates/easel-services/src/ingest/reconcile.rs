@@ -7,7 +7,6 @@ use easel_core::now_millis;
 use easel_store::UploadSettled;
 
 use super::Ingest;
-use super::verify::RECHECK_MS;
 use crate::error::{ErrorKind, ServiceError};
 
 /// Uploads looked at per pass.
@@ -40,7 +39,11 @@ impl Ingest {
             let object = &upload.object;
             if upload.expires_at + EXPIRY_GRACE_MS < now && !self.is_stored(object).await? {
                 // Claim first, so a report arriving meanwhile is not overruled.
-                if uploads.claim_upload(object, now, now + RECHECK_MS).await?.is_some() {
+                if uploads
+                    .claim_upload(object, now, now + self.settings.recheck_ms)
+                    .await?
+                    .is_some()
+                {
                     uploads
                         .settle_upload(object, &UploadSettled::Expired, now)
                         .await?;

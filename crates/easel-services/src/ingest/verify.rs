@@ -6,9 +6,7 @@
 
 use easel_core::{ObjectRef, now_millis};
 use easel_image::Limits;
-use easel_store::{
-    ExpectedUpload, ObjectMeta, StoreError, UploadSettled, UploadState,
-};
+use easel_store::{ExpectedUpload, ObjectMeta, StoreError, UploadSettled, UploadState};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -23,9 +21,6 @@ const CLAIM_MS: i64 = 5 * 60_000;
 /// every format's header, EXIF included, in all but unusual files (which are then read
 /// whole).
 const HEADER_BYTES: u64 = 256 * 1024;
-
-/// When the reconciler looks again for an upload whose bytes were not there.
-pub(super) const RECHECK_MS: i64 = 60_000;
 
 /// A refusal as kept with the upload: its code and kind.
 const REFUSALS: &[(&str, ErrorKind)] = &[
@@ -71,13 +66,20 @@ impl Ingest {
     pub(super) async fn take_in(&self, object: &ObjectRef) -> Result<Ingested, ServiceError> {
         let now = now_millis();
         let uploads = &self.ports.uploads;
-        let Some(expected) = uploads.claim_upload(object, now, now + CLAIM_MS).await? else {
+        let mut claimed = uploads.claim_upload(object, now, now + CLAIM_MS).await?;
+        if claimed.is_none() && self.uploaded_again(object).await? {
+            uploads.release_upload(object, now).await?;
+            claimed = uploads.claim_upload(object, now, now + CLAIM_MS).await?;
+        }
+        let Some(expected) = claimed else {
             return self.settled_answer(object).await;
         };
         match self.verify_and_record(&expected).await {
             Ok(ingested) => Ok(ingested),
             Err(Stop::NotArrived) => {
-                uploads.release_upload(object, now + RECHECK_MS).await?;
+                uploads
+                    .release_upload(object, now + self.settings.recheck_ms)
+                    .await?;
                 Err(ServiceError::new(
                     ErrorKind::Conflict,
                     "upload-not-arrived",
@@ -95,7 +97,9 @@ impl Ingest {
                     code: error.code().to_owned(),
                     message: error.message().to_owned(),
                 };
-                uploads.settle_upload(object, &settled, now_millis()).await?;
+                uploads
+                    .settle_upload(object, &settled, now_millis())
+                    .await?;
                 Err(error)
             }
             Err(Stop::Failed(error)) => {
@@ -103,6 +107,25 @@ impl Ingest {
                 uploads.release_upload(object, now_millis()).await?;
                 Err(error)
             }
+        }
+    }
+
+    /// Whether a refused upload's object is there again: its bytes were deleted when it
+    /// was refused, so the client has sent new ones to the same URL.
+    async fn uploaded_again(&self, object: &ObjectRef) -> Result<bool, ServiceError> {
+        let refused = self
+            .ports
+            .uploads
+            .get_upload(object)
+            .await?
+            .is_some_and(|upload| upload.state == UploadState::Failed);
+        if !refused {
+            return Ok(false);
+        }
+        match self.ports.blobs.stat(object).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(other) => Err(other.into()),
         }
     }
 
@@ -248,7 +271,11 @@ fn inspect(
         Ok(info) => info,
         Err(_) if partial => return Ok(Inspected::NeedsWhole),
         Err(e) => {
-            return Err(ServiceError::new(ErrorKind::Unprocessable, e.code(), e.to_string()));
+            return Err(ServiceError::new(
+                ErrorKind::Unprocessable,
+                e.code(),
+                e.to_string(),
+            ));
         }
     };
     limits

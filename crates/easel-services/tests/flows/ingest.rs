@@ -154,7 +154,10 @@ async fn every_report_of_one_upload_gets_the_same_answer_and_triggers_fire_once(
     let first = ingest.complete(&world.user, &object).await.unwrap();
     assert_eq!(first.triggered_jobs.len(), 1);
     let reconciled = ingest.reconcile().await.unwrap();
-    assert_eq!(reconciled.ingested, 0, "nothing was left for the reconciler");
+    assert_eq!(
+        reconciled.ingested, 0,
+        "nothing was left for the reconciler"
+    );
     let again = ingest.complete(&world.user, &object).await.unwrap();
     assert_eq!(again.meta, first.meta);
     assert!(again.triggered_jobs.is_empty());

@@ -22,8 +22,8 @@ use easel_services::jobs::JobSettings;
 use easel_services::usage::{Plan, Plans, QuotaLimits};
 use easel_services::{Ports, Services, ServicesSettings};
 use easel_store::{
-    Blobs, ExpectedUpload, LockoutPolicy, ObjectBlobs, UploadState, Uploads, ObjectMeta, Objects, PresignKey, Presigner, SqliteStore,
-    StoreError, UploadRules, User, Users, Wakeups,
+    Blobs, ExpectedUpload, LockoutPolicy, ObjectBlobs, ObjectMeta, Objects, PresignKey, Presigner,
+    SqliteStore, StoreError, UploadRules, UploadState, Uploads, User, Users, Wakeups,
 };
 use easel_worker::{WorkerDeps, WorkerSettings, drain};
 use tempfile::TempDir;
@@ -130,6 +130,7 @@ impl World {
                 content_types: vec!["image/png".into(), "image/jpeg".into()],
                 url_ttl_secs: 600,
                 events_token: None,
+                recheck_ms: 30_000,
             },
             triggers: setup.triggers,
             presets: builtin_presets(),

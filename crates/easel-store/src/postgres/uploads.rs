@@ -73,8 +73,9 @@ impl Uploads for PgStore {
         next_check_at: Millis,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE uploads SET state = 'pending', claimed_until = 0, next_check_at = $1
-              WHERE bucket = $2 AND object_key = $3 AND state = 'ingesting'",
+            "UPDATE uploads SET state = 'pending', claimed_until = 0, error_code = NULL,
+                                error_message = NULL, next_check_at = $1
+              WHERE bucket = $2 AND object_key = $3 AND state IN ('ingesting', 'failed')",
         )
         .bind(next_check_at)
         .bind(object.bucket.as_str())

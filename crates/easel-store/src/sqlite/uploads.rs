@@ -73,8 +73,9 @@ impl Uploads for SqliteStore {
         next_check_at: Millis,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE uploads SET state = 'pending', claimed_until = 0, next_check_at = ?
-              WHERE bucket = ? AND object_key = ? AND state = 'ingesting'",
+            "UPDATE uploads SET state = 'pending', claimed_until = 0, error_code = NULL,
+                                error_message = NULL, next_check_at = ?
+              WHERE bucket = ? AND object_key = ? AND state IN ('ingesting', 'failed')",
         )
         .bind(next_check_at)
         .bind(object.bucket.as_str())

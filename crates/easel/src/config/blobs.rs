@@ -49,13 +49,15 @@ impl StorageConfig {
         };
         if let Some(path) = url.strip_prefix("file://") {
             if path.is_empty() {
-                bail!("storage.blobs_url `{url}` names no directory: write file:///path/to/objects");
+                bail!(
+                    "storage.blobs_url `{url}` names no directory: write file:///path/to/objects"
+                );
             }
             return Ok(BlobBackend::Filesystem(PathBuf::from(path)));
         }
         if url.starts_with("s3://") {
-            let location = S3Location::parse(url)
-                .map_err(|e| anyhow::anyhow!("storage.blobs_url: {e}"))?;
+            let location =
+                S3Location::parse(url).map_err(|e| anyhow::anyhow!("storage.blobs_url: {e}"))?;
             return Ok(BlobBackend::S3(location));
         }
         bail!("storage.blobs_url `{url}` is neither file://PATH nor s3://BUCKET?…")
