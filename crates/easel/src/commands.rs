@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod blobs;
 pub mod db;
 pub mod keys;
 #[cfg(feature = "diffusion")]

@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Object bytes: `easel blobs copy`.
+    Blobs {
+        #[command(subcommand)]
+        command: BlobsCommand,
+    },
     /// Token signing keys: `easel keys rotate`.
     Keys {
         /// Data directory (default ./easel-data).
@@ -104,6 +109,24 @@ enum Command {
     },
     /// Print the OpenAPI document that `GET /openapi.json` serves.
     Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum BlobsCommand {
+    /// Copies every object from one blob store to another (e.g. the filesystem store to
+    /// S3), reading each copy back to check its size and SHA-256. Resumable: verified
+    /// objects are journaled and skipped when the command runs again.
+    Copy {
+        /// The source, as `storage.blobs_url` spells it: `file://PATH` or `s3://…`.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The destination, likewise.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Where verified copies are recorded.
+        #[arg(long, value_name = "FILE", default_value = "easel-blobs-copy.journal")]
+        journal: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +199,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             overrides.database_url = database_url;
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             commands::worker::run(config, drain)
+        }
+        Command::Blobs { command } => {
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            match command {
+                BlobsCommand::Copy { from, to, journal } => {
+                    commands::blobs::copy(config, &from, &to, &journal)
+                }
+            }
         }
         Command::Db {
             data_dir,

@@ -419,3 +419,99 @@ async fn triggers_fire_once_whoever_reports_the_upload() {
         Err(easel_store::StoreError::NotFound)
     ));
 }
+
+/// `easel blobs copy` with the test store's credentials; its stderr.
+fn blobs_copy(from: &str, to: &str, journal: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(["blobs", "copy", "--from", from, "--to", to, "--journal"])
+        .arg(journal)
+        .env("EASEL__STORAGE__S3_ACCESS_KEY_ID", "easel-test")
+        .env("EASEL__STORAGE__S3_SECRET_ACCESS_KEY", "easel-test-secret")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_copy_moves_every_object_verified_and_resumes() {
+    use easel_store::Blobs;
+    easel_services::identity::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("objects");
+    let source = easel_store::ObjectBlobs::filesystem(&root).unwrap();
+    let object = |bucket, key: &str| easel_core::ObjectRef {
+        bucket,
+        key: easel_core::ObjectKey::parse(key).unwrap(),
+    };
+    let mut objects = vec![
+        (
+            object(easel_core::Bucket::Uploads, "uploads/a.png"),
+            png(30, 20),
+        ),
+        (
+            object(easel_core::Bucket::Uploads, "uploads/2026/b.png"),
+            png(5, 5),
+        ),
+        (
+            object(easel_core::Bucket::Outputs, "outputs/job/c.png"),
+            png(9, 9),
+        ),
+    ];
+    for (at, bytes) in &objects {
+        source
+            .put(at, bytes.clone().into(), "image/png")
+            .await
+            .unwrap();
+    }
+    let to = format!(
+        "s3://easel-test?endpoint={}&region=us-east-1&path_style=true&prefix=t-{}",
+        s3_endpoint(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let from = format!("file://{}", root.display());
+    let journal = dir.path().join("copy.journal");
+    let said = blobs_copy(&from, &to, &journal);
+    assert!(said.contains("copied 3 objects"), "{said}");
+    let destination = easel_store::S3Store::open(
+        &easel_store::S3Location::parse(&to).unwrap(),
+        &easel_store::S3Credentials {
+            access_key_id: Some("easel-test".into()),
+            secret_access_key: Some("easel-test-secret".into()),
+            session_token: None,
+        },
+    )
+    .unwrap();
+    for (at, bytes) in &objects {
+        assert_eq!(
+            destination.blobs.get(at).await.unwrap().as_ref(),
+            bytes.as_slice()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap().lines().count(),
+        3
+    );
+
+    // Run again after one more object arrived: only that one is copied.
+    let late = (
+        object(easel_core::Bucket::Uploads, "uploads/late.png"),
+        png(7, 3),
+    );
+    source
+        .put(&late.0, late.1.clone().into(), "image/png")
+        .await
+        .unwrap();
+    objects.push(late);
+    let said = blobs_copy(&from, &to, &journal);
+    assert!(said.contains("copied 1 objects"), "{said}");
+    assert!(said.contains("skipped 3"), "{said}");
+    // A journaled object that vanished from the destination is copied again.
+    destination.blobs.delete(&objects[0].0).await.unwrap();
+    let said = blobs_copy(&from, &to, &journal);
+    assert!(said.contains("copied 1 objects"), "{said}");
+    assert!(destination.blobs.get(&objects[0].0).await.is_ok());
+}

@@ -74,7 +74,9 @@ export function uploadTo(upload, blob, onProgress, signal) {
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", upload.url);
     for (const [name, value] of Object.entries(upload.headers || {})) {
-      xhr.setRequestHeader(name, value);
+      // The browser sends the body's own Content-Length (the value an S3 URL binds) and
+      // refuses to let scripts set it.
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
     }
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded, event.total);

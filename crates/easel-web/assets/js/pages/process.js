@@ -375,6 +375,12 @@ export function render(main, { signal }) {
           await uploadTo(upload, item.file, (loaded, total) => {
             item.progress.value = Math.round((loaded / Math.max(1, total)) * 100);
           }, signal);
+          // Tell Easel the upload is done: on S3 the bytes went straight to the store,
+          // so this is how the upload is checked, recorded and its triggers fired.
+          await api("POST", "/v1/uploads/complete", {
+            body: { bucket: upload.bucket, key: upload.key },
+            signal,
+          });
           item.key = upload.key;
           item.note.textContent = "Uploaded";
         } catch (error) {
