@@ -8,32 +8,20 @@
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/processes.rs"]
+mod processes;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use postgres::TestDatabase;
+use processes::Easel;
 
 const EVENTS_TOKEN: &str = "events-test-token";
-
-/// One Easel process, killed when dropped.
-struct Easel {
-    child: Child,
-    base: Option<String>,
-}
-
-impl Drop for Easel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One deployment: a database, a bucket prefix, a config file with an upload trigger.
 struct Deployment {
@@ -90,36 +78,11 @@ impl Deployment {
     }
 
     fn api(&self, workdir: &Path) -> Easel {
-        let mut child = self
-            .command(workdir, &["serve", "--no-workers"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (found, address) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("easel listening on ") {
-                    let _ = found.send(url.to_owned());
-                }
-            }
-        });
-        let base = address
-            .recv_timeout(Duration::from_secs(60))
-            .expect("easel serve printed its address");
-        Easel {
-            child,
-            base: Some(base),
-        }
+        processes::serve(self.command(workdir, &["serve", "--no-workers"]))
     }
 
     fn worker(&self, workdir: &Path) -> Easel {
-        let child = self
-            .command(workdir, &["worker"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Easel { child, base: None }
+        processes::start(self.command(workdir, &["worker"]))
     }
 }
 

@@ -9,11 +9,11 @@
 
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/processes.rs"]
+mod processes;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,29 +21,10 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use postgres::TestDatabase;
+use processes::Easel;
 
 /// The tests here restart the shared database server: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// One Easel process.
-struct Easel {
-    child: Child,
-    /// The API's base URL (`serve` only).
-    base: Option<String>,
-}
-
-impl Easel {
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Easel {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// A deployment's shared settings: one database, one objects directory.
 struct Deployment {
@@ -82,37 +63,12 @@ impl Deployment {
 
     /// `easel serve --no-workers`, once it listens.
     fn api(&self) -> Easel {
-        let mut child = self
-            .command(&["serve", "--no-workers"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (found, address) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("easel listening on ") {
-                    let _ = found.send(url.to_owned());
-                }
-            }
-        });
-        let base = address
-            .recv_timeout(Duration::from_secs(60))
-            .expect("easel serve printed its address");
-        Easel {
-            child,
-            base: Some(base),
-        }
+        processes::serve(self.command(&["serve", "--no-workers"]))
     }
 
     /// `easel worker`.
     fn worker(&self) -> Easel {
-        let child = self
-            .command(&["worker"])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Easel { child, base: None }
+        processes::start(self.command(&["worker"]))
     }
 }
 
