@@ -1,10 +1,13 @@
 // Process: three real photos dropped onto the page, the `thumbnail` preset, per-file
 // upload progress, the job followed live, the results gallery (real WebP outputs);
-// then one photo through a built pipeline (fill-resize, text watermark, JPEG q70);
+// then one photo through a built pipeline (fill-resize, text watermark, JPEG q70); an
+// iPhone HEIC photo (the page goes by its extension);
 // then detection boxes drawn over a result when a job carries detections.
 
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { after, before } from "node:test";
 
@@ -27,14 +30,17 @@ function photos(count) {
     .slice(0, count);
 }
 
-/** Drops files onto `selector` the way a browser does: a `drop` with a DataTransfer. */
-async function dropFiles(page, selector, files) {
-  const payload = files.map((f) => ({ name: basename(f.path), data: readFileSync(f.path).toString("base64") }));
+/**
+ * Drops files onto `selector` the way a browser does: a `drop` with a DataTransfer.
+ * `type` is the MIME type the browser reports ("" for a type it does not know).
+ */
+async function dropFiles(page, selector, files, type = "image/jpeg") {
+  const payload = files.map((f) => ({ name: basename(f.path), data: readFileSync(f.path).toString("base64"), type }));
   const transfer = await page.evaluateHandle((items) => {
     const dt = new DataTransfer();
     for (const item of items) {
       const bytes = Uint8Array.from(atob(item.data), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], item.name, { type: "image/jpeg" }));
+      dt.items.add(new File([bytes], item.name, { type: item.type }));
     }
     return dt;
   }, payload);
@@ -111,6 +117,28 @@ scenario("three photos with a preset, then a built pipeline", async () => {
   await page.setViewportSize({ width: 375, height: 800 });
   await assertNoHorizontalScroll(page);
   await shot(page, "04-process-375");
+  page.assertClean();
+});
+
+scenario("an iPhone's HEIC photo is uploaded and processed", async () => {
+  // A real photo re-encoded as HEIC by libheif's heif-enc (scripts/install-deps).
+  const dir = mkdtempSync(join(tmpdir(), "easel-heic-"));
+  const heic = join(dir, "IMG_0001.HEIC");
+  execFileSync("heif-enc", ["-q", "60", "-o", heic, photos(1)[0].path]);
+  const page = await openPage(browser);
+  await signUp(page, newEmail("heic"));
+  await page.getByRole("link", { name: "Process", exact: true }).click();
+  await page.getByRole("heading", { name: "Process images", level: 1 }).waitFor();
+  // Chromium on Linux reports no type for .HEIC: the page goes by the extension.
+  await dropFiles(page, "[data-testid=dropzone]", [{ path: heic }], "");
+  const items = page.locator(".file-list li");
+  assert.match(await items.first().textContent(), /Ready/);
+  await page.getByLabel("Preset", { exact: true }).selectOption("thumbnail");
+  await page.getByRole("button", { name: "Upload and process" }).click();
+  await page.getByTestId("job-status").filter({ hasText: /Done: 1 image processed/ }).waitFor({ timeout: 60_000 });
+  const img = page.getByTestId("results").locator("figure.result img");
+  await img.evaluate((el) => el.decode());
+  assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [256, 256]);
   page.assertClean();
 });
 

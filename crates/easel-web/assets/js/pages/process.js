@@ -9,8 +9,13 @@ import { clearErrors, describe, formError, showError, showFieldError } from "../
 import { fileToPngBase64 } from "../images.js";
 import { describeProgress, followJob } from "../jobs.js";
 
-const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif"];
-const BY_EXTENSION = { jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif" };
+// HEIC/HEIF (what iPhones send) and AVIF too: the list shows names, not previews, and
+// the outputs are in formats every browser shows.
+const ACCEPTED = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/heic", "image/heif", "image/avif"];
+const BY_EXTENSION = {
+  jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif",
+  heic: "image/heic", heif: "image/heif", avif: "image/avif",
+};
 // The API lists no presets (see NEEDS.md): the built-in ones, plus any name typed in.
 const PRESETS = [
   ["thumbnail", "Thumbnail: 256×256, cropped to fill, WebP"],
