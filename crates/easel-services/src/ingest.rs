@@ -192,12 +192,6 @@ impl Ingest {
         }
     }
 
-    /// Whether clients upload straight to the store (S3), so that they report uploads
-    /// with [`Ingest::complete`].
-    pub fn direct_to_store(&self) -> bool {
-        self.ports.signer.direct_to_store()
-    }
-
     /// A presigned PUT URL for one upload by `owner`, who will own the object. The
     /// upload is recorded as expected.
     pub async fn presign_upload(

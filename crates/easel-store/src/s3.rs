@@ -422,10 +422,6 @@ impl UrlSigner for S3Signer {
             headers: Vec::new(),
         })
     }
-
-    fn direct_to_store(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]

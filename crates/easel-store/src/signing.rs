@@ -44,10 +44,6 @@ pub trait UrlSigner: Send + Sync {
 
     /// A URL to GET (or HEAD) an object, valid for `ttl_secs`.
     async fn download(&self, object: &ObjectRef, ttl_secs: i64) -> Result<SignedUrl, StoreError>;
-
-    /// Whether clients send the bytes to the store directly (so Easel learns of an upload
-    /// only when told), rather than through Easel's own `/o/…` route.
-    fn direct_to_store(&self) -> bool;
 }
 
 /// Seconds since the Unix epoch, now.
@@ -87,9 +83,5 @@ impl UrlSigner for Presigner {
             expires: signed.expires,
             headers: Vec::new(),
         })
-    }
-
-    fn direct_to_store(&self) -> bool {
-        false
     }
 }
