@@ -8,8 +8,13 @@
 #     at a fixed request rate, with the error count, on each database.
 # Each no-op measurement runs ROUNDS times on a fresh data directory / database;
 # medians are printed. PostgreSQL is the one scripts/postgres finds (or EASEL_TEST_POSTGRES).
+# Where the time goes, with PROFILE=1 (PostgreSQL rounds): the statements that took the
+# database's time (pg_stat_statements: calls, total and mean time, share; the server
+# must preload it: ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements' and
+# a restart) and the machine's CPU split between processes (perf record -e cpu-clock,
+# system-wide; Debian's linux-perf).
 # Usage: bench/queue/run.sh [JOBS] [RATE]   (defaults: 10000 jobs, 1000 requests/s)
-#        DATABASES="sqlite postgres" WORKERS="1 2 4" ROUNDS=3 PORT=18181
+#        DATABASES="sqlite postgres" WORKERS="1 2 4" ROUNDS=3 PORT=18181 PROFILE=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SUBMITTERS=32
@@ -63,6 +68,9 @@ start() {
   if [ "$1" = postgres ]; then
     DB_NAME="easel_bench_$$_$RANDOM"
     psql "$PG_SERVER/postgres" -qc "CREATE DATABASE $DB_NAME" >/dev/null
+    if [ "${PROFILE:-0}" = 1 ]; then
+      psql "$PG_SERVER/$DB_NAME" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    fi
   fi
   easel_env "$1"
   local serve=(serve --bind "127.0.0.1:$PORT")
@@ -96,10 +104,12 @@ noop() {
   local rates=()
   for round in $(seq "$ROUNDS"); do
     start "$1" "$2"
+    profiling "$1" && profile_begin
     t0=$(date +%s.%N)
     hey -n "$JOBS" -c "$SUBMITTERS" -m POST -T application/json -d '{"kind":"noop"}' "$BASE/v1/jobs" >"$WORK/hey-jobs.txt"
     until [ "$(completed)" = "$JOBS" ]; do sleep 0.02; done
     t1=$(date +%s.%N)
+    profiling "$1" && profile_end
     rate=$(echo "$JOBS / ($t1 - $t0)" | bc -l)
     printf '  %s, %s worker process(es), round %d: %.0f jobs/s (submit errors: %s)\n' \
       "$1" "$2" "$round" "$rate" "$(errors <"$WORK/hey-jobs.txt")"
@@ -108,6 +118,29 @@ noop() {
   done
   printf '%s no-op jobs/s with %s worker process(es), median: %.0f\n' "$1" "$2" \
     "$(printf '%s\n' "${rates[@]}" | median)"
+}
+
+profiling() { [ "${PROFILE:-0}" = 1 ] && [ "$1" = postgres ]; }
+profile_begin() {
+  psql "$PG_SERVER/$DB_NAME" -qc "SELECT pg_stat_statements_reset()" >/dev/null
+  perf record -e cpu-clock -a -q -o "$WORK/perf.data" -- sleep 3600 >/dev/null 2>&1 &
+  PERF_PID=$!
+}
+profile_end() {
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  echo "    where the machine's CPU went (perf, cpu-clock samples by process):"
+  perf report -i "$WORK/perf.data" --sort comm --stdio 2>/dev/null \
+    | awk '/^ +[0-9.]+%/ {printf "      %s\n", $0}' | head -8
+  echo "    the database's time by statement (pg_stat_statements):"
+  psql "$PG_SERVER/$DB_NAME" -qAt -F ' | ' -c "
+    SELECT lpad(calls::text, 7), lpad(round(total_exec_time)::text, 6) || ' ms',
+           lpad(round(mean_exec_time::numeric, 3)::text, 7) || ' ms',
+           lpad(round(100 * total_exec_time / sum(total_exec_time) OVER ())::text, 3) || ' %',
+           left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+      FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY total_exec_time DESC LIMIT 8" | sed 's/^/      /'
 }
 
 latency() { # name, then hey arguments

@@ -152,6 +152,11 @@ async fn dispatch(
         }
         let pause = match deps.queue.claim(settings.lease, permits.len()).await {
             Ok(claims) if !claims.is_empty() => {
+                // Fewer jobs than free slots: the queue is drained, so wait for the next
+                // enqueue rather than claim again at once (that claim would find nothing;
+                // with several worker processes such empty claims were most of them).
+                // A job enqueued meanwhile left a permit, so the wait ends at once.
+                let drained = claims.len() < permits.len();
                 for (claim, permit) in claims.into_iter().zip(permits.drain(..)) {
                     running.spawn(run_job(
                         claim,
@@ -163,7 +168,7 @@ async fn dispatch(
                         shutdown.clone(),
                     ));
                 }
-                false
+                drained
             }
             Ok(_) => true,
             Err(error) => {

@@ -15,9 +15,12 @@ use super::PgStore;
 use crate::rows::{Columns, corrupt, job_columns, job_from_row};
 use crate::{Claim, Completion, FailOutcome, Lease, Queue, StoreError};
 
-/// How often busy claims also sweep expired leases whose attempts are used up (an idle
-/// claim always sweeps).
+/// How often busy claims also sweep expired leases whose attempts are used up.
 const REAP_EVERY_MS: Millis = 1_000;
+
+/// How often an empty claim sweeps (an idle queue reaps promptly, a busy one not on
+/// every miss).
+const REAP_IDLE_EVERY_MS: Millis = 100;
 
 /// Leases up to `$2` of the oldest claimable jobs. `SKIP LOCKED`: rows another claim (in
 /// any process) is taking are passed over, not waited for. Each lease token is the
@@ -159,8 +162,12 @@ impl Queue for PgStore {
             .fetch_all(&self.worker_pool)
             .await?;
         if rows.is_empty() {
-            // An idle queue is the cheap moment to sweep.
-            self.reap_expired(now).await?;
+            // An idle queue is the cheap moment to sweep, but not on every empty claim:
+            // under load most wake-ups find the work already taken, and sweeping after
+            // each was 18 % of the database's time (pg_stat_statements, bench/queue).
+            if now - self.last_reap.load(Ordering::Relaxed) >= REAP_IDLE_EVERY_MS {
+                self.reap_expired(now).await?;
+            }
             return Ok(Vec::new());
         }
         let mut claims = rows
