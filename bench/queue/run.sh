@@ -15,6 +15,7 @@
 # system-wide; Debian's linux-perf).
 # Usage: bench/queue/run.sh [JOBS] [RATE]   (defaults: 10000 jobs, 1000 requests/s)
 #        DATABASES="sqlite postgres" WORKERS="1 2 4" ROUNDS=3 PORT=18181 PROFILE=0
+#        NOOP=0 skips the no-op throughput part (latency only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SUBMITTERS=32
@@ -161,11 +162,13 @@ latency() { # name, then hey arguments
 }
 
 for database in $DATABASES; do
-  echo "== $database: no-op jobs end to end, $JOBS jobs, $SUBMITTERS concurrent submitters, $ROUNDS rounds"
-  if [ "$database" = postgres ]; then
-    for workers in $WORKERS; do noop postgres "$workers"; done
-  else
-    noop sqlite 0
+  if [ "${NOOP:-1}" = 1 ]; then
+    echo "== $database: no-op jobs end to end, $JOBS jobs, $SUBMITTERS concurrent submitters, $ROUNDS rounds"
+    if [ "$database" = postgres ]; then
+      for workers in $WORKERS; do noop postgres "$workers"; done
+    else
+      noop sqlite 0
+    fi
   fi
   echo "== $database: API latency at $RATE requests/s"
   start "$database" 0

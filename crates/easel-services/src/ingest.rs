@@ -237,21 +237,26 @@ impl Ingest {
                 ttl_secs: settings.url_ttl_secs,
             })
             .await?;
-        let now = now_millis();
-        self.ports
-            .uploads
-            .expect_upload(&ExpectedUpload {
-                object: object.clone(),
-                owner: owner.id.clone(),
-                content_type: content_type.clone(),
-                max_bytes: settings.max_upload_bytes,
-                expires_at: signed.expires * 1000,
-                state: UploadState::Pending,
-                failure: None,
-                next_check_at: now + settings.recheck_ms,
-                created_at: now,
-            })
-            .await?;
+        // Easel's own URLs bring their grant back with the PUT, which records the upload
+        // then; an upload to the store itself is recorded now, or Easel could not take
+        // it in (and presigning stays a pure computation on the embedded store).
+        if !self.ports.signer.grant_in_url() {
+            let now = now_millis();
+            self.ports
+                .uploads
+                .expect_upload(&ExpectedUpload {
+                    object: object.clone(),
+                    owner: owner.id.clone(),
+                    content_type: content_type.clone(),
+                    max_bytes: settings.max_upload_bytes,
+                    expires_at: signed.expires * 1000,
+                    state: UploadState::Pending,
+                    failure: None,
+                    next_check_at: now + settings.recheck_ms,
+                    created_at: now,
+                })
+                .await?;
+        }
         Ok(PresignedUpload {
             url: signed.url,
             object,
@@ -312,8 +317,8 @@ impl Ingest {
         self.take_in(object).await
     }
 
-    /// A URL signed before uploads were recorded still works: its grant becomes the
-    /// expected upload.
+    /// Records the expected upload from the URL's grant (Easel's own URLs are not
+    /// recorded when signed), unless it is recorded already.
     async fn expect_signed(
         &self,
         object: &ObjectRef,
@@ -350,6 +355,17 @@ impl Ingest {
     ) -> Result<Ingested, ServiceError> {
         match self.ports.uploads.get_upload(object).await? {
             Some(expected) if expected.owner == caller.id || caller.admin => {}
+            // On the embedded store an upload is recorded when its PUT arrives.
+            None if self.ports.signer.grant_in_url() => {
+                return Err(ServiceError::new(
+                    ErrorKind::Conflict,
+                    "upload-not-arrived",
+                    format!(
+                        "nothing was uploaded to {} yet; PUT the bytes to the upload URL first",
+                        object.s3_url()
+                    ),
+                ));
+            }
             _ => return Err(upload_not_found(object)),
         }
         self.take_in(object).await

@@ -422,6 +422,10 @@ impl UrlSigner for S3Signer {
             headers: Vec::new(),
         })
     }
+
+    fn grant_in_url(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

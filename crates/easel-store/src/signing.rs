@@ -44,6 +44,12 @@ pub trait UrlSigner: Send + Sync {
 
     /// A URL to GET (or HEAD) an object, valid for `ttl_secs`.
     async fn download(&self, object: &ObjectRef, ttl_secs: i64) -> Result<SignedUrl, StoreError>;
+
+    /// Whether an upload URL carries its own grant (owner, type, size limit) back to
+    /// Easel, as Easel's own URLs do: then nothing needs recording until the bytes
+    /// arrive. URLs to the store itself do not, so their uploads are recorded when
+    /// signed.
+    fn grant_in_url(&self) -> bool;
 }
 
 /// Seconds since the Unix epoch, now.
@@ -83,5 +89,9 @@ impl UrlSigner for Presigner {
             expires: signed.expires,
             headers: Vec::new(),
         })
+    }
+
+    fn grant_in_url(&self) -> bool {
+        true
     }
 }

@@ -86,6 +86,17 @@ impl Deployment {
     }
 }
 
+/// Sends a request and reads its JSON answer.
+trait SendJson {
+    fn send_json(self) -> impl std::future::Future<Output = Value>;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 /// A signed-in client and the API's base URL.
 async fn user(api: &str) -> Client {
     let anonymous = Client::new();
@@ -100,12 +111,8 @@ async fn user(api: &str) -> Client {
     let tokens: Value = anonymous
         .post(format!("{api}/v1/auth/sign-in"))
         .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let token = tokens["accessToken"].as_str().unwrap();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -135,12 +142,8 @@ async fn upload(client: &Client, api: &str, folder: Option<&str>, bytes: Vec<u8>
             "filename": "photo.png", "contentType": "image/png",
             "size": bytes.len(), "folder": folder,
         }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let url = presigned["url"]
         .as_str()
         .unwrap_or_else(|| panic!("presign failed: {presigned}"));
@@ -162,14 +165,7 @@ async fn upload(client: &Client, api: &str, folder: Option<&str>, bytes: Vec<u8>
 async fn finished(client: &Client, api: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let job: Value = client
-            .get(format!("{api}/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = client.get(format!("{api}/jobs/{id}")).send_json().await;
         if ["COMPLETED", "FAILED", "CANCELLED"].contains(&job["status"].as_str().unwrap()) {
             return job;
         }
@@ -208,12 +204,8 @@ async fn seed_002_flow_with_no_shared_disk() {
     let accepted: Value = client
         .post(format!("{api}/process"))
         .json(&json!({ "imageUrls": [format!("s3://uploads/{key}")] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let job = finished(&client, api, accepted["jobId"].as_str().unwrap()).await;
     assert_eq!(job["status"], "COMPLETED", "{job}");
     let output = &job["results"][0]["output"];
@@ -233,12 +225,8 @@ async fn seed_002_flow_with_no_shared_disk() {
     // The upload's metadata was recorded from the store's copy.
     let described: Value = client
         .get(format!("{api}/v1/objects/uploads/{key}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(described["width"], 320, "{described}");
     // Neither process wrote an object to its own disk.
     for dir in [api_dir.path(), worker_dir.path()] {
@@ -322,23 +310,15 @@ async fn triggers_fire_once_whoever_reports_the_upload() {
     let again: Value = client
         .post(format!("{api}/v1/uploads/complete"))
         .json(&json!({ "bucket": "uploads", "key": key }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(again["width"], 64, "{again}");
     assert_eq!(again["triggeredJobs"], json!([]));
 
     let jobs: Value = client
         .get(format!("{api}/v1/jobs?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let jobs = jobs["jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 2, "one trigger job per upload: {jobs:?}");
 
