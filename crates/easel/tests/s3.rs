@@ -36,6 +36,11 @@ fn s3_endpoint() -> String {
 
 impl Deployment {
     fn new() -> Deployment {
+        Deployment::on(&s3_endpoint())
+    }
+
+    /// A deployment whose objects are on the S3 server at `endpoint`.
+    fn on(endpoint: &str) -> Deployment {
         easel_services::identity::install_tls_provider();
         let config = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -46,8 +51,7 @@ impl Deployment {
         Deployment {
             database: TestDatabase::create(),
             blobs_url: format!(
-                "s3://easel-test?endpoint={}&region=us-east-1&path_style=true&prefix=t-{}",
-                s3_endpoint(),
+                "s3://easel-test?endpoint={endpoint}&region=us-east-1&path_style=true&prefix=t-{}",
                 uuid::Uuid::new_v4().simple()
             ),
             config,
@@ -148,8 +152,8 @@ async fn upload(client: &Client, api: &str, folder: Option<&str>, bytes: Vec<u8>
         .as_str()
         .unwrap_or_else(|| panic!("presign failed: {presigned}"));
     assert!(
-        url.starts_with(&s3_endpoint()),
-        "{url} is the store's own URL"
+        !url.starts_with(api),
+        "{url} is the store's own URL, not Easel's"
     );
     assert!(url.contains("X-Amz-Signature="), "{url} is SigV4-signed");
     let mut put = Client::new().put(url).body(bytes);
@@ -457,4 +461,138 @@ async fn blobs_copy_moves_every_object_verified_and_resumes() {
     let said = blobs_copy(&from, &to, &journal);
     assert!(said.contains("copied 1 objects"), "{said}");
     assert!(destination.blobs.get(&objects[0].0).await.is_ok());
+}
+
+/// An s3s-fs of the test's own (on PATH: `scripts/s3` installs it), on a free port, that
+/// the test can stop and start again over the same directory.
+struct OwnStore {
+    root: tempfile::TempDir,
+    port: u16,
+    process: Option<std::process::Child>,
+}
+
+impl OwnStore {
+    fn start() -> OwnStore {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("easel-test")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut store = OwnStore {
+            root,
+            port,
+            process: None,
+        };
+        store.resume();
+        store
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn resume(&mut self) {
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--access-key",
+                "easel-test",
+                "--secret-key",
+                "easel-test-secret",
+            ])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs on PATH (scripts/s3 installs it)");
+        self.process = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnStore {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_is_a_503_with_retry_after_and_loses_nothing() {
+    let mut store = OwnStore::start();
+    let deployment = Deployment::on(&store.endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let api_process = deployment.api(dir.path());
+    let api = api_process.base.as_deref().unwrap();
+    let client = user(api).await;
+    let before = upload(&client, api, None, png(20, 20)).await;
+    let complete = |key: Value| {
+        client
+            .post(format!("{api}/v1/uploads/complete"))
+            .json(&json!({ "bucket": "uploads", "key": key }))
+            .send()
+    };
+    assert_eq!(
+        complete(before["key"].clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // The store goes away. Presigning is local work and goes on; taking an upload in
+    // needs the store: a prompt 503 with Retry-After, not a hang and not a 500.
+    store.stop();
+    let presigned: Value = client
+        .post(format!("{api}/v1/uploads"))
+        .json(&json!({ "filename": "later.png", "contentType": "image/png" }))
+        .send_json()
+        .await;
+    let key = presigned["key"].clone();
+    let started = Instant::now();
+    let response = complete(key.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "store-unavailable", "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // What was recorded before stays readable.
+    let described = client
+        .get(format!(
+            "{api}/v1/objects/uploads/{}",
+            before["key"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status(), StatusCode::OK);
+
+    // Back: the same upload URL works and the upload is taken in.
+    store.resume();
+    let mut put = Client::new()
+        .put(presigned["url"].as_str().unwrap())
+        .body(png(12, 8));
+    for (name, value) in presigned["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    assert_eq!(put.send().await.unwrap().status(), StatusCode::OK);
+    let taken: Value = complete(key).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (taken["width"].clone(), taken["height"].clone()),
+        (json!(12), json!(8)),
+        "{taken}"
+    );
 }
