@@ -1,8 +1,13 @@
 // Edit: an image loaded from a file, a mask painted with mouse movements (and a stroke
 // undone), inpainting with the classic engine, and a pixel check that the result
-// changed only where the mask was painted; then outpainting to the right by 25 %.
+// changed only where the mask was painted; then outpainting to the right by 25 %. A HEIC
+// photo, which Chromium cannot draw, gets a preview rendered by Easel.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before } from "node:test";
 
 import { assertNoHorizontalScroll, launch, newEmail, openPage, scenario, shot, signUp } from "../lib/harness.mjs";
@@ -150,4 +155,28 @@ scenario("inpaint a painted mask; only the painted area changes", async () => {
   await assertNoHorizontalScroll(page);
   await shot(page, "03-edit-375");
   page.assertClean([/status of 400/]);
+});
+
+scenario("a HEIC photo the browser cannot draw is previewed through Easel", async () => {
+  // The stripes, encoded as HEIC by libheif's heif-enc (scripts/install-deps).
+  const dir = mkdtempSync(join(tmpdir(), "easel-edit-heic-"));
+  writeFileSync(join(dir, "stripes.png"), input);
+  execFileSync("heif-enc", ["-q", "80", "-o", join(dir, "IMG_0002.HEIC"), join(dir, "stripes.png")]);
+  const page = await openPage(browser);
+  await signUp(page, newEmail("edit-heic"));
+  await page.getByRole("link", { name: "Edit", exact: true }).click();
+  await page.getByRole("heading", { name: "Edit", level: 1 }).waitFor();
+  await page.getByTestId("edit-file").setInputFiles({
+    name: "IMG_0002.HEIC",
+    mimeType: "image/heic",
+    buffer: readFileSync(join(dir, "IMG_0002.HEIC")),
+  });
+  await page.getByText("IMG_0002.HEIC (preview rendered by Easel): 320 × 240 px").waitFor({ timeout: 60_000 });
+  // The preview is the photo: the red disc is where it was.
+  const pixel = await page.getByTestId("mask-canvas").evaluate((_, { x, y }) => {
+    const base = document.querySelector("canvas.layer.base");
+    return Array.from(base.getContext("2d").getImageData(x, y, 1, 1).data.slice(0, 3));
+  }, DISC);
+  assert.ok(pixel[0] > 150 && pixel[1] < 100, `the disc is red in the preview (${pixel})`);
+  page.assertClean();
 });

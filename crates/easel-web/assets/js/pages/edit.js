@@ -2,13 +2,49 @@
 // brush of any size, undo, then inpaint (replace the painted area) or outpaint (extend
 // the picture in a direction by an extent), with a prompt; a before/after view shows
 // the result. Images are sent at most 1408 px on the long side, as the API requires.
+// A photo the browser cannot draw (an iPhone's HEIC) is uploaded and Easel renders a
+// PNG of it to paint on.
 
-import { api } from "../api.js";
+import { api, uploadTo } from "../api.js";
 import { announce, besideLabel, field, h, newId, select, statusLine } from "../dom.js";
 import { ApiError, clearErrors, formError, showError } from "../errors.js";
 import { MAX_INPUT_SIDE, canvasToBase64, fitOnCanvas, imageFromBlob, loadImage, makeCanvas } from "../images.js";
 import { MaskPainter } from "../mask.js";
+import { followJob } from "../jobs.js";
 import { engineOptions, generationField, imageLinks, loadEngines, runGeneration } from "./generate.js";
+
+/** Types a browser may not draw, by extension: Easel renders them. */
+const SERVER_RENDERED = { heic: "image/heic", heif: "image/heif", avif: "image/avif" };
+
+/** The type to upload `file` as when the browser cannot draw it; null if Easel cannot either. */
+function serverRenderedType(file, label) {
+  if (Object.values(SERVER_RENDERED).includes(file.type)) return file.type;
+  return SERVER_RENDERED[(label.split(".").pop() || "").toLowerCase()] || null;
+}
+
+/**
+ * Uploads `file` and has Easel render it as a PNG at most `side` px on the long side;
+ * resolves with the PNG's download URL.
+ */
+async function renderOnServer(file, label, type, side, signal) {
+  const upload = await api("POST", "/v1/uploads", { body: { filename: label, contentType: type, size: file.size }, signal });
+  await uploadTo(upload, file, () => {}, signal);
+  await api("POST", "/v1/uploads/complete", { body: { bucket: upload.bucket, key: upload.key }, signal });
+  const job = await api("POST", "/v1/jobs", {
+    body: {
+      sources: [{ bucket: upload.bucket, key: upload.key }],
+      pipeline: { ops: [{ op: "resize", width: side, height: side, mode: "fit" }], output: { format: "png" } },
+      metadata: { from: "web", purpose: "edit-preview" },
+    },
+    signal,
+  });
+  const final = await followJob(job.jobId, () => {}, signal);
+  const output = final.results?.[0]?.output;
+  if (final.status !== "COMPLETED" || !output) {
+    throw new ApiError(422, "preview-failed", final.error || final.results?.[0]?.error?.message || "Easel could not read this image");
+  }
+  return output.downloadUrl;
+}
 
 const DIRECTIONS = [
   ["all", "All sides"],
@@ -27,7 +63,13 @@ export function render(main, { signal, params }) {
   });
 
   // 1. The image.
-  const fileInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp,image/gif", class: "visually-hidden", tabindex: "-1", "data-testid": "edit-file" });
+  const fileInput = h("input", {
+    type: "file",
+    accept: "image/png,image/jpeg,image/webp,image/gif,image/heic,image/heif,image/avif,.heic,.heif,.avif",
+    class: "visually-hidden",
+    tabindex: "-1",
+    "data-testid": "edit-file",
+  });
   const chooseFile = h("button", { type: "button" }, "Choose a file");
   const fromHistory = h("button", { type: "button" }, "Pick from history");
   const imageInfo = h("p", { class: "muted small", "aria-live": "polite" });
@@ -211,15 +253,31 @@ export function render(main, { signal, params }) {
   }
 
   async function loadFromBlob(blob, label) {
+    let img;
     try {
-      const img = await imageFromBlob(blob);
-      const canvas = fitOnCanvas(img, MAX_INPUT_SIDE);
-      const note = img.naturalWidth > MAX_INPUT_SIDE || img.naturalHeight > MAX_INPUT_SIDE ? " (scaled down to fit 1408 px)" : "";
-      setSource(canvas, `${label}${note}`);
+      img = await imageFromBlob(blob);
     } catch {
-      imageError.textContent = "This file could not be read as an image.";
-      imageError.hidden = false;
+      const type = serverRenderedType(blob, label);
+      if (!type) {
+        imageError.textContent = "This file could not be read as an image.";
+        imageError.hidden = false;
+        return;
+      }
+      imageInfo.textContent = `${label}: this browser cannot show it; Easel is preparing a preview…`;
+      try {
+        const url = await renderOnServer(blob, label, type, MAX_INPUT_SIDE, signal);
+        await loadFromUrl(url, `${label} (preview rendered by Easel)`);
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        imageInfo.textContent = "";
+        imageError.textContent = `This file could not be read as an image: ${error.message}`;
+        imageError.hidden = false;
+      }
+      return;
     }
+    const canvas = fitOnCanvas(img, MAX_INPUT_SIDE);
+    const note = img.naturalWidth > MAX_INPUT_SIDE || img.naturalHeight > MAX_INPUT_SIDE ? " (scaled down to fit 1408 px)" : "";
+    setSource(canvas, `${label}${note}`);
   }
 
   async function loadFromUrl(url, label) {

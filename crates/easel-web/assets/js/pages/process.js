@@ -78,7 +78,7 @@ function contentTypeOf(file) {
 export function render(main, { signal }) {
   const files = [];
   const steps = [];
-  const input = h("input", { type: "file", multiple: true, accept: ACCEPTED.join(","), class: "visually-hidden", id: newId("files"), "data-field": "files", tabindex: "-1" });
+  const input = h("input", { type: "file", multiple: true, accept: [...ACCEPTED, ".heic", ".heif", ".avif"].join(","), class: "visually-hidden", id: newId("files"), "data-field": "files", tabindex: "-1" });
   const choose = h("button", { type: "button" }, "Choose files");
   const fileList = h("ul", { class: "file-list", "aria-label": "Files to process" });
   const clearList = h("button", { type: "button", class: "ghost", hidden: true }, "Clear the list");
