@@ -527,6 +527,11 @@ mod tests {
             StorageConfig::default().upload_content_types,
             "the example lists the default upload types"
         );
+        assert_eq!(config.storage.reconcile_interval_secs, 30);
+        assert!(matches!(
+            config.storage.blob_backend().unwrap(),
+            BlobBackend::Filesystem(_)
+        ));
     }
 
     #[test]
