@@ -1,8 +1,9 @@
 //! Ingest: how an object arrives. Presigned upload URLs (the server picks the key
 //! `uploads/[folder/]YYYY/MM/DD/<uuid>-<sanitized filename>`, binds the URL to the
-//! content type, the size limit and the future owner, and records the upload as
-//! expected), then the arrival itself. On the filesystem store the bytes come through
-//! Easel's own route ([`Ingest::receive`]); on S3 they go straight to the store and Easel
+//! content type, the size limit and the future owner), then the arrival itself. On the
+//! filesystem store the bytes come through Easel's own route ([`Ingest::receive`]), and
+//! the URL's grant is recorded as the expected upload then; on S3 the upload is
+//! recorded when its URL is signed, the bytes go straight to the store, and Easel
 //! hears of them from the client ([`Ingest::complete`]), from a store event
 //! ([`Ingest::object_created`]) or from the reconciler ([`Ingest::reconcile`]). All of
 //! them end in one claim of the expected upload, so exactly one verifies the stored
