@@ -318,10 +318,6 @@ struct Retention {
     finished_jobs_ms: i64,
 }
 
-/// Until shutdown, every `retention.every`: deletes expired generation outputs (the
-/// retention of `generation.retention_days`; a history delete expires an entry at once)
-/// and finished jobs past `queue.finished_retention_days`. Every process sweeps; the
-/// deletes are idempotent, so processes sharing a database do not conflict.
 /// Every `every`, takes in the uploads nobody reported and expires those that never
 /// arrived (see `Ingest::reconcile`). Every process runs it; claims keep them apart.
 async fn reconcile_uploads(services: Services, every: Duration, shutdown: CancellationToken) {
@@ -344,6 +340,11 @@ async fn reconcile_uploads(services: Services, every: Duration, shutdown: Cancel
     }
 }
 
+/// Until shutdown, every `retention.every`: deletes expired generation outputs (the
+/// retention of `generation.retention_days`; a history delete expires an entry at once)
+/// and finished jobs (and settled upload records) past `queue.finished_retention_days`.
+/// Every process sweeps; the
+/// deletes are idempotent, so processes sharing a database do not conflict.
 async fn retention_sweep(services: Services, retention: Retention, shutdown: CancellationToken) {
     loop {
         tokio::select! {
