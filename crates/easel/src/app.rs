@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Database};
+use crate::http_server::ConnectionLimits;
 
 /// The opened stores, shared by the server and the workers.
 pub struct Stores {
@@ -127,6 +128,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connection_limits: ConnectionLimits,
     workers: Option<WorkerPool>,
     shutdown: CancellationToken,
     base_url: String,
@@ -263,6 +265,12 @@ impl Application {
         Ok(Application {
             listener,
             router,
+            connection_limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(
+                    config.server.header_read_timeout_secs.max(1),
+                ),
+                max_connections: config.server.max_connections,
+            },
             workers,
             shutdown,
             base_url,
@@ -294,14 +302,13 @@ impl Application {
     /// Serves until the shutdown token fires; then stops accepting, lets requests and
     /// running jobs finish (jobs up to the grace period) and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let shutdown = self.shutdown.clone();
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("the HTTP server failed")?;
+        crate::http_server::serve(
+            self.listener,
+            self.router,
+            self.connection_limits,
+            self.shutdown.clone(),
+        )
+        .await;
         if let Some(workers) = self.workers {
             workers.join().await;
         }

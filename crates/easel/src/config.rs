@@ -98,6 +98,11 @@ pub struct ServerConfig {
     pub max_json_bytes: usize,
     /// Longest a request may take (uploads and event streams excepted), in seconds. Default 30.
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request's headers, in seconds; slower
+    /// connections are closed (slowloris). Default 10.
+    pub header_read_timeout_secs: u64,
+    /// Most connections open at once; further ones are closed on accept. Default 10000.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +112,8 @@ impl Default for ServerConfig {
             public_url: None,
             max_json_bytes: 1 << 20,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod http_server;
 pub mod secrets;
 pub mod telemetry;
 pub mod users;

@@ -49,6 +49,7 @@ pub fn serve(mut command: Command) -> Easel {
 }
 
 /// Starts `command` (an `easel worker`, say) without waiting for anything.
+#[allow(dead_code)] // not every test binary starts workers
 pub fn start(mut command: Command) -> Easel {
     let child = command.stderr(Stdio::null()).spawn().unwrap();
     Easel { child, base: None }
