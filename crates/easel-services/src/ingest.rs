@@ -118,9 +118,32 @@ pub struct Ingested {
     pub triggered_jobs: Vec<String>,
 }
 
-/// What became of a store event.
+/// One record of an object store's event notification, naming the object as the store
+/// does (its bucket, and its key already decoded from the wire).
+#[derive(Debug, Clone)]
+pub struct StoreEvent {
+    /// The event's name, e.g. `ObjectCreated:Put` (MinIO: `s3:ObjectCreated:Put`).
+    pub name: String,
+    /// The store's bucket.
+    pub bucket: String,
+    /// The key in that bucket.
+    pub key: String,
+}
+
+/// What became of a batch of store events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsTally {
+    /// Uploads taken in (now or by an earlier report).
+    pub ingested: u32,
+    /// Uploads refused and deleted.
+    pub refused: u32,
+    /// Records that were not `ObjectCreated` events or named no expected upload.
+    pub ignored: u32,
+}
+
+/// What became of one store event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventOutcome {
+enum EventOutcome {
     /// The upload was taken in (now or by an earlier report).
     Ingested,
     /// The upload was refused and deleted.
@@ -372,8 +395,33 @@ impl Ingest {
         self.take_in(object).await
     }
 
+    /// The store's event notifications: checks their shared secret (`presented`), then
+    /// takes in every created object that is an expected upload. A refused upload is an
+    /// answer, not an error; an outage is (so the store delivers the batch again).
+    pub async fn store_events(
+        &self,
+        presented: Option<&str>,
+        events: Vec<StoreEvent>,
+    ) -> Result<EventsTally, ServiceError> {
+        self.check_events_token(presented)?;
+        let mut tally = EventsTally::default();
+        for event in events {
+            let outcome = if event.name.contains("ObjectCreated:") {
+                self.object_created(&event.bucket, &event.key).await?
+            } else {
+                EventOutcome::Ignored
+            };
+            match outcome {
+                EventOutcome::Ingested => tally.ingested += 1,
+                EventOutcome::Refused => tally.refused += 1,
+                EventOutcome::Ignored => tally.ignored += 1,
+            }
+        }
+        Ok(tally)
+    }
+
     /// Checks the shared secret of the store's event notifications.
-    pub fn check_events_token(&self, presented: Option<&str>) -> Result<(), ServiceError> {
+    fn check_events_token(&self, presented: Option<&str>) -> Result<(), ServiceError> {
         let Some(expected) = &self.settings.events_token else {
             return Err(ServiceError::not_found(
                 "events-disabled",
@@ -395,7 +443,7 @@ impl Ingest {
     /// The store says an object was created in `store_bucket` at `store_key` (an S3
     /// event notification). Objects Easel expects no upload for are ignored (outputs,
     /// objects other tools wrote); a refused upload is an answer, not an error.
-    pub async fn object_created(
+    async fn object_created(
         &self,
         store_bucket: &str,
         store_key: &str,
@@ -415,13 +463,18 @@ impl Ingest {
         }
     }
 
-    /// Takes in the objects among `sources` that `owner` uploaded and nobody reported
-    /// yet, so that a job can name an upload right after its PUT.
+    /// Takes in the objects among `sources` that `owner` uploaded straight to the store
+    /// and nobody reported yet, so that a job can name an upload right after its PUT.
+    /// Nothing to do on the embedded store, where the PUT itself takes the upload in (so
+    /// job submission costs no extra lookups there).
     pub async fn ingest_sources(
         &self,
         owner: &Principal,
         sources: &[ObjectRef],
     ) -> Result<(), ServiceError> {
+        if self.ports.signer.grant_in_url() {
+            return Ok(());
+        }
         for source in sources {
             if source.bucket != Bucket::Uploads
                 || self.ports.objects.get_object(source).await?.is_some()

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use easel_core::{Bucket, ObjectKey, ObjectRef, Principal, rfc3339};
-use easel_services::ingest::{EventOutcome, Ingested, UploadRequest};
+use easel_services::ingest::{Ingested, StoreEvent, UploadRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -309,27 +309,21 @@ async fn store_events(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
-    let ingest = &state.services.ingest;
-    ingest.check_events_token(token)?;
-    let mut outcome = EventsOutcome {
-        ingested: 0,
-        refused: 0,
-        ignored: 0,
-    };
-    for record in events.records {
-        if !record.event_name.contains("ObjectCreated:") {
-            outcome.ignored += 1;
-            continue;
-        }
-        let key = form_urlencoded_decode(&record.s3.object.key);
-        match ingest.object_created(&record.s3.bucket.name, &key).await {
-            Ok(EventOutcome::Ingested) => outcome.ingested += 1,
-            Ok(EventOutcome::Refused) => outcome.refused += 1,
-            Ok(EventOutcome::Ignored) => outcome.ignored += 1,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(Json(outcome))
+    let events = events
+        .records
+        .into_iter()
+        .map(|record| StoreEvent {
+            name: record.event_name,
+            bucket: record.s3.bucket.name,
+            key: form_urlencoded_decode(&record.s3.object.key),
+        })
+        .collect();
+    let tally = state.services.ingest.store_events(token, events).await?;
+    Ok(Json(EventsOutcome {
+        ingested: tally.ingested,
+        refused: tally.refused,
+        ignored: tally.ignored,
+    }))
 }
 
 /// Decodes an event's object key: percent-escapes, and `+` for a space.
