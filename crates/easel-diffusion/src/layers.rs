@@ -583,6 +583,8 @@ pub fn activate(x: &Tensor, activation: kernels::Activation) -> Result<Tensor> {
     match activation {
         kernels::Activation::Gelu => x.gelu_erf(),
         kernels::Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
+        kernels::Activation::Silu => candle_nn::ops::silu(x),
+        kernels::Activation::Sigmoid => candle_nn::ops::sigmoid(x),
     }
 }
 

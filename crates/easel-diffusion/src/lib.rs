@@ -4,9 +4,10 @@
 //! `easel models pull|list` manages.
 
 pub mod catalog;
+/// The CPU kernels, shared with the object detector (crate `easel-kernels`).
+pub use easel_kernels as kernels;
 pub mod engine;
 pub mod hub;
-pub mod kernels;
 pub mod layers;
 pub mod layout;
 pub mod pipeline;

@@ -1,9 +1,9 @@
-//! CPU kernels for the diffusion models' hot operations, on contiguous f32 slices:
-//! convolution (Winograd, matrix products on shifted views, im2col; 2× upsampling fused
-//! in), group normalisation fused with SiLU, layer normalisation, GELU and GEGLU,
-//! attention in query blocks (no full score matrix). candle's generic CPU ops transpose,
-//! copy and broadcast more than these shapes need; [`crate::layers`] uses these on the
-//! CPU and candle's ops on GPUs.
+//! Easel's CPU kernels for neural networks, on contiguous f32 slices: convolution
+//! (Winograd, matrix products on shifted views, im2col; 2× upsampling fused in), group
+//! normalisation fused with SiLU, layer normalisation, GELU and GEGLU, attention in
+//! query blocks (no full score matrix). Written for the diffusion models' hot operations
+//! (candle's generic CPU ops transpose, copy and broadcast more than these shapes need)
+//! and shared with the object detector.
 
 use rayon::prelude::*;
 
@@ -997,20 +997,45 @@ pub fn transpose_add(
     out
 }
 
-/// An elementwise activation of the text encoder's feed-forward layers.
+/// An elementwise activation: the text encoder's feed-forward layers use the GELUs, the
+/// detector's convolutions SiLU and its heads the logistic sigmoid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// The exact (erf) GELU, PyTorch's `gelu`.
     Gelu,
     /// `x · σ(1.702 x)`, OpenAI CLIP's `quick_gelu`.
     QuickGelu,
+    /// `x · σ(x)`.
+    Silu,
+    /// `σ(x) = 1 / (1 + e^-x)`.
+    Sigmoid,
 }
 
 /// `activation` in place.
 pub fn activate(values: &mut [f32], activation: Activation) {
     values
         .par_chunks_mut(1 << 14)
-        .for_each(|chunk| gelu_in_place(chunk, activation == Activation::QuickGelu));
+        .for_each(|chunk| match activation {
+            Activation::Gelu => gelu_in_place(chunk, false),
+            Activation::QuickGelu => gelu_in_place(chunk, true),
+            Activation::Silu => logistic_in_place(chunk, true),
+            Activation::Sigmoid => logistic_in_place(chunk, false),
+        });
+}
+
+multiversioned! {
+    /// SiLU (`times_input`) or the sigmoid in place.
+    fn logistic_in_place(values: &mut [f32], times_input: bool) {
+        if times_input {
+            for v in values.iter_mut() {
+                *v = silu(*v);
+            }
+        } else {
+            for v in values.iter_mut() {
+                *v = 1.0 / (1.0 + fast_exp(-*v));
+            }
+        }
+    }
 }
 
 /// Queries per block of the attention kernel.

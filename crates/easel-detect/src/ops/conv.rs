@@ -1,0 +1,359 @@
+//! Convolution and max pooling on `(batch, channels, height, width)` tensors. Dense
+//! convolutions run on Easel's kernels (Winograd for 3×3, matrix products for 1×1,
+//! im2col otherwise); depthwise ones (YOLO11's heads) have their own loop.
+
+use easel_kernels::{Activation, ConvShape, activate, conv2d};
+use rayon::prelude::*;
+
+use super::attrs::Attrs;
+use crate::error::DetectError;
+use crate::tensor::Tensor;
+
+/// A `Conv` node's attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvAttrs {
+    /// Square kernel side, if the node states it (else read from the weights).
+    kernel: Option<usize>,
+    stride: usize,
+    /// Zeros added `[top, left, bottom, right]`.
+    pads: [usize; 4],
+    /// `SAME_UPPER`/`SAME_LOWER` padding, computed from the input size.
+    same: Option<bool>,
+    group: usize,
+    /// Followed by SiLU (fused on load).
+    pub silu: bool,
+}
+
+impl ConvAttrs {
+    pub(crate) fn parse(a: &Attrs) -> Result<ConvAttrs, DetectError> {
+        let square = |name: &str| -> Result<Option<usize>, DetectError> {
+            match a.ints(name).as_deref() {
+                None => Ok(None),
+                Some([x, y]) if x == y && *x >= 1 => Ok(Some(*x as usize)),
+                Some(v) => Err(a.unsupported(format!(
+                    "{name} {v:?} (only 2-D convolutions with equal sides are supported)"
+                ))),
+            }
+        };
+        let kernel = square("kernel_shape")?;
+        let stride = square("strides")?.unwrap_or(1);
+        if square("dilations")?.unwrap_or(1) != 1 {
+            return Err(a.unsupported("dilated convolution"));
+        }
+        let pads = pads(a)?;
+        let same = auto_pad(a)?;
+        let group = usize::try_from(a.int("group", 1))
+            .ok()
+            .filter(|&g| g >= 1)
+            .ok_or_else(|| a.unsupported("a group count below 1"))?;
+        Ok(ConvAttrs {
+            kernel,
+            stride,
+            pads,
+            same,
+            group,
+            silu: false,
+        })
+    }
+}
+
+/// `pads` as `[top, left, bottom, right]`.
+fn pads(a: &Attrs) -> Result<[usize; 4], DetectError> {
+    match a.ints("pads").as_deref() {
+        None => Ok([0; 4]),
+        Some(&[t, l, b, r]) if [t, l, b, r].iter().all(|&p| p >= 0) => {
+            Ok([t as usize, l as usize, b as usize, r as usize])
+        }
+        Some(v) => Err(a.unsupported(format!("pads {v:?}"))),
+    }
+}
+
+/// `auto_pad`: `None` for explicit pads, `Some(upper)` for the SAME forms.
+fn auto_pad(a: &Attrs) -> Result<Option<bool>, DetectError> {
+    match a.string("auto_pad", "NOTSET").as_str() {
+        "NOTSET" | "VALID" => Ok(None),
+        "SAME_UPPER" => Ok(Some(true)),
+        "SAME_LOWER" => Ok(Some(false)),
+        other => Err(a.unsupported(format!("auto_pad {other}"))),
+    }
+}
+
+/// The padding for SAME auto-padding of a `size` side.
+fn same_pads(size: usize, kernel: usize, stride: usize, upper: bool) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(size);
+    let small = total / 2;
+    if upper {
+        (small, total - small)
+    } else {
+        (total - small, small)
+    }
+}
+
+/// `(batch, channels, height, width)` of a 4-D tensor.
+fn dims4(t: &Tensor, what: &str) -> Result<[usize; 4], DetectError> {
+    <[usize; 4]>::try_from(t.shape.as_slice())
+        .map_err(|_| DetectError::run(format!("{what} has shape {:?}, not 4-D", t.shape)))
+}
+
+/// Copies a `(batch·channels)` stack of `h × w` planes into larger zero-filled planes
+/// with `[top, left, bottom, right]` borders.
+fn pad_planes(
+    x: &[f32],
+    planes: usize,
+    (h, w): (usize, usize),
+    p: [usize; 4],
+    fill: f32,
+) -> Vec<f32> {
+    let (ph, pw) = (h + p[0] + p[2], w + p[1] + p[3]);
+    let mut out = vec![fill; planes * ph * pw];
+    out.par_chunks_mut(ph * pw)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            for (y, row) in src.chunks_exact(w).enumerate() {
+                let start = (y + p[0]) * pw + p[1];
+                dst[start..start + w].copy_from_slice(row);
+            }
+        });
+    out
+}
+
+/// `Conv` (and the fused SiLU).
+pub(crate) fn conv(
+    attrs: &ConvAttrs,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor, DetectError> {
+    let [n, c_in, h, wd] = dims4(x, "Conv input")?;
+    let [c_out, c_per_group, kh, kw] = dims4(w, "Conv weight")?;
+    let g = attrs.group;
+    if kh != kw || attrs.kernel.is_some_and(|k| k != kh) {
+        return Err(DetectError::run(format!(
+            "Conv kernel {kh}×{kw} is not square"
+        )));
+    }
+    if c_in != c_per_group * g || c_out % g != 0 {
+        return Err(DetectError::run(format!(
+            "Conv weight {:?} does not fit {c_in} input channels in {g} groups",
+            w.shape
+        )));
+    }
+    let bias = bias.map(|b| b.floats("Conv bias")).transpose()?;
+    if bias.is_some_and(|b| b.len() != c_out) {
+        return Err(DetectError::run(
+            "Conv bias length differs from its output channels",
+        ));
+    }
+    let pads = match attrs.same {
+        Some(upper) => {
+            let (t, b) = same_pads(h, kh, attrs.stride, upper);
+            let (l, r) = same_pads(wd, kh, attrs.stride, upper);
+            [t, l, b, r]
+        }
+        None => attrs.pads,
+    };
+    let symmetric = pads.iter().all(|&p| p == pads[0]);
+    let (input, (h, wd), padding) = if symmetric {
+        (None, (h, wd), pads[0])
+    } else {
+        let padded = pad_planes(x.floats("Conv input")?, n * c_in, (h, wd), pads, 0.0);
+        (
+            Some(padded),
+            (h + pads[0] + pads[2], wd + pads[1] + pads[3]),
+            0,
+        )
+    };
+    let data = match &input {
+        Some(p) => p.as_slice(),
+        None => x.floats("Conv input")?,
+    };
+    if h + 2 * padding < kh || wd + 2 * padding < kh {
+        return Err(DetectError::run("Conv kernel larger than its padded input"));
+    }
+    let shape = ConvShape {
+        batch: n,
+        c_in: c_per_group,
+        c_out: c_out / g,
+        height: h,
+        width: wd,
+        kernel: kh,
+        stride: attrs.stride,
+        padding,
+    };
+    let weights = w.floats("Conv weight")?;
+    let mut out = if g == 1 {
+        conv2d(data, weights, bias, None, shape)
+    } else if c_per_group == 1 && c_out == c_in {
+        depthwise(
+            data,
+            weights,
+            bias,
+            ConvShape {
+                c_in,
+                c_out,
+                ..shape
+            },
+        )
+    } else {
+        grouped(data, weights, bias, shape, g)
+    };
+    if attrs.silu {
+        activate(&mut out, Activation::Silu);
+    }
+    let (oh, ow) = shape.output();
+    Ok(Tensor::f32(vec![n, c_out, oh, ow], out))
+}
+
+/// A depthwise convolution (one filter per channel), each output plane in parallel.
+fn depthwise(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: ConvShape) -> Vec<f32> {
+    let (oh, ow) = s.output();
+    let k = s.kernel;
+    let plane = s.height * s.width;
+    let mut out = vec![0.0f32; s.batch * s.c_out * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            let c = i % s.c_out;
+            let src = &x[i * plane..][..plane];
+            let taps = &w[c * k * k..][..k * k];
+            dst.fill(bias.map_or(0.0, |b| b[c]));
+            for oy in 0..oh {
+                let row = &mut dst[oy * ow..][..ow];
+                for ky in 0..k {
+                    let y = (oy * s.stride + ky) as isize - s.padding as isize;
+                    if y < 0 || y >= s.height as isize {
+                        continue;
+                    }
+                    let line = &src[y as usize * s.width..][..s.width];
+                    for kx in 0..k {
+                        let tap = taps[ky * k + kx];
+                        for (ox, d) in row.iter_mut().enumerate() {
+                            let xx = (ox * s.stride + kx) as isize - s.padding as isize;
+                            if xx >= 0 && (xx as usize) < s.width {
+                                *d += tap * line[xx as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+/// A grouped convolution as one dense convolution per group.
+fn grouped(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: ConvShape, g: usize) -> Vec<f32> {
+    let (oh, ow) = s.output();
+    let plane_in = s.height * s.width;
+    let plane_out = oh * ow;
+    let mut out = vec![0.0f32; s.batch * g * s.c_out * plane_out];
+    let w_group = s.c_out * s.c_in * s.kernel * s.kernel;
+    for n in 0..s.batch {
+        for group in 0..g {
+            let first_in = (n * g + group) * s.c_in;
+            let src = &x[first_in * plane_in..][..s.c_in * plane_in];
+            let one = ConvShape { batch: 1, ..s };
+            let b = bias.map(|b| &b[group * s.c_out..][..s.c_out]);
+            let res = conv2d(src, &w[group * w_group..][..w_group], b, None, one);
+            let first_out = (n * g + group) * s.c_out;
+            out[first_out * plane_out..][..s.c_out * plane_out].copy_from_slice(&res);
+        }
+    }
+    out
+}
+
+/// A `MaxPool` node's attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolAttrs {
+    kernel: usize,
+    stride: usize,
+    pads: [usize; 4],
+    ceil: bool,
+}
+
+impl PoolAttrs {
+    pub(crate) fn parse(a: &Attrs) -> Result<PoolAttrs, DetectError> {
+        let kernel = match a.ints("kernel_shape").as_deref() {
+            Some([k, k2]) if k == k2 && *k >= 1 => *k as usize,
+            other => {
+                return Err(a.unsupported(format!("kernel_shape {other:?} (2-D, square only)")));
+            }
+        };
+        let stride = match a.ints("strides").as_deref() {
+            None => 1,
+            Some([s, s2]) if s == s2 && *s >= 1 => *s as usize,
+            Some(v) => return Err(a.unsupported(format!("strides {v:?}"))),
+        };
+        if a.ints("dilations")
+            .is_some_and(|d| d.iter().any(|&x| x != 1))
+        {
+            return Err(a.unsupported("dilated pooling"));
+        }
+        if auto_pad(a)?.is_some() {
+            return Err(a.unsupported("auto_pad SAME"));
+        }
+        if a.int("storage_order", 0) != 0 {
+            return Err(a.unsupported("column-major storage_order"));
+        }
+        Ok(PoolAttrs {
+            kernel,
+            stride,
+            pads: pads(a)?,
+            ceil: a.int("ceil_mode", 0) != 0,
+        })
+    }
+}
+
+/// `MaxPool` (the first output; the optional indices output is not supported).
+pub(crate) fn max_pool(attrs: &PoolAttrs, x: &Tensor) -> Result<Tensor, DetectError> {
+    let [n, c, h, w] = dims4(x, "MaxPool input")?;
+    let p = attrs.pads;
+    let (ph, pw) = (h + p[0] + p[2], w + p[1] + p[3]);
+    if ph < attrs.kernel || pw < attrs.kernel {
+        return Err(DetectError::run("MaxPool window larger than its input"));
+    }
+    let side = |len: usize| {
+        let span = len - attrs.kernel;
+        if attrs.ceil {
+            span.div_ceil(attrs.stride) + 1
+        } else {
+            span / attrs.stride + 1
+        }
+    };
+    let (oh, ow) = (side(ph), side(pw));
+    // Padded on all sides by enough -∞ for ceil mode's last window.
+    let extra = attrs.stride;
+    let padded = pad_planes(
+        x.floats("MaxPool input")?,
+        n * c,
+        (h, w),
+        [p[0], p[1], p[2] + extra, p[3] + extra],
+        f32::NEG_INFINITY,
+    );
+    let (ph, pw) = (ph + extra, pw + extra);
+    let k = attrs.kernel;
+    let mut out = vec![0.0f32; n * c * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .zip(padded.par_chunks(ph * pw))
+        .for_each(|(dst, src)| {
+            // Separable: the maximum over each row window, then over the column window.
+            let mut rows = vec![f32::NEG_INFINITY; ph * ow];
+            for (y, line) in src.chunks_exact(pw).enumerate() {
+                for ox in 0..ow {
+                    let window = &line[ox * attrs.stride..][..k];
+                    rows[y * ow + ox] = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                }
+            }
+            for oy in 0..oh {
+                let out_row = &mut dst[oy * ow..][..ow];
+                out_row.fill(f32::NEG_INFINITY);
+                for ky in 0..k {
+                    let line = &rows[(oy * attrs.stride + ky) * ow..][..ow];
+                    for (d, &v) in out_row.iter_mut().zip(line) {
+                        *d = d.max(v);
+                    }
+                }
+            }
+        });
+    Ok(Tensor::f32(vec![n, c, oh, ow], out))
+}
