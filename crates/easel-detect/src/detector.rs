@@ -113,6 +113,14 @@ impl Detector {
         self.session.run(input)
     }
 
+    /// [`Detector::run`] with each node timed (see [`crate::run::Session::run_timed`]).
+    pub fn run_timed(
+        &self,
+        input: Tensor,
+    ) -> Result<(Tensor, Vec<crate::run::NodeTime>), DetectError> {
+        self.session.run_timed(input)
+    }
+
     /// Detects objects in `image`: letterbox, network, decoding, NMS; boxes in source
     /// pixels.
     pub fn detect(&self, image: &Image, filter: &Filter) -> Result<Vec<Detection>, DetectError> {

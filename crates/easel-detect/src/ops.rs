@@ -186,6 +186,40 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The operator's name (with its fused activation).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Conv(c) if c.silu => "Conv+SiLU",
+            Op::Conv(_) => "Conv",
+            Op::MaxPool(_) => "MaxPool",
+            Op::Resize(_) => "Resize",
+            Op::Binary(_) => "Binary",
+            Op::Mul => "Mul",
+            Op::Sigmoid => "Sigmoid",
+            Op::Unary(_) => "Unary",
+            Op::Softmax { .. } => "Softmax",
+            Op::MatMul => "MatMul",
+            Op::Concat { .. } => "Concat",
+            Op::Split { .. } => "Split",
+            Op::Slice { .. } => "Slice",
+            Op::Reshape => "Reshape",
+            Op::Transpose { .. } => "Transpose",
+            Op::Unsqueeze { .. } => "Unsqueeze",
+            Op::Squeeze { .. } => "Squeeze",
+            Op::Flatten { .. } => "Flatten",
+            Op::Expand => "Expand",
+            Op::Shape { .. } => "Shape",
+            Op::Gather { .. } => "Gather",
+            Op::Cast { .. } => "Cast",
+            Op::Range => "Range",
+            Op::ConstantOfShape(_) => "ConstantOfShape",
+            Op::Constant(_) => "Constant",
+            Op::Identity => "Identity",
+        }
+    }
+}
+
 /// Runs `op` on its inputs (`None` for omitted optional ones).
 pub(crate) fn eval(op: &Op, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>, DetectError> {
     let one = |t: Tensor| Ok(vec![t]);

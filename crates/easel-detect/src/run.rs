@@ -6,11 +6,23 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::error::DetectError;
 use crate::graph::Graph;
 use crate::ops::{Op, eval};
 use crate::tensor::Tensor;
+
+/// How long one node took.
+#[derive(Debug, Clone)]
+pub struct NodeTime {
+    /// The node's name.
+    pub node: String,
+    /// Its operator and input shapes.
+    pub what: String,
+    /// Wall time.
+    pub seconds: f64,
+}
 
 /// What a first run learnt about one input shape.
 #[derive(Debug, Default)]
@@ -68,6 +80,22 @@ impl Session {
 
     /// Runs the graph on `input` and returns its first output.
     pub fn run(&self, input: Tensor) -> Result<Tensor, DetectError> {
+        self.run_with(input, None)
+    }
+
+    /// [`Session::run`], also timing each node: `(node name, operator and input shapes,
+    /// seconds)` in execution order (nodes folded for the shape are not listed).
+    pub fn run_timed(&self, input: Tensor) -> Result<(Tensor, Vec<NodeTime>), DetectError> {
+        let mut times = Vec::new();
+        let out = self.run_with(input, Some(&mut times))?;
+        Ok((out, times))
+    }
+
+    fn run_with(
+        &self,
+        input: Tensor,
+        times: Option<&mut Vec<NodeTime>>,
+    ) -> Result<Tensor, DetectError> {
         let known = self
             .plans
             .lock()
@@ -76,10 +104,10 @@ impl Session {
             .cloned();
         let shape = input.shape.clone();
         match known {
-            Some(plan) => self.execute(input, &plan, None),
+            Some(plan) => self.execute(input, &plan, None, times),
             None => {
                 let mut plan = Plan::default();
-                let out = self.execute(input, &Plan::default(), Some(&mut plan))?;
+                let out = self.execute(input, &Plan::default(), Some(&mut plan), times)?;
                 if let Ok(mut plans) = self.plans.lock() {
                     plans.insert(shape, Arc::new(plan));
                 }
@@ -94,6 +122,7 @@ impl Session {
         input: Tensor,
         plan: &Plan,
         mut learn: Option<&mut Plan>,
+        mut times: Option<&mut Vec<NodeTime>>,
     ) -> Result<Tensor, DetectError> {
         let g = &self.graph;
         let mut values: Vec<Option<Arc<Tensor>>> = vec![None; g.slots];
@@ -132,10 +161,22 @@ impl Session {
                     node.name
                 )));
             }
+            let started = times.is_some().then(Instant::now);
             let outputs = eval(&node.op, &inputs).map_err(|e| match e {
                 DetectError::Run(m) => DetectError::Run(format!("node {:?}: {m}", node.name)),
                 other => other,
             })?;
+            if let (Some(times), Some(started)) = (times.as_deref_mut(), started) {
+                let shapes: Vec<String> = inputs
+                    .iter()
+                    .map(|t| t.map_or("-".into(), |t| format!("{:?}", t.shape)))
+                    .collect();
+                times.push(NodeTime {
+                    node: node.name.clone(),
+                    what: format!("{} {}", node.op.name(), shapes.join(" ")),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
             if learn.is_some() {
                 let all_fixed = node.inputs.iter().flatten().all(|&s| fixed[s]);
                 let shaped = node.inputs.iter().flatten().all(|&s| shape_fixed[s])

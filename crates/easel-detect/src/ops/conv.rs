@@ -2,7 +2,7 @@
 //! convolutions run on Easel's kernels (Winograd for 3×3, matrix products for 1×1,
 //! im2col otherwise); depthwise ones (YOLO11's heads) have their own loop.
 
-use easel_kernels::{Activation, ConvShape, activate, conv2d};
+use easel_kernels::{Activation, ConvShape, ConvTuning, activate, conv2d_using};
 use rayon::prelude::*;
 
 use super::attrs::Attrs;
@@ -183,7 +183,7 @@ pub(crate) fn conv(
     };
     let weights = w.floats("Conv weight")?;
     let mut out = if g == 1 {
-        conv2d(data, weights, bias, None, shape)
+        conv2d_using(data, weights, bias, None, shape, ConvTuning::Detection)
     } else if c_per_group == 1 && c_out == c_in {
         depthwise(
             data,
@@ -254,7 +254,14 @@ fn grouped(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: ConvShape, g: usize) -
             let src = &x[first_in * plane_in..][..s.c_in * plane_in];
             let one = ConvShape { batch: 1, ..s };
             let b = bias.map(|b| &b[group * s.c_out..][..s.c_out]);
-            let res = conv2d(src, &w[group * w_group..][..w_group], b, None, one);
+            let res = conv2d_using(
+                src,
+                &w[group * w_group..][..w_group],
+                b,
+                None,
+                one,
+                ConvTuning::Detection,
+            );
             let first_out = (n * g + group) * s.c_out;
             out[first_out * plane_out..][..s.c_out * plane_out].copy_from_slice(&res);
         }
