@@ -134,7 +134,7 @@ pub struct Detection {
     pub label: String,
     /// Score in 0..=1.
     pub confidence: f32,
-    /// `[x1, y1, x2, y2]` in pixels of the processed image.
+    /// `[x1, y1, x2, y2]` in pixels of the source image (after EXIF orientation).
     pub bbox: [u32; 4],
 }
 

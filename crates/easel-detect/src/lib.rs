@@ -6,6 +6,7 @@
 pub mod detector;
 pub mod error;
 pub mod graph;
+pub mod models;
 mod ops;
 pub mod proto;
 pub mod run;
@@ -14,5 +15,6 @@ pub mod yolo;
 
 pub use detector::Detector;
 pub use error::DetectError;
+pub use models::{DetectionModels, ModelError, ModelSpec};
 pub use tensor::Tensor;
 pub use yolo::{Detection, Filter, Image};

@@ -94,6 +94,13 @@ pub enum ImageError {
         budget_ms: u64,
     },
 
+    /// The detection model could not run on this image (none available, or it failed).
+    #[error("detect: {reason}")]
+    Detection {
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A failure that is not the input's fault (an encoder or allocator refusing
     /// valid data). Retrying may succeed.
     #[error("{op}: internal error: {reason}")]
@@ -117,6 +124,7 @@ impl ImageError {
             ImageError::Corrupt { .. } => "corrupt-image",
             ImageError::InvalidPipeline { .. } => "invalid-pipeline",
             ImageError::TimeBudgetExceeded { .. } => "time-budget-exceeded",
+            ImageError::Detection { .. } => "detection-failed",
             ImageError::Internal { .. } => "internal",
         }
     }

@@ -1,13 +1,16 @@
-//! Pipeline operations. Each takes the current raster and returns the next one.
+//! Pipeline operations. Each takes the current raster and returns the next one,
+//! moving the detected objects' boxes along with any change of geometry.
 
+mod annotate;
 mod crop;
 mod filter;
 pub(crate) mod resize;
 mod smart;
-mod watermark;
+pub(crate) mod watermark;
 
 use crate::error::ImageError;
 use crate::limits::Limits;
+use crate::objects::Objects;
 use crate::pipeline::Op;
 use crate::raster::Raster;
 use resize::{ResizePlan, plan, resample};
@@ -19,7 +22,9 @@ pub(crate) fn apply(
     raster: Raster,
     planned: Option<ResizePlan>,
     limits: &Limits,
+    objects: &mut Objects,
 ) -> Result<Raster, ImageError> {
+    let size = (raster.width, raster.height);
     match op {
         Op::Resize {
             width,
@@ -39,8 +44,9 @@ pub(crate) fn apply(
             });
             limits.check_output("resize", p.scaled.0.into(), p.scaled.1.into())?;
             let scaled = resample(raster, p.scaled.0, p.scaled.1, *filter)?;
+            objects.scaled(size, p.scaled);
             Ok(match p.crop {
-                Some((w, h)) => crop::crop(scaled, w, h, None, *gravity),
+                Some(window) => crop::crop(scaled, window, None, *gravity, objects),
                 None => scaled,
             })
         }
@@ -50,18 +56,46 @@ pub(crate) fn apply(
             x,
             y,
             gravity,
-        } => Ok(crop::crop(raster, *width, *height, x.zip(*y), *gravity)),
-        Op::Rotate { degrees } => Ok(match degrees {
-            90 => raster.rotate90(),
-            180 => raster.rotate180(),
-            270 => raster.rotate270(),
-            _ => raster,
-        }),
-        Op::Flip => Ok(raster.flip()),
-        Op::Flop => Ok(raster.flop()),
-        Op::Blur { sigma } => Ok(filter::blur(&raster, *sigma)),
+        } => Ok(crop::crop(
+            raster,
+            (*width, *height),
+            x.zip(*y),
+            *gravity,
+            objects,
+        )),
+        Op::Rotate { degrees } => {
+            objects.rotated(size, degrees / 90);
+            Ok(match degrees {
+                90 => raster.rotate90(),
+                180 => raster.rotate180(),
+                270 => raster.rotate270(),
+                _ => raster,
+            })
+        }
+        Op::Flip => {
+            objects.mirrored(size, true);
+            Ok(raster.flip())
+        }
+        Op::Flop => {
+            objects.mirrored(size, false);
+            Ok(raster.flop())
+        }
+        Op::Blur {
+            sigma,
+            classes: None,
+        } => Ok(filter::blur(&raster, *sigma)),
+        Op::Blur {
+            sigma,
+            classes: Some(classes),
+        } => {
+            let boxes: Vec<[f32; 4]> = objects.of_classes(classes).map(|o| o.bbox).collect();
+            Ok(filter::blur_regions(raster, *sigma, &boxes))
+        }
         Op::Sharpen { sigma, amount } => Ok(filter::sharpen(&raster, *sigma, *amount)),
         Op::WatermarkText(w) => watermark::text(raster, w),
         Op::WatermarkImage(w) => watermark::image(raster, w, limits),
+        // Detection runs on the source before the operations (see `process`).
+        Op::Detect(_) => Ok(raster),
+        Op::Annotate(a) => annotate::annotate(raster, objects, a),
     }
 }

@@ -29,6 +29,9 @@ pub enum Gravity {
     /// Crops only: keep the most interesting region (edges, saturation, skin tones).
     /// Placed like `center` where it makes no sense (watermarks).
     Smart,
+    /// Crops only: frame the objects a `detect` operation found (weighted by its
+    /// `weights`); `center` when none were found.
+    Objects,
 }
 
 impl Gravity {
@@ -36,7 +39,7 @@ impl Gravity {
     /// fractions 0 (start), 0.5 (middle) or 1 (end).
     pub(crate) fn fractions(self) -> (f32, f32) {
         match self {
-            Gravity::Center | Gravity::Smart => (0.5, 0.5),
+            Gravity::Center | Gravity::Smart | Gravity::Objects => (0.5, 0.5),
             Gravity::North => (0.5, 0.0),
             Gravity::Northeast => (1.0, 0.0),
             Gravity::East => (1.0, 0.5),

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::format::Format;
+use crate::objects::DetectParams;
 use crate::params::{Color, Filter, Gravity, ResizeMode};
 
 /// What to do to an image: operations in order, then how to encode the result.
@@ -86,10 +87,14 @@ pub enum Op {
     Flip,
     /// Mirror left-right.
     Flop,
-    /// Gaussian blur.
+    /// Gaussian blur: of the whole image, or with `classes` of the detected objects of
+    /// those classes only (privacy blur of faces or plates; `[]`: every object).
     Blur {
         /// Standard deviation in pixels, (0, 100].
         sigma: f32,
+        /// Blur only these detected classes (needs a `detect` operation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        classes: Option<Vec<String>>,
     },
     /// Unsharp mask.
     Sharpen {
@@ -104,6 +109,43 @@ pub enum Op {
     WatermarkText(TextWatermark),
     /// Draw a PNG (with alpha) over the image.
     WatermarkImage(ImageWatermark),
+    /// Find objects with a detection model. It runs on the (oriented) source image
+    /// whatever its position, so the job reports boxes in source pixels; `annotate`,
+    /// `blur` with `classes` and `gravity: "objects"` use its boxes, moved along with
+    /// every resize, crop, rotation and mirror. At most one per pipeline.
+    Detect(DetectParams),
+    /// Draw the detected objects' boxes and labels.
+    Annotate(Annotate),
+}
+
+/// How `annotate` draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Annotate {
+    /// Box colour; by default one colour per class from a fixed palette.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<Color>,
+    /// Line width as a fraction of the image's shorter side, (0, 0.05]. Default 0.004
+    /// (at least 2 pixels).
+    #[serde(default = "line_width")]
+    pub thickness: f32,
+    /// Write each box's label and confidence above it. Default `true`.
+    #[serde(default = "yes")]
+    pub labels: bool,
+}
+
+fn line_width() -> f32 {
+    0.004
+}
+
+impl Default for Annotate {
+    fn default() -> Self {
+        Annotate {
+            color: None,
+            thickness: line_width(),
+            labels: true,
+        }
+    }
 }
 
 fn one() -> f32 {
@@ -123,7 +165,31 @@ impl Op {
             Op::Sharpen { .. } => "sharpen",
             Op::WatermarkText(_) => "watermark_text",
             Op::WatermarkImage(_) => "watermark_image",
+            Op::Detect(_) => "detect",
+            Op::Annotate(_) => "annotate",
         }
+    }
+
+    /// Whether the operation needs the objects a `detect` operation finds.
+    pub fn uses_objects(&self) -> bool {
+        match self {
+            Op::Annotate(_)
+            | Op::Blur {
+                classes: Some(_), ..
+            } => true,
+            Op::Resize { gravity, .. } | Op::Crop { gravity, .. } => *gravity == Gravity::Objects,
+            _ => false,
+        }
+    }
+}
+
+impl Pipeline {
+    /// The pipeline's `detect` operation, if any.
+    pub fn detect(&self) -> Option<&DetectParams> {
+        self.ops.iter().find_map(|op| match op {
+            Op::Detect(params) => Some(params),
+            _ => None,
+        })
     }
 }
 

@@ -1,18 +1,20 @@
 //! `process`: bytes in, bytes out. Checks limits from the header, plans shrink-on-load,
-//! decodes, orients, runs the operations under the time budget and encodes.
+//! decodes, orients, detects objects when the pipeline asks, runs the operations under
+//! the time budget and encodes.
 
 use crate::decode::decode;
 use crate::encode::encode;
 use crate::error::ImageError;
 use crate::format::Format;
 use crate::limits::{Deadline, Limits};
+use crate::objects::{DetectedObject, ObjectDetector, Objects};
 use crate::ops::apply;
 use crate::ops::resize::{ResizePlan, plan};
 use crate::pipeline::{Op, Pipeline};
 use crate::probe::probe;
 
 /// An encoded result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     /// The encoded file.
     pub bytes: Vec<u8>,
@@ -22,6 +24,8 @@ pub struct Output {
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
+    /// The objects a `detect` operation found, in source pixels (after orientation).
+    pub detections: Vec<DetectedObject>,
 }
 
 /// How much larger than the first resize's target the decoder must deliver before
@@ -29,8 +33,19 @@ pub struct Output {
 /// Lanczos pass then does the remaining (less than 2×) reduction.
 const SHRINK_HEADROOM: f64 = 1.0;
 
-/// Runs `pipeline` on `input` within `limits`.
+/// Runs `pipeline` on `input` within `limits`. A pipeline with a `detect` operation
+/// needs [`process_with`].
 pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Output, ImageError> {
+    process_with(input, pipeline, limits, None)
+}
+
+/// [`process`], with `detector` running the pipeline's `detect` operation.
+pub fn process_with(
+    input: &[u8],
+    pipeline: &Pipeline,
+    limits: &Limits,
+    detector: Option<&dyn ObjectDetector>,
+) -> Result<Output, ImageError> {
     let deadline = Deadline::start(limits);
     if input.len() as u64 > limits.max_input_bytes {
         return Err(ImageError::InputTooLarge {
@@ -52,7 +67,9 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
     // Only a JPEG decodes smaller than its header says; every other format plans its
     // resize against the decoded raster, which also keeps a container's own rotation
     // or crop (HEIF `irot`/`clap`, a PNG's EXIF orientation) out of the plan.
-    let shrink = (info.format == Format::Jpeg)
+    // Detection sees the source at full size, so its boxes are in source pixels.
+    let detect = pipeline.detect();
+    let shrink = (info.format == Format::Jpeg && detect.is_none())
         .then(|| shrink_plan(pipeline, (info.width, info.height), orientation))
         .flatten();
     let decoded = decode(input, &info, limits, shrink.map(|s| s.min_stored))?;
@@ -63,9 +80,26 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
     } else {
         decoded.raster
     };
+    let mut objects = match detect {
+        Some(params) => {
+            let detector = detector.ok_or_else(|| ImageError::Detection {
+                reason: "no detection model is available to this process".into(),
+            })?;
+            let found = detector
+                .detect(
+                    &raster.data,
+                    (raster.width, raster.height, raster.channels),
+                    params,
+                )
+                .map_err(|reason| ImageError::Detection { reason })?;
+            deadline.check("detect")?;
+            Objects::new(found, params.weights.clone().unwrap_or_default())
+        }
+        None => Objects::default(),
+    };
     for (i, op) in pipeline.ops.iter().enumerate() {
         let planned = shrink.filter(|s| s.op_index == i).map(|s| s.plan);
-        raster = apply(op, raster, planned, limits).map_err(|e| name_op(e, i, op))?;
+        raster = apply(op, raster, planned, limits, &mut objects).map_err(|e| name_op(e, i, op))?;
         deadline.check(&format!("ops[{i}] {}", op.name()))?;
     }
     limits.check_output("output", raster.width.into(), raster.height.into())?;
@@ -82,6 +116,7 @@ pub fn process(input: &[u8], pipeline: &Pipeline, limits: &Limits) -> Result<Out
         format,
         width: raster.width,
         height: raster.height,
+        detections: objects.found,
     })
 }
 

@@ -5,6 +5,7 @@
 use crate::error::ImageError;
 use crate::format::{Format, sniff};
 use crate::limits::Limits;
+use crate::objects::DetectParams;
 use crate::params::{Gravity, ResizeMode};
 use crate::pipeline::{ImageWatermark, Op, OutputOptions, Pipeline, Placement, TextWatermark};
 use crate::probe::probe;
@@ -22,6 +23,9 @@ impl Pipeline {
             let name = format!("ops[{i}] {}", op.name());
             check_op(op, limits).map_err(|reason| ImageError::invalid(name, reason))?;
         }
+        check_objects(&self.ops).map_err(|(i, reason)| {
+            ImageError::invalid(format!("ops[{i}] {}", self.ops[i].name()), reason)
+        })?;
         check_output(&self.output).map_err(|reason| ImageError::invalid("output", reason))
     }
 }
@@ -53,14 +57,64 @@ fn check_op(op: &Op, limits: &Limits) -> Result<(), String> {
             d => Err(format!("degrees must be 90, 180 or 270 (got {d})")),
         },
         Op::Flip | Op::Flop => Ok(()),
-        Op::Blur { sigma } => check_range("sigma", *sigma, 0.0, 100.0, false),
+        Op::Blur { sigma, .. } => check_range("sigma", *sigma, 0.0, 100.0, false),
         Op::Sharpen { sigma, amount } => {
             check_range("sigma", *sigma, 0.0, 10.0, false)?;
             check_range("amount", *amount, 0.0, 10.0, false)
         }
         Op::WatermarkText(w) => check_text(w),
         Op::WatermarkImage(w) => check_image_mark(w, limits).map(|_| ()),
+        Op::Detect(d) => check_detect(d),
+        Op::Annotate(a) => check_range("thickness", a.thickness, 0.0, 0.05, false),
     }
+}
+
+fn check_detect(d: &DetectParams) -> Result<(), String> {
+    if let Some(c) = d.min_confidence {
+        check_range("minConfidence", c, 0.0, 1.0, false)?;
+    }
+    if let Some(m) = d.max_detections
+        && !(1..=1000).contains(&m)
+    {
+        return Err(format!(
+            "maxDetections must be between 1 and 1000 (got {m})"
+        ));
+    }
+    if d.model
+        .as_deref()
+        .is_some_and(|m| m.is_empty() || m.len() > 128)
+    {
+        return Err("model must be a name of 1 to 128 characters".into());
+    }
+    if d.classes.as_ref().is_some_and(|c| c.len() > 1000) {
+        return Err("classes may name at most 1000 classes".into());
+    }
+    if let Some(weights) = &d.weights {
+        for (class, w) in weights {
+            check_range(&format!("weights.{class}"), *w, 0.0, 1000.0, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that need the whole list: one `detect` at most, and one before any operation
+/// that uses its objects.
+pub(crate) fn check_objects(ops: &[Op]) -> Result<(), (usize, String)> {
+    let detects: Vec<usize> = (0..ops.len())
+        .filter(|&i| matches!(ops[i], Op::Detect(_)))
+        .collect();
+    if let Some(&second) = detects.get(1) {
+        return Err((second, "a pipeline may detect objects only once".into()));
+    }
+    if detects.is_empty()
+        && let Some(i) = ops.iter().position(Op::uses_objects)
+    {
+        return Err((
+            i,
+            "this needs detected objects: add a {\"op\": \"detect\"} operation".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_side(what: &str, v: u32, max: u32) -> Result<(), String> {
@@ -105,8 +159,12 @@ fn check_resize(
 fn check_placement(p: &Placement) -> Result<(), String> {
     check_range("opacity", p.opacity, 0.0, 1.0, true)?;
     check_range("margin", p.margin, 0.0, 0.5, true)?;
-    if p.gravity == Gravity::Smart {
-        return Err("gravity smart applies to crops only; use a compass point or center".into());
+    if matches!(p.gravity, Gravity::Smart | Gravity::Objects) {
+        return Err(format!(
+            "gravity {:?} applies to crops only; use a compass point or center",
+            p.gravity
+        )
+        .to_lowercase());
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use easel_engines::Engines;
-use easel_image::{Limits, Pipeline};
+use easel_image::{Limits, ObjectDetector, Pipeline};
 use easel_store::{
     Blobs, IdentityStore, Jobs as JobStore, Objects, Presigner, Queue, RequestLog, Uploads,
     UrlSigner, Wakeups,
@@ -64,6 +64,8 @@ pub struct ServicesSettings {
     pub limits: Limits,
     /// Generation settings.
     pub generation: GenerationSettings,
+    /// The detection models `detect` operations use; `None` when none are set up.
+    pub detector: Option<Arc<dyn ObjectDetector>>,
 }
 
 /// Every service of one process.
@@ -107,6 +109,7 @@ impl Services {
             Arc::new(settings.presets),
             limits.clone(),
             settings.jobs,
+            settings.detector,
         ));
         let ingest = Arc::new(Ingest::new(
             IngestPorts {

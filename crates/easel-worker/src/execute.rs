@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use easel_core::{
-    Bucket, ImageFailure, ImageResult, JobKind, ObjectKey, ObjectRef, OutputInfo, ProcessSpec,
+    Bucket, Detection, ImageFailure, ImageResult, JobKind, ObjectKey, ObjectRef, OutputInfo,
+    ProcessSpec,
 };
 use easel_image::{ImageError, Pipeline};
 use easel_store::{Claim, StoreError};
@@ -105,11 +106,11 @@ async fn process_job(
         let index = index as u32;
         let outcome = process_image(claim, deps, budgets, &pipeline, index, source).await;
         let result = match outcome {
-            Ok(output) => ImageResult {
+            Ok((output, detections)) => ImageResult {
                 index,
                 source: Some(source.clone()),
                 output: Some(output),
-                detections: Vec::new(),
+                detections,
                 error: None,
             },
             Err(ImageStep::Input(failure)) => ImageResult {
@@ -168,7 +169,7 @@ async fn process_image(
     pipeline: &Arc<Pipeline>,
     index: u32,
     source: &ObjectRef,
-) -> Result<OutputInfo, ImageStep> {
+) -> Result<(OutputInfo, Vec<Detection>), ImageStep> {
     let shutting_down = || ImageStep::Transient("the worker is shutting down".to_owned());
     // Held until this image is written: bounds the sources in memory.
     let _held = budgets
@@ -194,9 +195,10 @@ async fn process_image(
         .map_err(|_| shutting_down())?;
     let limits = deps.limits.clone();
     let pipeline = pipeline.clone();
+    let detector = deps.detector.clone();
     let processed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        easel_image::process(&input, &pipeline, &limits)
+        easel_image::process_with(&input, &pipeline, &limits, detector.as_deref())
     })
     .await
     .map_err(|e| ImageStep::Transient(format!("the image task crashed: {e}")))?;
@@ -210,6 +212,15 @@ async fn process_image(
             })
         }
     })?;
+    let detections = output
+        .detections
+        .iter()
+        .map(|d| Detection {
+            label: d.label.clone(),
+            confidence: d.confidence,
+            bbox: d.bbox.map(|v| v.round().max(0.0) as u32),
+        })
+        .collect();
     let key = output_key(claim, index, source, output.format.extension());
     let object = ObjectRef {
         bucket: Bucket::Outputs,
@@ -223,9 +234,10 @@ async fn process_image(
         bytes: output.bytes,
         source: Some(source.clone()),
     };
-    store_output(claim, deps, encoded)
+    let info = store_output(claim, deps, encoded)
         .await
-        .map_err(ImageStep::Store)
+        .map_err(ImageStep::Store)?;
+    Ok((info, detections))
 }
 
 /// `outputs/<job id>/<index>-<source stem>.<ext>`: stable across attempts.

@@ -56,6 +56,8 @@ pub struct WorkerDeps {
     pub engines: Arc<Engines>,
     /// Where generation runs are logged.
     pub request_log: Arc<dyn RequestLog>,
+    /// The detection models `detect` operations use; `None` when none are set up.
+    pub detector: Option<Arc<dyn easel_image::ObjectDetector>>,
 }
 
 /// Running worker tasks.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use easel_api::{ApiSettings, AppState};
+use easel_detect::DetectionModels;
 use easel_engines::Engines;
 use easel_services::identity::{AuthMode, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
@@ -33,6 +34,8 @@ pub struct Stores {
     pub wakeups: Arc<Wakeups>,
     /// The configured engines.
     pub engines: Arc<Engines>,
+    /// The detection models.
+    pub detection: Arc<DetectionModels>,
 }
 
 impl Stores {
@@ -51,6 +54,7 @@ impl Stores {
             store_signer: opened.store_signer,
             wakeups,
             engines: Arc::new(config.engines.build(&config.storage.data_dir)?),
+            detection: config.detection.build(&config.storage.data_dir),
         })
     }
 
@@ -64,6 +68,7 @@ impl Stores {
             limits: config.limits.clone(),
             engines: self.engines.clone(),
             request_log: self.metadata.clone(),
+            detector: Some(self.detection.clone()),
         })
     }
 }
@@ -231,6 +236,7 @@ impl Application {
             presets,
             limits: config.limits.clone(),
             generation: config.generation.settings()?,
+            detector: Some(stores.detection.clone()),
         };
         let services = Services::new(ports, services_settings, shutdown.clone());
         tokio::spawn(retention_sweep(

@@ -5,10 +5,12 @@
 mod auth;
 mod blobs;
 mod database;
+mod detection;
 mod generation;
 
 pub use blobs::BlobBackend;
 pub use database::{Database, redact};
+pub use detection::{DetectionConfig, ModelEntry};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -60,6 +62,8 @@ pub struct Config {
     pub generation: GenerationConfig,
     /// Which engines run, and provider settings.
     pub engines: EnginesConfig,
+    /// Object detection models.
+    pub detection: DetectionConfig,
 }
 
 impl Default for Config {
@@ -81,6 +85,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             generation: GenerationConfig::default(),
             engines: EnginesConfig::default(),
+            detection: DetectionConfig::default(),
         }
     }
 }

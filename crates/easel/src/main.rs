@@ -223,7 +223,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Process(args) => {
             let config = Config::load(cli.config.as_deref(), &overrides)?;
-            commands::process::run(&args, &config.all_presets(), &config.limits)
+            let detection = config.detection.build(&config.storage.data_dir);
+            commands::process::run(
+                &args,
+                &config.all_presets(),
+                &config.limits,
+                detection.as_ref(),
+            )
         }
         Command::User {
             data_dir,

@@ -9,6 +9,33 @@ pub(crate) fn blur(raster: &Raster, sigma: f32) -> Raster {
     from_planes(raster, &planes, true, |_, blurred| blurred)
 }
 
+/// Gaussian blur of the rectangles `boxes` (`[x1, y1, x2, y2]`) only: each is blurred
+/// with a margin of 3σ around it for context, and only its own pixels are replaced.
+pub(crate) fn blur_regions(mut raster: Raster, sigma: f32, boxes: &[[f32; 4]]) -> Raster {
+    let margin = (3.0 * sigma).ceil() as u32;
+    for b in boxes {
+        let [x1, y1, x2, y2] = b.map(|v| v.round().max(0.0) as u32);
+        let (x2, y2) = (x2.min(raster.width), y2.min(raster.height));
+        if x2 <= x1 || y2 <= y1 {
+            continue;
+        }
+        let (cx, cy) = (x1.saturating_sub(margin), y1.saturating_sub(margin));
+        let (cw, ch) = (
+            (x2 + margin).min(raster.width) - cx,
+            (y2 + margin).min(raster.height) - cy,
+        );
+        let blurred = blur(&raster.crop(cx, cy, cw, ch), sigma);
+        let c = raster.channels;
+        let width = (x2 - x1) as usize * c;
+        for y in y1..y2 {
+            let src = ((y - cy) as usize * cw as usize + (x1 - cx) as usize) * c;
+            let dst = (y as usize * raster.width as usize + x1 as usize) * c;
+            raster.data[dst..dst + width].copy_from_slice(&blurred.data[src..src + width]);
+        }
+    }
+    raster
+}
+
 /// Unsharp mask: `out = in + amount · (in − blur(in, sigma))`, alpha untouched.
 pub(crate) fn sharpen(raster: &Raster, sigma: f32, amount: f32) -> Raster {
     let planes = gaussian(raster, sigma);

@@ -16,7 +16,7 @@ use crate::raster::Raster;
 use crate::validate::check_image_mark;
 
 /// DejaVu Sans Bold, subset to Latin, Greek and Cyrillic (licence in `assets/`).
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
+pub(crate) static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf");
 
 /// Draws a text watermark onto `image`.
 pub(crate) fn text(image: Raster, w: &TextWatermark) -> Result<Raster, ImageError> {
@@ -52,7 +52,7 @@ pub(crate) fn image(
 }
 
 /// Renders one line of text into a straight-alpha RGBA mark (alpha = coverage).
-fn render_text(font: &FontRef<'_>, text: &str, px: f32, color: [u8; 3]) -> Raster {
+pub(crate) fn render_text(font: &FontRef<'_>, text: &str, px: f32, color: [u8; 3]) -> Raster {
     let scaled = font.as_scaled(PxScale::from(px));
     let mut glyphs = Vec::new();
     let mut caret = 0.0f32;
@@ -115,7 +115,7 @@ fn place(mut image: Raster, mark: &Raster, p: &Placement) -> Raster {
 
 /// Porter-Duff "over" of a straight-alpha RGBA `mark` at (`x`, `y`), scaled by
 /// `opacity`, onto an RGB or straight-alpha RGBA image; clipped to the image.
-fn composite(image: &mut Raster, mark: &Raster, x: i64, y: i64, opacity: f32) {
+pub(crate) fn composite(image: &mut Raster, mark: &Raster, x: i64, y: i64, opacity: f32) {
     let c = image.channels;
     let (iw, ih) = (i64::from(image.width), i64::from(image.height));
     for my in 0..i64::from(mark.height) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use easel_core::{IdempotencyKey, JobId, JobKind, ObjectRef, OpClass, Principal, ProcessSpec};
-use easel_image::{Limits, Pipeline};
+use easel_image::{Limits, ObjectDetector, Pipeline};
 use easel_store::{Created, Job, Jobs as JobStore, NewJob, Objects, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -78,6 +78,7 @@ pub struct Submitter {
     presets: Arc<BTreeMap<String, Pipeline>>,
     limits: Arc<Limits>,
     settings: JobSettings,
+    detector: Option<Arc<dyn ObjectDetector>>,
 }
 
 /// Whether a submission counts against the submitter's quota.
@@ -98,6 +99,7 @@ impl Submitter {
         presets: Arc<BTreeMap<String, Pipeline>>,
         limits: Arc<Limits>,
         settings: JobSettings,
+        detector: Option<Arc<dyn ObjectDetector>>,
     ) -> Submitter {
         Submitter {
             jobs,
@@ -106,6 +108,7 @@ impl Submitter {
             presets,
             limits,
             settings,
+            detector,
         }
     }
 
@@ -239,6 +242,15 @@ impl Submitter {
         pipeline
             .validate(&self.limits)
             .map_err(|e| ServiceError::invalid(e.code(), e.to_string()))?;
+        if let Some(detect) = pipeline.detect() {
+            let available = match &self.detector {
+                Some(detector) => detector.check(detect.model.as_deref()),
+                None => Err("object detection is not set up in this deployment".to_string()),
+            };
+            available.map_err(|message| {
+                ServiceError::new(ErrorKind::Unavailable, "engine-unavailable", message)
+            })?;
+        }
         Ok((pipeline, preset))
     }
 

@@ -136,6 +136,7 @@ impl World {
             presets: builtin_presets(),
             limits: setup.limits,
             generation: GenerationSettings::default(),
+            detector: None,
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;
@@ -220,6 +221,7 @@ impl World {
             limits: Limits::default(),
             engines: self.engines.clone(),
             request_log: self.store.clone(),
+            detector: None,
         };
         let settings = WorkerSettings {
             concurrency: 2,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use easel_image::{Limits, Pipeline, process, sniff};
+use easel_image::{Limits, ObjectDetector, Pipeline, process_with, sniff};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::{IntoParallelRefIterator, ParallelIterator};
 
@@ -65,11 +65,17 @@ pub fn run(
     args: &ProcessArgs,
     presets: &BTreeMap<String, Pipeline>,
     limits: &Limits,
+    detector: &dyn ObjectDetector,
 ) -> anyhow::Result<ExitCode> {
     let pipeline = resolve_pipeline(args, presets)?;
     pipeline
         .validate(limits)
         .map_err(|e| anyhow!("invalid pipeline: {e}"))?;
+    if let Some(detect) = pipeline.detect() {
+        detector
+            .check(detect.model.as_deref())
+            .map_err(|e| anyhow!("cannot detect objects: {e}"))?;
+    }
     let tasks = collect(&args.inputs)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
@@ -91,7 +97,14 @@ pub fn run(
         tasks
             .par_iter()
             .map(|t| {
-                let outcome = one(t, &args.out_dir, &pipeline, limits, &inputs, &claimed);
+                let outcome = one(
+                    t,
+                    &args.out_dir,
+                    (&pipeline, detector),
+                    limits,
+                    &inputs,
+                    &claimed,
+                );
                 progress.file_done(&t.input, &outcome);
                 outcome
             })
@@ -180,7 +193,7 @@ fn looks_like_image(path: &Path) -> bool {
 fn one(
     t: &Task,
     out_dir: &Path,
-    pipeline: &Pipeline,
+    (pipeline, detector): (&Pipeline, &dyn ObjectDetector),
     limits: &Limits,
     inputs: &HashSet<PathBuf>,
     claimed: &Mutex<HashSet<PathBuf>>,
@@ -205,7 +218,7 @@ fn one(
         Err(e) => return fail(format!("read: {e}")),
     };
     let started = Instant::now();
-    let out = match process(&bytes, pipeline, limits) {
+    let out = match process_with(&bytes, pipeline, limits, Some(detector)) {
         Ok(o) => o,
         Err(e) => return fail(format!("{}: {e}", e.code())),
     };
@@ -225,6 +238,14 @@ fn one(
         return fail(format!("write {}: {e}", parent.display()));
     }
     let elapsed = started.elapsed();
+    // A detecting pipeline's objects go beside the output, as JSON.
+    if pipeline.detect().is_some() {
+        let sidecar = target.with_extension(format!("{}.json", out.format.extension()));
+        let json = serde_json::json!({ "detections": out.detections });
+        if let Err(e) = std::fs::write(&sidecar, json.to_string()) {
+            return fail(format!("write {}: {e}", sidecar.display()));
+        }
+    }
     match std::fs::write(&target, &out.bytes) {
         Ok(()) => Outcome::Done {
             bytes_in: bytes.len() as u64,

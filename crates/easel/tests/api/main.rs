@@ -3,6 +3,7 @@
 
 mod bad_requests;
 mod copy;
+mod detection;
 #[cfg(feature = "diffusion")]
 mod diffusion;
 mod external;
