@@ -540,6 +540,9 @@ mod tests {
             "the example lists the default upload types"
         );
         assert_eq!(config.storage.reconcile_interval_secs, 30);
+        let nudenet = &config.detection.models["nudenet"];
+        assert_eq!(nudenet.path, PathBuf::from("./models/320n.onnx"));
+        assert_eq!((nudenet.labels.as_ref(), nudenet.input_size), (None, None));
         assert!(matches!(
             config.storage.blob_backend().unwrap(),
             BlobBackend::Filesystem(_)
