@@ -182,7 +182,8 @@ pub enum ConvTuning {
     Diffusion,
     /// The detector's narrow layers (16 to 256 channels): no Winograd, whose transforms
     /// cost more than they save there, and shifted views only from 64 pixels wide
-    /// (im2col's one larger product wins below; measured on YOLOv8n at 320 and 640).
+    /// (im2col's one larger product wins below; measured on YOLOv8n at 320 and 640); on
+    /// several threads, bands of output rows in parallel with single-threaded products.
     Detection,
 }
 
@@ -245,6 +246,12 @@ pub fn conv2d_using(
         residual,
     } in images
     {
+        // On one thread the single products below are as fast; bands pay off when
+        // they run in parallel.
+        if tuning == ConvTuning::Detection && rayon::current_num_threads() > 1 {
+            banded::conv(image, weight, (bias, residual), out, s);
+            continue;
+        }
         // The shifted form computes 2 · padding extra columns per row: worth it on wide
         // images (no im2col buffer), not on the UNet's smallest levels.
         if s.stride == 1 && (s.kernel > 1 || s.padding > 0) && s.width >= tuning.shifted_from() {
@@ -788,6 +795,7 @@ macro_rules! multiversioned {
     };
 }
 
+mod banded;
 mod winograd;
 
 multiversioned! {
