@@ -140,7 +140,7 @@ fn parse_frame(seg: &[u8]) -> Option<(u32, u32, Vec<Component>)> {
 /// chroma gets a 2×2 IDCT (which reads AC coefficients) and 4:4:4 or 4:2:2 a 1×1.
 fn idct_size_at_eighth(h: u32, v: u32, max_h: u32, max_v: u32) -> u32 {
     let mut size = 1;
-    while size < 8 && max_h % (h * size * 2) == 0 && max_v % (v * size * 2) == 0 {
+    while size < 8 && max_h.is_multiple_of(h * size * 2) && max_v.is_multiple_of(v * size * 2) {
         size *= 2;
     }
     size
