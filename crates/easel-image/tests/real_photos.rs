@@ -2,7 +2,8 @@
 //! from a real photo, decoded by Easel and compared with the JPEG path on the same
 //! pixels: plain, with EXIF orientation, with an alpha channel, at 10 bits and in
 //! Display P3 (ICC profile and `nclx`). Dimensions must match exactly and the luma
-//! SSIM be at least 0.98.
+//! SSIM be at least 0.98. Also: progressive photos shrunk on load at 1/8, where Easel
+//! leaves out AC scans, come out exactly as libjpeg-turbo decodes the whole file.
 //!
 //! The photos come from Debian's `mate-backgrounds` (photographs as JPEG under
 //! /usr/share/backgrounds/mate/nature, installed by `scripts/install-deps`), so the
@@ -281,4 +282,49 @@ fn srgb_to_p3(c: [u8; 3]) -> [u8; 3] {
     };
     let row = |r: [f64; 3]| enc(r[0] * l[0] + r[1] * l[1] + r[2] * l[2]);
     [row(m[0]), row(m[1]), row(m[2])]
+}
+
+/// Progressive photos (4:4:4 and 4:2:0) whose sides divide by 8.
+const PROGRESSIVE: [(&str, u32, u32); 2] = [
+    (
+        "/usr/share/backgrounds/mate/abstract/Elephants.jpg",
+        1920,
+        1080,
+    ),
+    (
+        "/usr/share/backgrounds/mate/nature/GreenMeadow.jpg",
+        1280,
+        1024,
+    ),
+];
+
+#[test]
+fn progressive_photos_at_one_eighth_match_a_whole_file_decode_exactly() {
+    for (path, w, h) in PROGRESSIVE {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| {
+            panic!("{path}: {e}; run scripts/install-deps (Debian's mate-backgrounds)")
+        });
+        // Fit to exactly 1/8: the DCT-scaled decode is the output, no resampling.
+        let fit = format!(
+            r#"{{"ops":[{{"op":"resize","width":{},"height":{}}}],"output":{{"format":"png"}}}}"#,
+            w / 8,
+            h / 8
+        );
+        let got = decode(&run(&bytes, &fit).bytes);
+        let mut d = turbojpeg::Decompressor::new().unwrap();
+        let header = d.read_header(&bytes).unwrap();
+        assert!(header.is_progressive, "{path} is progressive");
+        d.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH)
+            .unwrap();
+        let mut want = turbojpeg::Image {
+            pixels: vec![0u8; (w / 8 * h / 8 * 4) as usize],
+            width: (w / 8) as usize,
+            pitch: (w / 8 * 4) as usize,
+            height: (h / 8) as usize,
+            format: turbojpeg::PixelFormat::RGBA,
+        };
+        d.decompress(&bytes, want.as_deref_mut()).unwrap();
+        assert_eq!(got.dimensions(), (w / 8, h / 8), "{path}");
+        assert!(got.as_raw() == &want.pixels, "{path}: pixels differ");
+    }
 }
