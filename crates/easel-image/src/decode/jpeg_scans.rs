@@ -121,10 +121,10 @@ fn parse_frame(seg: &[u8]) -> Option<(u32, u32, Vec<Component>)> {
             trimmed: false,
         })
         .collect();
-    if components
-        .iter()
-        .any(|c| !(1..=4).contains(&c.h) || !(1..=4).contains(&c.v))
-    {
+    let bad_factor = |c: &Component| !(1..=4).contains(&c.h) || !(1..=4).contains(&c.v);
+    // Repeated ids would make the scans' component references ambiguous.
+    let repeated = |(i, c): (usize, &Component)| components[..i].iter().any(|d| d.id == c.id);
+    if components.iter().any(bad_factor) || components.iter().enumerate().any(repeated) {
         return None;
     }
     let max_h = components.iter().map(|c| c.h).max()?;
@@ -360,9 +360,14 @@ mod tests {
         for cut in [0, 2, 3, 20, 200, jpeg.len() / 2, jpeg.len() - 2] {
             assert!(for_eighth_scale(&jpeg[..cut]).is_none(), "cut at {cut}");
         }
-        let mut garbled = jpeg.clone();
-        garbled[2..40].fill(0xFF);
-        let _ = for_eighth_scale(&garbled);
+        // Damage anywhere must not panic; what comes out is the decoder's business.
+        for at in (2..jpeg.len()).step_by(29) {
+            for value in [0x00, 0xFF, 0xDA, 0x41] {
+                let mut garbled = jpeg.clone();
+                garbled[at] = value;
+                let _ = for_eighth_scale(&garbled);
+            }
+        }
     }
 
     #[test]
