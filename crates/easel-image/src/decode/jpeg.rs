@@ -58,7 +58,7 @@ pub(super) fn decode(
     };
     // At 1/8 scale the AC scans of a progressive file are mostly dead weight.
     let trimmed = (factor == ScalingFactor::ONE_EIGHTH)
-        .then(|| for_eighth_scale(bytes))
+        .then(|| for_eighth_scale(bytes, MAX_SCANS))
         .flatten();
     dec.decompress(trimmed.as_deref().unwrap_or(bytes), image)
         .map_err(tj_err)?;

@@ -40,9 +40,10 @@ struct Component {
 
 /// A copy of `jpeg` for a decode at 1/8 scale without the AC scans that decode cannot
 /// use; `None` when the file is not an 8-bit Huffman progressive JPEG, nothing can be
-/// dropped, or anything about it is unusual (the caller then decodes the original,
-/// which reports any damage).
-pub(super) fn for_eighth_scale(jpeg: &[u8]) -> Option<Vec<u8>> {
+/// dropped, it has more than `max_scans` scans, or anything about it is unusual (the
+/// caller then decodes the original, which reports any damage and applies the scan
+/// limit, so a file is refused or accepted the same with or without trimming).
+pub(super) fn for_eighth_scale(jpeg: &[u8], max_scans: u32) -> Option<Vec<u8>> {
     if !jpeg.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
@@ -50,6 +51,7 @@ pub(super) fn for_eighth_scale(jpeg: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&jpeg[..2]);
     let mut frame: Option<(u32, u32, Vec<Component>)> = None;
     let mut pos = 2;
+    let mut scans = 0u32;
     loop {
         while jpeg.get(pos) == Some(&0xFF) && jpeg.get(pos + 1) == Some(&0xFF) {
             pos += 1;
@@ -83,6 +85,10 @@ pub(super) fn for_eighth_scale(jpeg: &[u8]) -> Option<Vec<u8>> {
             out.extend_from_slice(&jpeg[pos..pos + 2 + len]);
             pos += 2 + len;
             continue;
+        }
+        scans += 1;
+        if scans > max_scans {
+            return None;
         }
         let (_, _, components) = frame.as_mut()?;
         let end = scan_end(jpeg, pos + 2 + len)?;
@@ -329,7 +335,7 @@ mod tests {
         for (w, h) in [(517, 333), (1000, 700), (64, 8)] {
             for (subsamp, format) in cases {
                 let jpeg = progressive(w, h, subsamp, format);
-                let trimmed = for_eighth_scale(&jpeg).expect("AC scans to drop");
+                let trimmed = for_eighth_scale(&jpeg, 256).expect("AC scans to drop");
                 assert!(trimmed.len() < jpeg.len(), "{subsamp:?}: {}", trimmed.len());
                 assert_eq!(
                     eighth(&trimmed, format),
@@ -351,23 +357,34 @@ mod tests {
             format: PixelFormat::RGB,
         };
         let jpeg = turbojpeg::compress(image, 90, Subsamp::Sub2x2).unwrap();
-        assert!(for_eighth_scale(&jpeg).is_none());
+        assert!(for_eighth_scale(&jpeg, 256).is_none());
     }
 
     #[test]
     fn truncated_or_garbled_files_are_left_to_the_decoder() {
         let jpeg = progressive(256, 256, Subsamp::None, PixelFormat::RGB);
         for cut in [0, 2, 3, 20, 200, jpeg.len() / 2, jpeg.len() - 2] {
-            assert!(for_eighth_scale(&jpeg[..cut]).is_none(), "cut at {cut}");
+            assert!(
+                for_eighth_scale(&jpeg[..cut], 256).is_none(),
+                "cut at {cut}"
+            );
         }
         // Damage anywhere must not panic; what comes out is the decoder's business.
         for at in (2..jpeg.len()).step_by(29) {
             for value in [0x00, 0xFF, 0xDA, 0x41] {
                 let mut garbled = jpeg.clone();
                 garbled[at] = value;
-                let _ = for_eighth_scale(&garbled);
+                let _ = for_eighth_scale(&garbled, 256);
             }
         }
+    }
+
+    #[test]
+    fn files_over_the_scan_limit_are_left_to_the_decoder_and_its_limit() {
+        // libjpeg-turbo's simple progression: 10 scans for colour.
+        let jpeg = progressive(64, 64, Subsamp::None, PixelFormat::RGB);
+        assert!(for_eighth_scale(&jpeg, 10).is_some());
+        assert!(for_eighth_scale(&jpeg, 9).is_none());
     }
 
     #[test]
