@@ -64,9 +64,9 @@ def fresh(path):
     return path
 
 
-def run_easel(a, task, files, threads, out):
+def run_easel(a, task, files, threads, out, easel=None):
     what = ["--preset", "web"] if task in "de" else ["--pipeline", json.dumps(EASEL[task])]
-    wall, rss, _, err = timed([a.easel, "process", *files, "-o", fresh(out), "-j", str(threads), *what])
+    wall, rss, _, err = timed([easel or a.easel, "process", *files, "-o", fresh(out), "-j", str(threads), *what])
     per = [float(l.rsplit("(", 1)[1].split(" ms")[0]) for l in err.splitlines() if l.startswith("ok: ")]
     return wall, rss, per
 
@@ -221,6 +221,25 @@ def expected_size(task, sources):
     return f
 
 
+def measure(a, task, inputs, files, threads):
+    """One round: every tool once on the task at this thread count; name -> (wall s, peak RSS MiB, ms per image)."""
+    results = {"easel": run_easel(a, task, inputs, threads, f"{a.out}/easel-{task}")}
+    if a.baseline:
+        results["easel (baseline)"] = run_easel(a, task, inputs, threads, f"{a.out}/easel-base-{task}",
+                                                a.baseline)
+    if VIPS[task]:
+        results["vipsthumbnail"] = run_vips(inputs, task, threads, f"{a.out}/vips-{task}", 1)
+        if threads > 1:
+            results["vipsthumbnail, 2 processes"] = run_vips(inputs, task, threads, f"{a.out}/vips2-{task}", 2)
+    if task not in VIPS_ONLY:
+        results["Pillow + draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-{task}")
+    if task == "a":
+        results["Pillow, no draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-nodraft-{task}", draft=False)
+    if not a.skip_magick and task not in VIPS_ONLY:
+        results["ImageMagick"] = run_magick(files, task, threads, f"{a.out}/magick-{task}")
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--easel", required=True)
@@ -228,6 +247,10 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--tasks", default="abcdef")
     ap.add_argument("--skip-magick", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds per task and thread count, tools "
+                    "interleaved; total times are the rounds' medians (a shared machine's load comes and goes)")
+    ap.add_argument("--baseline", help="an earlier easel binary, run in the same loop as a row "
+                    "'easel (baseline)' that is no peer: before/after numbers from one run")
     a = ap.parse_args()
     files = sorted(glob.glob(f"{a.photos}/*.jp*g"))
     mp = [Image.open(f).size for f in files]
@@ -242,23 +265,21 @@ def main():
         rows = []
         inputs = heics if task == "e" else files
         for threads in (1, 2):
-            results = {"easel": run_easel(a, task, inputs, threads, f"{a.out}/easel-{task}")}
-            if VIPS[task]:
-                results["vipsthumbnail"] = run_vips(inputs, task, threads, f"{a.out}/vips-{task}", 1)
-                if threads > 1:
-                    results["vipsthumbnail, 2 processes"] = run_vips(inputs, task, threads, f"{a.out}/vips2-{task}", 2)
-            if task not in VIPS_ONLY:
-                results["Pillow + draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-{task}")
-            if task == "a":
-                results["Pillow, no draft"] = run_pillow(files, task, threads, f"{a.out}/pillow-nodraft-{task}", draft=False)
-            if not a.skip_magick and task not in VIPS_ONLY:
-                results["ImageMagick"] = run_magick(files, task, threads, f"{a.out}/magick-{task}")
-            fastest = min((v[0], k) for k, v in results.items() if k != "easel")
+            rounds = [measure(a, task, inputs, files, threads) for _ in range(a.repeat)]
+            results = {name: (statistics.median(r[name][0] for r in rounds), max(r[name][1] for r in rounds),
+                              [ms for r in rounds for ms in r[name][2]]) for name in rounds[0]}
+            fastest = min((v[0], k) for k, v in results.items() if not k.startswith("easel"))
             for name, (wall, rss, per) in results.items():
                 med = f"{statistics.median(per):.1f}" if per else "-"
                 ratio = f"{results['easel'][0] / wall:.2f}" if name == fastest[1] else ""
                 rows.append(f"| {threads} | {name} | {wall:.2f} | {med} | {len(inputs) / wall:.1f} | {rss:.0f} | {ratio} |")
-            rows.append(f"| {threads} | **Easel / fastest peer ({fastest[1]})** | **{results['easel'][0] / fastest[0]:.2f}x** | | | | |")
+            per_round = ", ".join(f"{r['easel'][0] / r[fastest[1]][0]:.2f}" for r in rounds)
+            rows.append(f"| {threads} | **Easel / fastest peer ({fastest[1]})** | **{results['easel'][0] / fastest[0]:.2f}x** "
+                        f"| rounds: {per_round} | | | |")
+            if a.baseline:
+                per_round = ", ".join(f"{r['easel (baseline)'][0] / r[fastest[1]][0]:.2f}" for r in rounds)
+                rows.append(f"| {threads} | Easel (baseline) / fastest peer | {results['easel (baseline)'][0] / fastest[0]:.2f}x "
+                            f"| rounds: {per_round} | | | |")
         lines += [f"### Task ({task}): {TASKS[task]}", "",
                   "| threads | tool | total s | median ms/image | images/s | peak RSS MiB | Easel/this |",
                   "|---|---|---|---|---|---|---|", *rows, ""]
@@ -267,7 +288,11 @@ def main():
         refname = "libvips" if VIPS[task] else "Pillow"
         lines += [f"Quality: {right}/{len(inputs)} Easel outputs have the expected dimensions; vs {refname} on {n} same-size pairs: "
                   f"median SSIM {s:.4f}, median PSNR {p:.1f} dB." if s is not None else f"Quality: {right}/{len(inputs)} right dimensions.", ""]
-        print("\n".join(lines[-8 - len(rows):]), flush=True)
+        if a.baseline:
+            _, bs, bp, bn = quality(f"{a.out}/easel-base-{task}", ref, inputs, expected_size(task, sources))
+            lines += [f"Baseline binary vs {refname} on {bn} pairs: median SSIM {bs:.4f}, median PSNR {bp:.1f} dB."
+                      if bs is not None else "Baseline binary: no same-size pairs.", ""]
+        print("\n".join(lines[-10 - len(rows):]), flush=True)
     os.makedirs(a.out, exist_ok=True)
     with open(f"{a.out}/results.md", "w") as fh:
         fh.write("\n".join(lines) + "\n")

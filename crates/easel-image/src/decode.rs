@@ -5,6 +5,7 @@
 mod generic;
 mod heif;
 mod jpeg;
+mod jpeg_scans;
 
 use crate::color::to_srgb;
 use crate::error::ImageError;

@@ -3,6 +3,7 @@
 
 use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
 
+use super::jpeg_scans::for_eighth_scale;
 use crate::color::cmyk_to_srgb;
 use crate::error::ImageError;
 use crate::exif_meta::ExifMeta;
@@ -55,7 +56,12 @@ pub(super) fn decode(
         height: scaled.height,
         format,
     };
-    dec.decompress(bytes, image).map_err(tj_err)?;
+    // At 1/8 scale the AC scans of a progressive file are mostly dead weight.
+    let trimmed = (factor == ScalingFactor::ONE_EIGHTH)
+        .then(|| for_eighth_scale(bytes, MAX_SCANS))
+        .flatten();
+    dec.decompress(trimmed.as_deref().unwrap_or(bytes), image)
+        .map_err(tj_err)?;
     let (w, h) = (scaled.width as u32, scaled.height as u32);
     if cmyk {
         let raster = cmyk_to_srgb(&pixels, w, h, markers.icc.as_deref(), markers.adobe)?;
