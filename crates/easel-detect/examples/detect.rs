@@ -37,12 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Filter::default()
     };
     for path in images {
-        let rgb = image::open(&path)?.to_rgb8();
+        // Easel's own decoder: every format it takes, EXIF orientation applied.
+        let bytes = std::fs::read(&path)?;
+        let (_, rgba) = easel_image::decode_rgba(&bytes, &easel_image::Limits::default())?;
         let img = Image {
-            width: rgb.width(),
-            height: rgb.height(),
-            channels: 3,
-            pixels: rgb.as_raw(),
+            width: rgba.width(),
+            height: rgba.height(),
+            channels: 4,
+            pixels: rgba.as_raw(),
         };
         let t = Instant::now();
         let found = detector.detect(&img, &filter)?;
