@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::{ConvShape, MatRef, Threads, im2col_row, matmul};
+use super::{ConvShape, MatRef, Threads, im2col_rows, matmul};
 
 /// Output pixels per band, about: enough for an efficient product, few enough for the
 /// im2col block to stay in cache, and at least two bands per thread for balance.
@@ -64,7 +64,6 @@ fn band(image: &[f32], weight: &[f32], s: ConvShape, (first, rows): (usize, usiz
     let (_, out_w) = s.output();
     let cols = rows * out_w;
     let mut result = vec![0.0f32; s.c_out * cols];
-    let plane_in = s.height * s.width;
     if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
         matmul(
             &mut result,
@@ -74,7 +73,7 @@ fn band(image: &[f32], weight: &[f32], s: ConvShape, (first, rows): (usize, usiz
             MatRef {
                 data: image,
                 offset: first * s.width,
-                row_stride: plane_in,
+                row_stride: s.height * s.width,
                 col_stride: 1,
             },
             1.0,
@@ -83,22 +82,10 @@ fn band(image: &[f32], weight: &[f32], s: ConvShape, (first, rows): (usize, usiz
         );
         return result;
     }
-    let taps = s.kernel * s.kernel;
-    let depth = s.c_in * taps;
+    let depth = s.c_in * s.kernel * s.kernel;
     let mut columns = vec![0.0f32; depth * cols];
     for (row, dst) in columns.chunks_exact_mut(cols).enumerate() {
-        let (channel, tap) = (row / taps, row % taps);
-        let (ky, kx) = (tap / s.kernel, tap % s.kernel);
-        let plane = &image[channel * plane_in..][..plane_in];
-        for (oy, dst) in dst.chunks_exact_mut(out_w).enumerate() {
-            let y = ((first + oy) * s.stride + ky) as isize - s.padding as isize;
-            if y < 0 || y >= s.height as isize {
-                dst.fill(0.0);
-                continue;
-            }
-            let src = &plane[y as usize * s.width..][..s.width];
-            im2col_row(dst, src, s.stride, kx as isize - s.padding as isize);
-        }
+        im2col_rows(dst, image, s, row, first);
     }
     matmul(
         &mut result,

@@ -601,20 +601,7 @@ fn conv_im2col(image: &[f32], weight: &[f32], out: &mut [f32], s: ConvShape, bia
         columns[..depth * cols]
             .par_chunks_mut(cols)
             .enumerate()
-            .for_each(|(row, dst)| {
-                let (channel, tap) = (row / taps, row % taps);
-                let (ky, kx) = (tap / s.kernel, tap % s.kernel);
-                let plane = &image[channel * s.height * s.width..][..s.height * s.width];
-                for (oy, dst) in dst.chunks_exact_mut(out_w).enumerate() {
-                    let y = ((first + oy) * s.stride + ky) as isize - s.padding as isize;
-                    if y < 0 || y >= s.height as isize {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[y as usize * s.width..][..s.width];
-                    im2col_row(dst, src, s.stride, kx as isize - s.padding as isize);
-                }
-            });
+            .for_each(|(row, dst)| im2col_rows(dst, image, s, row, first));
         matmul(
             &mut out[first * out_w..],
             out_h * out_w,
@@ -625,6 +612,25 @@ fn conv_im2col(image: &[f32], weight: &[f32], out: &mut [f32], s: ConvShape, bia
             bias,
             Threads::All,
         );
+    }
+}
+
+/// Im2col row `row` (input channel × kernel tap) for the output rows starting at
+/// `first`: `dst` holds as many output rows as it has room for, `out_w` each.
+fn im2col_rows(dst: &mut [f32], image: &[f32], s: ConvShape, row: usize, first: usize) {
+    let (_, out_w) = s.output();
+    let taps = s.kernel * s.kernel;
+    let (channel, tap) = (row / taps, row % taps);
+    let (ky, kx) = (tap / s.kernel, tap % s.kernel);
+    let plane = &image[channel * s.height * s.width..][..s.height * s.width];
+    for (oy, dst) in dst.chunks_exact_mut(out_w).enumerate() {
+        let y = ((first + oy) * s.stride + ky) as isize - s.padding as isize;
+        if y < 0 || y >= s.height as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = &plane[y as usize * s.width..][..s.width];
+        im2col_row(dst, src, s.stride, kx as isize - s.padding as isize);
     }
 }
 
