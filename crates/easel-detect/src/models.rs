@@ -199,6 +199,11 @@ impl ObjectDetector for DetectionModels {
         self.has(model).map_err(|e| e.to_string())
     }
 
+    fn input_side(&self, model: Option<&str>) -> Option<u32> {
+        let (h, w) = self.get(model).ok()?.input_size();
+        u32::try_from(h.max(w)).ok()
+    }
+
     fn detect(
         &self,
         pixels: &[u8],

@@ -66,6 +66,10 @@ pub trait ObjectDetector: Send + Sync {
     /// Whether `model` (or the default when `None`) is there to run, without loading
     /// it: checked when a job is submitted. An `Err` says what to run or configure.
     fn check(&self, model: Option<&str>) -> Result<(), String>;
+
+    /// The longer side of `model`'s input, if known: a pipeline that detects may then
+    /// decode a JPEG shrunk down to it (`None`: decode at full size).
+    fn input_side(&self, model: Option<&str>) -> Option<u32>;
 }
 
 /// The objects found in the source, followed through the operations: `found` stays in
@@ -78,10 +82,40 @@ pub(crate) struct Objects {
 }
 
 impl Objects {
-    pub(crate) fn new(found: Vec<DetectedObject>, weights: BTreeMap<String, f32>) -> Objects {
+    #[cfg(test)]
+    fn new(found: Vec<DetectedObject>, weights: BTreeMap<String, f32>) -> Objects {
         Objects {
             current: found.clone(),
             found,
+            weights,
+        }
+    }
+
+    /// Objects found in a `raster`-sized decode of a `source`-sized image: reported
+    /// scaled to the source, followed in the raster.
+    pub(crate) fn detected(
+        current: Vec<DetectedObject>,
+        raster: (u32, u32),
+        source: (u32, u32),
+        weights: BTreeMap<String, f32>,
+    ) -> Objects {
+        let sx = source.0 as f32 / raster.0.max(1) as f32;
+        let sy = source.1 as f32 / raster.1.max(1) as f32;
+        let found = current
+            .iter()
+            .map(|o| DetectedObject {
+                bbox: [
+                    o.bbox[0] * sx,
+                    o.bbox[1] * sy,
+                    o.bbox[2] * sx,
+                    o.bbox[3] * sy,
+                ],
+                ..o.clone()
+            })
+            .collect();
+        Objects {
+            found,
+            current,
             weights,
         }
     }
@@ -224,6 +258,18 @@ mod tests {
             [10.0, 20.0, 30.0, 60.0],
             "source boxes kept"
         );
+    }
+
+    #[test]
+    fn objects_found_in_a_shrunk_decode_are_reported_in_source_pixels() {
+        let o = Objects::detected(
+            vec![object("a", [10.0, 20.0, 30.0, 40.0])],
+            (100, 50),
+            (400, 200),
+            BTreeMap::new(),
+        );
+        assert_eq!(o.found[0].bbox, [40.0, 80.0, 120.0, 160.0]);
+        assert_eq!(o.current[0].bbox, [10.0, 20.0, 30.0, 40.0]);
     }
 
     #[test]

@@ -67,11 +67,17 @@ pub fn process_with(
     // Only a JPEG decodes smaller than its header says; every other format plans its
     // resize against the decoded raster, which also keeps a container's own rotation
     // or crop (HEIF `irot`/`clap`, a PNG's EXIF orientation) out of the plan.
-    // Detection sees the source at full size, so its boxes are in source pixels.
+    // A detecting pipeline shrinks no further than the model's input size (the
+    // detector would scale down to it anyway); its boxes are scaled back to source pixels.
     let detect = pipeline.detect();
-    let shrink = (info.format == Format::Jpeg && detect.is_none())
+    let detect_side = match (detect, detector) {
+        (Some(params), Some(d)) => d.input_side(params.model.as_deref()),
+        _ => None,
+    };
+    let shrink = (info.format == Format::Jpeg && (detect.is_none() || detect_side.is_some()))
         .then(|| shrink_plan(pipeline, (info.width, info.height), orientation))
-        .flatten();
+        .flatten()
+        .map(|s| s.keeping(detect_side, (info.width, info.height)));
     let decoded = decode(input, &info, limits, shrink.map(|s| s.min_stored))?;
     deadline.check("decode")?;
     let meta = decoded.meta;
@@ -79,6 +85,12 @@ pub fn process_with(
         decoded.raster.apply_orientation(meta.orientation)
     } else {
         decoded.raster
+    };
+    // The oriented source's size, which the decoded raster is when nothing shrank it.
+    let source = match shrink {
+        Some(_) if orientation >= 5 => (info.height, info.width),
+        Some(_) => (info.width, info.height),
+        None => (raster.width, raster.height),
     };
     let mut objects = match detect {
         Some(params) => {
@@ -93,7 +105,8 @@ pub fn process_with(
                 )
                 .map_err(|reason| ImageError::Detection { reason })?;
             deadline.check("detect")?;
-            Objects::new(found, params.weights.clone().unwrap_or_default())
+            let weights = params.weights.clone().unwrap_or_default();
+            Objects::detected(found, (raster.width, raster.height), source, weights)
         }
         None => Objects::default(),
     };
@@ -154,6 +167,24 @@ struct Shrink {
     plan: ResizePlan,
     /// Smallest decoded size (in stored orientation) that keeps the plan exact.
     min_stored: (u32, u32),
+}
+
+impl Shrink {
+    /// The same plan, decoding at least `side` pixels along the longer side of a
+    /// `stored`-sized image (for a detector of that input size).
+    fn keeping(self, side: Option<u32>, stored: (u32, u32)) -> Shrink {
+        let Some(side) = side else { return self };
+        let longer = f64::from(stored.0.max(stored.1).max(1));
+        let f = (f64::from(side) / longer).min(1.0);
+        let need = |n: u32| (f64::from(n) * f).ceil() as u32;
+        Shrink {
+            min_stored: (
+                self.min_stored.0.max(need(stored.0)),
+                self.min_stored.1.max(need(stored.1)),
+            ),
+            ..self
+        }
+    }
 }
 
 /// Finds the first resize that only rotations/mirrors precede (they commute with

@@ -112,6 +112,35 @@ async fn a_detect_job_reports_the_face_in_source_pixels() {
         "classes filter"
     );
     assert_eq!(done["results"][0]["output"]["width"], 128);
+
+    // The same photo as a 2048×2048 JPEG: decoded shrunk (to no less than the model's
+    // input), the boxes still come back in the JPEG's own pixels, four times as large.
+    let enlarge: easel_image::Pipeline = serde_json::from_value(json!({
+        "ops": [{ "op": "resize", "width": 2048, "height": 2048, "enlarge": true, "filter": "bilinear" }],
+        "output": { "format": "jpeg", "quality": 92 }
+    }))
+    .unwrap();
+    let jpeg = easel_image::process(&astronaut(), &enlarge, &easel_image::Limits::default())
+        .unwrap()
+        .bytes;
+    let key = app.upload("astronaut-big.jpg", "image/jpeg", jpeg).await;
+    let done = run(
+        &app,
+        &key,
+        json!({ "ops": [
+            { "op": "resize", "width": 128 },
+            { "op": "detect", "model": "nudenet", "classes": ["FACE_FEMALE"] }
+        ] }),
+    )
+    .await;
+    let big_face = face(&done);
+    for (b, s) in big_face.iter().zip([x1, y1, x2, y2]) {
+        assert!(
+            b.abs_diff(4 * s) <= 24,
+            "{big_face:?} vs 4 × {:?}",
+            [x1, y1, x2, y2]
+        );
+    }
 }
 
 #[tokio::test]
