@@ -222,6 +222,30 @@ fn models_list_shows_installed_and_incomplete_models() {
         "{shown}"
     );
     assert!(line("sd-turbo").contains("stabilityai/sd-turbo"), "{shown}");
+    // A detection model in its own directory, not taken for a diffusion model.
+    assert!(shown.contains("detection models ("), "{shown}");
+    assert!(line("(none)").starts_with("  (none)"), "{shown}");
+    let detection = dir.path().join("detection-models");
+    std::fs::create_dir_all(&detection).unwrap();
+    std::fs::write(detection.join("faces.onnx"), b"not read by list").unwrap();
+    let output = easel()
+        .args(["models", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(output.stdout).unwrap();
+    let faces = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("faces"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        faces.contains("(default)") && faces.contains("faces.onnx"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("detection-models  "),
+        "not a diffusion model: {shown}"
+    );
 
     let output = easel()
         .args(["models", "pull", "my-model", "--data-dir"])

@@ -107,6 +107,25 @@ pub fn run(args: ModelsArgs, config: Config) -> anyhow::Result<ExitCode> {
                     model.name, model.repo, model.description
                 );
             }
+            let detection = config.detection.build(&config.storage.data_dir);
+            println!(
+                "detection models ([detection.models] and {}):",
+                config
+                    .detection
+                    .models_dir(&config.storage.data_dir)
+                    .display()
+            );
+            let available = detection.available();
+            if available.is_empty() {
+                println!("  (none)");
+            }
+            let default = detection.default_name();
+            for (name, path) in available {
+                let size = std::fs::metadata(&path)
+                    .map_or_else(|_| "missing".to_owned(), |m| human(m.len()));
+                let mark = if name == default { " (default)" } else { "" };
+                println!("  {:<20} {:>10}  {}{mark}", name, size, path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Pull {

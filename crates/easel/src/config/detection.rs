@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct DetectionConfig {
     /// Where pulled models live (`<name>.onnx`, labels as `<name>.labels.txt`).
-    /// Default: `<data_dir>/models/detection`.
+    /// Default: `<data_dir>/detection-models` (beside, not inside, the diffusion
+    /// models directory, whose every subdirectory is a diffusion model).
     pub models_dir: Option<PathBuf>,
     /// The model a `detect` operation without `model` uses. Default: the only model
     /// there is, else `yolo11n`.
@@ -42,7 +43,7 @@ impl DetectionConfig {
     pub fn models_dir(&self, data_dir: &Path) -> PathBuf {
         self.models_dir
             .clone()
-            .unwrap_or_else(|| data_dir.join("models").join("detection"))
+            .unwrap_or_else(|| data_dir.join("detection-models"))
     }
 
     /// The registry these settings describe.
