@@ -25,8 +25,12 @@ pub struct Detector {
 
 impl Detector {
     /// Loads an ONNX file; `labels` (one class name per line) overrides the model's own
-    /// names.
-    pub fn open(path: &Path, labels: Option<&Path>) -> Result<Detector, DetectError> {
+    /// names; `side` sets the input size of a model whose input is dynamic.
+    pub fn open(
+        path: &Path,
+        labels: Option<&Path>,
+        side: Option<usize>,
+    ) -> Result<Detector, DetectError> {
         let read = |p: &Path| {
             std::fs::read(p).map_err(|e| DetectError::Io {
                 path: p.display().to_string(),
@@ -36,7 +40,7 @@ impl Detector {
         let names = labels
             .map(|p| read(p).map(|b| labels_file(&String::from_utf8_lossy(&b))))
             .transpose()?;
-        Detector::from_bytes(&read(path)?, names, None)
+        Detector::from_bytes(&read(path)?, names, side)
     }
 
     /// Loads a model from its bytes. `names` overrides the metadata's; `side` sets the

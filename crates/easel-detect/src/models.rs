@@ -143,45 +143,24 @@ impl DetectionModels {
         }
     }
 
-    /// The loaded model `name` (or the default).
-    pub fn get(&self, name: Option<&str>) -> Result<Arc<Detector>, ModelError> {
+    /// The loaded model `name` (or the default), with the name it resolved to.
+    pub fn get(&self, name: Option<&str>) -> Result<(String, Arc<Detector>), ModelError> {
         let (name, spec) = self.spec(name)?;
         if let Some(d) = self.loaded.lock().ok().and_then(|l| l.get(&name).cloned()) {
-            return Ok(d);
+            return Ok((name, d));
         }
-        let detector = load(&spec).map_err(|source| ModelError::Broken {
-            name: name.clone(),
-            source,
-        })?;
-        let detector = Arc::new(detector);
+        let labels = spec.labels.as_deref();
+        let detector = Detector::open(&spec.path, labels, spec.input_size)
+            .map(Arc::new)
+            .map_err(|source| ModelError::Broken {
+                name: name.clone(),
+                source,
+            })?;
         if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.insert(name, detector.clone());
+            loaded.insert(name.clone(), detector.clone());
         }
-        Ok(detector)
+        Ok((name, detector))
     }
-}
-
-fn load(spec: &ModelSpec) -> Result<Detector, DetectError> {
-    let bytes = std::fs::read(&spec.path).map_err(|e| DetectError::Io {
-        path: spec.path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let names = match &spec.labels {
-        Some(labels) => Some(
-            std::fs::read_to_string(labels)
-                .map_err(|e| DetectError::Io {
-                    path: labels.display().to_string(),
-                    message: e.to_string(),
-                })?
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        None => None,
-    };
-    Detector::from_bytes(&bytes, names, spec.input_size)
 }
 
 /// A pulled model's name must not leave the models directory.
@@ -200,7 +179,7 @@ impl ObjectDetector for DetectionModels {
     }
 
     fn input_side(&self, model: Option<&str>) -> Option<u32> {
-        let (h, w) = self.get(model).ok()?.input_size();
+        let (h, w) = self.get(model).ok()?.1.input_size();
         u32::try_from(h.max(w)).ok()
     }
 
@@ -210,10 +189,9 @@ impl ObjectDetector for DetectionModels {
         (width, height, channels): (u32, u32, usize),
         params: &DetectParams,
     ) -> Result<Vec<DetectedObject>, String> {
-        let detector = self
+        let (model, detector) = self
             .get(params.model.as_deref())
             .map_err(|e| e.to_string())?;
-        let model = params.model.clone().unwrap_or_else(|| self.default_name());
         let classes = match &params.classes {
             Some(wanted) => {
                 let names = detector.names();

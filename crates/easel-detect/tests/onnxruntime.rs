@@ -69,13 +69,7 @@ fn floats(path: &Path) -> Vec<f32> {
 /// Runs `model` on `photo` letterboxed to `side` in both runtimes and compares.
 fn parity(model: &str, photo: &str, side: Option<usize>, filter: &Filter) -> usize {
     let dir = fixtures();
-    let detector = Detector::open(&dir.join(model), None).unwrap();
-    let detector = match side {
-        Some(s) => {
-            Detector::from_bytes(&std::fs::read(dir.join(model)).unwrap(), None, Some(s)).unwrap()
-        }
-        None => detector,
-    };
+    let detector = Detector::open(&dir.join(model), None, side).unwrap();
     let (h, w) = detector.input_size();
     let img = rgb(&dir.join(photo));
     let (input, _) = letterbox(&view(&img), (h, w));
@@ -176,7 +170,7 @@ fn nudenet_matches_onnxruntime_at_its_own_size_and_at_640() {
 
 #[test]
 fn the_coco_head_with_attention_and_depthwise_layers_matches_onnxruntime() {
-    let detector = Detector::open(&fixtures().join("yolo-coco-tiny.onnx"), None).unwrap();
+    let detector = Detector::open(&fixtures().join("yolo-coco-tiny.onnx"), None, None).unwrap();
     assert_eq!(detector.names().len(), 80);
     assert_eq!(
         (detector.names()[0].as_str(), detector.names()[79].as_str()),
@@ -198,7 +192,7 @@ fn the_coco_head_with_attention_and_depthwise_layers_matches_onnxruntime() {
 #[test]
 fn the_astronauts_face_is_found_where_nudenet_finds_it() {
     let dir = fixtures();
-    let detector = Detector::open(&dir.join("nudenet-320n.onnx"), None).unwrap();
+    let detector = Detector::open(&dir.join("nudenet-320n.onnx"), None, None).unwrap();
     let img = rgb(&dir.join("astronaut.png"));
     let found = detector.detect(&view(&img), &Filter::default()).unwrap();
     let face = found
@@ -239,13 +233,13 @@ fn hostile_models_are_refused_with_clear_errors() {
     let err = Detector::from_bytes(b"\x08\x07\x12\x00not a model at all \xff\xfe", None, None)
         .unwrap_err();
     assert_eq!(err.code(), "invalid-model", "{err}");
-    let err = Detector::open(&dir.join("unsupported-op.onnx"), None).unwrap_err();
+    let err = Detector::open(&dir.join("unsupported-op.onnx"), None, None).unwrap_err();
     assert_eq!(err.code(), "unsupported-operator");
     assert!(err.to_string().contains("Einsum"), "{err}");
-    let err = Detector::open(&dir.join("not-a-detector.onnx"), None).unwrap_err();
+    let err = Detector::open(&dir.join("not-a-detector.onnx"), None, None).unwrap_err();
     assert_eq!(err.code(), "not-a-detector");
     assert!(err.to_string().contains("(1, 4 + classes, boxes)"), "{err}");
-    let err = Detector::open(&dir.join("missing.onnx"), None).unwrap_err();
+    let err = Detector::open(&dir.join("missing.onnx"), None, None).unwrap_err();
     assert_eq!(err.code(), "model-unreadable", "{err}");
     // A labels file naming the wrong number of classes.
     let tmp = tempfile::tempdir().unwrap();
@@ -253,6 +247,7 @@ fn hostile_models_are_refused_with_clear_errors() {
     let err = Detector::open(
         &dir.join("nudenet-320n.onnx"),
         Some(&tmp.path().join("labels.txt")),
+        None,
     )
     .unwrap_err();
     assert!(
