@@ -136,6 +136,14 @@ pub struct Detection {
     pub confidence: f32,
     /// `[x1, y1, x2, y2]` in pixels of the source image (after EXIF orientation).
     pub bbox: [u32; 4],
+    /// The same object's box in the output image's pixels, after the operations moved
+    /// it (absent when they cut it away, and for jobs recorded before it existed).
+    #[serde(
+        default,
+        rename = "outputBbox",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub output_bbox: Option<[u32; 4]>,
 }
 
 /// What a job produced from one source image.

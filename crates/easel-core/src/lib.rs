@@ -1,6 +1,6 @@
 //! Easel's domain vocabulary shared by every crate: identifiers, object keys, buckets,
-//! principals, timestamps, the job and generation vocabularies, quota classes and the
-//! idempotency key. Pure types, each parsed once where it enters; no I/O.
+//! principals, timestamps, the job, generation and moderation vocabularies, quota classes
+//! and the idempotency key. Pure types, each parsed once where it enters; no I/O.
 
 mod bucket;
 mod generate;
@@ -8,6 +8,7 @@ mod idempotency;
 mod ids;
 mod job;
 mod key;
+mod moderation;
 mod names;
 mod principal;
 mod time;
@@ -21,6 +22,7 @@ pub use job::{
     Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
 };
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
+pub use moderation::{ModerationPolicy, ModerationSurface};
 pub use names::UnknownName;
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};

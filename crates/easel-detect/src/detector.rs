@@ -19,6 +19,8 @@ const DEFAULT_SIDE: usize = 640;
 pub struct Detector {
     session: Session,
     names: Vec<String>,
+    /// Whether the names came from the model or a labels file (not `class0`, …).
+    named: bool,
     /// `(height, width)` of the network input.
     input: (usize, usize),
 }
@@ -58,6 +60,7 @@ impl Detector {
         let session = Session::new(graph);
         let mut detector = Detector {
             session,
+            named: !names.is_empty(),
             names,
             input,
         };
@@ -99,6 +102,12 @@ impl Detector {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the class names are the model's own or a labels file's, rather than
+    /// `class0`, `class1` … made up for a model that names none.
+    pub fn has_names(&self) -> bool {
+        self.named
     }
 
     /// The class names, by index.

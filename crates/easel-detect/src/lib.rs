@@ -3,6 +3,7 @@
 //! name), run on the CPU by Easel's own kernels, with letterboxing, head decoding and
 //! per-class NMS around the network.
 
+pub mod catalog;
 pub mod detector;
 pub mod error;
 pub mod graph;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod tensor;
 pub mod yolo;
 
+pub use catalog::{KNOWN_DETECTORS, KnownDetector, known_detector};
 pub use detector::Detector;
 pub use error::DetectError;
 pub use models::{DetectionModels, ModelError, ModelSpec};

@@ -1,8 +1,8 @@
-//! Downloads a diffusers-layout model from the Hugging Face hub (or any server speaking
-//! its API) into the models directory: safetensors only, each file checked against the
-//! size and SHA-256 the hub lists, resumed from where an interrupted download stopped,
-//! and renamed into place only once complete (so a model being served is never
-//! changed under it).
+//! Downloads models from the Hugging Face hub (or any server speaking its API) into a
+//! models directory — a diffusers-layout model (safetensors only), or named files such
+//! as a detector's ONNX export: each file checked against the size and SHA-256 the hub
+//! lists, resumed from where an interrupted download stopped, and renamed into place
+//! only once complete (so a model being served is never changed under it).
 
 use std::path::{Path, PathBuf};
 
@@ -27,11 +27,23 @@ pub struct PullRequest {
     pub revision: String,
     /// The directory to fill.
     pub dest: PathBuf,
-    /// Prefer `*.fp16.safetensors` weights where the repository has them (half the
-    /// download; the CPU converts them to f32 on load).
-    pub prefer_fp16: bool,
+    /// Which of the repository's files to fetch.
+    pub wanted: Wanted,
     /// A Hugging Face token for gated repositories (`HF_TOKEN`).
     pub token: Option<String>,
+}
+
+/// Which files a pull fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// A diffusers-layout Stable Diffusion model (SD or SDXL, told apart by the listing).
+    Diffusers {
+        /// Prefer `*.fp16.safetensors` weights where the repository has them (half the
+        /// download; the CPU converts them to f32 on load).
+        prefer_fp16: bool,
+    },
+    /// These files, by their path in the repository; every one must be listed.
+    Files(Vec<String>),
 }
 
 /// Why a pull failed.
@@ -61,6 +73,14 @@ pub enum PullError {
         /// The repository.
         repo: String,
         /// What it lacks.
+        missing: Vec<String>,
+    },
+    /// The repository lacks a file that was asked for by name.
+    #[error("{repo} has no {}", missing.join(", "))]
+    MissingFiles {
+        /// The repository.
+        repo: String,
+        /// The paths it does not list.
         missing: Vec<String>,
     },
     /// A downloaded file does not match what the hub lists.
@@ -115,6 +135,17 @@ struct Lfs {
     sha256: String,
     #[serde(default)]
     size: Option<u64>,
+}
+
+impl Sibling {
+    /// The file with its LFS size and hash where the hub lists them.
+    fn remote(&self) -> RemoteFile {
+        RemoteFile {
+            path: self.rfilename.clone(),
+            size: self.lfs.as_ref().and_then(|l| l.size).or(self.size),
+            sha256: self.lfs.as_ref().map(|l| l.sha256.to_lowercase()),
+        }
+    }
 }
 
 /// Receives download progress: file, bytes so far, bytes in all (when known).
@@ -190,6 +221,38 @@ impl PullRequest {
             return Err(http_error(&url, response.status()));
         }
         let info: RepoInfo = response.json().await.map_err(|e| self.network(e))?;
+        let files = match &self.wanted {
+            Wanted::Diffusers { prefer_fp16 } => self.diffusers_files(&info, *prefer_fp16)?,
+            Wanted::Files(paths) => self.named_files(&info, paths)?,
+        };
+        Ok((files, info.sha))
+    }
+
+    /// The listed files at `paths`.
+    fn named_files(&self, info: &RepoInfo, paths: &[String]) -> Result<Vec<RemoteFile>, PullError> {
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for path in paths {
+            match info.siblings.iter().find(|s| s.rfilename == *path) {
+                Some(sibling) => files.push(sibling.remote()),
+                None => missing.push(path.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(PullError::MissingFiles {
+                repo: self.repo.clone(),
+                missing,
+            });
+        }
+        Ok(files)
+    }
+
+    /// The files of a diffusers-layout model, fp16 weights preferred if asked.
+    fn diffusers_files(
+        &self,
+        info: &RepoInfo,
+        prefer_fp16: bool,
+    ) -> Result<Vec<RemoteFile>, PullError> {
         let listed = |path: &str| info.siblings.iter().find(|s| s.rfilename == path);
         // An SDXL repository has a second text encoder, and needs its files too.
         let family = if listed("text_encoder_2/config.json").is_some() {
@@ -214,7 +277,7 @@ impl PullRequest {
             .chain(optional.iter().map(String::as_str))
         {
             let fp16 = required.replace(".safetensors", ".fp16.safetensors");
-            let choice = if required.ends_with(".safetensors") && self.prefer_fp16 {
+            let choice = if required.ends_with(".safetensors") && prefer_fp16 {
                 listed(&fp16).or_else(|| listed(required))
             } else if required.ends_with(".safetensors") {
                 listed(required).or_else(|| listed(&fp16))
@@ -222,11 +285,7 @@ impl PullRequest {
                 listed(required)
             };
             match choice {
-                Some(sibling) => files.push(RemoteFile {
-                    path: sibling.rfilename.clone(),
-                    size: sibling.lfs.as_ref().and_then(|l| l.size).or(sibling.size),
-                    sha256: sibling.lfs.as_ref().map(|l| l.sha256.to_lowercase()),
-                }),
+                Some(sibling) => files.push(sibling.remote()),
                 None if required_files(family).contains(&required) => {
                     missing.push(required.to_owned())
                 }
@@ -261,7 +320,7 @@ impl PullRequest {
                 missing,
             });
         }
-        Ok((files, info.sha))
+        Ok(files)
     }
 
     /// Fetches every file into `dest`; files already complete are kept.

@@ -11,7 +11,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use easel_diffusion::hub::{PullError, PullProgress, PullRequest};
+use easel_diffusion::hub::{PullError, PullProgress, PullRequest, Wanted};
 use easel_diffusion::tiny::{write_tiny_model, write_tiny_xl_model};
 use easel_diffusion::{Family, ModelFiles, PipelineKind};
 use sha2::{Digest, Sha256};
@@ -167,7 +167,7 @@ fn request(endpoint: String, repo: &str, dest: &Path) -> PullRequest {
         repo: repo.to_owned(),
         revision: "main".to_owned(),
         dest: dest.to_owned(),
-        prefer_fp16: true,
+        wanted: Wanted::Diffusers { prefer_fp16: true },
         token: None,
     }
 }
@@ -204,7 +204,7 @@ async fn pulls_a_model_that_then_loads() {
     // Full precision when asked.
     let full = tempfile::tempdir().unwrap();
     let mut asked = request(endpoint, "acme/tiny-sd", full.path());
-    asked.prefer_fp16 = false;
+    asked.wanted = Wanted::Diffusers { prefer_fp16: false };
     asked.pull(&Quiet).await.unwrap();
     assert!(
         full.path()

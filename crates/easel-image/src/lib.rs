@@ -36,7 +36,7 @@ pub use objects::{
 };
 pub use params::{Color, Filter, Gravity, ResizeMode};
 pub use pipeline::{Annotate, ImageWatermark, Op, OutputOptions, Pipeline, TextWatermark};
-pub use pixels::{decode_rgba, encode_rgba, encode_rgba_with_parameters};
+pub use pixels::{blur_regions_rgba, decode_rgba, encode_rgba, encode_rgba_with_parameters};
 pub use presets::builtin_presets;
 pub use probe::{ImageInfo, probe};
 pub use process::{Output, process, process_with};

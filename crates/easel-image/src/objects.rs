@@ -34,6 +34,15 @@ pub struct DetectParams {
     /// class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<BTreeMap<String, f32>>,
+    /// Detect only if the model is installed, else run the rest of the pipeline and
+    /// report no objects (for presets shipped before any model is pulled). Not allowed
+    /// with operations that need the objects.
+    #[serde(default, alias = "if_available", skip_serializing_if = "is_false")]
+    pub if_available: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// Default of [`DetectParams::min_confidence`].
@@ -78,6 +87,8 @@ pub trait ObjectDetector: Send + Sync {
 pub(crate) struct Objects {
     pub found: Vec<DetectedObject>,
     pub current: Vec<DetectedObject>,
+    /// For each of `current`, its index in `found` (boxes cut away are dropped).
+    origin: Vec<usize>,
     pub weights: BTreeMap<String, f32>,
 }
 
@@ -86,9 +97,20 @@ impl Objects {
     fn new(found: Vec<DetectedObject>, weights: BTreeMap<String, f32>) -> Objects {
         Objects {
             current: found.clone(),
+            origin: (0..found.len()).collect(),
             found,
             weights,
         }
+    }
+
+    /// Where each found object is in the current raster: its box, or `None` when the
+    /// operations cut it away.
+    pub(crate) fn placed(&self) -> Vec<Option<[f32; 4]>> {
+        let mut placed = vec![None; self.found.len()];
+        for (o, &i) in self.current.iter().zip(&self.origin) {
+            placed[i] = Some(o.bbox);
+        }
+        placed
     }
 
     /// Objects found in a `raster`-sized decode of a `source`-sized image: reported
@@ -101,7 +123,7 @@ impl Objects {
     ) -> Objects {
         let sx = source.0 as f32 / raster.0.max(1) as f32;
         let sy = source.1 as f32 / raster.1.max(1) as f32;
-        let found = current
+        let found: Vec<DetectedObject> = current
             .iter()
             .map(|o| DetectedObject {
                 bbox: [
@@ -114,6 +136,7 @@ impl Objects {
             })
             .collect();
         Objects {
+            origin: (0..found.len()).collect(),
             found,
             current,
             weights,
@@ -124,7 +147,9 @@ impl Objects {
     /// boxes left with no area inside `(width, height)`.
     fn map(&mut self, (width, height): (u32, u32), f: impl Fn(f32, f32) -> (f32, f32)) {
         let (w, h) = (width as f32, height as f32);
-        self.current.retain_mut(|o| {
+        let mut kept = 0;
+        for i in 0..self.current.len() {
+            let o = &mut self.current[i];
             let (ax, ay) = f(o.bbox[0], o.bbox[1]);
             let (bx, by) = f(o.bbox[2], o.bbox[3]);
             o.bbox = [
@@ -133,8 +158,14 @@ impl Objects {
                 ax.max(bx).clamp(0.0, w),
                 ay.max(by).clamp(0.0, h),
             ];
-            o.bbox[2] > o.bbox[0] && o.bbox[3] > o.bbox[1]
-        });
+            if o.bbox[2] > o.bbox[0] && o.bbox[3] > o.bbox[1] {
+                self.current.swap(kept, i);
+                self.origin.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.current.truncate(kept);
+        self.origin.truncate(kept);
     }
 
     /// After scaling `from` to `to`.
@@ -235,6 +266,34 @@ mod tests {
             confidence: 0.9,
             bbox,
         }
+    }
+
+    #[test]
+    fn each_found_object_is_placed_in_the_output_or_known_to_be_cut_away() {
+        let mut o = Objects::new(
+            vec![
+                object("left", [0.0, 0.0, 10.0, 10.0]),
+                object("middle", [40.0, 40.0, 60.0, 60.0]),
+                object("right", [90.0, 0.0, 100.0, 10.0]),
+            ],
+            BTreeMap::new(),
+        );
+        // Cut the 100×100 image to its 50×100 right half: `left` is gone.
+        o.cropped((50, 0), (50, 100));
+        o.scaled((50, 100), (25, 50));
+        assert_eq!(
+            o.placed(),
+            vec![
+                None,
+                Some([0.0, 20.0, 5.0, 30.0]),
+                Some([20.0, 0.0, 25.0, 5.0])
+            ]
+        );
+        assert_eq!(
+            o.found[0].bbox,
+            [0.0, 0.0, 10.0, 10.0],
+            "found stays in source pixels"
+        );
     }
 
     #[test]

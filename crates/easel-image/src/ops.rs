@@ -3,7 +3,7 @@
 
 mod annotate;
 mod crop;
-mod filter;
+pub(crate) mod filter;
 pub(crate) mod resize;
 mod smart;
 pub(crate) mod watermark;

@@ -50,6 +50,15 @@ pub fn encode_rgba(
     encode(&raster, format, options, None)
 }
 
+/// Blurs the rectangles `boxes` (`[x1, y1, x2, y2]` in pixels) of `image` with a
+/// Gaussian of `sigma` pixels, leaving the rest untouched (privacy and moderation blur).
+pub fn blur_regions_rgba(image: RgbaImage, sigma: f32, boxes: &[[f32; 4]]) -> RgbaImage {
+    let (width, height) = image.dimensions();
+    let raster = Raster::new(width, height, 4, image.into_raw());
+    let blurred = crate::ops::filter::blur_regions(raster, sigma, boxes);
+    RgbaImage::from_raw(width, height, blurred.data).expect("blurring keeps the dimensions")
+}
+
 /// Like [`encode_rgba`], and records `parameters` in the file: a PNG `parameters` iTXt
 /// chunk, or the EXIF ImageDescription of a JPEG or WebP (non-ASCII escaped as `\uXXXX`,
 /// so JSON reads back unchanged). GIF carries none.

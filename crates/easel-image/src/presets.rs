@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 
 use crate::format::Format;
+use crate::objects::DetectParams;
 use crate::params::{Filter, Gravity, ResizeMode};
 use crate::pipeline::{Op, OutputOptions, Pipeline};
 
 /// The presets every Easel installation has:
 /// - `thumbnail`: fill 256×256 (centre crop), WebP quality 80;
-/// - `web`: fit inside 1600×1600 without enlarging, JPEG quality 82, metadata stripped.
+/// - `web`: fit inside 1600×1600 without enlarging, JPEG quality 82, metadata stripped;
+/// - `web-detect`: `web` after detecting objects with the default detection model when
+///   one is installed (seed 002's `POST /process` default).
 pub fn builtin_presets() -> BTreeMap<String, Pipeline> {
     let resize = |w, h, mode| Op::Resize {
         width: Some(w),
@@ -36,8 +39,17 @@ pub fn builtin_presets() -> BTreeMap<String, Pipeline> {
         },
         auto_orient: true,
     };
+    let mut web_detect = web.clone();
+    web_detect.ops.insert(
+        0,
+        Op::Detect(DetectParams {
+            if_available: true,
+            ..DetectParams::default()
+        }),
+    );
     BTreeMap::from([
         ("thumbnail".to_string(), thumbnail),
         ("web".to_string(), web),
+        ("web-detect".to_string(), web_detect),
     ])
 }

@@ -26,6 +26,9 @@ pub struct Output {
     pub height: u32,
     /// The objects a `detect` operation found, in source pixels (after orientation).
     pub detections: Vec<DetectedObject>,
+    /// Where each of `detections` is in the output's pixels after every operation moved
+    /// it; `None` for one the operations cut away.
+    pub output_boxes: Vec<Option<[f32; 4]>>,
 }
 
 /// How much larger than the first resize's target the decoder must deliver before
@@ -129,6 +132,7 @@ pub fn process_with(
         format,
         width: raster.width,
         height: raster.height,
+        output_boxes: objects.placed(),
         detections: objects.found,
     })
 }

@@ -106,13 +106,22 @@ pub(crate) fn check_objects(ops: &[Op]) -> Result<(), (usize, String)> {
     if let Some(&second) = detects.get(1) {
         return Err((second, "a pipeline may detect objects only once".into()));
     }
-    if detects.is_empty()
-        && let Some(i) = ops.iter().position(Op::uses_objects)
-    {
-        return Err((
-            i,
-            "this needs detected objects: add a {\"op\": \"detect\"} operation".into(),
-        ));
+    let optional = detects
+        .first()
+        .is_some_and(|&i| matches!(&ops[i], Op::Detect(p) if p.if_available));
+    if let Some(i) = ops.iter().position(Op::uses_objects) {
+        if detects.is_empty() {
+            return Err((
+                i,
+                "this needs detected objects: add a {\"op\": \"detect\"} operation".into(),
+            ));
+        }
+        if optional {
+            return Err((
+                i,
+                "this needs detected objects, so the `detect` may not be `ifAvailable`".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -4,7 +4,9 @@
 // runs tests/*.test.mjs with node's test runner, and stops both.
 //
 // Environment: EASEL_BIN (the built binary, required), E2E_OUT (screenshots and logs,
-// default target/e2e), E2E_PHOTOS (a directory of real JPEGs, required), CHROMIUM.
+// default target/e2e), E2E_PHOTOS (a directory of real JPEGs, required), E2E_DETECT
+// (scripts/detect-fixtures' directory: a real detection model and photo, required),
+// CHROMIUM.
 
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -18,8 +20,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.EASEL_BIN && resolve(process.env.EASEL_BIN);
 const out = resolve(process.env.E2E_OUT || "target/e2e");
 const photos = process.env.E2E_PHOTOS && resolve(process.env.E2E_PHOTOS);
-if (!bin || !photos) {
-  console.error("EASEL_BIN and E2E_PHOTOS must be set (scripts/test-e2e sets them)");
+const detect = process.env.E2E_DETECT && resolve(process.env.E2E_DETECT);
+if (!bin || !photos || !detect) {
+  console.error("EASEL_BIN, E2E_PHOTOS and E2E_DETECT must be set (scripts/test-e2e sets them)");
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
@@ -67,6 +70,9 @@ quotas.edit = { day = 1 }
 
 [generation.moderation]
 deny = ["forbiddenword"]
+
+[detection.models.nudenet]
+path = ${JSON.stringify(join(detect, "nudenet-320n.onnx"))}
 
 [engines.openai]
 base_url = ${JSON.stringify(fake.url)}

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use easel_core::{
-    Bucket, Detection, ImageFailure, ImageResult, JobKind, ObjectKey, ObjectRef, OutputInfo,
-    ProcessSpec,
+    Bucket, Detection, ImageFailure, ImageResult, JobKind, ModerationPolicy, ModerationSurface,
+    ObjectKey, ObjectRef, OutputInfo, ProcessSpec,
 };
 use easel_image::{ImageError, Pipeline};
 use easel_store::{Claim, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::WorkerDeps;
+use crate::moderation::{Reviewed, Reviewing};
 use crate::outputs::{EncodedOutput, store_output};
 
 /// Why a job did not complete.
@@ -153,6 +154,62 @@ async fn process_job(
     Ok(results)
 }
 
+/// Reviews a process output under the `outputs` policy: blocked outputs become this
+/// image's `content-blocked` failure (nothing stored), blurred ones are encoded again.
+async fn moderate_output(
+    claim: &Claim,
+    deps: &WorkerDeps,
+    pipeline: &Arc<Pipeline>,
+    index: u32,
+    mut output: easel_image::Output,
+) -> Result<easel_image::Output, ImageStep> {
+    let Some(moderation) = &deps.moderation else {
+        return Ok(output);
+    };
+    if moderation.outputs == ModerationPolicy::Off {
+        return Ok(output);
+    }
+    let limits = deps.limits.clone();
+    let bytes = std::mem::take(&mut output.bytes);
+    let decoded = tokio::task::spawn_blocking(move || {
+        easel_image::decode_rgba(&bytes, &limits).map(|(_, pixels)| (bytes, pixels))
+    })
+    .await
+    .map_err(|e| ImageStep::Transient(format!("the moderation decode crashed: {e}")))?
+    .map_err(|e| ImageStep::Transient(format!("the output cannot be read back: {e}")))?;
+    let (bytes, pixels) = decoded;
+    output.bytes = bytes;
+    let what = Reviewing {
+        surface: ModerationSurface::Outputs,
+        owner: &claim.job.owner,
+        job: claim.job.id,
+        index,
+    };
+    match moderation.review(what, pixels).await {
+        Ok(Reviewed::Store { blurred: false, .. }) => Ok(output),
+        Ok(Reviewed::Store { pixels, .. }) => {
+            let options = pipeline.output.clone();
+            let format = output.format;
+            output.bytes = tokio::task::spawn_blocking(move || {
+                easel_image::encode_rgba(&pixels, format, &options)
+            })
+            .await
+            .map_err(|e| ImageStep::Transient(format!("the moderation encode crashed: {e}")))?
+            .map_err(|e| {
+                ImageStep::Transient(format!("encoding the blurred output failed: {e}"))
+            })?;
+            Ok(output)
+        }
+        Ok(Reviewed::Blocked(_)) => Err(ImageStep::Input(ImageFailure {
+            code: "content-blocked".to_owned(),
+            message: "image moderation found content this deployment does not allow in the \
+                      output; nothing was stored"
+                .to_owned(),
+        })),
+        Err(unavailable) => Err(ImageStep::Transient(unavailable.to_string())),
+    }
+}
+
 enum ImageStep {
     /// The image itself is at fault; retrying cannot help.
     Input(ImageFailure),
@@ -194,11 +251,11 @@ async fn process_image(
         .await
         .map_err(|_| shutting_down())?;
     let limits = deps.limits.clone();
-    let pipeline = pipeline.clone();
+    let running = pipeline.clone();
     let detector = deps.detector.clone();
     let processed = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        easel_image::process_with(&input, &pipeline, &limits, detector.as_deref())
+        easel_image::process_with(&input, &running, &limits, detector.as_deref())
     })
     .await
     .map_err(|e| ImageStep::Transient(format!("the image task crashed: {e}")))?;
@@ -212,13 +269,17 @@ async fn process_image(
             })
         }
     })?;
+    let pixels = |b: [f32; 4]| b.map(|v| v.round().max(0.0) as u32);
+    let output = moderate_output(claim, deps, pipeline, index, output).await?;
     let detections = output
         .detections
         .iter()
-        .map(|d| Detection {
+        .zip(&output.output_boxes)
+        .map(|(d, placed)| Detection {
             label: d.label.clone(),
             confidence: d.confidence,
-            bbox: d.bbox.map(|v| v.round().max(0.0) as u32),
+            bbox: pixels(d.bbox),
+            output_bbox: placed.map(pixels),
         })
         .collect();
     let key = output_key(claim, index, source, output.format.extension());

@@ -1,6 +1,6 @@
 //! Running a `generate` job: parse the stored Bedrock-model body again (it was valid at
 //! submission; parsing decodes its images), run the chosen engine with progress and
-//! cancellation, encode each image with its generation parameters embedded, store it as
+//! cancellation, moderate what it made (see [`crate::moderation`]), encode each image with its generation parameters embedded, store it as
 //! `outputs/img-<hash>.<ext>`, and log the run in the request log (seed 000's execution
 //! metadata: engine latency and output bytes).
 
@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use easel_core::{
-    Bucket, GenerateSpec, ImageFailure, ImageResult, ObjectKey, ObjectRef, OutputFormat,
-    OutputInfo, now_millis,
+    Bucket, GenerateSpec, ImageFailure, ImageResult, ModerationSurface, ObjectKey, ObjectRef,
+    OutputFormat, OutputInfo, now_millis,
 };
 use easel_engines::{Engine, EngineError, GeneratedImage, Progress, model_family, request};
 use easel_image::{Format, OutputOptions};
@@ -21,7 +21,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WorkerDeps;
 use crate::execute::JobFailure;
+use crate::moderation::{Reviewed, Reviewing};
 use crate::outputs::{EncodedOutput, store_output};
+
+/// What a generation blocked by image moderation answers: the refusal wording Bedrock
+/// uses for its content filters (clients match its start), naming the output.
+pub const OUTPUT_FILTERED: &str = "This request has been blocked by our content filters. \
+    Our filters automatically flagged the generated image(s) as potentially containing \
+    inappropriate content, so none was kept. Please change your request and try again.";
 
 /// Runs a claimed `generate` job; see the module docs.
 pub async fn generate_job(
@@ -130,6 +137,7 @@ async fn run(
     })?;
 
     let images = run_engine(claim, deps, cpu, engine, &parsed).await?;
+    let images = moderate(claim, deps, images).await?;
     let mut results = Vec::with_capacity(images.len());
     for (index, image) in images.into_iter().enumerate() {
         let index = index as u32;
@@ -148,6 +156,37 @@ async fn run(
         });
     }
     Ok(results)
+}
+
+/// Reviews every image under the `generations` policy before any is stored: one
+/// blocked image blocks the whole generation (as a provider's output filter does).
+async fn moderate(
+    claim: &Claim,
+    deps: &WorkerDeps,
+    images: Vec<GeneratedImage>,
+) -> Result<Vec<GeneratedImage>, JobFailure> {
+    let Some(moderation) = &deps.moderation else {
+        return Ok(images);
+    };
+    let mut kept = Vec::with_capacity(images.len());
+    for (index, GeneratedImage { pixels, mask }) in images.into_iter().enumerate() {
+        let what = Reviewing {
+            surface: ModerationSurface::Generations,
+            owner: &claim.job.owner,
+            job: claim.job.id,
+            index: index as u32,
+        };
+        match moderation.review(what, pixels).await {
+            Ok(Reviewed::Store { pixels, .. }) => kept.push(GeneratedImage { pixels, mask }),
+            Ok(Reviewed::Blocked(_)) => {
+                return Err(engine_failure(&EngineError::ContentFiltered(
+                    OUTPUT_FILTERED.to_owned(),
+                )));
+            }
+            Err(unavailable) => return Err(JobFailure::transient(unavailable.to_string())),
+        }
+    }
+    Ok(kept)
 }
 
 /// The image engine's encoder for a generation's output format.

@@ -1,12 +1,15 @@
 //! Easel's workers: tasks that claim jobs from the durable queue, keep their lease alive
 //! with heartbeats, run the job (image pipelines off the async runtime, under a CPU
-//! semaphore), write outputs, and report success, retry or death back to the queue.
+//! semaphore), moderate what they produce, write outputs, and report success, retry or
+//! death back to the queue.
 
 mod backoff;
 mod execute;
 mod generate;
+mod moderation;
 mod outputs;
 mod pool;
 
 pub use execute::{JobFailure, execute};
+pub use moderation::{ImageModeration, ModerationUnavailable, Reviewed, Reviewing};
 pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};

@@ -58,6 +58,8 @@ pub struct WorkerDeps {
     pub request_log: Arc<dyn RequestLog>,
     /// The detection models `detect` operations use; `None` when none are set up.
     pub detector: Option<Arc<dyn easel_image::ObjectDetector>>,
+    /// Moderation of generated images and process outputs; `None` when it is off.
+    pub moderation: Option<Arc<crate::ImageModeration>>,
 }
 
 /// Running worker tasks.

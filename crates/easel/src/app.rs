@@ -58,9 +58,13 @@ impl Stores {
         })
     }
 
-    /// What workers need.
-    pub fn worker_deps(&self, config: &Config) -> Arc<WorkerDeps> {
-        Arc::new(WorkerDeps {
+    /// What workers need. Fails when image moderation is on and its model cannot be
+    /// loaded (a worker must not store what it was told to check without checking).
+    pub fn worker_deps(&self, config: &Config) -> anyhow::Result<Arc<WorkerDeps>> {
+        let moderation = config
+            .image_moderation
+            .build(&self.detection, self.metadata.clone())?;
+        Ok(Arc::new(WorkerDeps {
             queue: self.metadata.clone(),
             objects: self.metadata.clone(),
             blobs: self.blobs.clone(),
@@ -69,7 +73,8 @@ impl Stores {
             engines: self.engines.clone(),
             request_log: self.metadata.clone(),
             detector: Some(self.detection.clone()),
-        })
+            moderation,
+        }))
     }
 }
 
@@ -260,13 +265,14 @@ impl Application {
             shutdown: shutdown.clone(),
         };
         let router = easel_api::router(state);
-        let workers = config.workers.in_process.then(|| {
-            spawn_workers(
-                stores.worker_deps(&config),
+        let workers = match config.workers.in_process {
+            true => Some(spawn_workers(
+                stores.worker_deps(&config)?,
                 worker_settings(&config),
                 shutdown.clone(),
-            )
-        });
+            )),
+            false => None,
+        };
         tracing::info!(%address, data_dir = %config.storage.data_dir.display(), "easel is listening");
         Ok(Application {
             listener,

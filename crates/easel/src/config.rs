@@ -7,10 +7,12 @@ mod blobs;
 mod database;
 mod detection;
 mod generation;
+mod image_moderation;
 
 pub use blobs::BlobBackend;
 pub use database::{Database, redact};
 pub use detection::{DetectionConfig, ModelEntry};
+pub use image_moderation::ImageModerationConfig;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -64,6 +66,8 @@ pub struct Config {
     pub engines: EnginesConfig,
     /// Object detection models.
     pub detection: DetectionConfig,
+    /// Moderation of generated images and process outputs with a detection model.
+    pub image_moderation: ImageModerationConfig,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             generation: GenerationConfig::default(),
             engines: EnginesConfig::default(),
             detection: DetectionConfig::default(),
+            image_moderation: ImageModerationConfig::default(),
         }
     }
 }
@@ -308,7 +313,8 @@ impl Default for WorkersConfig {
 pub struct JobsConfig {
     /// Most source images in one job. Default 100.
     pub max_sources: usize,
-    /// The preset that the seed route `POST /process` applies. Default `web`.
+    /// The preset that the seed route `POST /process` applies. Default `web-detect`
+    /// (`web`, with the default detection model's objects when one is installed).
     pub seed_preset: String,
 }
 
@@ -316,7 +322,7 @@ impl Default for JobsConfig {
     fn default() -> Self {
         JobsConfig {
             max_sources: 100,
-            seed_preset: "web".to_owned(),
+            seed_preset: "web-detect".to_owned(),
         }
     }
 }
@@ -429,6 +435,7 @@ impl Config {
     /// Cross-field checks that types alone cannot express.
     fn validate(&self) -> anyhow::Result<()> {
         self.storage.database()?;
+        self.image_moderation.validate()?;
         if self.storage.database_max_connections == 0 {
             bail!("storage.database_max_connections must be at least 1");
         }

@@ -66,7 +66,7 @@ enum Command {
         #[command(flatten)]
         args: UserArgs,
     },
-    /// The local diffusion engine's models: list what is installed, pull from the hub.
+    /// Models for the diffusion engine and the object detector: list, pull from the hub.
     Models {
         /// Data directory (default ./easel-data).
         #[arg(long, value_name = "DIR", global = true)]

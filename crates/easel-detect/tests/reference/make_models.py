@@ -152,6 +152,10 @@ def yolo(out_dir):
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, f"{out_dir}/yolo-coco-tiny.onnx")
+    # The same network as an export that does not name its classes (some hub copies
+    # are stripped of metadata): `easel models pull` supplies the COCO names for it.
+    del model.metadata_props[:]
+    onnx.save(model, f"{out_dir}/yolo-coco-tiny-unnamed.onnx")
 
 
 def small(out_dir, name, tail):

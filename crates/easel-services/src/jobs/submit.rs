@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use easel_core::{IdempotencyKey, JobId, JobKind, ObjectRef, OpClass, Principal, ProcessSpec};
-use easel_image::{Limits, ObjectDetector, Pipeline};
+use easel_image::{Limits, ObjectDetector, Op, Pipeline};
 use easel_store::{Created, Job, Jobs as JobStore, NewJob, Objects, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -242,14 +242,26 @@ impl Submitter {
         pipeline
             .validate(&self.limits)
             .map_err(|e| ServiceError::invalid(e.code(), e.to_string()))?;
+        let mut pipeline = pipeline;
         if let Some(detect) = pipeline.detect() {
             let available = match &self.detector {
                 Some(detector) => detector.check(detect.model.as_deref()),
                 None => Err("object detection is not set up in this deployment".to_string()),
             };
-            available.map_err(|message| {
-                ServiceError::new(ErrorKind::Unavailable, "engine-unavailable", message)
-            })?;
+            match available {
+                Ok(()) => {}
+                // Validation made sure nothing after it needs the objects.
+                Err(_) if detect.if_available => {
+                    pipeline.ops.retain(|op| !matches!(op, Op::Detect(_)));
+                }
+                Err(message) => {
+                    return Err(ServiceError::new(
+                        ErrorKind::Unavailable,
+                        "engine-unavailable",
+                        message,
+                    ));
+                }
+            }
         }
         Ok((pipeline, preset))
     }

@@ -222,6 +222,7 @@ impl World {
             engines: self.engines.clone(),
             request_log: self.store.clone(),
             detector: None,
+            moderation: None,
         };
         let settings = WorkerSettings {
             concurrency: 2,

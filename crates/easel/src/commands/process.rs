@@ -241,7 +241,20 @@ fn one(
     // A detecting pipeline's objects go beside the output, as JSON.
     if pipeline.detect().is_some() {
         let sidecar = target.with_extension(format!("{}.json", out.format.extension()));
-        let json = serde_json::json!({ "detections": out.detections });
+        let detections: Vec<serde_json::Value> = out
+            .detections
+            .iter()
+            .zip(&out.output_boxes)
+            .map(|(d, placed)| {
+                serde_json::json!({
+                    "label": d.label,
+                    "confidence": d.confidence,
+                    "bbox": d.bbox,
+                    "outputBbox": placed,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({ "detections": detections });
         if let Err(e) = std::fs::write(&sidecar, json.to_string()) {
             return fail(format!("write {}: {e}", sidecar.display()));
         }

@@ -19,6 +19,9 @@ pub struct DetectionConfig {
     /// The model a `detect` operation without `model` uses. Default: the only model
     /// there is, else `yolo11n`.
     pub default_model: Option<String>,
+    /// The hub repository `easel models pull` fetches the known detectors (`yolo11n`,
+    /// `yolov8n`) from, `owner/name` on `HF_ENDPOINT` (default: the catalogue's).
+    pub hub_repo: Option<String>,
     /// Model files by name: `[detection.models.NAME] path = "…/model.onnx"`.
     pub models: BTreeMap<String, ModelEntry>,
 }

@@ -128,7 +128,8 @@ async fn seed_routes_speak_the_seed_shapes() {
     assert_eq!(completed["detections"][0]["imageUrl"], s3);
     assert_eq!(completed["detections"][0]["imageIndex"], 0);
     assert_eq!(completed["detections"][0]["detectionCount"], 0);
-    // The seed preset is `web`: fit 1600×1600.
+    // The seed preset is `web-detect`: fit 1600×1600, and with no detection model
+    // installed no objects (and no refusal).
     assert_eq!(completed["results"][0]["output"]["width"], 1600);
     assert_eq!(completed["results"][0]["output"]["height"], 800);
     let native = app.job(id).await;

@@ -1,7 +1,8 @@
 // Process: drop many files, choose a preset or build a pipeline (resize, crop,
-// watermark text or image, output format and quality), upload each file straight to
-// its presigned URL with its own progress bar, then one job over all of them, followed
-// live, and a gallery of the results (with detection boxes when a job returns any).
+// watermark text or image, detect objects, draw or blur them, output format and
+// quality), upload each file straight to its presigned URL with its own progress bar,
+// then one job over all of them, followed live, and a gallery of the results (with the
+// detected objects' boxes drawn over each output and listed with their confidences).
 
 import { api, uploadTo } from "../api.js";
 import { announce, downloadLink, field, formatBytes, h, newId, select, statusLine } from "../dom.js";
@@ -20,6 +21,7 @@ const BY_EXTENSION = {
 const PRESETS = [
   ["thumbnail", "Thumbnail: 256×256, cropped to fill, WebP"],
   ["web", "Web: fit in 1600×1600, JPEG quality 82"],
+  ["web-detect", "Web, and list the objects in each image (when a detection model is installed)"],
   ["__other", "Another preset (type its name)…"],
 ];
 const GRAVITY = [
@@ -42,7 +44,7 @@ const STEP_TYPES = {
     fields: [
       { key: "width", label: "Width (px)", type: "number", min: 1, max: 16383, value: 600 },
       { key: "height", label: "Height (px)", type: "number", min: 1, max: 16383, value: 400 },
-      { key: "gravity", label: "Keep", type: "select", options: [...GRAVITY, ["smart", "The most interesting part"]] },
+      { key: "gravity", label: "Keep", type: "select", options: [...GRAVITY, ["smart", "The most interesting part"], ["objects", "The detected objects (add a Detect step)"]] },
     ],
   },
   watermark_text: {
@@ -54,6 +56,25 @@ const STEP_TYPES = {
       { key: "opacity", label: "Opacity (%)", type: "number", min: 1, max: 100, value: 50, scale: 0.01 },
       { key: "gravity", label: "Position", type: "select", options: GRAVITY, value: "southeast" },
       { key: "tile", label: "Repeat over the image", type: "checkbox" },
+    ],
+  },
+  detect: {
+    label: "Detect objects",
+    fields: [
+      { key: "model", label: "Model (empty: the default)", type: "text", value: "" },
+      { key: "classes", label: "Only these classes (comma-separated; empty: all)", type: "list" },
+      { key: "minConfidence", label: "Lowest confidence (%)", type: "number", min: 1, max: 100, value: 25, scale: 0.01 },
+    ],
+  },
+  annotate: {
+    label: "Draw the detected objects",
+    fields: [{ key: "labels", label: "Boxes only, no labels", type: "checkbox", checkedValue: false }],
+  },
+  blur: {
+    label: "Blur detected objects (privacy)",
+    fields: [
+      { key: "classes", label: "Classes to blur (comma-separated; empty: every detected object)", type: "list", always: true },
+      { key: "sigma", label: "Strength (1–100)", type: "number", min: 1, max: 100, value: 12 },
     ],
   },
   watermark_image: {
@@ -210,6 +231,7 @@ export function render(main, { signal }) {
       if (f.type === "select") control = select(f.options, {});
       else if (f.type === "checkbox") control = h("input", { type: "checkbox" });
       else if (f.type === "file") control = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp" });
+      else if (f.type === "list") control = h("input", { type: "text", autocomplete: "off", value: f.value ?? "" });
       else control = h("input", { type: f.type, min: f.min, max: f.max, value: f.value ?? "" });
       if (f.value !== undefined && f.type === "select") control.value = f.value;
       controls[f.key] = control;
@@ -258,7 +280,10 @@ export function render(main, { signal }) {
       for (const f of step.spec.fields) {
         const control = step.controls[f.key];
         if (f.type === "checkbox") {
-          if (control.checked) op[f.key] = true;
+          if (control.checked) op[f.key] = f.checkedValue ?? true;
+        } else if (f.type === "list") {
+          const items = control.value.split(",").map((v) => v.trim()).filter(Boolean);
+          if (items.length || f.always) op[f.key] = items;
         } else if (f.type === "file") {
           if (!control.files.length) throw stepError(step, "Choose the watermark image.");
           op[f.key] = await fileToPngBase64(control.files[0]);
@@ -456,29 +481,38 @@ export function resultCard(result, item) {
   );
 }
 
-/** Wraps `img` with an SVG layer drawing `detections` (boxes in output pixels). */
+/**
+ * Wraps `img` with an SVG layer drawing each detection's box where it is in the output
+ * (`outputBbox`; one the pipeline cut away is listed, not drawn), and lists them all
+ * with their confidences.
+ */
 export function withDetections(img, output, detections) {
   if (!detections.length) return h("div", { class: "preview" }, img);
-  const labels = detections.map((d) => `${d.label} ${Math.round(d.confidence * 100)}%`);
+  const labelOf = (d) => `${d.label} ${Math.round(d.confidence * 100)}%`;
+  const placed = detections.filter((d) => d.outputBbox);
+  const fontSize = Math.max(12, output.width / 40);
   const svg = h(
     "svg:svg",
     { class: "detections", viewBox: `0 0 ${output.width} ${output.height}`, preserveAspectRatio: "none", "aria-hidden": "true" },
-    detections.map((d, i) => {
-      const [x1, y1, x2, y2] = d.bbox;
-      const fontSize = Math.max(12, output.width / 40);
+    placed.map((d) => {
+      const [x1, y1, x2, y2] = d.outputBbox;
       return h(
         "svg:g",
         { class: "detection" },
         h("svg:rect", { x: x1, y: y1, width: Math.max(1, x2 - x1), height: Math.max(1, y2 - y1), "stroke-width": Math.max(2, output.width / 300) }),
-        h("svg:text", { x: x1 + 4, y: Math.max(fontSize, y1 - 4), "font-size": fontSize }, labels[i]),
+        h("svg:text", { x: x1 + 4, y: Math.max(fontSize, y1 - 4), "font-size": fontSize }, labelOf(d)),
       );
     }),
+  );
+  const list = h(
+    "ul",
+    { class: "detected small", "aria-label": "Detected objects" },
+    detections.map((d) => h("li", { "data-label": d.label }, labelOf(d), d.outputBbox ? "" : h("span", { class: "muted" }, " (cropped out)"))),
   );
   return h(
     "div",
     { class: "preview has-detections", "data-detections": String(detections.length) },
-    img,
-    svg,
-    h("p", { class: "visually-hidden" }, `Detected: ${labels.join(", ")}`),
+    h("div", { class: "frame" }, img, svg),
+    list,
   );
 }
