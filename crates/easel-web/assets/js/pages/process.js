@@ -21,7 +21,7 @@ const BY_EXTENSION = {
 const PRESETS = [
   ["thumbnail", "Thumbnail: 256×256, cropped to fill, WebP"],
   ["web", "Web: fit in 1600×1600, JPEG quality 82"],
-  ["web-detect", "Web, and list the objects in each image (when a detection model is installed)"],
+  ["web-detect", "Web, and list the objects found"],
   ["__other", "Another preset (type its name)…"],
 ];
 const GRAVITY = [
@@ -44,7 +44,7 @@ const STEP_TYPES = {
     fields: [
       { key: "width", label: "Width (px)", type: "number", min: 1, max: 16383, value: 600 },
       { key: "height", label: "Height (px)", type: "number", min: 1, max: 16383, value: 400 },
-      { key: "gravity", label: "Keep", type: "select", options: [...GRAVITY, ["smart", "The most interesting part"], ["objects", "The detected objects (add a Detect step)"]] },
+      { key: "gravity", label: "Keep", type: "select", options: [...GRAVITY, ["smart", "The most interesting part"], ["objects", "The detected objects"]] },
     ],
   },
   watermark_text: {
@@ -67,11 +67,11 @@ const STEP_TYPES = {
     ],
   },
   annotate: {
-    label: "Draw the detected objects",
+    label: "Draw objects",
     fields: [{ key: "labels", label: "Boxes only, no labels", type: "checkbox", checkedValue: false }],
   },
   blur: {
-    label: "Blur detected objects (privacy)",
+    label: "Blur objects",
     fields: [
       { key: "classes", label: "Classes to blur (comma-separated; empty: every detected object)", type: "list", always: true },
       { key: "sigma", label: "Strength (1–100)", type: "number", min: 1, max: 100, value: 12 },
