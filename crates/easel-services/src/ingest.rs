@@ -164,6 +164,8 @@ pub struct IngestPorts {
     pub signer: Arc<dyn UrlSigner>,
     /// Checks Easel's own `/o/…` URLs.
     pub presigner: Arc<Presigner>,
+    /// Image moderation of uploads; `None` when it is off.
+    pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
 
 /// Uploads: signing them and taking them in.

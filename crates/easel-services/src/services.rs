@@ -66,6 +66,8 @@ pub struct ServicesSettings {
     pub generation: GenerationSettings,
     /// The detection models `detect` operations use; `None` when none are set up.
     pub detector: Option<Arc<dyn ObjectDetector>>,
+    /// Image moderation (uploads are checked as they are taken in); `None` when off.
+    pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
 
 /// Every service of one process.
@@ -118,6 +120,7 @@ impl Services {
                 uploads: ports.uploads,
                 signer: ports.signer.clone(),
                 presigner: ports.presigner,
+                moderation: settings.moderation,
             },
             submitter.clone(),
             limits.clone(),

@@ -15,8 +15,8 @@ use easel_store::{Claim, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::WorkerDeps;
-use crate::moderation::{Reviewed, Reviewing};
 use crate::outputs::{EncodedOutput, store_output};
+use easel_moderation::{Reviewed, Reviewing};
 
 /// Why a job did not complete.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,8 +182,7 @@ async fn moderate_output(
     let what = Reviewing {
         surface: ModerationSurface::Outputs,
         owner: &claim.job.owner,
-        job: claim.job.id,
-        index,
+        subject: format!("job {} image {index}", claim.job.id),
     };
     match moderation.review(what, pixels).await {
         Ok(Reviewed::Store { blurred: false, .. }) => Ok(output),

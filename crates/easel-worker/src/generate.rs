@@ -1,6 +1,7 @@
 //! Running a `generate` job: parse the stored Bedrock-model body again (it was valid at
 //! submission; parsing decodes its images), run the chosen engine with progress and
-//! cancellation, moderate what it made (see [`crate::moderation`]), encode each image with its generation parameters embedded, store it as
+//! cancellation, moderate what it made (`easel-moderation`), encode each image with its
+//! generation parameters embedded, store it as
 //! `outputs/img-<hash>.<ext>`, and log the run in the request log (seed 000's execution
 //! metadata: engine latency and output bytes).
 
@@ -21,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::WorkerDeps;
 use crate::execute::JobFailure;
-use crate::moderation::{Reviewed, Reviewing};
 use crate::outputs::{EncodedOutput, store_output};
+use easel_moderation::{Reviewed, Reviewing};
 
 /// What a generation blocked by image moderation answers: the refusal wording Bedrock
 /// uses for its content filters (clients match its start), naming the output.
@@ -173,8 +174,7 @@ async fn moderate(
         let what = Reviewing {
             surface: ModerationSurface::Generations,
             owner: &claim.job.owner,
-            job: claim.job.id,
-            index: index as u32,
+            subject: format!("job {} image {index}", claim.job.id),
         };
         match moderation.review(what, pixels).await {
             Ok(Reviewed::Store { pixels, .. }) => kept.push(GeneratedImage { pixels, mask }),

@@ -6,10 +6,8 @@
 mod backoff;
 mod execute;
 mod generate;
-mod moderation;
 mod outputs;
 mod pool;
 
 pub use execute::{JobFailure, execute};
-pub use moderation::{ImageModeration, ModerationUnavailable, Reviewed, Reviewing};
 pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};

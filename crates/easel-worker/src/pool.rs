@@ -59,7 +59,7 @@ pub struct WorkerDeps {
     /// The detection models `detect` operations use; `None` when none are set up.
     pub detector: Option<Arc<dyn easel_image::ObjectDetector>>,
     /// Moderation of generated images and process outputs; `None` when it is off.
-    pub moderation: Option<Arc<crate::ImageModeration>>,
+    pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
 
 /// Running worker tasks.

@@ -242,6 +242,9 @@ impl Application {
             limits: config.limits.clone(),
             generation: config.generation.settings()?,
             detector: Some(stores.detection.clone()),
+            moderation: config
+                .image_moderation
+                .build(&stores.detection, stores.metadata.clone())?,
         };
         let services = Services::new(ports, services_settings, shutdown.clone());
         tokio::spawn(retention_sweep(

@@ -1,11 +1,13 @@
 //! Taking in one stored upload: claim it (so exactly one reporter goes on), check the
 //! stored object against what was expected (size from a HEAD, type and pixels from the
-//! header, read with a ranged GET), hash it, record its metadata, fire the triggers and
-//! settle the claim. A refused object is deleted and the refusal kept, so every later
+//! header, read with a ranged GET), moderate it when the deployment says so (the whole
+//! image: a blurred one replaces the stored bytes), hash it, record its metadata, fire
+//! the triggers and settle the claim. A refused object is deleted and the refusal kept, so every later
 //! report of the same upload gets the same answer.
 
-use easel_core::{ObjectRef, now_millis};
+use easel_core::{ModerationPolicy, ModerationSurface, ObjectRef, now_millis};
 use easel_image::Limits;
+use easel_moderation::{Reviewed, Reviewing};
 use easel_store::{ExpectedUpload, ObjectMeta, StoreError, UploadSettled, UploadState};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -30,6 +32,7 @@ const REFUSALS: &[(&str, ErrorKind)] = &[
     ("unsupported-format", ErrorKind::Unprocessable),
     ("image-too-large", ErrorKind::Unprocessable),
     ("corrupt-image", ErrorKind::Unprocessable),
+    ("content-blocked", ErrorKind::Unprocessable),
 ];
 
 /// A kept refusal, answered again.
@@ -193,11 +196,15 @@ impl Ingest {
                 }
             }
         };
+        let (size, sha256) = match self.moderate(expected).await? {
+            Some(replaced) => replaced,
+            None => (stat.size, sha256),
+        };
         let meta = ObjectMeta {
             object: object.clone(),
             owner: expected.owner.clone(),
             content_type: expected.content_type.clone(),
-            size: stat.size,
+            size,
             sha256,
             dimensions: Some(dimensions),
             source: None,
@@ -215,6 +222,84 @@ impl Ingest {
             dimensions,
             triggered_jobs,
         })
+    }
+
+    /// Moderates the whole upload under the `uploads` policy: a blocked one is refused
+    /// (so deleted), a blurred one is written back in its own format and its new size
+    /// and hash returned.
+    async fn moderate(&self, expected: &ExpectedUpload) -> Result<Option<(u64, String)>, Stop> {
+        let Some(moderation) = &self.ports.moderation else {
+            return Ok(None);
+        };
+        if moderation.uploads == ModerationPolicy::Off {
+            return Ok(None);
+        }
+        let object = &expected.object;
+        let bytes = self.ports.blobs.get(object).await?;
+        let limits = self.limits.clone();
+        let decoded = blocking(move || easel_image::decode_rgba(&bytes, &limits))
+            .await
+            .map_err(Stop::Failed)?
+            .map_err(|e| {
+                Stop::Refused(ServiceError::new(
+                    ErrorKind::Unprocessable,
+                    e.code(),
+                    e.to_string(),
+                ))
+            })?;
+        let (format, pixels) = decoded;
+        let what = Reviewing {
+            surface: ModerationSurface::Uploads,
+            owner: &expected.owner,
+            subject: object.s3_url(),
+        };
+        let unavailable = |e: easel_moderation::ModerationUnavailable| {
+            Stop::Failed(
+                ServiceError::new(
+                    ErrorKind::Unavailable,
+                    "moderation-unavailable",
+                    e.to_string(),
+                )
+                .with_retry_after(5),
+            )
+        };
+        match moderation.review(what, pixels).await.map_err(unavailable)? {
+            Reviewed::Store { blurred: false, .. } => Ok(None),
+            Reviewed::Store { pixels, .. } => {
+                // Written back in the format it came in (a HEIC one as JPEG would no
+                // longer match its declared type, so formats Easel cannot write are
+                // refused rather than stored unblurred).
+                let encoded = blocking(move || {
+                    easel_image::encode_rgba(
+                        &pixels,
+                        format,
+                        &easel_image::OutputOptions::default(),
+                    )
+                })
+                .await
+                .map_err(Stop::Failed)?
+                .map_err(|e| {
+                    Stop::Refused(ServiceError::new(
+                        ErrorKind::Unprocessable,
+                        "content-blocked",
+                        format!("the upload needs blurring, and {e}"),
+                    ))
+                })?;
+                let sha256 = hex::encode(Sha256::digest(&encoded));
+                let size = encoded.len() as u64;
+                self.ports
+                    .blobs
+                    .put(object, encoded.into(), &expected.content_type)
+                    .await?;
+                Ok(Some((size, sha256)))
+            }
+            Reviewed::Blocked(_) => Err(Stop::Refused(ServiceError::new(
+                ErrorKind::Unprocessable,
+                "content-blocked",
+                "image moderation found content this deployment does not allow; the upload \
+                 was deleted",
+            ))),
+        }
     }
 
     /// The hex SHA-256 of a stored object, streamed.

@@ -137,6 +137,7 @@ impl World {
             limits: setup.limits,
             generation: GenerationSettings::default(),
             detector: None,
+            moderation: None,
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;

@@ -1,6 +1,6 @@
-//! `[image_moderation]`: checking generated images and process outputs with a detection
-//! model (nudenet's NSFW detector from PyPI, registered under `[detection.models]`),
-//! and what happens per surface when it finds one of the unsafe classes.
+//! `[image_moderation]`: checking uploads, process outputs and generated images with a
+//! detection model (nudenet's NSFW detector from PyPI, registered under
+//! `[detection.models]`), and what happens per surface when it finds an unsafe class.
 
 use std::sync::Arc;
 
@@ -8,8 +8,8 @@ use anyhow::bail;
 use easel_core::ModerationPolicy;
 use easel_detect::DetectionModels;
 use easel_image::DetectParams;
+use easel_moderation::ImageModeration;
 use easel_store::Audit;
-use easel_worker::ImageModeration;
 use serde::{Deserialize, Serialize};
 
 /// `[image_moderation]`
@@ -23,6 +23,8 @@ pub struct ImageModerationConfig {
     pub classes: Vec<String>,
     /// The lowest confidence that counts, (0, 1]. Default 0.5.
     pub min_confidence: f32,
+    /// Uploads: `off`, `flag`, `blur` or `block`. Default `off`.
+    pub uploads: ModerationPolicy,
     /// Generated and edited images: `off`, `flag`, `blur` or `block`. Default `off`.
     pub generations: ModerationPolicy,
     /// Process job outputs: `off`, `flag`, `blur` or `block`. Default `off`.
@@ -43,6 +45,7 @@ impl Default for ImageModerationConfig {
             .map(String::from)
             .to_vec(),
             min_confidence: 0.5,
+            uploads: ModerationPolicy::Off,
             generations: ModerationPolicy::Off,
             outputs: ModerationPolicy::Off,
         }
@@ -51,7 +54,9 @@ impl Default for ImageModerationConfig {
 
 impl ImageModerationConfig {
     fn is_on(&self) -> bool {
-        self.generations != ModerationPolicy::Off || self.outputs != ModerationPolicy::Off
+        [self.uploads, self.generations, self.outputs]
+            .iter()
+            .any(|p| *p != ModerationPolicy::Off)
     }
 
     /// Checks what types cannot: a model when a surface is on, a confidence in range.
@@ -74,9 +79,9 @@ impl ImageModerationConfig {
         Ok(())
     }
 
-    /// The moderation workers apply, or `None` when every surface is off. Fails when the
-    /// model is not there or cannot be loaded: a process that should moderate must not
-    /// start without it.
+    /// The moderation uploads and workers get, or `None` when every surface is off.
+    /// Fails when the model is not there or cannot be loaded: a process that should
+    /// moderate must not start without it.
     pub fn build(
         &self,
         models: &Arc<DetectionModels>,
@@ -97,6 +102,7 @@ impl ImageModerationConfig {
                 min_confidence: Some(self.min_confidence),
                 ..DetectParams::default()
             },
+            uploads: self.uploads,
             generations: self.generations,
             outputs: self.outputs,
             audit,

@@ -298,6 +298,7 @@ async fn a_missing_model_is_unavailable_and_objects_need_detect() {
 /// An app whose image moderation uses nudenet with the face class as the "unsafe" one
 /// (the test photo is not NSFW; the mechanism is the same for any class).
 async fn app_with_moderation(
+    uploads: easel_core::ModerationPolicy,
     generations: easel_core::ModerationPolicy,
     outputs: easel_core::ModerationPolicy,
 ) -> TestApp {
@@ -315,6 +316,7 @@ async fn app_with_moderation(
         moderation.model = Some("nudenet".into());
         moderation.classes = vec!["FACE_FEMALE".into()];
         moderation.min_confidence = 0.3;
+        moderation.uploads = uploads;
         moderation.generations = generations;
         moderation.outputs = outputs;
     })
@@ -378,7 +380,7 @@ async fn audit_events(app: &TestApp, event: &str) -> Vec<Value> {
 #[tokio::test]
 async fn blocked_generations_answer_like_a_provider_filter_and_store_nothing() {
     use easel_core::ModerationPolicy::{Block, Off};
-    let app = app_with_moderation(Block, Off).await;
+    let app = app_with_moderation(Off, Block, Off).await;
     let refusal = "This request has been blocked by our content filters.";
     // Native.
     let response = app.post_json("/v1/generations?wait=60", &edit_body()).await;
@@ -448,7 +450,7 @@ async fn blocked_generations_answer_like_a_provider_filter_and_store_nothing() {
     for event in &blocked {
         let detail = event["detail"].as_str().unwrap();
         assert!(
-            detail.starts_with("generations of job") && detail.contains("FACE_FEMALE"),
+            detail.starts_with("generations: job") && detail.contains("FACE_FEMALE"),
             "{detail}"
         );
     }
@@ -459,8 +461,8 @@ async fn blocked_generations_answer_like_a_provider_filter_and_store_nothing() {
 /// as is; both are recorded for admins.
 #[tokio::test]
 async fn blurred_generations_and_flagged_outputs_are_stored_and_recorded() {
-    use easel_core::ModerationPolicy::{Blur, Flag};
-    let app = app_with_moderation(Blur, Flag).await;
+    use easel_core::ModerationPolicy::{Blur, Flag, Off};
+    let app = app_with_moderation(Off, Blur, Flag).await;
     let response = app.post_json("/v1/generations?wait=60", &edit_body()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let entry: Value = response.json().await.unwrap();
@@ -477,14 +479,7 @@ async fn blurred_generations_and_flagged_outputs_are_stored_and_recorded() {
     let stored = image::load_from_memory(&bytes).unwrap().to_rgba8();
     let (photo, _) = astronaut_and_mask();
     // The face, about (173, 82)-(275, 180), no longer looks like the photo's.
-    let mut diff = 0u64;
-    for y in 100..160 {
-        for x in 190..260 {
-            let (a, b) = (stored.get_pixel(x, y), photo.get_pixel(x, y));
-            diff += (0..3).map(|c| u64::from(a[c].abs_diff(b[c]))).sum::<u64>();
-        }
-    }
-    let mean = diff as f64 / (60.0 * 70.0 * 3.0);
+    let mean = face_difference(&stored, &photo);
     assert!(
         mean > 8.0,
         "the face is not blurred (mean difference {mean:.1})"
@@ -515,7 +510,7 @@ async fn blurred_generations_and_flagged_outputs_are_stored_and_recorded() {
         flagged[0]["detail"]
             .as_str()
             .unwrap()
-            .starts_with("outputs of job")
+            .starts_with("outputs: job")
     );
 }
 
@@ -523,7 +518,7 @@ async fn blurred_generations_and_flagged_outputs_are_stored_and_recorded() {
 #[tokio::test]
 async fn blocked_outputs_fail_the_image_and_store_nothing() {
     use easel_core::ModerationPolicy::{Block, Off};
-    let app = app_with_moderation(Off, Block).await;
+    let app = app_with_moderation(Off, Off, Block).await;
     let key = app.upload("astronaut.png", "image/png", astronaut()).await;
     let job = app
         .create_job(&json!({ "sources": [{ "bucket": "uploads", "key": key }],
@@ -535,6 +530,76 @@ async fn blocked_outputs_fail_the_image_and_store_nothing() {
     assert_eq!(result["error"]["code"], "content-blocked", "{done}");
     assert!(result["output"].is_null(), "{done}");
     assert_eq!(audit_events(&app, "image-blocked").await.len(), 1);
+}
+
+/// Mean absolute difference of the face region, (190, 100)-(260, 160), of two images.
+fn face_difference(a: &image::RgbaImage, b: &image::RgbaImage) -> f64 {
+    let mut diff = 0u64;
+    for y in 100..160 {
+        for x in 190..260 {
+            let (p, q) = (a.get_pixel(x, y), b.get_pixel(x, y));
+            diff += (0..3).map(|c| u64::from(p[c].abs_diff(q[c]))).sum::<u64>();
+        }
+    }
+    diff as f64 / (60.0 * 70.0 * 3.0)
+}
+
+/// `block` on uploads refuses the PUT with `content-blocked` and deletes the bytes;
+/// `blur` stores the upload with the face blurred (what every job then reads).
+#[tokio::test]
+async fn uploads_are_blocked_or_stored_blurred() {
+    use easel_core::ModerationPolicy::{Block, Blur, Off};
+    let app = app_with_moderation(Block, Off, Off).await;
+    let presigned = app.presign("astronaut.png", "image/png").await;
+    let response = app
+        .client
+        .put(presigned["url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(astronaut())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "content-blocked"
+    );
+    let key = presigned["key"].as_str().unwrap();
+    let response = app
+        .post_json(
+            "/v1/jobs",
+            &json!({ "sources": [{ "bucket": "uploads", "key": key }], "preset": "web" }),
+        )
+        .await;
+    assert_eq!(
+        error_code(response, StatusCode::NOT_FOUND).await,
+        "object-not-found"
+    );
+    let blocked = audit_events(&app, "image-blocked").await;
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert!(
+        blocked[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("uploads: s3://uploads/")
+    );
+
+    let app = app_with_moderation(Blur, Off, Off).await;
+    let key = app.upload("astronaut.png", "image/png", astronaut()).await;
+    let done = run(
+        &app,
+        &key,
+        json!({ "ops": [], "output": { "format": "png" } }),
+    )
+    .await;
+    let stored = download(&app, &done).await;
+    let photo = image::load_from_memory(&astronaut()).unwrap().to_rgb8();
+    let to_rgba = |i: &image::RgbImage| image::DynamicImage::ImageRgb8(i.clone()).to_rgba8();
+    let mean = face_difference(&to_rgba(&stored), &to_rgba(&photo));
+    assert!(
+        mean > 8.0,
+        "the uploaded face is not blurred (mean difference {mean:.1})"
+    );
+    assert_eq!(audit_events(&app, "image-blurred").await.len(), 1);
 }
 
 /// A worker does not start when moderation is on and its model is missing.

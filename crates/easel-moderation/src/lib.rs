@@ -1,23 +1,25 @@
-//! Image moderation of what workers produce — generated and edited images, and process
-//! outputs — with a detection model (nudenet's NSFW detector, say) and the classes
-//! configured as unsafe. Per surface: `off`, `flag` (stored, recorded in the audit log
-//! for admins), `blur` (the unsafe regions blurred before storing, recorded) or `block`
-//! (nothing stored, recorded). Fails closed: when the model cannot run, nothing is
-//! stored and the job is retried.
+//! Image moderation of uploads, process outputs and generated or edited images, with a
+//! detection model (nudenet's NSFW detector, say) and the classes configured as unsafe.
+//! Per surface: `off`, `flag` (stored, recorded in the audit log for admins), `blur`
+//! (the unsafe regions blurred before storing, recorded) or `block` (nothing stored,
+//! recorded). Fails closed: when the model cannot run, the caller stores nothing and
+//! tries again later.
 
 use std::sync::Arc;
 
-use easel_core::{JobId, ModerationPolicy, ModerationSurface, now_millis};
+use easel_core::{ModerationPolicy, ModerationSurface, now_millis};
 use easel_image::{DetectParams, DetectedObject, ObjectDetector, blur_regions_rgba};
 use easel_store::{Audit, AuditEvent};
 use image::RgbaImage;
 
-/// The moderation set-up a worker applies.
+/// The moderation set-up of a deployment.
 pub struct ImageModeration {
     /// The model that finds unsafe content.
     pub detector: Arc<dyn ObjectDetector>,
     /// Its model name, the unsafe classes and the lowest confidence that counts.
     pub params: DetectParams,
+    /// For uploads.
+    pub uploads: ModerationPolicy,
     /// For generated and edited images.
     pub generations: ModerationPolicy,
     /// For process outputs.
@@ -30,12 +32,10 @@ pub struct ImageModeration {
 pub struct Reviewing<'a> {
     /// The surface it comes from.
     pub surface: ModerationSurface,
-    /// Its owner (the job's).
+    /// Its owner.
     pub owner: &'a str,
-    /// Its job.
-    pub job: JobId,
-    /// Its position in the job.
-    pub index: u32,
+    /// Which image, for people: `job … image 0`, `s3://uploads/…`.
+    pub subject: String,
 }
 
 /// What moderation decided.
@@ -60,6 +60,7 @@ impl ImageModeration {
     /// The policy for `surface`.
     pub fn policy(&self, surface: ModerationSurface) -> ModerationPolicy {
         match surface {
+            ModerationSurface::Uploads => self.uploads,
             ModerationSurface::Generations => self.generations,
             ModerationSurface::Outputs => self.outputs,
         }
@@ -133,10 +134,9 @@ impl ImageModeration {
             user_agent: None,
             request_id: None,
             detail: Some(format!(
-                "{} of job {} image {}: {}",
+                "{}: {}: {}",
                 what.surface.as_str(),
-                what.job,
-                what.index,
+                what.subject,
                 classes.join(", ")
             )),
         };
