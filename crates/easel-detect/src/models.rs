@@ -178,6 +178,10 @@ impl ObjectDetector for DetectionModels {
         self.has(model).map_err(|e| e.to_string())
     }
 
+    fn class_names(&self, model: Option<&str>) -> Option<Vec<String>> {
+        Some(self.get(model).ok()?.1.names().to_vec())
+    }
+
     fn input_side(&self, model: Option<&str>) -> Option<u32> {
         let (h, w) = self.get(model).ok()?.1.input_size();
         u32::try_from(h.max(w)).ok()

@@ -76,6 +76,10 @@ pub trait ObjectDetector: Send + Sync {
     /// it: checked when a job is submitted. An `Err` says what to run or configure.
     fn check(&self, model: Option<&str>) -> Result<(), String>;
 
+    /// `model`'s class names, loading it if need be (`None` when it cannot be loaded:
+    /// the job will then fail with the reason).
+    fn class_names(&self, model: Option<&str>) -> Option<Vec<String>>;
+
     /// The longer side of `model`'s input, if known: a pipeline that detects may then
     /// decode a JPEG shrunk down to it (`None`: decode at full size).
     fn input_side(&self, model: Option<&str>) -> Option<u32>;

@@ -191,6 +191,30 @@ impl Pipeline {
             _ => None,
         })
     }
+
+    /// The first class name an operation refers to (`detect`'s classes and weights,
+    /// `blur`'s classes) that the detection model's `names` lack, with the operation's
+    /// index: checked when a job is submitted, so a typo is a 400 and not a failed job.
+    pub fn unknown_class(&self, names: &[String]) -> Option<(usize, &str)> {
+        self.ops.iter().enumerate().find_map(|(i, op)| {
+            let mut used: Vec<&String> = match op {
+                Op::Detect(p) => p.classes.iter().flatten().collect(),
+                Op::Blur {
+                    classes: Some(c), ..
+                } => c.iter().collect(),
+                _ => Vec::new(),
+            };
+            if let Op::Detect(DetectParams {
+                weights: Some(w), ..
+            }) = op
+            {
+                used.extend(w.keys());
+            }
+            used.into_iter()
+                .find(|c| !names.contains(c))
+                .map(|c| (i, c.as_str()))
+        })
+    }
 }
 
 /// Where and how strongly a watermark is drawn (both kinds share it). Sizes are

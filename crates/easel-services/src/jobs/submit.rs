@@ -249,7 +249,30 @@ impl Submitter {
                 None => Err("object detection is not set up in this deployment".to_string()),
             };
             match available {
-                Ok(()) => {}
+                Ok(()) => {
+                    let names = self
+                        .detector
+                        .as_ref()
+                        .and_then(|d| d.class_names(detect.model.as_deref()));
+                    if let Some(names) = names
+                        && let Some((i, class)) = pipeline.unknown_class(&names)
+                    {
+                        let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+                        let more = if names.len() > 12 {
+                            format!(" … ({} in all)", names.len())
+                        } else {
+                            String::new()
+                        };
+                        return Err(ServiceError::invalid(
+                            "invalid-pipeline",
+                            format!(
+                                "ops[{i}] {}: the detection model has no class {class:?}; it knows {}{more}",
+                                pipeline.ops[i].name(),
+                                shown.join(", ")
+                            ),
+                        ));
+                    }
+                }
                 // Validation made sure nothing after it needs the objects.
                 Err(_) if detect.if_available => {
                     pipeline.ops.retain(|op| !matches!(op, Op::Detect(_)));

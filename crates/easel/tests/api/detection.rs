@@ -293,6 +293,26 @@ async fn a_missing_model_is_unavailable_and_objects_need_detect() {
         error_code(response, StatusCode::BAD_REQUEST).await,
         "invalid-pipeline"
     );
+
+    // A class the model does not have is refused at submission, naming the step and
+    // what the model knows.
+    let response = app
+        .post_json(
+            "/v1/jobs",
+            &json!({ "sources": [{ "bucket": "uploads", "key": key }],
+                     "pipeline": { "ops": [{ "op": "detect", "model": "nudenet" },
+                                           { "op": "blur", "sigma": 8, "classes": ["FACE_FEMALE", "face"] }] } }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid-pipeline");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("ops[1] blur: the detection model has no class \"face\"")
+            && message.contains("FACE_FEMALE"),
+        "{message}"
+    );
 }
 
 /// An app whose image moderation uses nudenet with the face class as the "unsafe" one
