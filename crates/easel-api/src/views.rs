@@ -50,6 +50,9 @@ pub struct JobView {
     results: Vec<ResultView>,
     /// Why the job failed, when it did.
     error: Option<String>,
+    /// The failure's stable code (`corrupt-image`, `engine-failed`, `lease-expired` …),
+    /// what dead jobs are listed and redriven by.
+    error_code: Option<String>,
     /// RFC 3339.
     created_at: String,
     /// RFC 3339.
@@ -158,6 +161,7 @@ impl JobView {
                 .map(|r| ResultView::new(r, links))
                 .collect(),
             error: job.error.clone(),
+            error_code: job.error_code.clone(),
             created_at: rfc3339(job.created_at),
             updated_at: rfc3339(job.updated_at),
         }

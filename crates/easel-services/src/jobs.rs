@@ -1,7 +1,7 @@
 //! Job submission and the job lifecycle as callers see it: submit (parse → idempotency
 //! → quota → create, so that only accepted, new work is counted), read one (another
-//! principal's job answers like a missing one), list, cancel, and follow its changes
-//! ([`watch`]).
+//! principal's job answers like a missing one), list, cancel, follow its changes
+//! ([`watch`]), and the administrators' dead-letter redrive.
 
 pub(crate) mod submit;
 mod watch;
@@ -9,8 +9,8 @@ mod watch;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use easel_core::{JobId, JobKind, JobStatus, Millis, Principal};
-use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Wakeups};
+use easel_core::{JobId, JobKind, JobStatus, Millis, Principal, now_millis};
+use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Redrive, Wakeups};
 
 use crate::audit::{Actor, Auditor, RequestContext};
 use crate::error::{ErrorKind, ServiceError};
@@ -29,6 +29,23 @@ pub struct JobQuery {
     pub limit: u32,
     /// The last id of the previous page.
     pub before: Option<JobId>,
+    /// Only jobs whose last error has this code (`corrupt-image`, `engine-failed` …).
+    pub error_code: Option<String>,
+}
+
+/// Which dead jobs to put back in the queue: named ones, a filter, or all of them.
+#[derive(Debug, Clone, Default)]
+pub struct RedriveRequest {
+    /// These jobs.
+    pub job_ids: Option<Vec<String>>,
+    /// Jobs whose last error has this code.
+    pub error_code: Option<String>,
+    /// Jobs of this kind.
+    pub kind: Option<JobKind>,
+    /// Every dead job (required when nothing else narrows the selection).
+    pub all: bool,
+    /// At most this many, oldest first (1 to 1000, default 100).
+    pub limit: Option<u32>,
 }
 
 /// A page of jobs and the cursor of the next one.
@@ -148,9 +165,93 @@ impl Jobs {
             kind: query.kind,
             limit: query.limit,
             before: query.before,
+            error_code: query.error_code,
             ..JobFilter::default()
         };
         self.page(&filter).await
+    }
+
+    /// Puts dead (`FAILED`) jobs back in the queue, as SQS's dead-letter redrive does:
+    /// administrators only, audited (`jobs-redriven`, with the ids). Returns the ids
+    /// moved; jobs that are not dead are left alone.
+    pub async fn redrive(
+        &self,
+        context: &RequestContext,
+        caller: &Principal,
+        request: RedriveRequest,
+    ) -> Result<Vec<JobId>, ServiceError> {
+        if !caller.admin {
+            let detail = Some("redrive dead jobs".to_owned());
+            self.audit
+                .record(
+                    context,
+                    "permission-denied",
+                    Actor::principal(&caller.id),
+                    detail,
+                )
+                .await;
+            return Err(ServiceError::forbidden(
+                "only administrators may redrive dead jobs",
+            ));
+        }
+        let limit = request.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ServiceError::invalid(
+                "invalid-request",
+                "limit must be between 1 and 1000",
+            ));
+        }
+        let narrowed =
+            request.job_ids.is_some() || request.error_code.is_some() || request.kind.is_some();
+        if !narrowed && !request.all {
+            return Err(ServiceError::invalid(
+                "invalid-request",
+                "name the jobs (`jobIds`), a filter (`errorCode`, `kind`), or say `all: true`",
+            ));
+        }
+        let ids = request
+            .job_ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|raw| {
+                        JobId::from_str(raw).map_err(|_| {
+                            ServiceError::invalid(
+                                "invalid-request",
+                                format!("`{raw}` is not a job id"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let which = Redrive {
+            ids,
+            error_code: request.error_code.clone(),
+            kind: request.kind,
+            limit,
+        };
+        let moved = self.store.redrive(&which, now_millis()).await?;
+        let shown: Vec<String> = moved.iter().map(JobId::to_string).collect();
+        let detail = format!(
+            "{} job(s){}{}: {}",
+            moved.len(),
+            request
+                .error_code
+                .map_or(String::new(), |c| format!(" with error code {c}")),
+            request
+                .kind
+                .map_or(String::new(), |k| format!(" of kind {}", k.as_str())),
+            shown.join(", ")
+        );
+        self.audit
+            .record(
+                context,
+                "jobs-redriven",
+                Actor::principal(&caller.id),
+                Some(detail),
+            )
+            .await;
+        Ok(moved)
     }
 
     /// A page of the store's jobs under `filter`, with the next cursor.

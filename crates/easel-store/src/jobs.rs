@@ -29,6 +29,8 @@ pub struct Job {
     pub results: Vec<ImageResult>,
     /// The last error, kept when the job failed or is waiting for a retry.
     pub error: Option<String>,
+    /// The last error's stable code (`corrupt-image`, `engine-failed`, `lease-expired` …).
+    pub error_code: Option<String>,
     /// Attempts started so far.
     pub attempts: u32,
     /// Attempts allowed before the job is dead.
@@ -101,6 +103,21 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
     /// Only jobs not expired at this time (no expiry, or a later one).
     pub live_at: Option<Millis>,
+    /// Only jobs whose last error has this code.
+    pub error_code: Option<String>,
+}
+
+/// Which dead (`FAILED`) jobs [`Jobs::redrive`] puts back in the queue.
+#[derive(Debug, Clone, Default)]
+pub struct Redrive {
+    /// Only these jobs (`None`: any).
+    pub ids: Option<Vec<JobId>>,
+    /// Only jobs whose last error has this code.
+    pub error_code: Option<String>,
+    /// Only jobs of this kind.
+    pub kind: Option<JobKind>,
+    /// At most this many, oldest first.
+    pub limit: u32,
 }
 
 /// Job records.
@@ -148,6 +165,11 @@ pub trait Jobs: Send + Sync {
 
     /// Records that a job's outputs were deleted, so the sweep skips it from now on.
     async fn outputs_removed(&self, id: JobId, at: Millis) -> Result<(), StoreError>;
+
+    /// Puts the dead jobs `which` selects back in the queue (SQS's dead-letter redrive):
+    /// `PENDING`, claimable at `now`, attempts, error and results cleared. Returns the
+    /// ids it moved, oldest first; jobs not `FAILED` are left alone.
+    async fn redrive(&self, which: &Redrive, now: Millis) -> Result<Vec<JobId>, StoreError>;
 }
 
 /// The record of a job just created at `now`, as every store returns it from
@@ -164,6 +186,7 @@ pub(crate) fn pending_job(new: NewJob, now: Millis) -> Job {
         progress_total: 0,
         results: Vec::new(),
         error: None,
+        error_code: None,
         attempts: 0,
         max_attempts: new.max_attempts,
         idempotency_key: new.idempotency_key,

@@ -41,7 +41,7 @@ pub use copy::{CopiedTable, copy_sqlite_to_postgres};
 pub use error::StoreError;
 pub use external::{ExternalPrincipal, ExternalPrincipals};
 pub use identity::IdentityStore;
-pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob};
+pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive};
 pub use metadata::MetadataStore;
 pub use object_blobs::{MULTIPART_BYTES, ObjectBlobs};
 pub use objects::{ObjectMeta, Objects};

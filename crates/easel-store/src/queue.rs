@@ -71,11 +71,13 @@ pub trait Queue: Send + Sync {
     /// whether it was recorded (false: the lease was no longer held).
     async fn complete(&self, completions: &[Completion]) -> Result<Vec<bool>, StoreError>;
 
-    /// Records a failed attempt. `retry_after` is the backoff before the next attempt, or
-    /// `None` for a permanent failure; once `max_attempts` are used the job is dead.
+    /// Records a failed attempt with its stable `code` and message. `retry_after` is the
+    /// backoff before the next attempt, or `None` for a permanent failure; once
+    /// `max_attempts` are used the job is dead.
     async fn fail(
         &self,
         lease: &Lease,
+        code: &str,
         error: &str,
         retry_after: Option<Duration>,
         results: &[ImageResult],

@@ -66,7 +66,7 @@ pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError 
 /// The columns [`job_from_row`] reads, for `concat!`-built static SQL.
 macro_rules! job_columns {
     () => {
-        "id, owner, kind, status, spec, image_count, progress, progress_total, results, error, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
+        "id, owner, kind, status, spec, image_count, progress, progress_total, results, error, error_code, attempts, max_attempts, idempotency_key, created_at, updated_at, expires_at"
     };
 }
 pub(crate) use job_columns;
@@ -85,6 +85,7 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
         results: serde_json::from_str(&row.text("results")?)
             .map_err(|e| corrupt("job results", e))?,
         error: row.opt_text("error")?,
+        error_code: row.opt_text("error_code")?,
         attempts: row.int("attempts")? as u32,
         max_attempts: row.int("max_attempts")? as u32,
         idempotency_key: row.opt_text("idempotency_key")?,

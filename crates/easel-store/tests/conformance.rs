@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use easel_core::{Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef};
+use easel_core::{
+    Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, now_millis,
+};
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
     ExpectedUpload, ExternalPrincipal, FailOutcome, IdentityStore, JobFilter, Jobs, Lease,
     LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Objects,
-    Queue, QuotaOutcome, QuotaWindow, RateDecision, RequestLog, RequestRecord, RotateOutcome,
-    SqliteStore, StoreError, UploadSettled, UploadState, Uploads, User, Wakeups,
+    Queue, QuotaOutcome, QuotaWindow, RateDecision, Redrive, RequestLog, RequestRecord,
+    RotateOutcome, SqliteStore, StoreError, UploadSettled, UploadState, Uploads, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -230,6 +232,7 @@ async fn retries_then_dead(store: Arc<impl MetaStore>) {
         let outcome = store
             .fail(
                 &claim.lease,
+                "engine-failed",
                 &format!("boom {attempt}"),
                 Some(Duration::ZERO),
                 &[],
@@ -252,6 +255,7 @@ async fn retries_then_dead(store: Arc<impl MetaStore>) {
     assert_eq!(dead.status, JobStatus::Failed);
     assert_eq!(dead.attempts, 3);
     assert_eq!(dead.error.as_deref(), Some("boom 3"));
+    assert_eq!(dead.error_code.as_deref(), Some("engine-failed"));
     assert!(claim_one(&*store, LONG).await.is_none());
 }
 
@@ -259,7 +263,13 @@ async fn backoff_hides_the_job(store: Arc<impl MetaStore>) {
     store.create(new_job("alice", None, "x")).await.unwrap();
     let claim = claim_one(&*store, LONG).await.unwrap();
     let outcome = store
-        .fail(&claim.lease, "later", Some(Duration::from_secs(60)), &[])
+        .fail(
+            &claim.lease,
+            "worker-error",
+            "later",
+            Some(Duration::from_secs(60)),
+            &[],
+        )
         .await
         .unwrap();
     assert!(matches!(outcome, FailOutcome::Retrying { .. }));
@@ -275,7 +285,7 @@ async fn permanent_failure_is_dead_at_once(store: Arc<impl MetaStore>) {
         .id;
     let claim = claim_one(&*store, LONG).await.unwrap();
     let outcome = store
-        .fail(&claim.lease, "corrupt", None, &[])
+        .fail(&claim.lease, "corrupt-image", "corrupt", None, &[])
         .await
         .unwrap();
     assert_eq!(outcome, FailOutcome::Dead);
@@ -307,6 +317,126 @@ async fn expired_lease_is_reclaimed_then_dead(store: Arc<impl MetaStore>) {
     let dead = store.get(id).await.unwrap().unwrap();
     assert_eq!(dead.status, JobStatus::Failed);
     assert!(dead.error.unwrap().contains("lease expired"));
+    assert_eq!(dead.error_code.as_deref(), Some("lease-expired"));
+}
+
+/// Dead jobs listed by error code and put back in the queue (SQS's redrive): by ids,
+/// by code and kind, with a limit; a live or completed job is never touched.
+async fn dead_jobs_are_listed_by_code_and_redriven(store: Arc<impl MetaStore>) {
+    let mut dead = Vec::new();
+    for (i, code) in [
+        "corrupt-image",
+        "engine-failed",
+        "corrupt-image",
+        "corrupt-image",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = store
+            .create(new_job("alice", None, &format!("dead {i}")))
+            .await
+            .unwrap()
+            .job
+            .id;
+        let claim = claim_one(&*store, LONG).await.unwrap();
+        let outcome = store
+            .fail(&claim.lease, code, "it broke", None, &[])
+            .await
+            .unwrap();
+        assert_eq!(outcome, FailOutcome::Dead);
+        dead.push(id);
+    }
+    let live = store
+        .create(new_job("alice", None, "live"))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let corrupt = store
+        .list(&JobFilter {
+            status: Some(JobStatus::Failed),
+            error_code: Some("corrupt-image".into()),
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut listed: Vec<JobId> = corrupt.iter().map(|j| j.id).collect();
+    listed.sort();
+    assert_eq!(listed, vec![dead[0], dead[2], dead[3]]);
+
+    // One by id (and the live job named beside it is left alone).
+    let moved = store
+        .redrive(
+            &Redrive {
+                ids: Some(vec![dead[1], live]),
+                limit: 10,
+                ..Redrive::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![dead[1]]);
+    let again = store.get(dead[1]).await.unwrap().unwrap();
+    assert_eq!(again.status, JobStatus::Pending);
+    assert_eq!(
+        (
+            again.attempts,
+            again.error.clone(),
+            again.error_code.clone()
+        ),
+        (0, None, None)
+    );
+    // By code, two at most, oldest first.
+    let moved = store
+        .redrive(
+            &Redrive {
+                error_code: Some("corrupt-image".into()),
+                limit: 2,
+                ..Redrive::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![dead[0], dead[2]]);
+    // The redriven jobs are claimable again, with a fresh attempt count.
+    let mut claimed = Vec::new();
+    while let Some(claim) = claim_one(&*store, LONG).await {
+        assert_eq!(claim.lease.attempt, 1);
+        claimed.push(claim.job.id);
+    }
+    claimed.sort();
+    let mut expected = vec![dead[0], dead[1], dead[2], live];
+    expected.sort();
+    assert_eq!(claimed, expected);
+    // Nothing left to redrive but the last corrupt one; a second redrive of moved jobs
+    // moves nothing.
+    let moved = store
+        .redrive(
+            &Redrive {
+                ids: Some(vec![dead[0]]),
+                limit: 10,
+                ..Redrive::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert!(moved.is_empty());
+    let rest = store
+        .redrive(
+            &Redrive {
+                limit: 10,
+                ..Redrive::default()
+            },
+            now_millis(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest, vec![dead[3]]);
 }
 
 async fn cancel_and_release(store: Arc<impl MetaStore>) {
@@ -1550,6 +1680,7 @@ macro_rules! store_tests {
             backoff_hides_the_job,
             permanent_failure_is_dead_at_once,
             expired_lease_is_reclaimed_then_dead,
+            dead_jobs_are_listed_by_code_and_redriven,
             cancel_and_release,
             concurrent_claims_are_exclusive,
             batches_claim_oldest_first_and_complete_per_lease,

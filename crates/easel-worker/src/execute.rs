@@ -21,6 +21,10 @@ use easel_moderation::{Reviewed, Reviewing};
 /// Why a job did not complete.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFailure {
+    /// A stable kebab-case code for the job's `errorCode` (what dead jobs are listed and
+    /// redriven by): an image's or engine's code, or `invalid-job`, `worker-error`,
+    /// `storage-failed`.
+    pub code: String,
     /// A message for the job's `error` field.
     pub message: String,
     /// Whether another attempt may succeed.
@@ -30,16 +34,20 @@ pub struct JobFailure {
 }
 
 impl JobFailure {
+    /// The job itself cannot run (its stored request is unusable): no retry.
     pub(crate) fn permanent(message: String) -> Self {
         JobFailure {
+            code: "invalid-job".to_owned(),
             message,
             retryable: false,
             results: Vec::new(),
         }
     }
 
+    /// Something in the worker failed that may pass.
     pub(crate) fn transient(message: String) -> Self {
         JobFailure {
+            code: "worker-error".to_owned(),
             message,
             retryable: true,
             results: Vec::new(),
@@ -48,6 +56,7 @@ impl JobFailure {
 
     pub(crate) fn store(error: StoreError, results: Vec<ImageResult>) -> Self {
         JobFailure {
+            code: "storage-failed".to_owned(),
             message: format!("storage failed: {error}"),
             retryable: error.is_transient(),
             results,
@@ -124,9 +133,8 @@ async fn process_job(
             Err(ImageStep::Store(error)) => return Err(JobFailure::store(error, results)),
             Err(ImageStep::Transient(message)) => {
                 return Err(JobFailure {
-                    message,
-                    retryable: true,
                     results,
+                    ..JobFailure::transient(message)
                 });
             }
         };
@@ -140,13 +148,12 @@ async fn process_job(
             tracing::warn!(%error, "could not record progress");
         }
     }
-    if !results.is_empty() && results.iter().all(|r| r.error.is_some()) {
-        let first = results[0].error.as_ref().map(|e| e.message.clone());
+    if let Some(first) = results.first().and_then(|r| r.error.clone())
+        && results.iter().all(|r| r.error.is_some())
+    {
         return Err(JobFailure {
-            message: format!(
-                "every image failed; the first: {}",
-                first.unwrap_or_default()
-            ),
+            code: first.code,
+            message: format!("every image failed; the first: {}", first.message),
             retryable: false,
             results,
         });

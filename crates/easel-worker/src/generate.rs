@@ -97,6 +97,7 @@ pub async fn generate_job(
 /// engine's error code, so clients see `content-filtered`, `engine-throttled`, ….
 fn engine_failure(error: &EngineError) -> JobFailure {
     JobFailure {
+        code: error.code().as_str().to_owned(),
         message: error.to_string(),
         retryable: error.is_retryable(),
         results: vec![ImageResult {

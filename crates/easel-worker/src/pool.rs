@@ -350,7 +350,13 @@ async fn run_claimed(
             });
             match deps
                 .queue
-                .fail(&claim.lease, &failure.message, retry, &failure.results)
+                .fail(
+                    &claim.lease,
+                    &failure.code,
+                    &failure.message,
+                    retry,
+                    &failure.results,
+                )
                 .await
             {
                 Ok(FailOutcome::Retrying { at }) => {

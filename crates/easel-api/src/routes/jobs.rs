@@ -1,4 +1,5 @@
-//! Native jobs API: submit, read, list, cancel.
+//! Native jobs API: submit, read, list, cancel, and the administrators' dead-letter
+//! redrive.
 
 use std::str::FromStr;
 
@@ -8,7 +9,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use easel_core::{Bucket, JobKind, JobStatus, ObjectKey, ObjectRef};
-use easel_services::jobs::{JobQuery, PipelineChoice, SubmitRequest, job_cursor, page_limit};
+use easel_services::jobs::{
+    JobQuery, PipelineChoice, RedriveRequest, SubmitRequest, job_cursor, page_limit,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -32,6 +35,12 @@ pub fn routes() -> Routes {
             Access::Owned,
             &["GET", "DELETE"],
             get(get_job).delete(cancel_job),
+        )
+        .add(
+            "/v1/admin/jobs/redrive",
+            Access::Admin,
+            &["POST"],
+            axum::routing::post(redrive_jobs),
         )
         .add(
             "/v1/presets",
@@ -233,6 +242,11 @@ struct ListQuery {
     limit: Option<u32>,
     /// The `nextCursor` of the previous page.
     cursor: Option<String>,
+    /// Only jobs whose last error has this code (`corrupt-image`, `engine-failed`,
+    /// `lease-expired` …): with `status=FAILED`, the dead jobs to redrive.
+    #[serde(rename = "errorCode")]
+    #[param(rename = "errorCode", min_length = 1, max_length = 100)]
+    error_code: Option<String>,
 }
 
 /// The caller's jobs (an administrator's: everyone's), newest first.
@@ -258,11 +272,22 @@ async fn list_jobs(
         .map(|k| JobKind::from_str(&k))
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid-query", e))?;
+    if query
+        .error_code
+        .as_deref()
+        .is_some_and(|c| c.is_empty() || c.len() > 100)
+    {
+        return Err(ApiError::bad_request(
+            "invalid-query",
+            "errorCode must be 1 to 100 characters",
+        ));
+    }
     let query = JobQuery {
         status,
         kind,
         limit,
         before,
+        error_code: query.error_code,
     };
     let page = state.services.jobs.list(&caller, query).await?;
     let next_cursor = page.next_cursor;
@@ -288,4 +313,87 @@ async fn cancel_job(
     let job = state.services.jobs.cancel(&meta.0, &caller, &id).await?;
     let links = Links::for_jobs(state.signer.as_ref(), [&job]).await?;
     Ok(Json(JobView::new(&job, &links)))
+}
+
+/// Which dead jobs to put back in the queue: name them, filter them, or say `all`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RedriveBody {
+    /// These jobs (only those that are `FAILED` move).
+    #[schema(max_items = 1000)]
+    job_ids: Option<Vec<String>>,
+    /// Dead jobs whose last error has this code.
+    #[schema(min_length = 1, max_length = 100)]
+    error_code: Option<String>,
+    /// Dead jobs of this kind: `process` or `generate`.
+    kind: Option<String>,
+    /// Every dead job; needed when nothing else narrows the selection.
+    #[serde(default)]
+    all: bool,
+    /// At most this many, oldest first: 1 to 1000 (default 100).
+    #[schema(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// What a redrive moved.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RedriveResult {
+    /// How many jobs are pending again.
+    redriven: usize,
+    /// Their ids, oldest first.
+    job_ids: Vec<String>,
+}
+
+/// Puts dead (`FAILED`) jobs back in the queue with fresh attempts, as SQS's
+/// dead-letter redrive does: named ones, those with an error code or of a kind, or all
+/// (administrators only; audited as `jobs-redriven`).
+#[utoipa::path(post, path = "/v1/admin/jobs/redrive", tag = "jobs", request_body = RedriveBody,
+    responses(
+        (status = 200, description = "The jobs moved back to `PENDING`", body = RedriveResult),
+        (status = 400, description = "`invalid-request`: nothing selects the jobs, a bad id or limit", body = ErrorBody),
+    ))]
+async fn redrive_jobs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<RedriveBody>,
+) -> Result<Json<RedriveResult>, ApiError> {
+    let kind = body
+        .kind
+        .map(|k| JobKind::from_str(&k))
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid-request", e))?;
+    if body
+        .error_code
+        .as_deref()
+        .is_some_and(|c| c.is_empty() || c.len() > 100)
+    {
+        return Err(ApiError::bad_request(
+            "invalid-request",
+            "errorCode must be 1 to 100 characters",
+        ));
+    }
+    if body.job_ids.as_ref().is_some_and(|ids| ids.len() > 1000) {
+        return Err(ApiError::bad_request(
+            "invalid-request",
+            "at most 1000 jobIds at once",
+        ));
+    }
+    let request = RedriveRequest {
+        job_ids: body.job_ids,
+        error_code: body.error_code,
+        kind,
+        all: body.all,
+        limit: body.limit,
+    };
+    let moved = state
+        .services
+        .jobs
+        .redrive(&meta.0, &caller, request)
+        .await?;
+    Ok(Json(RedriveResult {
+        redriven: moved.len(),
+        job_ids: moved.iter().map(ToString::to_string).collect(),
+    }))
 }

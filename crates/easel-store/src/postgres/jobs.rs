@@ -2,15 +2,17 @@
 //! combination gets a plan that uses its index (a catch-all `$1 IS NULL OR …` query
 //! would settle on one generic plan for all of them).
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
-use easel_core::{JobId, JobStatus, Millis, now_millis};
+use easel_core::{JobId, JobKind, JobStatus, Millis, now_millis};
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::PgStore;
 use super::inserter::NewRow;
 use crate::jobs::pending_job;
 use crate::rows::{job_columns, job_from_row};
-use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, StoreError};
+use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive, StoreError};
 
 #[async_trait]
 impl Jobs for PgStore {
@@ -88,6 +90,9 @@ impl Jobs for PgStore {
         }
         if let Some(kind) = filter.kind {
             sql.push(" AND kind = ").push_bind(kind.as_str());
+        }
+        if let Some(code) = &filter.error_code {
+            sql.push(" AND error_code = ").push_bind(code);
         }
         if let Some(at) = filter.live_at {
             sql.push(" AND (expires_at IS NULL OR expires_at > ")
@@ -199,5 +204,53 @@ impl Jobs for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn redrive(&self, which: &Redrive, now: Millis) -> Result<Vec<JobId>, StoreError> {
+        let ids: Option<Vec<String>> = which
+            .ids
+            .as_ref()
+            .map(|ids| ids.iter().map(JobId::to_string).collect());
+        // One statement: the chosen dead jobs (locked, so two redrives cannot both
+        // move one) become pending and enter the queue; other processes hear `requeued`.
+        let moved: Vec<String> = sqlx::query_scalar(
+            "WITH chosen AS (
+                SELECT id FROM jobs
+                 WHERE status = 'FAILED' AND ($2::text IS NULL OR error_code = $2)
+                   AND ($3::text IS NULL OR kind = $3)
+                   AND ($4::text[] IS NULL OR id = ANY($4))
+                 ORDER BY id LIMIT $5
+                   FOR UPDATE SKIP LOCKED
+             ), moved AS (
+                UPDATE jobs SET status = 'PENDING', attempts = 0, error = NULL, error_code = NULL,
+                       results = '[]', progress = 0, progress_total = 0, updated_at = $1
+                  FROM chosen WHERE jobs.id = chosen.id
+                RETURNING jobs.id
+             ), queued AS (
+                INSERT INTO queue (job_id, visible_at) SELECT id, $1 FROM moved
+             )
+             SELECT id FROM moved, LATERAL (SELECT pg_notify($6, $7 || ' requeued ' || id)) AS n",
+        )
+        .bind(now)
+        .bind(&which.error_code)
+        .bind(which.kind.map(JobKind::as_str))
+        .bind(&ids)
+        .bind(i64::from(which.limit))
+        .bind(&self.signals.channel)
+        .bind(&self.signals.tag)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut moved: Vec<JobId> = moved
+            .iter()
+            .filter_map(|id| JobId::from_str(id).ok())
+            .collect();
+        moved.sort();
+        for id in &moved {
+            self.wakeups.job_changed(*id);
+        }
+        if !moved.is_empty() {
+            self.wakeups.job_enqueued();
+        }
+        Ok(moved)
     }
 }

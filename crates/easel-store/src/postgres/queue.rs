@@ -54,7 +54,8 @@ WITH done AS (
      WHERE q.job_id = c.id AND q.lease_token = c.token
     RETURNING q.job_id, c.results
 )
-UPDATE jobs SET status = 'COMPLETED', results = done.results, error = NULL, updated_at = $1,
+UPDATE jobs SET status = 'COMPLETED', results = done.results, error = NULL, error_code = NULL,
+       updated_at = $1,
        progress = CASE WHEN jobs.progress_total > 0 THEN jobs.progress_total
                        ELSE jobs.image_count END
   FROM done WHERE jobs.id = done.job_id
@@ -76,7 +77,7 @@ WITH held AS (
       FROM held WHERE q.job_id = held.job_id AND NOT held.dead
 )
 UPDATE jobs SET status = CASE WHEN held.dead THEN 'FAILED' ELSE 'PENDING' END,
-       error = $3,
+       error = $3, error_code = $10,
        results = CASE WHEN held.dead THEN $6 ELSE jobs.results END,
        progress = CASE WHEN held.dead THEN jobs.progress ELSE 0 END,
        updated_at = $7
@@ -93,7 +94,7 @@ WITH expired AS (
 ), dequeued AS (
     DELETE FROM queue q USING expired WHERE q.job_id = expired.job_id RETURNING q.job_id
 )
-UPDATE jobs SET status = 'FAILED', updated_at = $1,
+UPDATE jobs SET status = 'FAILED', updated_at = $1, error_code = 'lease-expired',
        error = 'the worker stopped responding (lease expired) during attempt '
                || jobs.attempts || ' of ' || jobs.max_attempts
   FROM dequeued WHERE jobs.id = dequeued.job_id
@@ -254,6 +255,7 @@ impl Queue for PgStore {
     async fn fail(
         &self,
         lease: &Lease,
+        code: &str,
         error: &str,
         retry_after: Option<Duration>,
         results: &[ImageResult],
@@ -270,6 +272,7 @@ impl Queue for PgStore {
             .bind(now)
             .bind(&self.signals.channel)
             .bind(&self.signals.tag)
+            .bind(code)
             .fetch_optional(&self.worker_pool)
             .await?;
         let Some(row) = row else {

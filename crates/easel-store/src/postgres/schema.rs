@@ -7,7 +7,8 @@
 
 /// Migrations in order; version N is `MIGRATIONS[N - 1]`. Never edit a released one:
 /// add the next.
-pub(super) const MIGRATIONS: &[&str] = &[JOBS, IDENTITY, REQUEST_LOG, SECRETS, UPLOADS];
+pub(super) const MIGRATIONS: &[&str] =
+    &[JOBS, IDENTITY, REQUEST_LOG, SECRETS, UPLOADS, ERROR_CODES];
 
 /// 1: jobs, the queue and object metadata.
 const JOBS: &str = r#"
@@ -212,4 +213,11 @@ CREATE TABLE uploads (
 );
 CREATE INDEX uploads_open ON uploads (created_at) WHERE state IN ('pending', 'ingesting');
 CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested', 'failed', 'expired');
+"#;
+
+/// 6: the stable code of a job's last failure, which dead jobs are listed and redriven
+/// by. No index: one on it (or on `status`) would make every job update non-HOT, and
+/// listing the dead is an administrator's occasional scan.
+const ERROR_CODES: &str = r#"
+ALTER TABLE jobs ADD COLUMN error_code TEXT COLLATE "C";
 "#;

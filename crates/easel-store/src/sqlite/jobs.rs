@@ -1,5 +1,7 @@
 //! [`Jobs`] for SQLite.
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
 use easel_core::{JobId, JobKind, JobStatus, Millis, now_millis};
 use sqlx::Row;
@@ -7,7 +9,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use crate::jobs::pending_job;
 use crate::rows::{job_columns, job_from_row};
-use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, StoreError};
+use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive, StoreError};
 
 #[async_trait]
 impl Jobs for SqliteStore {
@@ -117,6 +119,7 @@ impl Jobs for SqliteStore {
             " FROM jobs WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR id < ?3) AND (?5 IS NULL OR kind = ?5)
                AND (?6 IS NULL OR expires_at IS NULL OR expires_at > ?6)
+               AND (?7 IS NULL OR error_code = ?7)
              ORDER BY id DESC LIMIT ?4"
         ))
         .bind(&filter.owner)
@@ -125,6 +128,7 @@ impl Jobs for SqliteStore {
         .bind(i64::from(filter.limit))
         .bind(filter.kind.map(JobKind::as_str))
         .bind(filter.live_at)
+        .bind(&filter.error_code)
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(job_from_row).collect()
@@ -221,5 +225,49 @@ impl Jobs for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn redrive(&self, which: &Redrive, now: Millis) -> Result<Vec<JobId>, StoreError> {
+        let ids = which.ids.as_ref().map(|ids| {
+            serde_json::json!(ids.iter().map(JobId::to_string).collect::<Vec<_>>()).to_string()
+        });
+        let mut tx = self.begin_write().await?;
+        let moved: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET status = 'PENDING', attempts = 0, error = NULL, error_code = NULL,
+                    results = '[]', progress = 0, progress_total = 0, updated_at = ?1
+              WHERE id IN (SELECT id FROM jobs
+                            WHERE status = 'FAILED' AND (?2 IS NULL OR error_code = ?2)
+                              AND (?3 IS NULL OR kind = ?3)
+                              AND (?4 IS NULL OR id IN (SELECT value FROM json_each(?4)))
+                            ORDER BY id LIMIT ?5)
+              RETURNING id",
+        )
+        .bind(now)
+        .bind(&which.error_code)
+        .bind(which.kind.map(JobKind::as_str))
+        .bind(&ids)
+        .bind(i64::from(which.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &moved {
+            sqlx::query("INSERT INTO queue (job_id, visible_at) VALUES (?, ?)")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let mut moved: Vec<JobId> = moved
+            .iter()
+            .filter_map(|id| JobId::from_str(id).ok())
+            .collect();
+        moved.sort();
+        for id in &moved {
+            self.wakeups.job_changed(*id);
+        }
+        if !moved.is_empty() {
+            self.wakeups.job_enqueued();
+        }
+        Ok(moved)
     }
 }

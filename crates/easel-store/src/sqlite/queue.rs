@@ -51,7 +51,7 @@ impl SqliteStore {
     async fn reap_expired(&self, now: Millis) -> Result<(), StoreError> {
         self.last_reap.store(now, Ordering::Relaxed);
         let rows = sqlx::query(
-            "UPDATE jobs SET status = 'FAILED', updated_at = ?1,
+            "UPDATE jobs SET status = 'FAILED', updated_at = ?1, error_code = 'lease-expired',
                     error = 'the worker stopped responding (lease expired) during attempt '
                             || attempts || ' of ' || max_attempts
               WHERE id IN (SELECT q.job_id FROM queue q JOIN jobs j ON j.id = q.job_id
@@ -195,7 +195,7 @@ impl Queue for SqliteStore {
         // One statement for the whole batch: `jobs_dequeue` removes the queue entries.
         let done: Vec<String> = sqlx::query_scalar(
             "UPDATE jobs SET status = 'COMPLETED', results = c.results, progress = CASE WHEN jobs.progress_total > 0 THEN jobs.progress_total ELSE jobs.image_count END,
-                    error = NULL, updated_at = ?1
+                    error = NULL, error_code = NULL, updated_at = ?1
                FROM (SELECT value ->> '$.id' AS id, value ->> '$.token' AS token,
                             value ->> '$.results' AS results
                        FROM json_each(?2)) AS c
@@ -222,6 +222,7 @@ impl Queue for SqliteStore {
     async fn fail(
         &self,
         lease: &Lease,
+        code: &str,
         error: &str,
         retry_after: Option<Duration>,
         results: &[ImageResult],
@@ -231,7 +232,8 @@ impl Queue for SqliteStore {
         let mut tx = self.begin_write().await?;
         // Dead when the failure is permanent or the attempts are used up.
         let dead = sqlx::query(
-            "UPDATE jobs SET status = 'FAILED', error = ?1, results = ?2, updated_at = ?3
+            "UPDATE jobs SET status = 'FAILED', error = ?1, results = ?2, updated_at = ?3,
+                    error_code = ?7
               WHERE id = ?4 AND EXISTS (SELECT 1 FROM queue WHERE job_id = ?4 AND lease_token = ?5)
                 AND (?6 OR attempts >= max_attempts)",
         )
@@ -241,6 +243,7 @@ impl Queue for SqliteStore {
         .bind(&id)
         .bind(&lease.token)
         .bind(retry_after.is_none())
+        .bind(code)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -251,9 +254,10 @@ impl Queue for SqliteStore {
             let at = now + retry_after.map_or(0, millis);
             if drop_lease(&mut tx, lease, at).await? {
                 sqlx::query(
-                    "UPDATE jobs SET status = 'PENDING', error = ?, progress = 0, updated_at = ? WHERE id = ?",
+                    "UPDATE jobs SET status = 'PENDING', error = ?, error_code = ?, progress = 0, updated_at = ? WHERE id = ?",
                 )
                 .bind(error)
+                .bind(code)
                 .bind(now)
                 .bind(&id)
                 .execute(&mut *tx)

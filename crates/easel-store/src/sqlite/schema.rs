@@ -227,4 +227,9 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_open ON uploads (created_at) WHERE state IN ('pending', 'ingesting');
 CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested', 'failed', 'expired');
 "#,
+    // 9: the stable code of a job's last failure, which dead jobs are listed and
+    // redriven by.
+    r#"
+ALTER TABLE jobs ADD COLUMN error_code TEXT;
+"#,
 ];

@@ -83,6 +83,121 @@ async fn storage_failures_retry_then_leave_a_dead_job_with_its_error() {
         done["error"].as_str().unwrap().contains("storage failed"),
         "{done}"
     );
+    assert_eq!(done["errorCode"], "storage-failed", "{done}");
+}
+
+/// Dead letters, as SQS redrive handles them: an administrator lists the dead jobs by
+/// error code and, once the cause is fixed, puts them back; they run again with fresh
+/// attempts, and the redrive is audited. Others may not; an unnarrowed request is
+/// refused unless it says `all`.
+#[tokio::test]
+async fn dead_jobs_are_listed_by_error_code_and_redriven_by_an_administrator() {
+    let app = TestApp::spawn().await;
+    let key = app.upload("a.png", "image/png", png(40, 30)).await;
+    let outputs = app.dir.path().join("objects/outputs");
+    std::fs::remove_dir_all(&outputs).unwrap();
+    std::fs::write(&outputs, b"in the way").unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let job = app
+            .create_job(&json!({ "sources": [key], "preset": "thumbnail" }))
+            .await;
+        let id = job["jobId"].as_str().unwrap().to_owned();
+        assert_eq!(app.wait_for_job(&id).await["status"], "FAILED");
+        ids.push(id);
+    }
+    let admin = app.admin().await;
+    let get = |path: &str| admin.client.get(app.url(path)).send();
+    let dead: Value = get("/v1/jobs?status=FAILED&errorCode=storage-failed")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = dead["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[1].as_str(), ids[0].as_str()], "{dead}");
+    let other: Value = get("/v1/jobs?status=FAILED&errorCode=corrupt-image")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["jobs"], json!([]));
+
+    // Not for the job's owner, who is no administrator.
+    let response = app
+        .post_json(
+            "/v1/admin/jobs/redrive",
+            &json!({ "errorCode": "storage-failed" }),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::FORBIDDEN);
+    let redrive = |body: Value| {
+        admin
+            .client
+            .post(app.url("/v1/admin/jobs/redrive"))
+            .json(&body)
+            .send()
+    };
+    let response = redrive(json!({})).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+    let response = redrive(json!({ "jobIds": ["nope"] })).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+
+    // The cause fixed, one job by id, then the rest by code.
+    std::fs::remove_file(&outputs).unwrap();
+    std::fs::create_dir_all(&outputs).unwrap();
+    let moved: Value = redrive(json!({ "jobIds": [ids[0]] }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved, json!({ "redriven": 1, "jobIds": [ids[0]] }));
+    let done = app.wait_for_job(&ids[0]).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempts"], 1);
+    assert!(done["errorCode"].is_null());
+    let moved: Value = redrive(json!({ "errorCode": "storage-failed", "kind": "process" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["redriven"], 1, "{moved}");
+    assert_eq!(app.wait_for_job(&ids[1]).await["status"], "COMPLETED");
+    let nothing: Value = redrive(json!({ "all": true }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nothing["redriven"], 0);
+
+    let events: Value = get("/v1/admin/audit?limit=100")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let redriven: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "jobs-redriven")
+        .collect();
+    assert_eq!(redriven.len(), 3, "{events}");
+    assert!(
+        redriven
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains(&ids[0])),
+        "{redriven:?}"
+    );
 }
 
 #[tokio::test]
