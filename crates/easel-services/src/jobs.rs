@@ -273,7 +273,7 @@ impl Jobs {
     ) -> Result<Job, ServiceError> {
         let job = self.get(context, caller, raw_id).await?;
         match self.store.cancel(job.id).await? {
-            CancelOutcome::Cancelled(job) => Ok(job),
+            CancelOutcome::Cancelled(job) => Ok(*job),
             CancelOutcome::NotCancellable(status) => Err(ServiceError::new(
                 ErrorKind::Conflict,
                 "job-not-cancellable",

@@ -81,7 +81,7 @@ pub struct Created {
 #[derive(Debug, Clone)]
 pub enum CancelOutcome {
     /// The job was pending and is now cancelled.
-    Cancelled(Job),
+    Cancelled(Box<Job>),
     /// The job is in a state that cannot be cancelled.
     NotCancellable(JobStatus),
     /// No such job.

@@ -147,7 +147,7 @@ impl Jobs for SqliteStore {
         .await?;
         if let Some(row) = row {
             self.wakeups.job_changed(id);
-            return Ok(CancelOutcome::Cancelled(job_from_row(&row)?));
+            return Ok(CancelOutcome::Cancelled(Box::new(job_from_row(&row)?)));
         }
         Ok(match self.get(id).await? {
             Some(job) => CancelOutcome::NotCancellable(job.status),
