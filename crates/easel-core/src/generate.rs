@@ -183,6 +183,9 @@ pub struct GenerateSpec {
     pub quality: Quality,
     /// Which API the request came through.
     pub dialect: Dialect,
+    /// Where to POST a signed webhook when the generation ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub enum JobKind {
     Noop,
     /// Generates or edits images with an engine ([`GenerateSpec`]).
     Generate,
+    /// Delivers a webhook about another job's end ([`WebhookSpec`]).
+    Webhook,
 }
 
 impl JobKind {
@@ -27,6 +29,7 @@ impl JobKind {
             JobKind::Process => "process",
             JobKind::Noop => "noop",
             JobKind::Generate => "generate",
+            JobKind::Webhook => "webhook",
         }
     }
 }
@@ -39,6 +42,7 @@ impl FromStr for JobKind {
             "process" => Ok(JobKind::Process),
             "noop" => Ok(JobKind::Noop),
             "generate" => Ok(JobKind::Generate),
+            "webhook" => Ok(JobKind::Webhook),
             other => Err(format!("unknown job kind `{other}`")),
         }
     }
@@ -208,4 +212,22 @@ pub struct ProcessSpec {
     /// Free-form client metadata, returned as given.
     #[serde(default)]
     pub metadata: serde_json::Value,
+    /// Where to POST a signed webhook when the job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+/// A webhook delivery job: POST `payload` to `url`, signed the Standard Webhooks way
+/// with the owner's secret, retried with backoff until it is answered with a 2xx.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// The job the webhook is about.
+    pub target: crate::JobId,
+    /// Where to POST.
+    pub url: String,
+    /// `job.completed` or `job.failed`.
+    pub event: String,
+    /// The body's `data`: the job as it ended.
+    pub payload: serde_json::Value,
 }

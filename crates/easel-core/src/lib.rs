@@ -1,6 +1,7 @@
 //! Easel's domain vocabulary shared by every crate: identifiers, object keys, buckets,
-//! principals, timestamps, the job, generation and moderation vocabularies, quota classes
-//! and the idempotency key. Pure types, each parsed once where it enters; no I/O.
+//! principals, timestamps, the job, generation and moderation vocabularies, quota classes,
+//! the idempotency key and webhooks' signing and address rules. Pure types, each parsed
+//! once where it enters; no I/O.
 
 mod bucket;
 mod generate;
@@ -13,6 +14,7 @@ mod names;
 mod principal;
 mod time;
 mod usage;
+mod webhook;
 
 pub use bucket::{Bucket, BucketParseError};
 pub use generate::{Dialect, EngineErrorCode, GenerateSpec, OutputFormat, Quality, TaskType};
@@ -20,6 +22,7 @@ pub use idempotency::{IdempotencyKey, InvalidIdempotencyKey, MAX_IDEMPOTENCY_KEY
 pub use ids::{JobId, JobIdParseError};
 pub use job::{
     Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
+    WebhookSpec,
 };
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
 pub use moderation::{ModerationPolicy, ModerationSurface};
@@ -27,3 +30,4 @@ pub use names::UnknownName;
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};
 pub use usage::{OpClass, QuotaPeriod};
+pub use webhook::{MAX_CALLBACK_URL, WebhookPolicy, owner_secret, signature};

@@ -48,6 +48,8 @@ pub struct GenerationSettings {
     pub max_wait_secs: u64,
     /// Largest generation request body (images travel inside it, in base64).
     pub max_body_bytes: usize,
+    /// Which callback URLs are allowed.
+    pub webhooks: easel_core::WebhookPolicy,
 }
 
 impl Default for GenerationSettings {
@@ -59,6 +61,7 @@ impl Default for GenerationSettings {
             retention_secs: 30 * 86_400,
             max_wait_secs: 300,
             max_body_bytes: 25 * 1024 * 1024,
+            webhooks: easel_core::WebhookPolicy::default(),
         }
     }
 }
@@ -83,6 +86,8 @@ pub struct GenerationInput {
     pub dialect: Dialect,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Where to POST a signed webhook when the generation ends.
+    pub callback_url: Option<String>,
 }
 
 /// Reads a client's output format (`png`, `jpeg`/`jpg`, `webp`, any case).

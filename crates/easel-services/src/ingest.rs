@@ -519,6 +519,7 @@ impl Ingest {
                 pipeline: PipelineChoice::Resolved(rule.pipeline.clone(), rule.preset.clone()),
                 metadata: json!({ "trigger": rule.prefix }),
                 idempotency_key: Some(trigger_key(object, index)),
+                callback_url: None,
             };
             match self
                 .submitter

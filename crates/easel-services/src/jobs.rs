@@ -10,7 +10,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use easel_core::{JobId, JobKind, JobStatus, Millis, Principal, now_millis};
-use easel_store::{CancelOutcome, Job, JobFilter, Jobs as JobStore, Queue, Redrive, Wakeups};
+use easel_store::{
+    CancelOutcome, Deliveries, Delivery, Job, JobFilter, Jobs as JobStore, Queue, Redrive, Wakeups,
+};
 
 use crate::audit::{Actor, Auditor, RequestContext};
 use crate::error::{ErrorKind, ServiceError};
@@ -88,26 +90,58 @@ pub struct Jobs {
     audit: Arc<Auditor>,
     submitter: Arc<Submitter>,
     ingest: Arc<Ingest>,
+    deliveries: Arc<dyn Deliveries>,
+    webhook_key: Arc<Vec<u8>>,
+}
+
+/// What the jobs service reads and writes.
+pub struct JobPorts {
+    /// Job records.
+    pub store: Arc<dyn JobStore>,
+    /// The queue (its depth).
+    pub queue: Arc<dyn Queue>,
+    /// In-process job change signals.
+    pub wakeups: Arc<Wakeups>,
+    /// The webhook delivery log.
+    pub deliveries: Arc<dyn Deliveries>,
 }
 
 impl Jobs {
-    /// Jobs over `store`; submissions go through `submitter`.
+    /// Jobs over `ports`; submissions go through `submitter`; webhook secrets derive
+    /// from `webhook_key`.
     pub fn new(
-        store: Arc<dyn JobStore>,
-        queue: Arc<dyn Queue>,
-        wakeups: Arc<Wakeups>,
+        ports: JobPorts,
         audit: Arc<Auditor>,
         submitter: Arc<Submitter>,
         ingest: Arc<Ingest>,
+        webhook_key: Arc<Vec<u8>>,
     ) -> Jobs {
         Jobs {
-            store,
-            queue,
-            wakeups,
+            store: ports.store,
+            queue: ports.queue,
+            wakeups: ports.wakeups,
             audit,
             submitter,
             ingest,
+            deliveries: ports.deliveries,
+            webhook_key,
         }
+    }
+
+    /// The secret `caller`'s webhooks are signed with (`whsec_…`, Standard Webhooks).
+    pub fn webhook_secret(&self, caller: &Principal) -> String {
+        easel_core::owner_secret(&self.webhook_key, &caller.id)
+    }
+
+    /// The delivery attempts of the webhooks of `caller`'s job `raw_id`, oldest first.
+    pub async fn deliveries(
+        &self,
+        context: &RequestContext,
+        caller: &Principal,
+        raw_id: &str,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        let job = self.get(context, caller, raw_id).await?;
+        Ok(self.deliveries.list_deliveries(job.id, 1000).await?)
     }
 
     /// The named pipelines a job may use.

@@ -16,7 +16,7 @@ use crate::audit::Auditor;
 use crate::generation::{Generation, GenerationPorts, GenerationSettings};
 use crate::identity::{Identity, Tokens};
 use crate::ingest::{Ingest, IngestPorts, TriggerRule, UploadSettings};
-use crate::jobs::{JobSettings, Jobs, Submitter};
+use crate::jobs::{JobPorts, JobSettings, Jobs, Submitter};
 use crate::objects::ObjectAccess;
 use crate::usage::{Plans, Usage};
 
@@ -36,6 +36,8 @@ pub struct Ports {
     pub identity: Arc<dyn IdentityStore>,
     /// The generation request log.
     pub request_log: Arc<dyn RequestLog>,
+    /// The webhook delivery log.
+    pub deliveries: Arc<dyn easel_store::Deliveries>,
     /// In-process job change signals.
     pub wakeups: Arc<Wakeups>,
     /// Checks Easel's own presigned URLs (the filesystem store's `/o/…` route).
@@ -66,6 +68,8 @@ pub struct ServicesSettings {
     pub generation: GenerationSettings,
     /// The detection models `detect` operations use; `None` when none are set up.
     pub detector: Option<Arc<dyn ObjectDetector>>,
+    /// The deployment's key webhook signing secrets are derived from.
+    pub webhook_key: Arc<Vec<u8>>,
     /// Image moderation (uploads are checked as they are taken in); `None` when off.
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
@@ -128,12 +132,16 @@ impl Services {
             settings.uploads,
         ));
         let jobs = Arc::new(Jobs::new(
-            ports.jobs.clone(),
-            ports.queue.clone(),
-            ports.wakeups.clone(),
+            JobPorts {
+                store: ports.jobs.clone(),
+                queue: ports.queue.clone(),
+                wakeups: ports.wakeups.clone(),
+                deliveries: ports.deliveries.clone(),
+            },
             audit.clone(),
             submitter,
             ingest.clone(),
+            settings.webhook_key,
         ));
         let objects = Arc::new(ObjectAccess::new(
             ports.blobs.clone(),

@@ -12,6 +12,7 @@
 mod audit;
 mod blobs;
 mod copy;
+mod deliveries;
 mod error;
 mod external;
 mod fs_blobs;
@@ -38,6 +39,7 @@ mod wakeups;
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{BlobStat, Blobs, ByteStream, PutOutcome};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};
+pub use deliveries::{Deliveries, Delivery};
 pub use error::StoreError;
 pub use external::{ExternalPrincipal, ExternalPrincipals};
 pub use identity::IdentityStore;

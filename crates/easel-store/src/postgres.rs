@@ -39,6 +39,7 @@
 //! and a database newer than the binary is refused ([`StoreError::SchemaTooNew`]).
 
 mod audit;
+mod deliveries;
 mod external;
 mod inserter;
 mod jobs;

@@ -4,6 +4,7 @@
 //! and several processes may share the file (they wait on each other's locks).
 
 mod audit;
+mod deliveries;
 mod external;
 mod inserter;
 mod jobs;

@@ -14,11 +14,11 @@ use easel_core::{
     Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, now_millis,
 };
 use easel_store::{
-    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion,
-    ExpectedUpload, ExternalPrincipal, FailOutcome, IdentityStore, JobFilter, Jobs, Lease,
-    LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Objects,
-    Queue, QuotaOutcome, QuotaWindow, RateDecision, Redrive, RequestLog, RequestRecord,
-    RotateOutcome, SqliteStore, StoreError, UploadSettled, UploadState, Uploads, User, Wakeups,
+    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, Delivery,
+    ExpectedUpload, ExternalPrincipal, FailOutcome, JobFilter, Jobs, Lease, LockoutPolicy,
+    MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue, QuotaOutcome,
+    QuotaWindow, RateDecision, Redrive, RequestRecord, RotateOutcome, SqliteStore, StoreError,
+    UploadSettled, UploadState, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -27,8 +27,8 @@ mod pg;
 #[path = "support/s3.rs"]
 mod s3;
 
-trait MetaStore: Jobs + Queue + Objects + Uploads + IdentityStore + RequestLog + 'static {}
-impl<T: Jobs + Queue + Objects + Uploads + IdentityStore + RequestLog + 'static> MetaStore for T {}
+trait MetaStore: easel_store::MetadataStore {}
+impl<T: easel_store::MetadataStore> MetaStore for T {}
 
 const LONG: Duration = Duration::from_secs(300);
 
@@ -318,6 +318,45 @@ async fn expired_lease_is_reclaimed_then_dead(store: Arc<impl MetaStore>) {
     assert_eq!(dead.status, JobStatus::Failed);
     assert!(dead.error.unwrap().contains("lease expired"));
     assert_eq!(dead.error_code.as_deref(), Some("lease-expired"));
+}
+
+/// Webhook delivery attempts, listed per target job, oldest first.
+async fn webhook_delivery_log(store: Arc<impl MetaStore>) {
+    let target = JobId::new();
+    let other = JobId::new();
+    let delivery = JobId::new();
+    let attempt = |target, attempt: u32, status: Option<u16>, error: Option<&str>| Delivery {
+        target,
+        delivery,
+        attempt,
+        at: 1_000 + i64::from(attempt),
+        url: "https://example.com/hook".into(),
+        status,
+        error: error.map(str::to_owned),
+        duration_ms: 12,
+    };
+    let first = attempt(target, 1, Some(500), Some("the receiver answered 500"));
+    let second = attempt(target, 2, Some(204), None);
+    let unreachable = attempt(other, 1, None, Some("connection refused"));
+    for d in [&second, &unreachable, &first] {
+        store.record_delivery(d).await.unwrap();
+    }
+    assert_eq!(
+        store.list_deliveries(target, 10).await.unwrap(),
+        vec![first.clone(), second]
+    );
+    assert_eq!(store.list_deliveries(target, 1).await.unwrap(), vec![first]);
+    assert_eq!(
+        store.list_deliveries(other, 10).await.unwrap(),
+        vec![unreachable]
+    );
+    assert!(
+        store
+            .list_deliveries(JobId::new(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Dead jobs listed by error code and put back in the queue (SQS's redrive): by ids,
@@ -1681,6 +1720,7 @@ macro_rules! store_tests {
             permanent_failure_is_dead_at_once,
             expired_lease_is_reclaimed_then_dead,
             dead_jobs_are_listed_by_code_and_redriven,
+            webhook_delivery_log,
             cancel_and_release,
             concurrent_claims_are_exclusive,
             batches_claim_oldest_first_and_complete_per_lease,

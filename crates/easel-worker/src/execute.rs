@@ -76,6 +76,7 @@ pub async fn execute(
         JobKind::Noop => Ok(Vec::new()),
         JobKind::Process => process_job(claim, deps, budgets).await,
         JobKind::Generate => crate::generate::generate_job(claim, deps, &budgets.cpu).await,
+        JobKind::Webhook => crate::webhook::deliver(claim, deps).await,
     }
 }
 

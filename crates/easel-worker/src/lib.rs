@@ -8,6 +8,8 @@ mod execute;
 mod generate;
 mod outputs;
 mod pool;
+mod webhook;
 
 pub use execute::{JobFailure, execute};
 pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};
+pub use webhook::WebhookSettings;

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use easel_core::JobStatus;
 use easel_engines::Engines;
 use easel_image::Limits;
 use easel_store::{Blobs, Claim, Completion, FailOutcome, Objects, Queue, RequestLog, Wakeups};
@@ -60,6 +61,8 @@ pub struct WorkerDeps {
     pub detector: Option<Arc<dyn easel_image::ObjectDetector>>,
     /// Moderation of generated images and process outputs; `None` when it is off.
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
+    /// Webhooks of jobs that asked for one; `None`: none are queued or delivered.
+    pub webhooks: Option<Arc<crate::WebhookSettings>>,
 }
 
 /// Running worker tasks.
@@ -321,6 +324,7 @@ async fn run_claimed(
     metrics::histogram!("easel_job_duration_seconds", "kind" => kind).record(elapsed);
     match outcome {
         Ok(results) => {
+            let completion_results = results.clone();
             let completion = Completion {
                 lease: claim.lease.clone(),
                 results,
@@ -329,6 +333,17 @@ async fn run_claimed(
                 Ok(true) => {
                     metrics::counter!("easel_jobs_finished_total", "kind" => kind, "outcome" => "completed").increment(1);
                     tracing::info!(elapsed, "job completed");
+                    let status = JobStatus::Completed;
+                    let results = &completion_results;
+                    crate::webhook::announce(
+                        deps,
+                        &claim.job,
+                        status,
+                        results,
+                        None,
+                        &claim.lease.token,
+                    )
+                    .await;
                 }
                 Ok(false) => {
                     tracing::warn!("job finished after its lease was lost; result dropped")
@@ -366,6 +381,17 @@ async fn run_claimed(
                 Ok(FailOutcome::Dead) => {
                     metrics::counter!("easel_jobs_finished_total", "kind" => kind, "outcome" => "failed").increment(1);
                     tracing::warn!(error = %failure.message, "job failed");
+                    let error = Some((failure.code.as_str(), failure.message.as_str()));
+                    let status = JobStatus::Failed;
+                    crate::webhook::announce(
+                        deps,
+                        &claim.job,
+                        status,
+                        &failure.results,
+                        error,
+                        &claim.lease.token,
+                    )
+                    .await;
                 }
                 Ok(FailOutcome::LeaseLost) => tracing::warn!("job failed after its lease was lost"),
                 Err(error) => {

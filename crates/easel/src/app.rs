@@ -15,7 +15,7 @@ use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
 use easel_services::{Ports, Services, ServicesSettings};
 use easel_store::{Blobs, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups};
-use easel_worker::{WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
+use easel_worker::{WebhookSettings, WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -60,10 +60,19 @@ impl Stores {
 
     /// What workers need. Fails when image moderation is on and its model cannot be
     /// loaded (a worker must not store what it was told to check without checking).
-    pub fn worker_deps(&self, config: &Config) -> anyhow::Result<Arc<WorkerDeps>> {
+    pub async fn worker_deps(&self, config: &Config) -> anyhow::Result<Arc<WorkerDeps>> {
         let moderation = config
             .image_moderation
             .build(&self.detection, self.metadata.clone())?;
+        let secrets = crate::secrets::shared(config, self.metadata.clone())?;
+        let webhooks = WebhookSettings {
+            key: Arc::new(crate::secrets::webhook_key(&secrets).await?),
+            policy: config.webhooks.policy(),
+            max_attempts: config.webhooks.max_attempts,
+            timeout: Duration::from_secs(config.webhooks.timeout_secs),
+            jobs: self.metadata.clone(),
+            deliveries: self.metadata.clone(),
+        };
         Ok(Arc::new(WorkerDeps {
             queue: self.metadata.clone(),
             objects: self.metadata.clone(),
@@ -74,6 +83,7 @@ impl Stores {
             request_log: self.metadata.clone(),
             detector: Some(self.detection.clone()),
             moderation,
+            webhooks: Some(Arc::new(webhooks)),
         }))
     }
 }
@@ -219,6 +229,7 @@ impl Application {
             blobs: stores.blobs.clone(),
             identity: stores.metadata.clone(),
             request_log: stores.metadata.clone(),
+            deliveries: stores.metadata.clone(),
             wakeups: stores.wakeups.clone(),
             presigner: presigner.clone(),
             engines: stores.engines.clone(),
@@ -229,6 +240,7 @@ impl Application {
             jobs: JobSettings {
                 max_sources_per_job: config.jobs.max_sources,
                 max_attempts: config.queue.max_attempts,
+                webhooks: config.webhooks.policy(),
             },
             uploads: UploadSettings {
                 max_upload_bytes: config.storage.max_upload_bytes,
@@ -240,11 +252,15 @@ impl Application {
             triggers,
             presets,
             limits: config.limits.clone(),
-            generation: config.generation.settings()?,
+            generation: easel_services::generation::GenerationSettings {
+                webhooks: config.webhooks.policy(),
+                ..config.generation.settings()?
+            },
             detector: Some(stores.detection.clone()),
             moderation: config
                 .image_moderation
                 .build(&stores.detection, stores.metadata.clone())?,
+            webhook_key: Arc::new(crate::secrets::webhook_key(&secrets).await?),
         };
         let services = Services::new(ports, services_settings, shutdown.clone());
         tokio::spawn(retention_sweep(
@@ -270,7 +286,7 @@ impl Application {
         let router = easel_api::router(state);
         let workers = match config.workers.in_process {
             true => Some(spawn_workers(
-                stores.worker_deps(&config)?,
+                stores.worker_deps(&config).await?,
                 worker_settings(&config),
                 shutdown.clone(),
             )),

@@ -68,6 +68,40 @@ pub struct Config {
     pub detection: DetectionConfig,
     /// Moderation of generated images and process outputs with a detection model.
     pub image_moderation: ImageModerationConfig,
+    /// Webhooks (`callbackUrl`) of jobs and generations.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Allow callback URLs on private, loopback and link-local addresses (receivers on
+    /// the deployment's own network). Default false: refused, against SSRF.
+    pub allow_private: bool,
+    /// Attempts per delivery, with the queue's backoff between them. Default 8.
+    pub max_attempts: u32,
+    /// How long one attempt may take, in seconds. Default 10.
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private: false,
+            max_attempts: 8,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The address policy.
+    pub fn policy(&self) -> easel_core::WebhookPolicy {
+        easel_core::WebhookPolicy {
+            allow_private: self.allow_private,
+        }
+    }
 }
 
 impl Default for Config {
@@ -91,6 +125,7 @@ impl Default for Config {
             engines: EnginesConfig::default(),
             detection: DetectionConfig::default(),
             image_moderation: ImageModerationConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -436,6 +471,9 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.storage.database()?;
         self.image_moderation.validate()?;
+        if self.webhooks.max_attempts == 0 || self.webhooks.timeout_secs == 0 {
+            bail!("webhooks.max_attempts and webhooks.timeout_secs must be at least 1");
+        }
         if self.storage.database_max_connections == 0 {
             bail!("storage.database_max_connections must be at least 1");
         }

@@ -21,6 +21,8 @@ use crate::config::Config;
 const PRESIGN_SECRET: &str = "presign/local";
 /// The name of the secret SigV4 access-key secrets are derived from.
 const ACCESS_KEY_SECRET: &str = "access-keys/derivation";
+/// The shared secret each owner's webhook signing secret is derived from.
+const WEBHOOK_SECRET: &str = "webhooks/derivation";
 /// How often a process reloads the signing keys (rotation elsewhere reaches it then).
 const KEY_RELOAD: Duration = Duration::from_secs(20);
 
@@ -131,6 +133,15 @@ pub async fn access_key_secret(
         .get_or_create(ACCESS_KEY_SECRET, &initial, now_millis())
         .await
         .context("cannot load the access-key secret")
+}
+
+/// The secret webhook signing secrets are derived from (the deployment's, made by the
+/// first process that needs it).
+pub async fn webhook_key(secrets: &SharedSecrets) -> anyhow::Result<Vec<u8>> {
+    secrets
+        .get_or_create(WEBHOOK_SECRET, &random_32(), now_millis())
+        .await
+        .context("cannot load the webhook key")
 }
 
 /// Reloads the signing keys every [`KEY_RELOAD`] until `shutdown`, so a rotation made

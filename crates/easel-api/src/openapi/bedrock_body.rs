@@ -178,4 +178,9 @@ pub struct NativeGenerationBody {
     output_quality: Option<u8>,
     /// A style preset by name (`GET /v1/engines` lists them); it needs a prompt.
     style_preset: Option<String>,
+    /// An `http(s)` URL that gets a signed webhook when the generation ends (as for
+    /// jobs: Standard Webhooks headers, retried until a 2xx; private addresses refused
+    /// unless the deployment allows them).
+    #[schema(min_length = 1, max_length = 2048)]
+    callback_url: Option<String>,
 }

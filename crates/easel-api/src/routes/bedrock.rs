@@ -356,6 +356,7 @@ async fn run(
         style: None,
         dialect: Dialect::Bedrock,
         idempotency_key: None,
+        callback_url: None,
     };
     let generation = &state.services.generation;
     let job = generation

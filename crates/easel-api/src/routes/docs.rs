@@ -49,7 +49,7 @@ pub fn routes() -> Routes {
             `{\"error\":{\"code\",\"message\",\"requestId\"}}`."
     ),
     paths(
-        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::redrive_jobs,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::redrive_jobs, jobs::list_deliveries, jobs::webhook_secret,
         jobs::list_presets, events::job_events,
         uploads::presign_native, uploads::complete, uploads::store_events, objects::download, objects::upload,
         metadata::object_metadata,

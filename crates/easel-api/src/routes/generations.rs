@@ -138,6 +138,7 @@ fn native_input(
         .map(parse_output_format)
         .transpose()?;
     let style = take_string(&mut map, "stylePreset")?;
+    let callback_url = take_string(&mut map, "callbackUrl")?;
     let output_quality = match map.remove("outputQuality") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(n.as_u64().filter(|q| (1..=100).contains(q)).ok_or_else(
@@ -164,6 +165,7 @@ fn native_input(
         style,
         dialect: Dialect::Native,
         idempotency_key,
+        callback_url,
     })
 }
 

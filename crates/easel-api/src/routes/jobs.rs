@@ -1,5 +1,5 @@
-//! Native jobs API: submit, read, list, cancel, and the administrators' dead-letter
-//! redrive.
+//! Native jobs API: submit, read, list, cancel, webhook deliveries and the signing
+//! secret, and the administrators' dead-letter redrive.
 
 use std::str::FromStr;
 
@@ -35,6 +35,18 @@ pub fn routes() -> Routes {
             Access::Owned,
             &["GET", "DELETE"],
             get(get_job).delete(cancel_job),
+        )
+        .add(
+            "/v1/jobs/{id}/deliveries",
+            Access::Owned,
+            &["GET"],
+            get(list_deliveries),
+        )
+        .add(
+            "/v1/me/webhook-secret",
+            Access::Authenticated,
+            &["GET"],
+            get(webhook_secret),
         )
         .add(
             "/v1/admin/jobs/redrive",
@@ -144,6 +156,14 @@ struct CreateJob {
     /// Free-form metadata, returned with the job.
     #[serde(default)]
     metadata: serde_json::Value,
+    /// An `http(s)` URL that gets a signed webhook (Standard Webhooks: `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature` under the secret of
+    /// `GET /v1/me/webhook-secret`) when the job ends, retried with backoff until it
+    /// answers 2xx. Private, loopback and link-local addresses are refused unless the
+    /// deployment allows them.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 2048)]
+    callback_url: Option<String>,
 }
 
 fn default_kind() -> JobKind {
@@ -160,7 +180,7 @@ fn default_kind() -> JobKind {
         (status = 202, description = "Accepted; `Location` names the job", body = JobView,
             headers(("Location" = String, description = "`/v1/jobs/{id}`"),
                 ("idempotent-replayed" = Option<String>, description = "`true` when this answers a repeated key"))),
-        (status = 400, description = "`invalid-request`, `invalid-sources`, `invalid-source`, `unknown-preset`, `invalid-pipeline`, `missing-pipeline`, `invalid-idempotency-key` or a pipeline check's code", body = ErrorBody),
+        (status = 400, description = "`invalid-request`, `invalid-sources`, `invalid-source`, `unknown-preset`, `invalid-pipeline`, `missing-pipeline`, `invalid-callback-url`, `invalid-idempotency-key` or a pipeline check's code", body = ErrorBody),
         (status = 404, description = "`object-not-found`: a source does not exist or is not the caller's", body = ErrorBody),
         (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
         (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
@@ -193,6 +213,7 @@ async fn create_job(
         pipeline,
         metadata: body.metadata,
         idempotency_key,
+        callback_url: body.callback_url,
     };
     let created = state.services.jobs.submit(&caller, request).await?;
     let links = Links::for_jobs(state.signer.as_ref(), [&created.job]).await?;
@@ -396,4 +417,84 @@ async fn redrive_jobs(
         redriven: moved.len(),
         job_ids: moved.iter().map(ToString::to_string).collect(),
     }))
+}
+
+/// One attempt to deliver a job's webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct DeliveryView {
+    /// The delivery (its `webhook-id` header; the same on every retry).
+    delivery_id: String,
+    /// Which attempt, from 1.
+    attempt: u32,
+    /// RFC 3339.
+    at: String,
+    /// Where it went.
+    url: String,
+    /// The receiver's HTTP status, when it answered.
+    status: Option<u16>,
+    /// Why it failed, when it did.
+    error: Option<String>,
+    /// How long it took, in milliseconds.
+    duration_ms: u64,
+}
+
+/// The delivery log of a job's webhooks.
+#[derive(Debug, Serialize, ToSchema)]
+struct DeliveryList {
+    /// Oldest first.
+    deliveries: Vec<DeliveryView>,
+}
+
+/// Every attempt to deliver the job's webhook (`callbackUrl`), oldest first.
+#[utoipa::path(get, path = "/v1/jobs/{id}/deliveries", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The attempts", body = DeliveryList),
+        (status = 404, description = "`job-not-found`", body = ErrorBody),
+    ))]
+async fn list_deliveries(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let attempts = state
+        .services
+        .jobs
+        .deliveries(&meta.0, &caller, &id)
+        .await?;
+    let deliveries = attempts
+        .into_iter()
+        .map(|d| DeliveryView {
+            delivery_id: d.delivery.to_string(),
+            attempt: d.attempt,
+            at: easel_core::rfc3339(d.at),
+            url: d.url,
+            status: d.status,
+            error: d.error,
+            duration_ms: d.duration_ms,
+        })
+        .collect();
+    Ok(Json(DeliveryList { deliveries }))
+}
+
+/// The caller's webhook signing secret.
+#[derive(Debug, Serialize, ToSchema)]
+struct WebhookSecret {
+    /// `whsec_…`: verify `webhook-signature` as Standard Webhooks says (the base64
+    /// HMAC-SHA256, under the secret's decoded bytes, of `{webhook-id}.{webhook-timestamp}.{body}`).
+    secret: String,
+}
+
+/// The secret that signs the caller's webhooks.
+#[utoipa::path(get, path = "/v1/me/webhook-secret", tag = "jobs",
+    responses((status = 200, description = "The secret", body = WebhookSecret)))]
+async fn webhook_secret(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Json<WebhookSecret> {
+    Json(WebhookSecret {
+        secret: state.services.jobs.webhook_secret(&caller),
+    })
 }

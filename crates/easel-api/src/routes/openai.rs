@@ -131,6 +131,7 @@ async fn run(
         style: None,
         dialect: Dialect::OpenAi,
         idempotency_key: None,
+        callback_url: None,
     };
     let generation = &state.services.generation;
     let job = generation

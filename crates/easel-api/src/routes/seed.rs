@@ -115,6 +115,7 @@ async fn process(
         pipeline: PipelineChoice::Preset(state.settings.seed_preset.clone()),
         metadata,
         idempotency_key,
+        callback_url: None,
     };
     let created = state.services.jobs.submit(&caller, request).await?;
     let count = created.job.image_count;

@@ -160,6 +160,7 @@ async fn run(
         style: None,
         dialect: Dialect::Seed,
         idempotency_key: None,
+        callback_url: None,
     };
     let generation = &state.services.generation;
     let job = generation

@@ -135,6 +135,7 @@ impl Generation {
             // Regenerations are asked for through the native history API.
             dialect: Dialect::Native,
             idempotency_key: None,
+            callback_url: None,
         };
         self.submit_and_wait(caller, input, wait).await
     }

@@ -66,6 +66,16 @@ impl Generation {
             return Err(GenError::Refused(REFUSAL.to_owned()));
         }
 
+        if let Some(url) = &input.callback_url {
+            settings
+                .webhooks
+                .check_url(url)
+                .map_err(|message| GenError::BadOption {
+                    code: "invalid-callback-url",
+                    field: "callbackUrl",
+                    message,
+                })?;
+        }
         let engine = choose_engine(&self.ports.engines, input.engine.as_deref(), task)?;
         let max_images = engine.capabilities().max_images;
         if parsed.config.number_of_images > max_images {
@@ -108,6 +118,7 @@ impl Generation {
             cfg_scale: parsed.config.cfg_scale,
             quality: parsed.config.quality,
             dialect: input.dialect,
+            callback_url: input.callback_url.clone(),
         };
         let now = now_millis();
         let new = NewJob {
@@ -217,6 +228,7 @@ fn input_hash(input: &GenerationInput, model: &str) -> String {
         "format": input.output_format,
         "quality": input.output_quality,
         "style": input.style,
+        "callbackUrl": input.callback_url,
     });
     request_hash(&canonical.to_string())
 }

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use easel_core::{IdempotencyKey, JobId, JobKind, ObjectRef, OpClass, Principal, ProcessSpec};
+use easel_core::{
+    IdempotencyKey, JobId, JobKind, ObjectRef, OpClass, Principal, ProcessSpec, WebhookPolicy,
+};
 use easel_image::{Limits, ObjectDetector, Op, Pipeline};
 use easel_store::{Created, Job, Jobs as JobStore, NewJob, Objects, StoreError};
 use serde_json::json;
@@ -41,6 +43,8 @@ pub struct SubmitRequest {
     pub metadata: serde_json::Value,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Where to POST a signed webhook when the job ends.
+    pub callback_url: Option<String>,
 }
 
 /// A submitted job.
@@ -68,6 +72,8 @@ pub struct JobSettings {
     pub max_sources_per_job: usize,
     /// Attempts a job gets before it is dead.
     pub max_attempts: u32,
+    /// Which callback URLs are allowed.
+    pub webhooks: WebhookPolicy,
 }
 
 /// Validates and creates jobs.
@@ -157,11 +163,13 @@ impl Submitter {
     ) -> Result<NewJob, ServiceError> {
         let (spec, image_count) = match request.kind {
             JobKind::Noop => {
-                if !request.sources.is_empty() || !matches!(request.pipeline, PipelineChoice::None)
+                if !request.sources.is_empty()
+                    || !matches!(request.pipeline, PipelineChoice::None)
+                    || request.callback_url.is_some()
                 {
                     return Err(ServiceError::invalid(
                         "invalid-request",
-                        "a noop job takes no sources and no pipeline",
+                        "a noop job takes no sources, no pipeline and no callbackUrl",
                     ));
                 }
                 (json!({ "metadata": request.metadata }), 0)
@@ -170,6 +178,12 @@ impl Submitter {
                 return Err(ServiceError::invalid(
                     "invalid-request",
                     "generations are submitted through POST /v1/generations",
+                ));
+            }
+            JobKind::Webhook => {
+                return Err(ServiceError::invalid(
+                    "invalid-request",
+                    "webhooks are queued by Easel when a job with a callbackUrl ends",
                 ));
             }
             JobKind::Process => {
@@ -181,6 +195,12 @@ impl Submitter {
                         format!("a job takes 1 to {max} sources; this one has {count}"),
                     ));
                 }
+                if let Some(url) = &request.callback_url {
+                    self.settings
+                        .webhooks
+                        .check_url(url)
+                        .map_err(|reason| ServiceError::invalid("invalid-callback-url", reason))?;
+                }
                 let (pipeline, preset) = self.resolve_pipeline(request.pipeline)?;
                 self.check_sources(caller, &request.sources).await?;
                 let spec = ProcessSpec {
@@ -188,6 +208,7 @@ impl Submitter {
                     pipeline: serde_json::to_value(&pipeline).map_err(ServiceError::internal)?,
                     preset,
                     metadata: request.metadata,
+                    callback_url: request.callback_url,
                 };
                 let spec = serde_json::to_value(spec).map_err(ServiceError::internal)?;
                 (spec, count as u32)

@@ -43,6 +43,7 @@ fn inpainting(text: &str) -> GenerationInput {
         style: Some("anime".into()),
         dialect: Dialect::Native,
         idempotency_key: None,
+        callback_url: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn process(sources: Vec<ObjectRef>, key: Option<&str>) -> SubmitRequest {
         pipeline: PipelineChoice::Preset("thumbnail".into()),
         metadata: json!({}),
         idempotency_key: key.map(|k| IdempotencyKey::parse(k.as_bytes()).unwrap()),
+        callback_url: None,
     }
 }
 
@@ -129,6 +130,7 @@ async fn finished_jobs_are_pruned_after_their_retention() {
         pipeline: PipelineChoice::None,
         metadata: json!({}),
         idempotency_key: None,
+        callback_url: None,
     };
     let done = jobs.submit(&world.user, noop()).await.unwrap().job;
     assert_eq!(world.run_jobs().await, 1);

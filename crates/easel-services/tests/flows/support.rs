@@ -98,6 +98,7 @@ impl World {
             blobs: blobs.clone(),
             identity: store.clone(),
             request_log: store.clone(),
+            deliveries: store.clone(),
             wakeups: wakeups.clone(),
             uploads: store.clone(),
             signer: presigner.clone(),
@@ -124,6 +125,7 @@ impl World {
             jobs: JobSettings {
                 max_sources_per_job: 10,
                 max_attempts: 3,
+                webhooks: easel_core::WebhookPolicy::default(),
             },
             uploads: UploadSettings {
                 max_upload_bytes: 10 * 1024 * 1024,
@@ -138,6 +140,7 @@ impl World {
             generation: GenerationSettings::default(),
             detector: None,
             moderation: None,
+            webhook_key: Arc::new(vec![9; 32]),
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;
@@ -224,6 +227,7 @@ impl World {
             request_log: self.store.clone(),
             detector: None,
             moderation: None,
+            webhooks: None,
         };
         let settings = WorkerSettings {
             concurrency: 2,

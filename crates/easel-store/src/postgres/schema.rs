@@ -7,8 +7,15 @@
 
 /// Migrations in order; version N is `MIGRATIONS[N - 1]`. Never edit a released one:
 /// add the next.
-pub(super) const MIGRATIONS: &[&str] =
-    &[JOBS, IDENTITY, REQUEST_LOG, SECRETS, UPLOADS, ERROR_CODES];
+pub(super) const MIGRATIONS: &[&str] = &[
+    JOBS,
+    IDENTITY,
+    REQUEST_LOG,
+    SECRETS,
+    UPLOADS,
+    ERROR_CODES,
+    WEBHOOK_DELIVERIES,
+];
 
 /// 1: jobs, the queue and object metadata.
 const JOBS: &str = r#"
@@ -220,4 +227,19 @@ CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested',
 /// listing the dead is an administrator's occasional scan.
 const ERROR_CODES: &str = r#"
 ALTER TABLE jobs ADD COLUMN error_code TEXT COLLATE "C";
+"#;
+
+/// 7: webhook delivery attempts, per job the webhook is about.
+const WEBHOOK_DELIVERIES: &str = r#"
+CREATE TABLE webhook_deliveries (
+    target      TEXT COLLATE "C" NOT NULL,
+    delivery    TEXT COLLATE "C" NOT NULL,
+    attempt     BIGINT NOT NULL,
+    at          BIGINT NOT NULL,
+    url         TEXT NOT NULL,
+    status      BIGINT,
+    error       TEXT,
+    duration_ms BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
 "#;

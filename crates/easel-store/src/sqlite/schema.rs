@@ -232,4 +232,18 @@ CREATE INDEX uploads_settled ON uploads (updated_at) WHERE state IN ('ingested',
     r#"
 ALTER TABLE jobs ADD COLUMN error_code TEXT;
 "#,
+    // 10: webhook delivery attempts, per job the webhook is about.
+    r#"
+CREATE TABLE webhook_deliveries (
+    target      TEXT NOT NULL,
+    delivery    TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    at          BIGINT NOT NULL,
+    url         TEXT NOT NULL,
+    status      INTEGER,
+    error       TEXT,
+    duration_ms BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
+"#,
 ];

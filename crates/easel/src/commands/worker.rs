@@ -15,7 +15,7 @@ pub fn run(config: Config, drain: bool) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let stores = Stores::open(&config).await?;
-        let deps = stores.worker_deps(&config)?;
+        let deps = stores.worker_deps(&config).await?;
         let settings = worker_settings(&config);
         if drain {
             let ran = easel_worker::drain(&deps, &settings).await;

@@ -237,6 +237,7 @@ impl GenerationConfig {
             retention_secs: (self.retention_days * 86_400.0).round() as i64,
             max_wait_secs: self.max_wait_secs,
             max_body_bytes: self.max_body_bytes,
+            webhooks: easel_core::WebhookPolicy::default(),
         })
     }
 }

@@ -631,7 +631,7 @@ async fn moderation_without_its_model_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     config.storage.data_dir = dir.path().to_owned();
     let stores = easel::app::Stores::open(&config).await.unwrap();
-    let error = stores.worker_deps(&config).err().unwrap().to_string();
+    let error = stores.worker_deps(&config).await.err().unwrap().to_string();
     assert!(
         error.contains("image moderation is on") && error.contains("easel models pull absent"),
         "{error}"

@@ -697,7 +697,7 @@ async fn engines_and_styles_are_listed() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["thumbnail", "web"]);
+    assert_eq!(names, ["thumbnail", "web", "web-detect"]);
     assert_eq!(
         presets["presets"][0]["pipeline"]["output"]["format"],
         "webp"

@@ -202,7 +202,7 @@ impl TestApp {
     /// Runs every claimable job in this task, as a separate worker process would.
     pub async fn run_pending_jobs(&self) -> usize {
         let stores = Stores::open(&self.config).await.unwrap();
-        let deps = stores.worker_deps(&self.config).unwrap();
+        let deps = stores.worker_deps(&self.config).await.unwrap();
         easel_worker::drain(&deps, &worker_settings(&self.config)).await
     }
 

@@ -24,3 +24,4 @@ mod providers;
 mod queue;
 mod schema_check;
 mod services;
+mod webhooks;
