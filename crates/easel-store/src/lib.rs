@@ -9,6 +9,7 @@
 //! port cover clients that upload straight to the store. Every engine
 //! implements the same traits and runs the same conformance suite (`tests/conformance.rs`).
 
+mod alarms;
 mod audit;
 mod blobs;
 mod copy;
@@ -36,6 +37,7 @@ mod usage;
 mod users;
 mod wakeups;
 
+pub use alarms::{AlarmRecord, AlarmTransition, Alarms, WindowStats};
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{BlobStat, Blobs, ByteStream, PutOutcome};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};

@@ -320,6 +320,98 @@ async fn expired_lease_is_reclaimed_then_dead(store: Arc<impl MetaStore>) {
     assert_eq!(dead.error_code.as_deref(), Some("lease-expired"));
 }
 
+/// Alarm data: a window's job counts (webhooks left out), the first datapoint of a
+/// period kept, compare-and-set transitions with their history.
+async fn alarm_data(store: Arc<impl MetaStore>) {
+    let start = now_millis();
+    for (code, permanent) in [("corrupt-image", true), ("engine-failed", true)] {
+        store.create(new_job("alice", None, code)).await.unwrap();
+        let claim = claim_one(&*store, LONG).await.unwrap();
+        let retry = (!permanent).then_some(Duration::ZERO);
+        store
+            .fail(&claim.lease, code, "broke", retry, &[])
+            .await
+            .unwrap();
+    }
+    store.create(new_job("alice", None, "fine")).await.unwrap();
+    let claim = claim_one(&*store, LONG).await.unwrap();
+    assert!(complete_one(&*store, &claim.lease, &[]).await.unwrap());
+    let waiting = store
+        .create(new_job("alice", None, "waits"))
+        .await
+        .unwrap()
+        .job;
+    let stats = store.window_stats(start, now_millis() + 1).await.unwrap();
+    assert_eq!((stats.completed, stats.failed, stats.timeouts), (1, 2, 0));
+    let before = store.window_stats(0, start).await.unwrap();
+    assert_eq!((before.completed, before.failed), (0, 0));
+    assert_eq!(
+        store.oldest_waiting().await.unwrap(),
+        Some(waiting.created_at)
+    );
+
+    store.put_datapoint("dead", 1_000, Some(2.0)).await.unwrap();
+    store.put_datapoint("dead", 1_000, Some(9.0)).await.unwrap();
+    store.put_datapoint("dead", 2_000, None).await.unwrap();
+    store
+        .put_datapoint("other", 2_000, Some(1.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.datapoints("dead", 0, 2_000).await.unwrap(),
+        vec![(2_000, None), (1_000, Some(2.0))]
+    );
+    assert_eq!(
+        store.datapoints("dead", 1_000, 5_000).await.unwrap(),
+        vec![(2_000, None)]
+    );
+
+    assert!(
+        store
+            .transition_alarm("dead", 0, "OK", "no failures", 10)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition_alarm("dead", 0, "ALARM", "raced", 11)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_alarm("dead", 1, "ALARM", "2 dead jobs", 12)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition_alarm("dead", 1, "OK", "stale", 13)
+            .await
+            .unwrap()
+    );
+    let states = store.alarm_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(
+        (states[0].state.as_str(), states[0].version, states[0].since),
+        ("ALARM", 2, 12)
+    );
+    let history = store.alarm_history(Some("dead"), 10).await.unwrap();
+    let moves: Vec<(&str, &str)> = history
+        .iter()
+        .map(|t| (t.from.as_str(), t.to.as_str()))
+        .collect();
+    assert_eq!(moves, vec![("OK", "ALARM"), ("INSUFFICIENT_DATA", "OK")]);
+    assert_eq!(history[0].reason, "2 dead jobs");
+    assert!(
+        store
+            .alarm_history(Some("other"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Webhook delivery attempts, listed per target job, oldest first.
 async fn webhook_delivery_log(store: Arc<impl MetaStore>) {
     let target = JobId::new();
@@ -1721,6 +1813,7 @@ macro_rules! store_tests {
             expired_lease_is_reclaimed_then_dead,
             dead_jobs_are_listed_by_code_and_redriven,
             webhook_delivery_log,
+            alarm_data,
             cancel_and_release,
             concurrent_claims_are_exclusive,
             batches_claim_oldest_first_and_complete_per_lease,

@@ -15,6 +15,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPLOADS,
     ERROR_CODES,
     WEBHOOK_DELIVERIES,
+    ALARMS,
 ];
 
 /// 1: jobs, the queue and object metadata.
@@ -242,4 +243,33 @@ CREATE TABLE webhook_deliveries (
     duration_ms BIGINT NOT NULL
 );
 CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
+"#;
+
+/// 8: alarms — a datapoint per alarm and period, each alarm's state, its history. No
+/// index on jobs for their windows (any index touching `status` or `updated_at` would
+/// make every job update non-HOT): the window's count is a scan per alarm and period,
+/// made by one process (the others find the stored datapoint).
+const ALARMS: &str = r#"
+CREATE TABLE alarm_datapoints (
+    alarm      TEXT COLLATE "C" NOT NULL,
+    period_end BIGINT NOT NULL,
+    value      DOUBLE PRECISION,
+    PRIMARY KEY (alarm, period_end)
+);
+CREATE TABLE alarm_states (
+    name    TEXT COLLATE "C" PRIMARY KEY,
+    state   TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    since   BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE TABLE alarm_history (
+    name       TEXT COLLATE "C" NOT NULL,
+    at         BIGINT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state   TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE INDEX alarm_history_at ON alarm_history (at);
+CREATE INDEX request_log_at ON request_log (at);
 "#;

@@ -246,4 +246,31 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
 "#,
+    // 11: alarms — a datapoint per alarm and period, each alarm's state, its history;
+    // and the indexes their windows are read through.
+    r#"
+CREATE TABLE alarm_datapoints (
+    alarm      TEXT NOT NULL,
+    period_end BIGINT NOT NULL,
+    value      DOUBLE PRECISION,
+    PRIMARY KEY (alarm, period_end)
+);
+CREATE TABLE alarm_states (
+    name    TEXT PRIMARY KEY,
+    state   TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    since   BIGINT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE TABLE alarm_history (
+    name       TEXT NOT NULL,
+    at         BIGINT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state   TEXT NOT NULL,
+    reason     TEXT NOT NULL
+);
+CREATE INDEX alarm_history_at ON alarm_history (at);
+CREATE INDEX request_log_at ON request_log (at);
+CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('COMPLETED', 'FAILED');
+"#,
 ];
