@@ -222,11 +222,13 @@ pub struct ProcessSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookSpec {
-    /// The job the webhook is about.
-    pub target: crate::JobId,
+    /// The job the webhook is about (its deliveries are logged under it); `None` for
+    /// events about no job (alarms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::JobId>,
     /// Where to POST.
     pub url: String,
-    /// `job.completed` or `job.failed`.
+    /// `job.completed`, `job.failed` or `alarm.state-changed`.
     pub event: String,
     /// The body's `data`: the job as it ended.
     pub payload: serde_json::Value,

@@ -65,7 +65,7 @@ pub(crate) async fn announce(
         "finishedAt": rfc3339(now_millis()),
     });
     let spec = WebhookSpec {
-        target: job.id,
+        target: Some(job.id),
         url,
         event: event.to_owned(),
         payload,
@@ -114,18 +114,20 @@ pub(crate) async fn deliver(
     };
     let started = Instant::now();
     let attempt = send(claim, &spec, settings).await;
-    let delivery = Delivery {
-        target: spec.target,
-        delivery: claim.job.id,
-        attempt: claim.lease.attempt,
-        at: now_millis(),
-        url: spec.url.clone(),
-        status: attempt.status,
-        error: attempt.error.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-    };
-    if let Err(error) = settings.deliveries.record_delivery(&delivery).await {
-        tracing::warn!(%error, "could not record the webhook delivery");
+    if let Some(target) = spec.target {
+        let delivery = Delivery {
+            target,
+            delivery: claim.job.id,
+            attempt: claim.lease.attempt,
+            at: now_millis(),
+            url: spec.url.clone(),
+            status: attempt.status,
+            error: attempt.error.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        if let Err(error) = settings.deliveries.record_delivery(&delivery).await {
+            tracing::warn!(%error, "could not record the webhook delivery");
+        }
     }
     metrics::counter!("easel_webhook_deliveries_total",
         "outcome" => if attempt.error.is_none() { "delivered" } else { "failed" })
