@@ -1,7 +1,7 @@
 //! Easel's CPU kernels for neural networks, on contiguous f32 slices: convolution
-//! (Winograd, matrix products on shifted views, im2col; 2× upsampling fused in), group
-//! normalisation fused with SiLU, layer normalisation, GELU and GEGLU, attention in
-//! query blocks (no full score matrix). Written for the diffusion models' hot operations
+//! (Winograd, matrix products on shifted views, im2col, direct AVX-512 kernels for the
+//! detector; 2× upsampling fused in), group normalisation fused with SiLU, layer
+//! normalisation, GELU and GEGLU, attention in query blocks (no full score matrix). Written for the diffusion models' hot operations
 //! (candle's generic CPU ops transpose, copy and broadcast more than these shapes need)
 //! and shared with the object detector.
 
@@ -282,6 +282,45 @@ pub fn conv2d_using(
         } else {
             conv_im2col(image, weight, out, s, accumulate);
         }
+    }
+    out
+}
+
+/// A detector's convolution: [`conv2d_using`] with [`ConvTuning::Detection`] followed by
+/// `activation`, or — given `direct` weights prepared for this CPU — the direct kernels,
+/// which apply the activation before storing.
+pub fn conv2d_detection(
+    input: &[f32],
+    weight: &[f32],
+    direct: Option<&DirectWeights>,
+    bias: Option<&[f32]>,
+    s: ConvShape,
+    activation: Option<Activation>,
+) -> Vec<f32> {
+    let Some(direct) = direct.filter(|d| d.fit(&s)) else {
+        let mut out = conv2d_using(input, weight, bias, None, s, ConvTuning::Detection);
+        if let Some(activation) = activation {
+            activate(&mut out, activation);
+        }
+        return out;
+    };
+    let (out_h, out_w) = s.output();
+    let plane_in = s.height * s.width;
+    assert_eq!(
+        input.len(),
+        s.batch * s.c_in * plane_in,
+        "conv2d input shape"
+    );
+    assert!(bias.is_none_or(|b| b.len() == s.c_out), "conv2d bias shape");
+    let mut out = vec![0.0f32; s.batch * s.c_out * out_h * out_w];
+    if out.is_empty() {
+        return out;
+    }
+    for (image, out) in input
+        .chunks_exact(s.c_in * plane_in)
+        .zip(out.chunks_exact_mut(s.c_out * out_h * out_w))
+    {
+        direct::conv(image, direct, bias, out, s, activation);
     }
     out
 }
@@ -802,6 +841,9 @@ macro_rules! multiversioned {
 }
 
 mod banded;
+mod direct;
+
+pub use direct::DirectWeights;
 mod winograd;
 
 multiversioned! {
@@ -1387,6 +1429,79 @@ mod tests {
         assert_eq!(tile(33, 35), Some(winograd::Tile::Four));
         assert_eq!(tile(17, 19), Some(winograd::Tile::Two));
         assert_eq!(tile(9, 10), None);
+    }
+
+    /// The direct kernels (where the CPU has them) match the definition: every group
+    /// size of output channel blocks with partial blocks, strides 1 and 2, 3×3, 5×5 and
+    /// 1×1, padded and not, tails of tiles, each activation, on one and on three threads.
+    #[test]
+    fn direct_convolution_matches_the_definition() {
+        let shapes = [
+            (3, 16, 17, 19, 3, 2, 1),
+            (8, 18, 9, 10, 3, 1, 1),
+            (16, 32, 11, 13, 3, 2, 1),
+            (8, 40, 7, 9, 3, 1, 0),
+            (4, 70, 9, 11, 5, 1, 2),
+            (20, 64, 5, 6, 3, 1, 1),
+            (12, 33, 7, 9, 1, 1, 0),
+            (12, 24, 7, 9, 1, 2, 0),
+            (6, 130, 4, 3, 3, 2, 1),
+        ];
+        let activations = [Some(Activation::Silu), Some(Activation::Sigmoid), None];
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (i, (c_in, c_out, height, width, kernel, stride, padding)) in
+            shapes.into_iter().enumerate()
+        {
+            let s = ConvShape {
+                batch: 2,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel,
+                stride,
+                padding,
+            };
+            let input = values(2 * c_in * height * width, 31);
+            let weight = values(c_out * c_in * kernel * kernel, 32);
+            let bias = values(c_out, 33);
+            let Some(direct) = DirectWeights::new(&weight, c_out) else {
+                return;
+            };
+            let (out_h, out_w) = s.output();
+            let image_out = c_out * out_h * out_w;
+            let activation = activations[i % 3];
+            let mut expected = Vec::new();
+            for image in input.chunks_exact(c_in * height * width) {
+                expected.extend(naive_conv(
+                    image,
+                    &weight,
+                    &bias,
+                    ConvShape { batch: 1, ..s },
+                ));
+            }
+            match activation {
+                Some(Activation::Silu) => expected.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
+                Some(_) => expected
+                    .iter_mut()
+                    .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+                None => {}
+            }
+            for pool in [&one, &three] {
+                let got = pool.install(|| {
+                    conv2d_detection(&input, &weight, Some(&direct), Some(&bias), s, activation)
+                });
+                assert_eq!(got.len(), 2 * image_out);
+                close(&got, &expected, 1e-4);
+            }
+        }
     }
 
     /// Both Winograd algorithms, with the kernels transformed a few output channels at a

@@ -1,8 +1,13 @@
 //! Convolution and max pooling on `(batch, channels, height, width)` tensors. Dense
-//! convolutions run on Easel's kernels (Winograd for 3×3, matrix products for 1×1,
-//! im2col otherwise); depthwise ones (YOLO11's heads) have their own loop.
+//! convolutions run on Easel's kernels (direct AVX-512 kernels with the SiLU fused where
+//! the CPU has them, else matrix products); depthwise ones (YOLO11's heads) have their
+//! own loop.
 
-use easel_kernels::{Activation, ConvShape, ConvTuning, activate, conv2d_using};
+use std::sync::Arc;
+
+use easel_kernels::{
+    Activation, ConvShape, ConvTuning, DirectWeights, activate, conv2d_detection, conv2d_using,
+};
 use rayon::prelude::*;
 
 use super::attrs::Attrs;
@@ -22,6 +27,9 @@ pub(crate) struct ConvAttrs {
     group: usize,
     /// Followed by SiLU (fused on load).
     pub silu: bool,
+    /// The weights prepared for the direct kernels, where they are a constant of the
+    /// model and the CPU has the kernels (set on load).
+    pub direct: Option<Arc<DirectWeights>>,
 }
 
 impl ConvAttrs {
@@ -53,7 +61,18 @@ impl ConvAttrs {
             same,
             group,
             silu: false,
+            direct: None,
         })
+    }
+
+    /// Prepares the weights `w` (a constant) for the direct kernels, if they suit.
+    pub(crate) fn prepare(&mut self, w: &Tensor) {
+        if self.group == 1
+            && let Ok([c_out, ..]) = dims4(w, "Conv weight")
+            && let Ok(weights) = w.floats("Conv weight")
+        {
+            self.direct = DirectWeights::new(weights, c_out).map(Arc::new);
+        }
     }
 }
 
@@ -182,9 +201,20 @@ pub(crate) fn conv(
         padding,
     };
     let weights = w.floats("Conv weight")?;
-    let mut out = if g == 1 {
-        conv2d_using(data, weights, bias, None, shape, ConvTuning::Detection)
-    } else if c_per_group == 1 && c_out == c_in {
+    let activation = attrs.silu.then_some(Activation::Silu);
+    if g == 1 {
+        let out = conv2d_detection(
+            data,
+            weights,
+            attrs.direct.as_deref(),
+            bias,
+            shape,
+            activation,
+        );
+        let (oh, ow) = shape.output();
+        return Ok(Tensor::f32(vec![n, c_out, oh, ow], out));
+    }
+    let mut out = if c_per_group == 1 && c_out == c_in {
         depthwise(
             data,
             weights,
@@ -198,8 +228,8 @@ pub(crate) fn conv(
     } else {
         grouped(data, weights, bias, shape, g)
     };
-    if attrs.silu {
-        activate(&mut out, Activation::Silu);
+    if let Some(activation) = activation {
+        activate(&mut out, activation);
     }
     let (oh, ow) = shape.output();
     Ok(Tensor::f32(vec![n, c_out, oh, ow], out))

@@ -1,0 +1,330 @@
+//! Direct convolution on AVX-512 for the detector's narrow layers (16 to 256 channels,
+//! planes from 320² down to 10²). A tile of output pixels (consecutive in row-major
+//! order, across row ends) times up to 64 output channels accumulates in vector
+//! registers, the output channels along the vectors and each input value broadcast —
+//! the orientation of onnxruntime's MLAS kernels. No im2col buffer: each tile reads the
+//! (zero-padded) input through a table of per-tap offsets, so any kernel size and stride
+//! runs the same loop; bias starts the sums and the activation runs on the tile before
+//! it is transposed into the NCHW planes.
+
+use rayon::prelude::*;
+
+use super::{Activation, ConvShape};
+
+/// Output channels per vector.
+const LANES: usize = 16;
+
+/// A convolution's weights rearranged for [`conv`]: per block of 16 output channels,
+/// each input channel and tap's 16 weights adjacent (zeros past the last channel).
+/// Prepared once per model, not per call: rearranging costs as much as a small layer.
+#[derive(Clone)]
+pub struct DirectWeights {
+    c_out: usize,
+    /// Input channels × taps.
+    depth: usize,
+    blocks: Vec<f32>,
+}
+
+impl std::fmt::Debug for DirectWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectWeights")
+            .field("c_out", &self.c_out)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectWeights {
+    /// `weight` is `(c_out, c_in, kernel, kernel)`. `None` where the CPU has no AVX-512
+    /// (the convolution then takes the portable paths).
+    pub fn new(weight: &[f32], c_out: usize) -> Option<DirectWeights> {
+        if !available() || c_out == 0 || !weight.len().is_multiple_of(c_out) {
+            return None;
+        }
+        let depth = weight.len() / c_out;
+        let mut blocks = vec![0.0f32; c_out.div_ceil(LANES) * depth * LANES];
+        for (o, row) in weight.chunks_exact(depth).enumerate() {
+            let block = &mut blocks[o / LANES * depth * LANES..][..depth * LANES];
+            for (d, &w) in row.iter().enumerate() {
+                block[d * LANES + o % LANES] = w;
+            }
+        }
+        Some(DirectWeights {
+            c_out,
+            depth,
+            blocks,
+        })
+    }
+
+    /// Whether these are the weights of a convolution shaped `s`.
+    pub(crate) fn fit(&self, s: &ConvShape) -> bool {
+        self.c_out == s.c_out && self.depth == s.c_in * s.kernel * s.kernel
+    }
+}
+
+/// Whether this CPU runs [`conv`].
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// One tile: `PIXELS` output pixels.
+#[cfg(target_arch = "x86_64")]
+const PIXELS: [usize; 5] = [0, 12, 12, 8, 6];
+
+/// One image's convolution (`image` is `c_in` planes) into `out` (`c_out` planes), with
+/// `bias` and then `activation`. Only where [`available`].
+pub(crate) fn conv(
+    image: &[f32],
+    w: &DirectWeights,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    s: ConvShape,
+    activation: Option<Activation>,
+) {
+    assert!(available() && w.fit(&s), "direct convolution unavailable");
+    #[cfg(target_arch = "x86_64")]
+    x86::conv(image, w, bias, out, s, activation);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::*;
+    use crate::{Scratch, fast_exp, silu};
+
+    /// What every tile of one convolution reads and where it writes.
+    struct Job<'a> {
+        /// The input planes, zero-padded.
+        input: &'a [f32],
+        /// For each input channel and tap, its offset into `input`.
+        taps: Vec<usize>,
+        weights: &'a DirectWeights,
+        /// The bias, zero-padded to whole blocks.
+        bias: Vec<f32>,
+        /// Output pixels per plane, and per row.
+        plane: usize,
+        out_w: usize,
+        /// Input step between output pixels, and between input rows.
+        stride: usize,
+        in_w: usize,
+        activation: Option<Activation>,
+    }
+
+    /// The output, written by several threads at once (each to its own channels and
+    /// pixels).
+    #[derive(Clone, Copy)]
+    struct Out(*mut f32, usize);
+    // SAFETY: the pointer is only written through by `tiles`, whose callers hand each
+    // thread distinct (channel block, tile) pairs, so no element is written twice.
+    #[allow(unsafe_code)]
+    unsafe impl Send for Out {}
+    #[allow(unsafe_code)]
+    unsafe impl Sync for Out {}
+
+    pub(super) fn conv(
+        image: &[f32],
+        w: &DirectWeights,
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        s: ConvShape,
+        activation: Option<Activation>,
+    ) {
+        let (out_h, out_w) = s.output();
+        let plane = out_h * out_w;
+        assert_eq!(out.len(), s.c_out * plane, "direct convolution output");
+        let (in_h, in_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
+        let mut scratch = Scratch::take();
+        let input: &[f32] = if s.padding == 0 {
+            image
+        } else {
+            let [padded] = scratch.many([s.c_in * in_h * in_w], true);
+            padded
+                .chunks_exact_mut(in_h * in_w)
+                .zip(image.chunks_exact(s.height * s.width))
+                .for_each(|(dst, src)| {
+                    for (y, row) in src.chunks_exact(s.width).enumerate() {
+                        dst[(y + s.padding) * in_w + s.padding..][..s.width].copy_from_slice(row);
+                    }
+                });
+            padded
+        };
+        let taps_per_channel = s.kernel * s.kernel;
+        let taps = (0..w.depth)
+            .map(|d| {
+                let (channel, tap) = (d / taps_per_channel, d % taps_per_channel);
+                channel * in_h * in_w + tap / s.kernel * in_w + tap % s.kernel
+            })
+            .collect();
+        let blocks = s.c_out.div_ceil(LANES);
+        let mut padded_bias = vec![0.0f32; blocks * LANES];
+        if let Some(bias) = bias {
+            padded_bias[..s.c_out].copy_from_slice(bias);
+        }
+        let job = Job {
+            input,
+            taps,
+            weights: w,
+            bias: padded_bias,
+            plane,
+            out_w,
+            stride: s.stride,
+            in_w,
+            activation,
+        };
+        // Groups of up to four blocks (64 channels) share each tile's input loads.
+        let groups: Vec<(usize, usize)> = (0..blocks)
+            .step_by(4)
+            .map(|first| (first, (blocks - first).min(4)))
+            .collect();
+        let dst = Out(out.as_mut_ptr(), out.len());
+        let threads = rayon::current_num_threads();
+        let run = |(first, count): (usize, usize), tiles: std::ops::Range<usize>| {
+            // SAFETY: the CPU has AVX-512F (asserted by the caller).
+            #[allow(unsafe_code)]
+            unsafe {
+                match count {
+                    1 => run_tiles::<1, { PIXELS[1] }>(&job, first, tiles, dst),
+                    2 => run_tiles::<2, { PIXELS[2] }>(&job, first, tiles, dst),
+                    3 => run_tiles::<3, { PIXELS[3] }>(&job, first, tiles, dst),
+                    _ => run_tiles::<4, { PIXELS[4] }>(&job, first, tiles, dst),
+                }
+            }
+        };
+        if threads == 1 {
+            for &group in &groups {
+                run(group, 0..plane.div_ceil(PIXELS[group.1]));
+            }
+            return;
+        }
+        // Several threads: split each group's tiles into chunks, enough of them for
+        // every thread to get a few (small planes have few tiles but many groups).
+        let work: Vec<_> = groups
+            .iter()
+            .flat_map(|&group| {
+                let tiles = plane.div_ceil(PIXELS[group.1]);
+                let chunks = (4 * threads).div_ceil(groups.len()).min(tiles);
+                let per = tiles.div_ceil(chunks);
+                (0..tiles)
+                    .step_by(per)
+                    .map(move |t| (group, t..(t + per).min(tiles)))
+            })
+            .collect();
+        work.into_par_iter()
+            .for_each(|(group, tiles)| run(group, tiles));
+    }
+
+    /// Tiles `tiles` (of `P` pixels each) of the `B` blocks of output channels from
+    /// `first`.
+    #[target_feature(enable = "avx512f")]
+    fn run_tiles<const B: usize, const P: usize>(
+        job: &Job,
+        first: usize,
+        tiles: std::ops::Range<usize>,
+        out: Out,
+    ) {
+        let depth = job.weights.depth;
+        let weights = &job.weights.blocks[first * depth * LANES..][..B * depth * LANES];
+        let bias = &job.bias[first * LANES..][..B * LANES];
+        let last = job.plane - 1;
+        let offset = |q: usize| (q / job.out_w * job.in_w + q % job.out_w) * job.stride;
+        // Every read below is at most the last tap of the last pixel (offsets grow with
+        // the pixel): checked once here, not in the loop.
+        let reach = job.taps.iter().max().map_or(0, |t| t + offset(last));
+        assert!(reach < job.input.len(), "direct convolution input");
+        for tile in tiles {
+            let q0 = tile * P;
+            // Each pixel's input offset; the last tile repeats the last pixel.
+            let offsets: [usize; P] = std::array::from_fn(|j| offset((q0 + j).min(last)));
+            let mut acc = [[_mm512_setzero_ps(); P]; B];
+            for (b, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: `bias` holds B · LANES values.
+                #[allow(unsafe_code)]
+                let v = unsafe { _mm512_loadu_ps(bias.as_ptr().add(b * LANES)) };
+                acc.fill(v);
+            }
+            // The hot loop: B weight vectors and P broadcasts make B · P products.
+            let (input, weights) = (job.input.as_ptr(), weights.as_ptr());
+            for (d, &tap) in job.taps.iter().enumerate() {
+                // SAFETY: `weights` holds B blocks of `depth` vectors; `tap + offset` is
+                // inside `input` (the reach asserted above).
+                #[allow(unsafe_code)]
+                unsafe {
+                    let mut w = [_mm512_setzero_ps(); B];
+                    for (b, w) in w.iter_mut().enumerate() {
+                        *w = _mm512_loadu_ps(weights.add((b * depth + d) * LANES));
+                    }
+                    for (j, &offset) in offsets.iter().enumerate() {
+                        let x = _mm512_set1_ps(*input.add(tap + offset));
+                        for b in 0..B {
+                            acc[b][j] = _mm512_fmadd_ps(w[b], x, acc[b][j]);
+                        }
+                    }
+                }
+            }
+            store(job, acc, first, q0, out);
+        }
+    }
+
+    /// Applies the activation to a tile and writes it into the output planes.
+    #[inline(always)]
+    fn store<const B: usize, const P: usize>(
+        job: &Job,
+        acc: [[__m512; P]; B],
+        first: usize,
+        q0: usize,
+        out: Out,
+    ) {
+        let mut tile = [[[0.0f32; LANES]; P]; B];
+        for b in 0..B {
+            for j in 0..P {
+                // SAFETY: a tile row holds LANES values.
+                #[allow(unsafe_code)]
+                unsafe {
+                    _mm512_storeu_ps(tile[b][j].as_mut_ptr(), acc[b][j])
+                };
+            }
+        }
+        match job.activation {
+            Some(Activation::Silu) => tile
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .iter_mut()
+                .for_each(|v| *v = silu(*v)),
+            Some(Activation::Sigmoid) => tile
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + fast_exp(-*v))),
+            Some(other) => panic!("{other:?} is not fused into convolutions"),
+            None => {}
+        }
+        let pixels = P.min(job.plane - q0);
+        let channels = job.weights.c_out;
+        for (b, tile) in tile.iter().enumerate() {
+            for lane in 0..LANES {
+                let channel = (first + b) * LANES + lane;
+                if channel >= channels {
+                    break;
+                }
+                let start = channel * job.plane + q0;
+                assert!(start + pixels <= out.1);
+                for (j, pixel) in tile.iter().enumerate().take(pixels) {
+                    // SAFETY: inside the output (asserted above); this (channel, pixel)
+                    // belongs to this tile alone.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        *out.0.add(start + j) = pixel[lane];
+                    }
+                }
+            }
+        }
+    }
+}
