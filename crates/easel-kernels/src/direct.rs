@@ -3,8 +3,8 @@
 //! order, across row ends) times up to 64 output channels accumulates in vector
 //! registers, the output channels along the vectors and each input value broadcast —
 //! the orientation of onnxruntime's MLAS kernels. No im2col buffer: each tile reads the
-//! (zero-padded) input through a table of per-tap offsets, so any kernel size and stride
-//! runs the same loop; bias starts the sums and the activation runs on the tile before
+//! (zero-padded) input through a table of per-tap offsets, so any kernel size (strides
+//! 1 and 2) runs the same loop; bias starts the sums and the activation runs on the tile before
 //! it is transposed into the NCHW planes.
 
 use rayon::prelude::*;
@@ -58,7 +58,9 @@ impl DirectWeights {
 
     /// Whether these are the weights of a convolution shaped `s`.
     pub(crate) fn fit(&self, s: &ConvShape) -> bool {
-        self.c_out == s.c_out && self.depth == s.c_in * s.kernel * s.kernel
+        self.c_out == s.c_out
+            && self.depth == s.c_in * s.kernel * s.kernel
+            && (s.stride == 1 || s.stride == 2)
     }
 }
 
@@ -74,9 +76,11 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// One tile: `PIXELS` output pixels.
+/// Output pixels per tile, by blocks of output channels per tile: as many as leave the
+/// sums, the weights and the broadcast values in the 32 vector registers, and dividing
+/// the detector's rows (10 · 2ⁿ pixels wide at 320 and 640).
 #[cfg(target_arch = "x86_64")]
-const PIXELS: [usize; 5] = [0, 12, 12, 8, 6];
+const PIXELS: [usize; 5] = [0, 10, 10, 5, 5];
 
 /// One image's convolution (`image` is `c_in` planes) into `out` (`c_out` planes), with
 /// `bias` and then `activation`. Only where [`available`].
@@ -112,8 +116,7 @@ mod x86 {
         /// Output pixels per plane, and per row.
         plane: usize,
         out_w: usize,
-        /// Input step between output pixels, and between input rows.
-        stride: usize,
+        /// Input row width.
         in_w: usize,
         activation: Option<Activation>,
     }
@@ -141,11 +144,25 @@ mod x86 {
         let plane = out_h * out_w;
         assert_eq!(out.len(), s.c_out * plane, "direct convolution output");
         let (in_h, in_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
+        let taps_per_channel = s.kernel * s.kernel;
+        let taps: Vec<usize> = (0..w.depth)
+            .map(|d| {
+                let (channel, tap) = (d / taps_per_channel, d % taps_per_channel);
+                channel * in_h * in_w + tap / s.kernel * in_w + tap % s.kernel
+            })
+            .collect();
+        // The furthest a tile reads: its last tap at the last row's last tile, which
+        // is a whole tile wide even where the row is narrower.
+        let widest = out_w.max(PIXELS.into_iter().max().unwrap_or(0));
+        let reach = taps.iter().max().map_or(0, |t| {
+            t + ((out_h - 1) * in_w * s.stride) + (widest - 1) * s.stride + 1
+        });
         let mut scratch = Scratch::take();
-        let input: &[f32] = if s.padding == 0 {
+        let input: &[f32] = if s.padding == 0 && reach <= image.len() {
             image
         } else {
-            let [padded] = scratch.many([s.c_in * in_h * in_w], true);
+            let len = reach.max(s.c_in * in_h * in_w);
+            let [padded] = scratch.many([len], true);
             padded
                 .chunks_exact_mut(in_h * in_w)
                 .zip(image.chunks_exact(s.height * s.width))
@@ -156,13 +173,7 @@ mod x86 {
                 });
             padded
         };
-        let taps_per_channel = s.kernel * s.kernel;
-        let taps = (0..w.depth)
-            .map(|d| {
-                let (channel, tap) = (d / taps_per_channel, d % taps_per_channel);
-                channel * in_h * in_w + tap / s.kernel * in_w + tap % s.kernel
-            })
-            .collect();
+        assert!(reach <= input.len(), "direct convolution input");
         let blocks = s.c_out.div_ceil(LANES);
         let mut padded_bias = vec![0.0f32; blocks * LANES];
         if let Some(bias) = bias {
@@ -175,7 +186,6 @@ mod x86 {
             bias: padded_bias,
             plane,
             out_w,
-            stride: s.stride,
             in_w,
             activation,
         };
@@ -184,23 +194,30 @@ mod x86 {
             .step_by(4)
             .map(|first| (first, (blocks - first).min(4)))
             .collect();
+        let tiles = |count: usize| out_h * out_w.div_ceil(PIXELS[count]);
         let dst = Out(out.as_mut_ptr(), out.len());
-        let threads = rayon::current_num_threads();
         let run = |(first, count): (usize, usize), tiles: std::ops::Range<usize>| {
+            macro_rules! dispatch {
+                ($($b:literal),*) => {
+                    match (count, s.stride) {
+                        $(
+                            ($b, 1) => run_tiles::<$b, { PIXELS[$b] }, 1>(&job, first, tiles, dst),
+                            ($b, _) => run_tiles::<$b, { PIXELS[$b] }, 2>(&job, first, tiles, dst),
+                        )*
+                        _ => unreachable!("groups hold 1 to 4 blocks"),
+                    }
+                };
+            }
             // SAFETY: the CPU has AVX-512F (asserted by the caller).
             #[allow(unsafe_code)]
             unsafe {
-                match count {
-                    1 => run_tiles::<1, { PIXELS[1] }>(&job, first, tiles, dst),
-                    2 => run_tiles::<2, { PIXELS[2] }>(&job, first, tiles, dst),
-                    3 => run_tiles::<3, { PIXELS[3] }>(&job, first, tiles, dst),
-                    _ => run_tiles::<4, { PIXELS[4] }>(&job, first, tiles, dst),
-                }
+                dispatch!(1, 2, 3, 4)
             }
         };
+        let threads = rayon::current_num_threads();
         if threads == 1 {
             for &group in &groups {
-                run(group, 0..plane.div_ceil(PIXELS[group.1]));
+                run(group, 0..tiles(group.1));
             }
             return;
         }
@@ -209,7 +226,7 @@ mod x86 {
         let work: Vec<_> = groups
             .iter()
             .flat_map(|&group| {
-                let tiles = plane.div_ceil(PIXELS[group.1]);
+                let tiles = tiles(group.1);
                 let chunks = (4 * threads).div_ceil(groups.len()).min(tiles);
                 let per = tiles.div_ceil(chunks);
                 (0..tiles)
@@ -221,10 +238,15 @@ mod x86 {
             .for_each(|(group, tiles)| run(group, tiles));
     }
 
-    /// Tiles `tiles` (of `P` pixels each) of the `B` blocks of output channels from
-    /// `first`.
+    /// Tiles `tiles` of the `B` blocks of output channels from `first`, at stride `S`.
+    /// A tile is `P` pixels of one output row; a row's last tile ends at the row's end
+    /// (overlapping the one before, whose pixels it does not store again), so every
+    /// tile reads its pixels at constant distances from one pointer.
+    // Plain index loops over the constant bounds B and P: they unroll completely, and
+    // the sums stay in registers.
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f")]
-    fn run_tiles<const B: usize, const P: usize>(
+    fn run_tiles<const B: usize, const P: usize, const S: usize>(
         job: &Job,
         first: usize,
         tiles: std::ops::Range<usize>,
@@ -233,16 +255,11 @@ mod x86 {
         let depth = job.weights.depth;
         let weights = &job.weights.blocks[first * depth * LANES..][..B * depth * LANES];
         let bias = &job.bias[first * LANES..][..B * LANES];
-        let last = job.plane - 1;
-        let offset = |q: usize| (q / job.out_w * job.in_w + q % job.out_w) * job.stride;
-        // Every read below is at most the last tap of the last pixel (offsets grow with
-        // the pixel): checked once here, not in the loop.
-        let reach = job.taps.iter().max().map_or(0, |t| t + offset(last));
-        assert!(reach < job.input.len(), "direct convolution input");
+        let per_row = job.out_w.div_ceil(P);
         for tile in tiles {
-            let q0 = tile * P;
-            // Each pixel's input offset; the last tile repeats the last pixel.
-            let offsets: [usize; P] = std::array::from_fn(|j| offset((q0 + j).min(last)));
+            let (y, x) = (tile / per_row, tile % per_row * P);
+            let x0 = x.min(job.out_w.saturating_sub(P));
+            let base = (y * job.in_w + x0) * S;
             let mut acc = [[_mm512_setzero_ps(); P]; B];
             for (b, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: `bias` holds B · LANES values.
@@ -253,23 +270,25 @@ mod x86 {
             // The hot loop: B weight vectors and P broadcasts make B · P products.
             let (input, weights) = (job.input.as_ptr(), weights.as_ptr());
             for (d, &tap) in job.taps.iter().enumerate() {
-                // SAFETY: `weights` holds B blocks of `depth` vectors; `tap + offset` is
-                // inside `input` (the reach asserted above).
+                // SAFETY: `weights` holds B blocks of `depth` vectors; every tap of every
+                // tile's pixels is inside `input` (the caller checked the reach).
                 #[allow(unsafe_code)]
                 unsafe {
+                    let src = input.add(tap + base);
                     let mut w = [_mm512_setzero_ps(); B];
                     for (b, w) in w.iter_mut().enumerate() {
                         *w = _mm512_loadu_ps(weights.add((b * depth + d) * LANES));
                     }
-                    for (j, &offset) in offsets.iter().enumerate() {
-                        let x = _mm512_set1_ps(*input.add(tap + offset));
+                    for j in 0..P {
+                        let x = _mm512_set1_ps(*src.add(j * S));
                         for b in 0..B {
                             acc[b][j] = _mm512_fmadd_ps(w[b], x, acc[b][j]);
                         }
                     }
                 }
             }
-            store(job, acc, first, q0, out);
+            let pixels = (x - x0)..P.min(job.out_w - x0);
+            store(job, acc, first, y * job.out_w + x0, pixels, out);
         }
     }
 
@@ -280,6 +299,7 @@ mod x86 {
         acc: [[__m512; P]; B],
         first: usize,
         q0: usize,
+        pixels: std::ops::Range<usize>,
         out: Out,
     ) {
         let mut tile = [[[0.0f32; LANES]; P]; B];
@@ -306,7 +326,6 @@ mod x86 {
             Some(other) => panic!("{other:?} is not fused into convolutions"),
             None => {}
         }
-        let pixels = P.min(job.plane - q0);
         let channels = job.weights.c_out;
         for (b, tile) in tile.iter().enumerate() {
             for lane in 0..LANES {
@@ -315,8 +334,8 @@ mod x86 {
                     break;
                 }
                 let start = channel * job.plane + q0;
-                assert!(start + pixels <= out.1);
-                for (j, pixel) in tile.iter().enumerate().take(pixels) {
+                assert!(start + pixels.end <= out.1);
+                for (j, pixel) in tile.iter().enumerate().take(pixels.end).skip(pixels.start) {
                     // SAFETY: inside the output (asserted above); this (channel, pixel)
                     // belongs to this tile alone.
                     #[allow(unsafe_code)]

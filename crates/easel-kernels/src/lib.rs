@@ -922,6 +922,57 @@ multiversioned! {
     }
 }
 
+multiversioned! {
+    /// Softmax down the columns of a `len × maxima.len()` block, in place: row by row,
+    /// so every pass runs along contiguous values (a column at a time would stride
+    /// through the block and not vectorise). `sums` is as wide as `maxima`.
+    fn softmax_columns(block: &mut [f32], maxima: &mut [f32], sums: &mut [f32]) {
+        let inner = maxima.len();
+        maxima.fill(f32::NEG_INFINITY);
+        for row in block.chunks_exact(inner) {
+            for (m, &v) in maxima.iter_mut().zip(row) {
+                *m = m.max(v);
+            }
+        }
+        sums.fill(0.0);
+        for row in block.chunks_exact_mut(inner) {
+            for ((v, &m), s) in row.iter_mut().zip(maxima.iter()).zip(sums.iter_mut()) {
+                *v = fast_exp(*v - m);
+                *s += *v;
+            }
+        }
+        for s in sums.iter_mut() {
+            *s = 1.0 / *s;
+        }
+        for row in block.chunks_exact_mut(inner) {
+            for (v, &s) in row.iter_mut().zip(sums.iter()) {
+                *v *= s;
+            }
+        }
+    }
+}
+
+/// Softmax in place over an axis of `len` elements that lie `inner` apart: blocks of
+/// `len · inner` values, each softmaxed down its `inner` columns (`inner` 1: along
+/// rows of `len`).
+pub fn softmax(values: &mut [f32], len: usize, inner: usize) {
+    if len == 0 || inner == 0 {
+        return;
+    }
+    if inner == 1 {
+        values.par_chunks_mut(len).for_each(|row| {
+            let mut inverse = [0.0f32];
+            exp_rows(row, len, &mut inverse);
+            row.iter_mut().for_each(|v| *v *= inverse[0]);
+        });
+        return;
+    }
+    values.par_chunks_mut(len * inner).for_each_init(
+        || (vec![0.0f32; inner], vec![0.0f32; inner]),
+        |(maxima, sums), block| softmax_columns(block, maxima, sums),
+    );
+}
+
 /// Group normalisation of `(batch, channels, plane)` values (each group's channels are
 /// contiguous), scaled and shifted per channel, optionally followed by SiLU.
 pub fn group_norm(
@@ -1770,6 +1821,33 @@ mod tests {
         );
         // The first query sees only the first key: its output is the first value.
         close(&full[..inner], &v[..inner], 1e-6);
+    }
+
+    #[test]
+    fn softmax_matches_the_definition_down_columns_and_along_rows() {
+        // (blocks, len, inner): the DFL head's 16 bins down 4 × 300 columns, two
+        // blocks, and rows (inner 1).
+        for (blocks, len, inner) in [(1, 16, 1200), (2, 5, 7), (3, 40, 1)] {
+            let input: Vec<f32> = values(blocks * len * inner, 11)
+                .iter()
+                .map(|x| x * 20.0)
+                .collect();
+            let mut got = input.clone();
+            softmax(&mut got, len, inner);
+            for (block, got) in input.chunks(len * inner).zip(got.chunks(len * inner)) {
+                for i in 0..inner {
+                    let column: Vec<f64> =
+                        (0..len).map(|j| f64::from(block[j * inner + i])).collect();
+                    let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = column.iter().map(|v| (v - max).exp()).sum();
+                    for (j, v) in column.iter().enumerate() {
+                        let exact = ((v - max).exp() / total) as f32;
+                        let value = got[j * inner + i];
+                        assert!((value - exact).abs() < 1e-6, "{value} vs {exact}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -254,24 +254,6 @@ pub(crate) fn softmax(x: &Tensor, axis_: i64, legacy: bool) -> Result<Tensor, De
         (x.shape[a], x.shape[a + 1..].iter().product::<usize>())
     };
     let mut out = values.to_vec();
-    if len == 0 {
-        return Ok(Tensor::f32(x.shape.clone(), out));
-    }
-    out.par_chunks_mut(len * inner).for_each(|block| {
-        for i in 0..inner {
-            let max = (0..len)
-                .map(|j| block[j * inner + i])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for j in 0..len {
-                let e = (block[j * inner + i] - max).exp();
-                block[j * inner + i] = e;
-                sum += e;
-            }
-            for j in 0..len {
-                block[j * inner + i] /= sum;
-            }
-        }
-    });
+    easel_kernels::softmax(&mut out, len, inner);
     Ok(Tensor::f32(x.shape.clone(), out))
 }

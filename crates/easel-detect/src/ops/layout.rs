@@ -32,6 +32,15 @@ fn pick<T: Copy>(v: &[T], indices: &[usize]) -> Vec<T> {
     indices.iter().map(|&i| v[i]).collect()
 }
 
+/// The `row`-long runs of elements starting at `starts`, one after another.
+fn pick_rows<T: Copy>(v: &[T], starts: &[usize], row: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(starts.len() * row);
+    for &start in starts {
+        out.extend_from_slice(&v[start..start + row]);
+    }
+    out
+}
+
 /// For every element of an `out`-shaped result, in order, the source index given by a
 /// start and per-axis source strides.
 fn strided_indices(out: &[usize], start: usize, steps: &[isize]) -> Vec<usize> {
@@ -131,6 +140,18 @@ pub(crate) fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor, Dete
     let src = strides(&x.shape);
     let out: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let steps: Vec<isize> = perm.iter().map(|&p| src[p] as isize).collect();
+    // The last axis kept in place (the detector's DFL head swaps the two before it):
+    // whole rows move, copied as slices rather than element by element.
+    if let Some(last) = rank.checked_sub(1)
+        && perm[last] == last
+    {
+        let starts = strided_indices(&out[..last], 0, &steps[..last]);
+        let row = x.shape[last];
+        return Ok(Tensor {
+            shape: out,
+            data: same_type!(&x.data, v => pick_rows(v, &starts, row)),
+        });
+    }
     let indices = strided_indices(&out, 0, &steps);
     Ok(Tensor {
         shape: out,
