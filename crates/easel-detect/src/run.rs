@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 pub struct NodeTime {
     /// The node's name.
     pub node: String,
-    /// Its operator and input shapes.
+    /// Its operator, input shapes and first output's shape.
     pub what: String,
     /// Wall time.
     pub seconds: f64,
@@ -83,8 +83,8 @@ impl Session {
         self.run_with(input, None)
     }
 
-    /// [`Session::run`], also timing each node: `(node name, operator and input shapes,
-    /// seconds)` in execution order (nodes folded for the shape are not listed).
+    /// [`Session::run`], also timing each node: `(node name, operator, input and output
+    /// shapes, seconds)` in execution order (nodes folded for the shape are not listed).
     pub fn run_timed(&self, input: Tensor) -> Result<(Tensor, Vec<NodeTime>), DetectError> {
         let mut times = Vec::new();
         let out = self.run_with(input, Some(&mut times))?;
@@ -171,9 +171,12 @@ impl Session {
                     .iter()
                     .map(|t| t.map_or("-".into(), |t| format!("{:?}", t.shape)))
                     .collect();
+                let first_out = outputs
+                    .first()
+                    .map_or("-".into(), |t| format!("{:?}", t.shape));
                 times.push(NodeTime {
                     node: node.name.clone(),
-                    what: format!("{} {}", node.op.name(), shapes.join(" ")),
+                    what: format!("{} {} -> {first_out}", node.op.name(), shapes.join(" ")),
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }

@@ -80,7 +80,7 @@ pub(crate) fn available() -> bool {
 /// sums, the weights and the broadcast values in the 32 vector registers, and dividing
 /// the detector's rows (10 · 2ⁿ pixels wide at 320 and 640).
 #[cfg(target_arch = "x86_64")]
-const PIXELS: [usize; 5] = [0, 10, 10, 5, 5];
+const PIXELS: [usize; 5] = [0, 20, 10, 5, 5];
 
 /// One image's convolution (`image` is `c_in` planes) into `out` (`c_out` planes), with
 /// `bias` and then `activation`. Only where [`available`].
@@ -161,16 +161,29 @@ mod x86 {
         let input: &[f32] = if s.padding == 0 && reach <= image.len() {
             image
         } else {
+            // Every value written here (the copy overwrites the rest of each plane, so
+            // only the borders and the slack after the last plane are zeroed).
             let len = reach.max(s.c_in * in_h * in_w);
-            let [padded] = scratch.many([len], true);
-            padded
+            let [padded] = scratch.many([len], false);
+            let (planes, slack) = padded.split_at_mut(s.c_in * in_h * in_w);
+            slack.fill(0.0);
+            let p = s.padding;
+            for (dst, src) in planes
                 .chunks_exact_mut(in_h * in_w)
                 .zip(image.chunks_exact(s.height * s.width))
-                .for_each(|(dst, src)| {
-                    for (y, row) in src.chunks_exact(s.width).enumerate() {
-                        dst[(y + s.padding) * in_w + s.padding..][..s.width].copy_from_slice(row);
-                    }
-                });
+            {
+                let (top, rest) = dst.split_at_mut(p * in_w + p);
+                top.fill(0.0);
+                let (middle, bottom) = rest.split_at_mut(s.height * in_w - p);
+                bottom.fill(0.0);
+                for (y, row) in src.chunks_exact(s.width).enumerate() {
+                    let line = &mut middle[y * in_w..];
+                    line[..s.width].copy_from_slice(row);
+                    // The right border of this row and the left of the next.
+                    let gap = (in_w - s.width).min(line.len() - s.width);
+                    line[s.width..s.width + gap].fill(0.0);
+                }
+            }
             padded
         };
         assert!(reach <= input.len(), "direct convolution input");
@@ -256,8 +269,18 @@ mod x86 {
         let weights = &job.weights.blocks[first * depth * LANES..][..B * depth * LANES];
         let bias = &job.bias[first * LANES..][..B * LANES];
         let per_row = job.out_w.div_ceil(P);
+        let mut row = Row {
+            staging: vec![0.0f32; B * LANES * job.out_w],
+            y: usize::MAX,
+            span: 0..0,
+        };
         for tile in tiles {
             let (y, x) = (tile / per_row, tile % per_row * P);
+            if y != row.y {
+                row.flush(job, first, out);
+                row.y = y;
+                row.span = x..x;
+            }
             let x0 = x.min(job.out_w.saturating_sub(P));
             let base = (y * job.in_w + x0) * S;
             let mut acc = [[_mm512_setzero_ps(); P]; B];
@@ -288,60 +311,108 @@ mod x86 {
                 }
             }
             let pixels = (x - x0)..P.min(job.out_w - x0);
-            store(job, acc, first, y * job.out_w + x0, pixels, out);
+            row.span.end = x0 + pixels.end;
+            stage(job, acc, first, x0, pixels, &mut row.staging);
+        }
+        row.flush(job, first, out);
+    }
+
+    /// One output row of a group's channels, as its tiles finish: written into the
+    /// planes a channel at a time once the row (or the thread's share of it) is done.
+    /// Tiles scattered straight into the planes were slower where the planes lie a
+    /// multiple of 4 KiB apart (160² and 320²): each vector's 16 stores then fall into
+    /// one set of the L1 cache.
+    struct Row {
+        /// The row's values, channel by channel, `out_w` apart.
+        staging: Vec<f32>,
+        y: usize,
+        /// The pixels staged.
+        span: std::ops::Range<usize>,
+    }
+
+    impl Row {
+        fn flush(&self, job: &Job, first: usize, out: Out) {
+            if self.span.is_empty() {
+                return;
+            }
+            let channels = job.weights.c_out - first * LANES;
+            for (c, values) in self
+                .staging
+                .chunks_exact(job.out_w)
+                .take(channels)
+                .enumerate()
+            {
+                let start = (first * LANES + c) * job.plane + self.y * job.out_w;
+                assert!(start + self.span.end <= out.1, "direct convolution output");
+                let values = &values[self.span.clone()];
+                // SAFETY: inside the output (asserted above); these pixels of this
+                // channel belong to this thread's tiles alone.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        values.as_ptr(),
+                        out.0.add(start + self.span.start),
+                        values.len(),
+                    );
+                }
+            }
         }
     }
 
-    /// Applies the activation to a tile and writes it into the output planes.
-    #[inline(always)]
-    fn store<const B: usize, const P: usize>(
+    /// Applies the activation to a tile and scatters its `pixels` into the staged row
+    /// (each vector's 16 channels `out_w` apart).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn stage<const B: usize, const P: usize>(
         job: &Job,
-        acc: [[__m512; P]; B],
+        mut acc: [[__m512; P]; B],
         first: usize,
-        q0: usize,
+        x0: usize,
         pixels: std::ops::Range<usize>,
-        out: Out,
+        staging: &mut [f32],
     ) {
-        let mut tile = [[[0.0f32; LANES]; P]; B];
-        for b in 0..B {
-            for j in 0..P {
-                // SAFETY: a tile row holds LANES values.
+        if let Some(activation) = job.activation {
+            for acc in acc.as_flattened_mut() {
+                let mut v = [0.0f32; LANES];
+                // SAFETY: `v` holds LANES values.
                 #[allow(unsafe_code)]
                 unsafe {
-                    _mm512_storeu_ps(tile[b][j].as_mut_ptr(), acc[b][j])
+                    _mm512_storeu_ps(v.as_mut_ptr(), *acc)
+                };
+                match activation {
+                    Activation::Silu => v.iter_mut().for_each(|v| *v = silu(*v)),
+                    Activation::Sigmoid => {
+                        v.iter_mut().for_each(|v| *v = 1.0 / (1.0 + fast_exp(-*v)))
+                    }
+                    other => panic!("{other:?} is not fused into convolutions"),
+                }
+                // SAFETY: as above.
+                #[allow(unsafe_code)]
+                unsafe {
+                    *acc = _mm512_loadu_ps(v.as_ptr())
                 };
             }
         }
-        match job.activation {
-            Some(Activation::Silu) => tile
-                .as_flattened_mut()
-                .as_flattened_mut()
-                .iter_mut()
-                .for_each(|v| *v = silu(*v)),
-            Some(Activation::Sigmoid) => tile
-                .as_flattened_mut()
-                .as_flattened_mut()
-                .iter_mut()
-                .for_each(|v| *v = 1.0 / (1.0 + fast_exp(-*v))),
-            Some(other) => panic!("{other:?} is not fused into convolutions"),
-            None => {}
-        }
-        let channels = job.weights.c_out;
-        for (b, tile) in tile.iter().enumerate() {
-            for lane in 0..LANES {
-                let channel = (first + b) * LANES + lane;
-                if channel >= channels {
-                    break;
-                }
-                let start = channel * job.plane + q0;
-                assert!(start + pixels.end <= out.1);
-                for (j, pixel) in tile.iter().enumerate().take(pixels.end).skip(pixels.start) {
-                    // SAFETY: inside the output (asserted above); this (channel, pixel)
-                    // belongs to this tile alone.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        *out.0.add(start + j) = pixel[lane];
-                    }
+        let lanes = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(job.out_w as i32),
+        );
+        let channels = job.weights.c_out - first * LANES;
+        for (b, acc) in acc.iter().enumerate() {
+            let valid = channels.saturating_sub(b * LANES).min(LANES);
+            let mask = ((1u32 << valid) - 1) as __mmask16;
+            let rows = &mut staging[b * LANES * job.out_w..][..LANES * job.out_w];
+            assert!(x0 + pixels.end <= job.out_w, "direct convolution tile");
+            for j in pixels.clone() {
+                // SAFETY: lane l writes row l of `rows` at x0 + j < out_w.
+                #[allow(unsafe_code)]
+                unsafe {
+                    _mm512_mask_i32scatter_ps::<4>(
+                        rows.as_mut_ptr().add(x0 + j).cast(),
+                        mask,
+                        lanes,
+                        acc[j],
+                    );
                 }
             }
         }

@@ -297,7 +297,10 @@ pub fn conv2d_detection(
     s: ConvShape,
     activation: Option<Activation>,
 ) -> Vec<f32> {
-    let Some(direct) = direct.filter(|d| d.fit(&s)) else {
+    // 1×1 products over few input channels spend their time storing, and channels
+    // short of whole blocks of 16 compute lanes they discard: `gemm` does both better.
+    let suits = s.kernel > 1 || (s.c_in >= 64 && s.c_out.is_multiple_of(16));
+    let Some(direct) = direct.filter(|d| suits && d.fit(&s)) else {
         let mut out = conv2d_using(input, weight, bias, None, s, ConvTuning::Detection);
         if let Some(activation) = activation {
             activate(&mut out, activation);
@@ -1494,8 +1497,8 @@ mod tests {
             (8, 40, 7, 9, 3, 1, 0),
             (4, 70, 9, 11, 5, 1, 2),
             (20, 64, 5, 6, 3, 1, 1),
-            (12, 33, 7, 9, 1, 1, 0),
-            (12, 24, 7, 9, 1, 2, 0),
+            (64, 48, 7, 9, 1, 1, 0),
+            (64, 32, 7, 9, 1, 2, 0),
             (6, 130, 4, 3, 3, 2, 1),
         ];
         let activations = [Some(Activation::Silu), Some(Activation::Sigmoid), None];
