@@ -96,6 +96,18 @@ impl Session {
         input: Tensor,
         times: Option<&mut Vec<NodeTime>>,
     ) -> Result<Tensor, DetectError> {
+        // On one of rayon's threads (already there if the caller is): every operator's
+        // parallel loop then starts on the thread that runs the graph, instead of
+        // handing its work to a pool thread that has gone to sleep during the operator
+        // before — at one thread, that wake-up cost more than many small operators.
+        rayon::scope(|_| self.run_here(input, times))
+    }
+
+    fn run_here(
+        &self,
+        input: Tensor,
+        times: Option<&mut Vec<NodeTime>>,
+    ) -> Result<Tensor, DetectError> {
         let known = self
             .plans
             .lock()
