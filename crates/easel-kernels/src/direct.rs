@@ -1,11 +1,13 @@
 //! Direct convolution on AVX-512 for the detector's narrow layers (16 to 256 channels,
-//! planes from 320² down to 10²). A tile of output pixels (consecutive in row-major
-//! order, across row ends) times up to 64 output channels accumulates in vector
+//! planes from 320² down to 10²), in two orientations. Channel-major tiles: a run of
+//! output pixels in one row times up to 64 output channels accumulates in vector
 //! registers, the output channels along the vectors and each input value broadcast —
-//! the orientation of onnxruntime's MLAS kernels. No im2col buffer: each tile reads the
-//! (zero-padded) input through a table of per-tap offsets, so any kernel size (strides
-//! 1 and 2) runs the same loop; bias starts the sums and the activation runs on the tile before
-//! it is transposed into the NCHW planes.
+//! the orientation of onnxruntime's MLAS kernels — then is scattered into the NCHW
+//! planes. Wide-plane tiles, for wide rows of few channels: 80 adjacent output pixels
+//! along the vectors times 4 output channels, each weight broadcast, stored as plain
+//! vectors. No im2col buffer in either: tiles read the zero-padded input through a
+//! table of per-tap offsets, so any kernel size runs the same loop (strides 1 and 2);
+//! bias starts the sums and the activation runs before the outputs leave the tile.
 
 use rayon::prelude::*;
 
@@ -23,6 +25,9 @@ pub struct DirectWeights {
     /// Input channels × taps.
     depth: usize,
     blocks: Vec<f32>,
+    /// For the wide-plane kernel: per group of [`WIDE_CHANNELS`] output channels, each
+    /// input channel and tap's weights adjacent (zeros past the last channel).
+    wide: Vec<f32>,
 }
 
 impl std::fmt::Debug for DirectWeights {
@@ -49,10 +54,18 @@ impl DirectWeights {
                 block[d * LANES + o % LANES] = w;
             }
         }
+        let mut wide = vec![0.0f32; c_out.div_ceil(WIDE_CHANNELS) * depth * WIDE_CHANNELS];
+        for (o, row) in weight.chunks_exact(depth).enumerate() {
+            let group = &mut wide[o / WIDE_CHANNELS * depth * WIDE_CHANNELS..];
+            for (d, &w) in row.iter().enumerate() {
+                group[d * WIDE_CHANNELS + o % WIDE_CHANNELS] = w;
+            }
+        }
         Some(DirectWeights {
             c_out,
             depth,
             blocks,
+            wide,
         })
     }
 
@@ -75,6 +88,18 @@ pub(crate) fn available() -> bool {
         false
     }
 }
+
+/// Output channels and vectors of 16 pixels per tile of the wide-plane kernel: 20
+/// sums, 5 input vectors and a broadcast weight in registers, and 80 pixels, which
+/// divides the detector's wide rows (80, 160, 320).
+const WIDE_CHANNELS: usize = 4;
+#[cfg(target_arch = "x86_64")]
+const WIDE_VECTORS: usize = 5;
+
+/// Narrowest output rows for the wide-plane kernel: below, its vectors run past the
+/// rows' ends too much, and the channel-major tiles win.
+#[cfg(target_arch = "x86_64")]
+const WIDE_FROM: usize = 64;
 
 /// Output pixels per tile, by blocks of output channels per tile: as many as leave the
 /// sums, the weights and the broadcast values in the 32 vector registers, and dividing
@@ -143,6 +168,10 @@ mod x86 {
         let (out_h, out_w) = s.output();
         let plane = out_h * out_w;
         assert_eq!(out.len(), s.c_out * plane, "direct convolution output");
+        // Measured per layer and in the network: the wide-plane kernel wins on wide
+        // rows of up to 32 channels at stride 1 (not on the stem, nor the wider or
+        // strided layers, nor 1×1 products: the channel-major tiles keep those).
+        let wide = out_w >= WIDE_FROM && s.kernel > 1 && s.stride == 1 && s.c_out <= 32;
         let (in_h, in_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
         let taps_per_channel = s.kernel * s.kernel;
         let taps: Vec<usize> = (0..w.depth)
@@ -153,7 +182,11 @@ mod x86 {
             .collect();
         // The furthest a tile reads: its last tap at the last row's last tile, which
         // is a whole tile wide even where the row is narrower.
-        let widest = out_w.max(PIXELS.into_iter().max().unwrap_or(0));
+        let widest = if wide {
+            out_w.next_multiple_of(WIDE_VECTORS * LANES)
+        } else {
+            out_w.max(PIXELS.into_iter().max().unwrap_or(0))
+        };
         let reach = taps.iter().max().map_or(0, |t| {
             t + ((out_h - 1) * in_w * s.stride) + (widest - 1) * s.stride + 1
         });
@@ -161,8 +194,6 @@ mod x86 {
         let input: &[f32] = if s.padding == 0 && reach <= image.len() {
             image
         } else {
-            // Every value written here (the copy overwrites the rest of each plane, so
-            // only the borders and the slack after the last plane are zeroed).
             let len = reach.max(s.c_in * in_h * in_w);
             let [padded] = scratch.many([len], false);
             let (planes, slack) = padded.split_at_mut(s.c_in * in_h * in_w);
@@ -172,21 +203,37 @@ mod x86 {
                 .chunks_exact_mut(in_h * in_w)
                 .zip(image.chunks_exact(s.height * s.width))
             {
-                let (top, rest) = dst.split_at_mut(p * in_w + p);
-                top.fill(0.0);
-                let (middle, bottom) = rest.split_at_mut(s.height * in_w - p);
-                bottom.fill(0.0);
-                for (y, row) in src.chunks_exact(s.width).enumerate() {
-                    let line = &mut middle[y * in_w..];
-                    line[..s.width].copy_from_slice(row);
-                    // The right border of this row and the left of the next.
-                    let gap = (in_w - s.width).min(line.len() - s.width);
-                    line[s.width..s.width + gap].fill(0.0);
+                for (y, line) in dst.chunks_exact_mut(in_w).enumerate() {
+                    let Some(row) = y
+                        .checked_sub(p)
+                        .filter(|&y| y < s.height)
+                        .map(|y| &src[y * s.width..][..s.width])
+                    else {
+                        line.fill(0.0);
+                        continue;
+                    };
+                    line[..p].fill(0.0);
+                    line[p..p + s.width].copy_from_slice(row);
+                    line[p + s.width..].fill(0.0);
                 }
             }
             padded
         };
         assert!(reach <= input.len(), "direct convolution input");
+        if wide {
+            let job = WideJob {
+                input,
+                taps,
+                weights: w,
+                bias,
+                plane,
+                out_w,
+                in_w,
+                activation,
+            };
+            wide_conv(&job, out);
+            return;
+        }
         let blocks = s.c_out.div_ceil(LANES);
         let mut padded_bias = vec![0.0f32; blocks * LANES];
         if let Some(bias) = bias {
@@ -415,6 +462,139 @@ mod x86 {
                     );
                 }
             }
+        }
+    }
+
+    /// What every tile of one wide-plane convolution reads and where it writes.
+    struct WideJob<'a> {
+        /// The input planes, zero-padded.
+        input: &'a [f32],
+        /// For each input channel and tap, its offset into `input`.
+        taps: Vec<usize>,
+        weights: &'a DirectWeights,
+        bias: Option<&'a [f32]>,
+        plane: usize,
+        out_w: usize,
+        /// Input row width.
+        in_w: usize,
+        activation: Option<Activation>,
+    }
+
+    /// The wide-plane kernel over the whole output: rows of [`WIDE_CHANNELS`] output
+    /// channels, in parallel.
+    fn wide_conv(job: &WideJob, out: &mut [f32]) {
+        let out_h = job.plane / job.out_w;
+        let groups = job.weights.c_out.div_ceil(WIDE_CHANNELS);
+        let dst = Out(out.as_mut_ptr(), out.len());
+        let run = |rows: std::ops::Range<usize>| {
+            // SAFETY: the CPU has AVX-512F (asserted by the caller).
+            #[allow(unsafe_code)]
+            unsafe {
+                wide_rows(job, rows, dst)
+            }
+        };
+        // Items are (channel group, output row) pairs, group-major.
+        let items = groups * out_h;
+        let threads = rayon::current_num_threads();
+        if threads == 1 {
+            run(0..items);
+            return;
+        }
+        let per = items.div_ceil(4 * threads).max(1);
+        (0..items)
+            .step_by(per)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(|first| run(first..(first + per).min(items)));
+    }
+
+    /// Output rows `rows` ((channel group, row) pairs) of the wide-plane kernel: tiles of [`WIDE_VECTORS`] vectors of 16 adjacent output pixels (the
+    /// last one of a row masked), each input vector feeding [`WIDE_CHANNELS`] products
+    /// with broadcast weights. The outputs are stored as plain vectors into the planes.
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx512f")]
+    fn wide_rows(job: &WideJob, rows: std::ops::Range<usize>, out: Out) {
+        const C: usize = WIDE_CHANNELS;
+        const V: usize = WIDE_VECTORS;
+        let out_h = job.plane / job.out_w;
+        let depth = job.weights.depth;
+        let channels = job.weights.c_out;
+        for item in rows {
+            let (group, y) = (item / out_h, item % out_h);
+            let weights = &job.weights.wide[group * depth * C..][..depth * C];
+            let count = (channels - group * C).min(C);
+            let mut bias = [0.0f32; C];
+            if let Some(b) = job.bias {
+                bias[..count].copy_from_slice(&b[group * C..][..count]);
+            }
+            let row_start = (group * C) * job.plane + y * job.out_w;
+            assert!(
+                row_start + (count - 1) * job.plane + job.out_w <= out.1,
+                "direct convolution output"
+            );
+            for x0 in (0..job.out_w).step_by(V * LANES) {
+                let mut acc = [[_mm512_setzero_ps(); V]; C];
+                for c in 0..C {
+                    acc[c] = [_mm512_set1_ps(bias[c]); V];
+                }
+                let (input, w) = (job.input.as_ptr(), weights.as_ptr());
+                let base = y * job.in_w + x0;
+                for (d, &tap) in job.taps.iter().enumerate() {
+                    // SAFETY: every tap of every tile's vectors is inside `input` (the
+                    // caller checked the reach); `weights` holds `depth` rows of C.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        let src = input.add(tap + base);
+                        let mut x = [_mm512_setzero_ps(); V];
+                        for v in 0..V {
+                            x[v] = _mm512_loadu_ps(src.add(v * LANES));
+                        }
+                        for c in 0..C {
+                            let wc = _mm512_set1_ps(*w.add(d * C + c));
+                            for v in 0..V {
+                                acc[c][v] = _mm512_fmadd_ps(wc, x[v], acc[c][v]);
+                            }
+                        }
+                    }
+                }
+                let width = (job.out_w - x0).min(V * LANES);
+                for c in 0..count {
+                    // SAFETY: channel c's row holds out_w values from its start
+                    // (asserted above), and the masks stop at `width`; this row of this
+                    // channel belongs to this item alone.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        let dst = out.0.add(row_start + c * job.plane + x0);
+                        for v in 0..V {
+                            let left = width.saturating_sub(v * LANES).min(LANES);
+                            let mask = ((1u32 << left) - 1) as __mmask16;
+                            _mm512_mask_storeu_ps(dst.add(v * LANES), mask, acc[c][v]);
+                        }
+                        if let Some(activation) = job.activation {
+                            activate_row(std::slice::from_raw_parts_mut(dst, width), activation);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused activation on stored outputs.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn activate_row(values: &mut [f32], activation: Activation) {
+        match activation {
+            Activation::Silu => {
+                for v in values {
+                    *v = silu(*v);
+                }
+            }
+            Activation::Sigmoid => {
+                for v in values {
+                    *v = 1.0 / (1.0 + fast_exp(-*v));
+                }
+            }
+            other => panic!("{other:?} is not fused into convolutions"),
         }
     }
 }

@@ -1487,7 +1487,8 @@ mod tests {
 
     /// The direct kernels (where the CPU has them) match the definition: every group
     /// size of output channel blocks with partial blocks, strides 1 and 2, 3×3, 5×5 and
-    /// 1×1, padded and not, tails of tiles, each activation, on one and on three threads.
+    /// 1×1, padded and not, tails of tiles, narrow and wide rows, each activation, on
+    /// one and on three threads.
     #[test]
     fn direct_convolution_matches_the_definition() {
         let shapes = [
@@ -1500,6 +1501,15 @@ mod tests {
             (64, 48, 7, 9, 1, 1, 0),
             (64, 32, 7, 9, 1, 2, 0),
             (6, 130, 4, 3, 3, 2, 1),
+            // Rows from 64 wide: the wide-plane kernel at stride 1 up to 32 channels (its
+            // last tile masked), the channel-major tiles otherwise.
+            (16, 32, 3, 80, 3, 1, 1),
+            (3, 16, 5, 139, 3, 2, 1),
+            (8, 18, 4, 70, 3, 1, 1),
+            (64, 32, 3, 66, 1, 1, 0),
+            (64, 16, 3, 140, 1, 2, 0),
+            (4, 6, 6, 68, 5, 1, 2),
+            (5, 8, 4, 160, 3, 1, 0),
         ];
         let activations = [Some(Activation::Silu), Some(Activation::Sigmoid), None];
         let three = rayon::ThreadPoolBuilder::new()
