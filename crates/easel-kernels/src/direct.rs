@@ -108,12 +108,13 @@ const WIDE_FROM: usize = 64;
 const PIXELS: [usize; 5] = [0, 20, 10, 5, 5];
 
 /// One image's convolution (`image` is `c_in` planes) into `out` (`c_out` planes), with
-/// `bias` and then `activation`. Only where [`available`].
+/// `bias` and then `activation`; every element of `out` is written. Only where
+/// [`available`].
 pub(crate) fn conv(
     image: &[f32],
     w: &DirectWeights,
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    out: &mut [std::mem::MaybeUninit<f32>],
     s: ConvShape,
     activation: Option<Activation>,
 ) {
@@ -161,7 +162,7 @@ mod x86 {
         image: &[f32],
         w: &DirectWeights,
         bias: Option<&[f32]>,
-        out: &mut [f32],
+        out: &mut [std::mem::MaybeUninit<f32>],
         s: ConvShape,
         activation: Option<Activation>,
     ) {
@@ -255,7 +256,7 @@ mod x86 {
             .map(|first| (first, (blocks - first).min(4)))
             .collect();
         let tiles = |count: usize| out_h * out_w.div_ceil(PIXELS[count]);
-        let dst = Out(out.as_mut_ptr(), out.len());
+        let dst = Out(out.as_mut_ptr().cast(), out.len());
         let run = |(first, count): (usize, usize), tiles: std::ops::Range<usize>| {
             macro_rules! dispatch {
                 ($($b:literal),*) => {
@@ -482,10 +483,10 @@ mod x86 {
 
     /// The wide-plane kernel over the whole output: rows of [`WIDE_CHANNELS`] output
     /// channels, in parallel.
-    fn wide_conv(job: &WideJob, out: &mut [f32]) {
+    fn wide_conv(job: &WideJob, out: &mut [std::mem::MaybeUninit<f32>]) {
         let out_h = job.plane / job.out_w;
         let groups = job.weights.c_out.div_ceil(WIDE_CHANNELS);
-        let dst = Out(out.as_mut_ptr(), out.len());
+        let dst = Out(out.as_mut_ptr().cast(), out.len());
         let run = |rows: std::ops::Range<usize>| {
             // SAFETY: the CPU has AVX-512F (asserted by the caller).
             #[allow(unsafe_code)]
