@@ -145,6 +145,9 @@ mod x86 {
         /// Input row width.
         in_w: usize,
         activation: Option<Activation>,
+        /// Tiles go through a staged row (see [`Row`]) rather than straight into the
+        /// planes.
+        staged: bool,
     }
 
     /// The output, written by several threads at once (each to its own channels and
@@ -249,6 +252,8 @@ mod x86 {
             out_w,
             in_w,
             activation,
+            // Planes a multiple of 4 KiB apart (160², 320²).
+            staged: plane.is_multiple_of(1024),
         };
         // Groups of up to four blocks (64 channels) share each tile's input loads.
         let groups: Vec<(usize, usize)> = (0..blocks)
@@ -318,7 +323,7 @@ mod x86 {
         let bias = &job.bias[first * LANES..][..B * LANES];
         let per_row = job.out_w.div_ceil(P);
         let mut row = Row {
-            staging: vec![0.0f32; B * LANES * job.out_w],
+            staging: vec![0.0f32; if job.staged { B * LANES * job.out_w } else { 0 }],
             y: usize::MAX,
             span: 0..0,
         };
@@ -359,17 +364,40 @@ mod x86 {
                 }
             }
             let pixels = (x - x0)..P.min(job.out_w - x0);
-            row.span.end = x0 + pixels.end;
-            stage(job, acc, first, x0, pixels, &mut row.staging);
+            if let Some(activation) = job.activation {
+                activate_tile(&mut acc, activation);
+            }
+            let channels = job.weights.c_out - first * LANES;
+            if job.staged {
+                row.span.end = x0 + pixels.end;
+                let staging = &mut row.staging[x0..];
+                // SAFETY: the staged row holds B · LANES channels of `out_w` pixels, and
+                // x0 + pixels.end ≤ out_w.
+                #[allow(unsafe_code)]
+                unsafe {
+                    scatter(&acc, staging.as_mut_ptr(), job.out_w, channels, pixels)
+                };
+            } else {
+                let start = first * LANES * job.plane + y * job.out_w + x0;
+                let last = (channels.min(B * LANES) - 1) * job.plane + pixels.end;
+                assert!(start + last <= out.1, "direct convolution output");
+                // SAFETY: inside the output (asserted above); these channels' pixels
+                // belong to this tile alone.
+                #[allow(unsafe_code)]
+                unsafe {
+                    scatter(&acc, out.0.add(start), job.plane, channels, pixels)
+                };
+            }
         }
         row.flush(job, first, out);
     }
 
     /// One output row of a group's channels, as its tiles finish: written into the
     /// planes a channel at a time once the row (or the thread's share of it) is done.
-    /// Tiles scattered straight into the planes were slower where the planes lie a
-    /// multiple of 4 KiB apart (160² and 320²): each vector's 16 stores then fall into
-    /// one set of the L1 cache.
+    /// For planes a multiple of 4 KiB apart (160² and 320²), where tiles scattered
+    /// straight into the planes were 2–3× slower: each vector's 16 stores then fall into
+    /// one set of the L1 cache. Other planes take the tiles directly (faster than
+    /// staging them).
     struct Row {
         /// The row's values, channel by channel, `out_w` apart.
         staging: Vec<f32>,
@@ -407,56 +435,58 @@ mod x86 {
         }
     }
 
-    /// Applies the activation to a tile and scatters its `pixels` into the staged row
-    /// (each vector's 16 channels `out_w` apart).
+    /// The fused activation on a tile's sums.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn stage<const B: usize, const P: usize>(
-        job: &Job,
-        mut acc: [[__m512; P]; B],
-        first: usize,
-        x0: usize,
-        pixels: std::ops::Range<usize>,
-        staging: &mut [f32],
+    fn activate_tile<const B: usize, const P: usize>(
+        acc: &mut [[__m512; P]; B],
+        activation: Activation,
     ) {
-        if let Some(activation) = job.activation {
-            for acc in acc.as_flattened_mut() {
-                let mut v = [0.0f32; LANES];
-                // SAFETY: `v` holds LANES values.
-                #[allow(unsafe_code)]
-                unsafe {
-                    _mm512_storeu_ps(v.as_mut_ptr(), *acc)
-                };
-                match activation {
-                    Activation::Silu => v.iter_mut().for_each(|v| *v = silu(*v)),
-                    Activation::Sigmoid => {
-                        v.iter_mut().for_each(|v| *v = 1.0 / (1.0 + fast_exp(-*v)))
-                    }
-                    other => panic!("{other:?} is not fused into convolutions"),
-                }
-                // SAFETY: as above.
-                #[allow(unsafe_code)]
-                unsafe {
-                    *acc = _mm512_loadu_ps(v.as_ptr())
-                };
-            }
+        for acc in acc.as_flattened_mut() {
+            let mut v = [0.0f32; LANES];
+            // SAFETY: `v` holds LANES values.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm512_storeu_ps(v.as_mut_ptr(), *acc)
+            };
+            activate_row(&mut v, activation);
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            unsafe {
+                *acc = _mm512_loadu_ps(v.as_ptr())
+            };
         }
+    }
+
+    /// Writes a tile's `pixels` from `dst` on, each vector's 16 channels `stride` apart,
+    /// the channels from `channels` on left out.
+    ///
+    /// # Safety
+    /// `dst` must be valid for writes at `c · stride + j` for every channel c below
+    /// `channels` (and B · LANES) and every j in `pixels`.
+    #[inline]
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn scatter<const B: usize, const P: usize>(
+        acc: &[[__m512; P]; B],
+        dst: *mut f32,
+        stride: usize,
+        channels: usize,
+        pixels: std::ops::Range<usize>,
+    ) {
         let lanes = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32(job.out_w as i32),
+            _mm512_set1_epi32(stride as i32),
         );
-        let channels = job.weights.c_out - first * LANES;
         for (b, acc) in acc.iter().enumerate() {
             let valid = channels.saturating_sub(b * LANES).min(LANES);
             let mask = ((1u32 << valid) - 1) as __mmask16;
-            let rows = &mut staging[b * LANES * job.out_w..][..LANES * job.out_w];
-            assert!(x0 + pixels.end <= job.out_w, "direct convolution tile");
             for j in pixels.clone() {
-                // SAFETY: lane l writes row l of `rows` at x0 + j < out_w.
+                // SAFETY: the caller's promise, for channels b · LANES + lane.
                 #[allow(unsafe_code)]
                 unsafe {
                     _mm512_mask_i32scatter_ps::<4>(
-                        rows.as_mut_ptr().add(x0 + j).cast(),
+                        dst.add(b * LANES * stride + j).cast(),
                         mask,
                         lanes,
                         acc[j],

@@ -1509,6 +1509,8 @@ mod tests {
             (64, 48, 7, 9, 1, 1, 0),
             (64, 32, 7, 9, 1, 2, 0),
             (6, 130, 4, 3, 3, 2, 1),
+            // A 32² output: planes 4 KiB apart, staged row by row.
+            (8, 48, 32, 32, 3, 1, 1),
             // Rows from 64 wide: the wide-plane kernel at stride 1 up to 32 channels (its
             // last tile masked), the channel-major tiles otherwise.
             (16, 32, 3, 80, 3, 1, 1),
