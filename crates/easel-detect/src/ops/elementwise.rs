@@ -118,16 +118,14 @@ pub(crate) fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor, Detec
     match (&a.data, &b.data) {
         (Data::F32(x), Data::F32(y)) => {
             let out = if a.shape == b.shape {
-                let mut out = x.clone();
-                if out.len() >= PARALLEL {
-                    out.par_chunks_mut(PARALLEL)
-                        .zip(y.par_chunks(PARALLEL))
-                        .for_each(|(o, y)| {
-                            o.iter_mut().zip(y).for_each(|(o, &y)| *o = op.f32(*o, y))
-                        });
-                } else {
-                    out.iter_mut().zip(y).for_each(|(o, &y)| *o = op.f32(*o, y));
-                }
+                // One pass, in parallel, straight into the new tensor (copying `x`
+                // first was a second pass, on one thread).
+                let mut out = Vec::with_capacity(x.len());
+                x.par_iter()
+                    .with_min_len(PARALLEL)
+                    .zip(y.par_iter())
+                    .map(|(&x, &y)| op.f32(x, y))
+                    .collect_into_vec(&mut out);
                 out
             } else if y.len() == 1 {
                 x.iter().map(|&v| op.f32(v, y[0])).collect()
