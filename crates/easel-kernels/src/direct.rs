@@ -89,6 +89,10 @@ pub(crate) fn available() -> bool {
     }
 }
 
+/// Floats of padded input per parallel task of the padding copy.
+#[cfg(target_arch = "x86_64")]
+const PAD_FLOATS: usize = 1 << 14;
+
 /// Output channels and vectors of 16 pixels per tile of the wide-plane kernel: 20
 /// sums, 5 input vectors and a broadcast weight in registers, and 80 pixels, which
 /// divides the detector's wide rows (80, 160, 320).
@@ -203,24 +207,32 @@ mod x86 {
             let (planes, slack) = padded.split_at_mut(s.c_in * in_h * in_w);
             slack.fill(0.0);
             let p = s.padding;
-            for (dst, src) in planes
-                .chunks_exact_mut(in_h * in_w)
-                .zip(image.chunks_exact(s.height * s.width))
-            {
-                for (y, line) in dst.chunks_exact_mut(in_w).enumerate() {
-                    let Some(row) = y
-                        .checked_sub(p)
-                        .filter(|&y| y < s.height)
-                        .map(|y| &src[y * s.width..][..s.width])
-                    else {
-                        line.fill(0.0);
-                        continue;
-                    };
-                    line[..p].fill(0.0);
-                    line[p..p + s.width].copy_from_slice(row);
-                    line[p + s.width..].fill(0.0);
-                }
-            }
+            // In parallel, in blocks of planes (this copy is a pass over the input that
+            // one thread alone made the convolutions' serial part at two threads).
+            let planes_per_task = (PAD_FLOATS / (in_h * in_w)).max(1);
+            planes
+                .par_chunks_mut(planes_per_task * in_h * in_w)
+                .zip(image.par_chunks(planes_per_task * s.height * s.width))
+                .for_each(|(dst, src)| {
+                    for (dst, src) in dst
+                        .chunks_exact_mut(in_h * in_w)
+                        .zip(src.chunks_exact(s.height * s.width))
+                    {
+                        for (y, line) in dst.chunks_exact_mut(in_w).enumerate() {
+                            let Some(row) = y
+                                .checked_sub(p)
+                                .filter(|&y| y < s.height)
+                                .map(|y| &src[y * s.width..][..s.width])
+                            else {
+                                line.fill(0.0);
+                                continue;
+                            };
+                            line[..p].fill(0.0);
+                            line[p..p + s.width].copy_from_slice(row);
+                            line[p + s.width..].fill(0.0);
+                        }
+                    }
+                });
             padded
         };
         assert!(reach <= input.len(), "direct convolution input");
