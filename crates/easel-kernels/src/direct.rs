@@ -177,9 +177,16 @@ mod x86 {
         let plane = out_h * out_w;
         assert_eq!(out.len(), s.c_out * plane, "direct convolution output");
         // Measured per layer and in the network: the wide-plane kernel wins on wide
-        // rows of up to 32 channels at stride 1 (not on the stem, nor the wider or
-        // strided layers, nor 1×1 products: the channel-major tiles keep those).
-        let wide = out_w >= WIDE_FROM && s.kernel > 1 && s.stride == 1 && s.c_out <= 32;
+        // rows of up to 32 channels at stride 1, and at stride 2 on the 3-channel stem
+        // (not on the wider or other strided layers, nor on 1×1 products: the
+        // channel-major tiles keep those).
+        let wide = out_w >= WIDE_FROM
+            && s.kernel > 1
+            && if s.stride == 1 {
+                s.c_out <= 32
+            } else {
+                s.c_in <= 4
+            };
         let (in_h, in_w) = (s.height + 2 * s.padding, s.width + 2 * s.padding);
         let taps_per_channel = s.kernel * s.kernel;
         let taps: Vec<usize> = (0..w.depth)
@@ -195,8 +202,9 @@ mod x86 {
         } else {
             out_w.max(PIXELS.into_iter().max().unwrap_or(0))
         };
+        // (At stride 2 the wide kernel reads pairs of vectors: up to the pair's end.)
         let reach = taps.iter().max().map_or(0, |t| {
-            t + ((out_h - 1) * in_w * s.stride) + (widest - 1) * s.stride + 1
+            t + ((out_h - 1) * in_w * s.stride) + widest * s.stride
         });
         let mut scratch = Scratch::take();
         let input: &[f32] = if s.padding == 0 && reach <= image.len() {
@@ -245,6 +253,7 @@ mod x86 {
                 plane,
                 out_w,
                 in_w,
+                stride: s.stride,
                 activation,
             };
             wide_conv(&job, out);
@@ -520,6 +529,8 @@ mod x86 {
         out_w: usize,
         /// Input row width.
         in_w: usize,
+        /// 1 or 2.
+        stride: usize,
         activation: Option<Activation>,
     }
 
@@ -533,7 +544,10 @@ mod x86 {
             // SAFETY: the CPU has AVX-512F (asserted by the caller).
             #[allow(unsafe_code)]
             unsafe {
-                wide_rows(job, rows, dst)
+                match job.stride {
+                    1 => wide_rows::<1>(job, rows, dst),
+                    _ => wide_rows::<2>(job, rows, dst),
+                }
             }
         };
         // Items are (channel group, output row) pairs, group-major.
@@ -556,7 +570,7 @@ mod x86 {
     /// with broadcast weights. The outputs are stored as plain vectors into the planes.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f")]
-    fn wide_rows(job: &WideJob, rows: std::ops::Range<usize>, out: Out) {
+    fn wide_rows<const S: usize>(job: &WideJob, rows: std::ops::Range<usize>, out: Out) {
         const C: usize = WIDE_CHANNELS;
         const V: usize = WIDE_VECTORS;
         let out_h = job.plane / job.out_w;
@@ -581,7 +595,9 @@ mod x86 {
                     acc[c] = [_mm512_set1_ps(bias[c]); V];
                 }
                 let (input, w) = (job.input.as_ptr(), weights.as_ptr());
-                let base = y * job.in_w + x0;
+                let evens =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                let base = (y * job.in_w + x0) * S;
                 for (d, &tap) in job.taps.iter().enumerate() {
                     // SAFETY: every tap of every tile's vectors is inside `input` (the
                     // caller checked the reach); `weights` holds `depth` rows of C.
@@ -590,7 +606,14 @@ mod x86 {
                         let src = input.add(tap + base);
                         let mut x = [_mm512_setzero_ps(); V];
                         for v in 0..V {
-                            x[v] = _mm512_loadu_ps(src.add(v * LANES));
+                            x[v] = if S == 1 {
+                                _mm512_loadu_ps(src.add(v * LANES))
+                            } else {
+                                // Every other value of the next 32.
+                                let low = _mm512_loadu_ps(src.add(2 * v * LANES));
+                                let high = _mm512_loadu_ps(src.add(2 * v * LANES + LANES));
+                                _mm512_permutex2var_ps(low, evens, high)
+                            };
                         }
                         for c in 0..C {
                             let wc = _mm512_set1_ps(*w.add(d * C + c));
