@@ -7,9 +7,15 @@
 # of RUNS), the ratio Easel / onnxruntime, and each side's peak RSS. Then the whole
 # job: `easel process` of the corpus with `detect` + fit 1600 against fit 1600 alone.
 #
-# Usage: bench/detect/run.sh [RUNS] [PHOTOS]   (defaults: 5, every photo)
+# Usage: bench/detect/run.sh [--network-only] [RUNS] [PHOTOS]   (defaults: 5, every
+# photo; --network-only skips the whole job, which builds the full easel binary)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+network_only=false
+if [ "${1:-}" = --network-only ]; then
+  network_only=true
+  shift
+fi
 runs=${1:-5}
 limit=${2:-1000}
 fixtures=$(scripts/detect-fixtures)
@@ -17,7 +23,7 @@ python=$fixtures/python
 model=$fixtures/nudenet-320n.onnx
 bench/image/fetch-photos.sh >/dev/null
 cargo build --release -q -p easel-detect --example detect
-cargo build --release -q -p easel --no-default-features
+$network_only || cargo build --release -q -p easel --no-default-features
 detect=target/release/examples/detect
 easel=target/release/easel
 photos=$(ls bench/photos/*.jpg | head -n "$limit")
@@ -49,6 +55,7 @@ print(f"{side:<6} {threads:<7} {e:12.1f} {o:12.1f} {e / o:7.2f}x {rss:14.0f} {or
 PY
   done
 done
+$network_only && exit 0
 cat >"$work/config.toml" <<TOML
 [detection.models.nudenet]
 path = "$model"

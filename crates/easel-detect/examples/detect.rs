@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
             let total: f64 = rows.iter().map(|r| r.1.0).sum();
             eprintln!("{total:8.2} ms  in all");
-            for (what, (ms, count)) in rows.iter().take(25) {
+            for (what, (ms, count)) in &rows {
                 eprintln!("{ms:8.2} ms  {count:2}×  {what}");
             }
         }

@@ -1,7 +1,8 @@
 //! A loaded model: the ONNX graph resolved into numbered value slots and typed
 //! operations (every attribute parsed and checked on load, so an operator or form the
 //! engine cannot run is refused by name before any image is seen), with each
-//! convolution followed by SiLU (`x · σ(x)`, exported as Sigmoid + Mul) fused into one.
+//! convolution followed by SiLU (`x · σ(x)`, exported as Sigmoid + Mul) fused into one
+//! and its constant weights prepared for the direct convolution kernels.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -147,6 +148,7 @@ impl Builder {
         };
         check_order(&graph)?;
         fuse_silu(&mut graph);
+        prepare_convs(&mut graph);
         Ok(graph)
     }
 
@@ -294,4 +296,17 @@ fn fuse_silu(graph: &mut Graph) {
         index += 1;
         keep
     });
+}
+
+/// Prepares each convolution's constant weights for the direct kernels.
+fn prepare_convs(graph: &mut Graph) {
+    let constants: HashMap<usize, &Arc<Tensor>> =
+        graph.constants.iter().map(|(slot, t)| (*slot, t)).collect();
+    for node in &mut graph.nodes {
+        if let (Op::Conv(c), Some(Some(w))) = (&mut node.op, node.inputs.get(1))
+            && let Some(weights) = constants.get(w)
+        {
+            c.prepare(weights);
+        }
+    }
 }

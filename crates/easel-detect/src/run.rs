@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 pub struct NodeTime {
     /// The node's name.
     pub node: String,
-    /// Its operator and input shapes.
+    /// Its operator, input shapes and first output's shape.
     pub what: String,
     /// Wall time.
     pub seconds: f64,
@@ -83,8 +83,8 @@ impl Session {
         self.run_with(input, None)
     }
 
-    /// [`Session::run`], also timing each node: `(node name, operator and input shapes,
-    /// seconds)` in execution order (nodes folded for the shape are not listed).
+    /// [`Session::run`], also timing each node: `(node name, operator, input and output
+    /// shapes, seconds)` in execution order (nodes folded for the shape are not listed).
     pub fn run_timed(&self, input: Tensor) -> Result<(Tensor, Vec<NodeTime>), DetectError> {
         let mut times = Vec::new();
         let out = self.run_with(input, Some(&mut times))?;
@@ -92,6 +92,18 @@ impl Session {
     }
 
     fn run_with(
+        &self,
+        input: Tensor,
+        times: Option<&mut Vec<NodeTime>>,
+    ) -> Result<Tensor, DetectError> {
+        // On one of rayon's threads (already there if the caller is): every operator's
+        // parallel loop then starts on the thread that runs the graph, instead of
+        // handing its work to a pool thread that has gone to sleep during the operator
+        // before — at one thread, that wake-up cost more than many small operators.
+        rayon::scope(|_| self.run_here(input, times))
+    }
+
+    fn run_here(
         &self,
         input: Tensor,
         times: Option<&mut Vec<NodeTime>>,
@@ -171,9 +183,12 @@ impl Session {
                     .iter()
                     .map(|t| t.map_or("-".into(), |t| format!("{:?}", t.shape)))
                     .collect();
+                let first_out = outputs
+                    .first()
+                    .map_or("-".into(), |t| format!("{:?}", t.shape));
                 times.push(NodeTime {
                     node: node.name.clone(),
-                    what: format!("{} {}", node.op.name(), shapes.join(" ")),
+                    what: format!("{} {} -> {first_out}", node.op.name(), shapes.join(" ")),
                     seconds: started.elapsed().as_secs_f64(),
                 });
             }

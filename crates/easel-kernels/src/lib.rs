@@ -1,7 +1,7 @@
 //! Easel's CPU kernels for neural networks, on contiguous f32 slices: convolution
-//! (Winograd, matrix products on shifted views, im2col; 2× upsampling fused in), group
-//! normalisation fused with SiLU, layer normalisation, GELU and GEGLU, attention in
-//! query blocks (no full score matrix). Written for the diffusion models' hot operations
+//! (Winograd, matrix products on shifted views, im2col, direct AVX-512 kernels for the
+//! detector; 2× upsampling fused in), group normalisation fused with SiLU, layer
+//! normalisation, GELU and GEGLU, attention in query blocks (no full score matrix). Written for the diffusion models' hot operations
 //! (candle's generic CPU ops transpose, copy and broadcast more than these shapes need)
 //! and shared with the object detector.
 
@@ -283,6 +283,56 @@ pub fn conv2d_using(
             conv_im2col(image, weight, out, s, accumulate);
         }
     }
+    out
+}
+
+/// A detector's convolution: [`conv2d_using`] with [`ConvTuning::Detection`] followed by
+/// `activation`, or — given `direct` weights prepared for this CPU — the direct kernels,
+/// which apply the activation before storing.
+pub fn conv2d_detection(
+    input: &[f32],
+    weight: &[f32],
+    direct: Option<&DirectWeights>,
+    bias: Option<&[f32]>,
+    s: ConvShape,
+    activation: Option<Activation>,
+) -> Vec<f32> {
+    // 1×1 products over few input channels spend their time storing, and channels
+    // short of whole blocks of 16 compute lanes they discard: `gemm` does both better.
+    let suits = s.kernel > 1 || (s.c_in >= 64 && s.c_out.is_multiple_of(16));
+    let Some(direct) = direct.filter(|d| suits && d.fit(&s)) else {
+        let mut out = conv2d_using(input, weight, bias, None, s, ConvTuning::Detection);
+        if let Some(activation) = activation {
+            activate(&mut out, activation);
+        }
+        return out;
+    };
+    let (out_h, out_w) = s.output();
+    let plane_in = s.height * s.width;
+    assert_eq!(
+        input.len(),
+        s.batch * s.c_in * plane_in,
+        "conv2d input shape"
+    );
+    assert!(bias.is_none_or(|b| b.len() == s.c_out), "conv2d bias shape");
+    // Not zeroed first: the kernels write every element (zeroing cost a pass over the
+    // output, a few per cent of the detector's time).
+    let (len, image_out) = (s.batch * s.c_out * out_h * out_w, s.c_out * out_h * out_w);
+    let mut out = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    for (image, out) in input
+        .chunks_exact(s.c_in * plane_in)
+        .zip(out.spare_capacity_mut().chunks_exact_mut(image_out))
+    {
+        direct::conv(image, direct, bias, out, s, activation);
+    }
+    // SAFETY: `direct::conv` initialised every element of each image's output.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
     out
 }
 
@@ -802,6 +852,9 @@ macro_rules! multiversioned {
 }
 
 mod banded;
+mod direct;
+
+pub use direct::DirectWeights;
 mod winograd;
 
 multiversioned! {
@@ -878,6 +931,57 @@ multiversioned! {
             *inv = exp_in_place(row);
         }
     }
+}
+
+multiversioned! {
+    /// Softmax down the columns of a `len × maxima.len()` block, in place: row by row,
+    /// so every pass runs along contiguous values (a column at a time would stride
+    /// through the block and not vectorise). `sums` is as wide as `maxima`.
+    fn softmax_columns(block: &mut [f32], maxima: &mut [f32], sums: &mut [f32]) {
+        let inner = maxima.len();
+        maxima.fill(f32::NEG_INFINITY);
+        for row in block.chunks_exact(inner) {
+            for (m, &v) in maxima.iter_mut().zip(row) {
+                *m = m.max(v);
+            }
+        }
+        sums.fill(0.0);
+        for row in block.chunks_exact_mut(inner) {
+            for ((v, &m), s) in row.iter_mut().zip(maxima.iter()).zip(sums.iter_mut()) {
+                *v = fast_exp(*v - m);
+                *s += *v;
+            }
+        }
+        for s in sums.iter_mut() {
+            *s = 1.0 / *s;
+        }
+        for row in block.chunks_exact_mut(inner) {
+            for (v, &s) in row.iter_mut().zip(sums.iter()) {
+                *v *= s;
+            }
+        }
+    }
+}
+
+/// Softmax in place over an axis of `len` elements that lie `inner` apart: blocks of
+/// `len · inner` values, each softmaxed down its `inner` columns (`inner` 1: along
+/// rows of `len`).
+pub fn softmax(values: &mut [f32], len: usize, inner: usize) {
+    if len == 0 || inner == 0 {
+        return;
+    }
+    if inner == 1 {
+        values.par_chunks_mut(len).for_each(|row| {
+            let mut inverse = [0.0f32];
+            exp_rows(row, len, &mut inverse);
+            row.iter_mut().for_each(|v| *v *= inverse[0]);
+        });
+        return;
+    }
+    values.par_chunks_mut(len * inner).for_each_init(
+        || (vec![0.0f32; inner], vec![0.0f32; inner]),
+        |(maxima, sums), block| softmax_columns(block, maxima, sums),
+    );
 }
 
 /// Group normalisation of `(batch, channels, plane)` values (each group's channels are
@@ -1389,6 +1493,91 @@ mod tests {
         assert_eq!(tile(9, 10), None);
     }
 
+    /// The direct kernels (where the CPU has them) match the definition: every group
+    /// size of output channel blocks with partial blocks, strides 1 and 2, 3×3, 5×5 and
+    /// 1×1, padded and not, tails of tiles, narrow and wide rows, each activation, on
+    /// one and on three threads.
+    #[test]
+    fn direct_convolution_matches_the_definition() {
+        let shapes = [
+            (3, 16, 17, 19, 3, 2, 1),
+            (8, 18, 9, 10, 3, 1, 1),
+            (16, 32, 11, 13, 3, 2, 1),
+            (8, 40, 7, 9, 3, 1, 0),
+            (4, 70, 9, 11, 5, 1, 2),
+            (20, 64, 5, 6, 3, 1, 1),
+            (64, 48, 7, 9, 1, 1, 0),
+            (64, 32, 7, 9, 1, 2, 0),
+            (6, 130, 4, 3, 3, 2, 1),
+            // A 32² output: planes 4 KiB apart, staged row by row.
+            (8, 48, 32, 32, 3, 1, 1),
+            // Rows from 64 wide: the wide-plane kernel at stride 1 up to 32 channels (its
+            // last tile masked), the channel-major tiles otherwise.
+            (16, 32, 3, 80, 3, 1, 1),
+            (3, 16, 5, 139, 3, 2, 1),
+            (8, 18, 4, 70, 3, 1, 1),
+            (64, 32, 3, 66, 1, 1, 0),
+            (64, 16, 3, 140, 1, 2, 0),
+            (4, 6, 6, 68, 5, 1, 2),
+            (5, 8, 4, 160, 3, 1, 0),
+        ];
+        let activations = [Some(Activation::Silu), Some(Activation::Sigmoid), None];
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (i, (c_in, c_out, height, width, kernel, stride, padding)) in
+            shapes.into_iter().enumerate()
+        {
+            let s = ConvShape {
+                batch: 2,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel,
+                stride,
+                padding,
+            };
+            let input = values(2 * c_in * height * width, 31);
+            let weight = values(c_out * c_in * kernel * kernel, 32);
+            let bias = values(c_out, 33);
+            let Some(direct) = DirectWeights::new(&weight, c_out) else {
+                return;
+            };
+            let (out_h, out_w) = s.output();
+            let image_out = c_out * out_h * out_w;
+            let activation = activations[i % 3];
+            let mut expected = Vec::new();
+            for image in input.chunks_exact(c_in * height * width) {
+                expected.extend(naive_conv(
+                    image,
+                    &weight,
+                    &bias,
+                    ConvShape { batch: 1, ..s },
+                ));
+            }
+            match activation {
+                Some(Activation::Silu) => expected.iter_mut().for_each(|v| *v /= 1.0 + (-*v).exp()),
+                Some(_) => expected
+                    .iter_mut()
+                    .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+                None => {}
+            }
+            for pool in [&one, &three] {
+                let got = pool.install(|| {
+                    conv2d_detection(&input, &weight, Some(&direct), Some(&bias), s, activation)
+                });
+                assert_eq!(got.len(), 2 * image_out);
+                close(&got, &expected, 1e-4);
+            }
+        }
+    }
+
     /// Both Winograd algorithms, with the kernels transformed a few output channels at a
     /// time and the tiles in several bands (on more threads than elements), over enough
     /// channels for rounding to build up, match the definition.
@@ -1655,6 +1844,33 @@ mod tests {
         );
         // The first query sees only the first key: its output is the first value.
         close(&full[..inner], &v[..inner], 1e-6);
+    }
+
+    #[test]
+    fn softmax_matches_the_definition_down_columns_and_along_rows() {
+        // (blocks, len, inner): the DFL head's 16 bins down 4 × 300 columns, two
+        // blocks, and rows (inner 1).
+        for (blocks, len, inner) in [(1, 16, 1200), (2, 5, 7), (3, 40, 1)] {
+            let input: Vec<f32> = values(blocks * len * inner, 11)
+                .iter()
+                .map(|x| x * 20.0)
+                .collect();
+            let mut got = input.clone();
+            softmax(&mut got, len, inner);
+            for (block, got) in input.chunks(len * inner).zip(got.chunks(len * inner)) {
+                for i in 0..inner {
+                    let column: Vec<f64> =
+                        (0..len).map(|j| f64::from(block[j * inner + i])).collect();
+                    let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = column.iter().map(|v| (v - max).exp()).sum();
+                    for (j, v) in column.iter().enumerate() {
+                        let exact = ((v - max).exp() / total) as f32;
+                        let value = got[j * inner + i];
+                        assert!((value - exact).abs() < 1e-6, "{value} vs {exact}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

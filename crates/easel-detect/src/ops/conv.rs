@@ -1,8 +1,13 @@
 //! Convolution and max pooling on `(batch, channels, height, width)` tensors. Dense
-//! convolutions run on Easel's kernels (Winograd for 3×3, matrix products for 1×1,
-//! im2col otherwise); depthwise ones (YOLO11's heads) have their own loop.
+//! convolutions run on Easel's kernels (direct AVX-512 kernels with the SiLU fused where
+//! the CPU has them, else matrix products); depthwise ones (YOLO11's heads) have their
+//! own loop.
 
-use easel_kernels::{Activation, ConvShape, ConvTuning, activate, conv2d_using};
+use std::sync::Arc;
+
+use easel_kernels::{
+    Activation, ConvShape, ConvTuning, DirectWeights, activate, conv2d_detection, conv2d_using,
+};
 use rayon::prelude::*;
 
 use super::attrs::Attrs;
@@ -22,6 +27,9 @@ pub(crate) struct ConvAttrs {
     group: usize,
     /// Followed by SiLU (fused on load).
     pub silu: bool,
+    /// The weights prepared for the direct kernels, where they are a constant of the
+    /// model and the CPU has the kernels (set on load).
+    pub direct: Option<Arc<DirectWeights>>,
 }
 
 impl ConvAttrs {
@@ -53,7 +61,18 @@ impl ConvAttrs {
             same,
             group,
             silu: false,
+            direct: None,
         })
+    }
+
+    /// Prepares the weights `w` (a constant) for the direct kernels, if they suit.
+    pub(crate) fn prepare(&mut self, w: &Tensor) {
+        if self.group == 1
+            && let Ok([c_out, ..]) = dims4(w, "Conv weight")
+            && let Ok(weights) = w.floats("Conv weight")
+        {
+            self.direct = DirectWeights::new(weights, c_out).map(Arc::new);
+        }
     }
 }
 
@@ -98,15 +117,9 @@ fn dims4(t: &Tensor, what: &str) -> Result<[usize; 4], DetectError> {
 
 /// Copies a `(batch·channels)` stack of `h × w` planes into larger zero-filled planes
 /// with `[top, left, bottom, right]` borders.
-fn pad_planes(
-    x: &[f32],
-    planes: usize,
-    (h, w): (usize, usize),
-    p: [usize; 4],
-    fill: f32,
-) -> Vec<f32> {
+fn pad_planes(x: &[f32], planes: usize, (h, w): (usize, usize), p: [usize; 4]) -> Vec<f32> {
     let (ph, pw) = (h + p[0] + p[2], w + p[1] + p[3]);
-    let mut out = vec![fill; planes * ph * pw];
+    let mut out = vec![0.0; planes * ph * pw];
     out.par_chunks_mut(ph * pw)
         .zip(x.par_chunks(h * w))
         .for_each(|(dst, src)| {
@@ -157,7 +170,7 @@ pub(crate) fn conv(
     let (input, (h, wd), padding) = if symmetric {
         (None, (h, wd), pads[0])
     } else {
-        let padded = pad_planes(x.floats("Conv input")?, n * c_in, (h, wd), pads, 0.0);
+        let padded = pad_planes(x.floats("Conv input")?, n * c_in, (h, wd), pads);
         (
             Some(padded),
             (h + pads[0] + pads[2], wd + pads[1] + pads[3]),
@@ -182,9 +195,20 @@ pub(crate) fn conv(
         padding,
     };
     let weights = w.floats("Conv weight")?;
-    let mut out = if g == 1 {
-        conv2d_using(data, weights, bias, None, shape, ConvTuning::Detection)
-    } else if c_per_group == 1 && c_out == c_in {
+    let activation = attrs.silu.then_some(Activation::Silu);
+    if g == 1 {
+        let out = conv2d_detection(
+            data,
+            weights,
+            attrs.direct.as_deref(),
+            bias,
+            shape,
+            activation,
+        );
+        let (oh, ow) = shape.output();
+        return Ok(Tensor::f32(vec![n, c_out, oh, ow], out));
+    }
+    let mut out = if c_per_group == 1 && c_out == c_in {
         depthwise(
             data,
             weights,
@@ -198,8 +222,8 @@ pub(crate) fn conv(
     } else {
         grouped(data, weights, bias, shape, g)
     };
-    if attrs.silu {
-        activate(&mut out, Activation::Silu);
+    if let Some(activation) = activation {
+        activate(&mut out, activation);
     }
     let (oh, ow) = shape.output();
     Ok(Tensor::f32(vec![n, c_out, oh, ow], out))
@@ -328,34 +352,46 @@ pub(crate) fn max_pool(attrs: &PoolAttrs, x: &Tensor) -> Result<Tensor, DetectEr
         }
     };
     let (oh, ow) = (side(ph), side(pw));
-    // Padded on all sides by enough -∞ for ceil mode's last window.
-    let extra = attrs.stride;
-    let padded = pad_planes(
-        x.floats("MaxPool input")?,
-        n * c,
-        (h, w),
-        [p[0], p[1], p[2] + extra, p[3] + extra],
-        f32::NEG_INFINITY,
-    );
-    let (ph, pw) = (ph + extra, pw + extra);
-    let k = attrs.kernel;
+    let (k, stride) = (attrs.kernel, attrs.stride);
+    // Each window clipped to the input: the padding (−∞) never wins a maximum. A window
+    // wholly in the padding (ceil mode's last, at most) stays −∞, as if padded.
+    let window = |o: usize, before: usize, len: usize| {
+        let start = (o * stride).saturating_sub(before).min(len);
+        let end = (o * stride + k).saturating_sub(before).min(len);
+        start..end
+    };
+    let cols: Vec<_> = (0..ow).map(|ox| window(ox, p[1], w)).collect();
+    let rows: Vec<_> = (0..oh).map(|oy| window(oy, p[0], h)).collect();
+    let x = x.floats("MaxPool input")?;
     let mut out = vec![0.0f32; n * c * oh * ow];
     out.par_chunks_mut(oh * ow)
-        .zip(padded.par_chunks(ph * pw))
-        .for_each(|(dst, src)| {
-            // Separable: the maximum over each row window, then over the column window.
-            let mut rows = vec![f32::NEG_INFINITY; ph * ow];
-            for (y, line) in src.chunks_exact(pw).enumerate() {
-                for ox in 0..ow {
-                    let window = &line[ox * attrs.stride..][..k];
-                    rows[y * ow + ox] = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        .zip(x.par_chunks(h * w))
+        .for_each_init(Vec::new, |across, (dst, src)| {
+            // Separable: the maximum over each row's windows, then down the columns.
+            across.clear();
+            across.resize(h * ow, f32::NEG_INFINITY);
+            for (line, acc) in src.chunks_exact(w).zip(across.chunks_exact_mut(ow)) {
+                if stride == 1 {
+                    // Tap by tap over whole rows (vectorised): output x reads x + kx − left.
+                    for kx in 0..k {
+                        let lo = p[1].saturating_sub(kx);
+                        let hi = (w + p[1]).saturating_sub(kx).min(ow);
+                        if lo < hi {
+                            let line = &line[lo + kx - p[1]..];
+                            for (a, &v) in acc[lo..hi].iter_mut().zip(line) {
+                                *a = a.max(v);
+                            }
+                        }
+                    }
+                } else {
+                    for (a, r) in acc.iter_mut().zip(&cols) {
+                        *a = line[r.clone()].iter().copied().fold(*a, f32::max);
+                    }
                 }
             }
-            for oy in 0..oh {
-                let out_row = &mut dst[oy * ow..][..ow];
+            for (out_row, r) in dst.chunks_exact_mut(ow).zip(&rows) {
                 out_row.fill(f32::NEG_INFINITY);
-                for ky in 0..k {
-                    let line = &rows[(oy * attrs.stride + ky) * ow..][..ow];
+                for line in across.chunks_exact(ow).skip(r.start).take(r.len()) {
                     for (d, &v) in out_row.iter_mut().zip(line) {
                         *d = d.max(v);
                     }
@@ -363,4 +399,63 @@ pub(crate) fn max_pool(attrs: &PoolAttrs, x: &Tensor) -> Result<Tensor, DetectEr
             }
         });
     Ok(Tensor::f32(vec![n, c, oh, ow], out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Max pooling by its definition: the input padded with −∞, every window's maximum.
+    fn naive_pool(
+        x: &[f32],
+        (h, w): (usize, usize),
+        a: &PoolAttrs,
+        (oh, ow): (usize, usize),
+    ) -> Vec<f32> {
+        let mut out = Vec::new();
+        for plane in x.chunks_exact(h * w) {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut m = f32::NEG_INFINITY;
+                    for ky in 0..a.kernel {
+                        for kx in 0..a.kernel {
+                            let y = (oy * a.stride + ky) as isize - a.pads[0] as isize;
+                            let x = (ox * a.stride + kx) as isize - a.pads[1] as isize;
+                            if (0..h as isize).contains(&y) && (0..w as isize).contains(&x) {
+                                m = m.max(plane[y as usize * w + x as usize]);
+                            }
+                        }
+                    }
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn max_pooling_matches_the_definition() {
+        // SPPF's 5×5 stride 1, a 2×2 stride 2, ceil mode with uneven pads.
+        let cases = [
+            (5, 1, [2, 2, 2, 2], false),
+            (2, 2, [0, 0, 0, 0], false),
+            (3, 2, [1, 0, 0, 1], true),
+        ];
+        let (n, c, h, w) = (2, 3, 7, 9);
+        let x: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+            .collect();
+        for (kernel, stride, pads, ceil) in cases {
+            let a = PoolAttrs {
+                kernel,
+                stride,
+                pads,
+                ceil,
+            };
+            let got = max_pool(&a, &Tensor::f32(vec![n, c, h, w], x.clone())).unwrap();
+            let [_, _, oh, ow] = <[usize; 4]>::try_from(got.shape.as_slice()).unwrap();
+            let expected = naive_pool(&x, (h, w), &a, (oh, ow));
+            assert_eq!(got.floats("").unwrap(), expected.as_slice(), "{a:?}");
+        }
+    }
 }

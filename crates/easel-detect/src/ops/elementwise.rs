@@ -118,16 +118,14 @@ pub(crate) fn binary(op: Binary, a: &Tensor, b: &Tensor) -> Result<Tensor, Detec
     match (&a.data, &b.data) {
         (Data::F32(x), Data::F32(y)) => {
             let out = if a.shape == b.shape {
-                let mut out = x.clone();
-                if out.len() >= PARALLEL {
-                    out.par_chunks_mut(PARALLEL)
-                        .zip(y.par_chunks(PARALLEL))
-                        .for_each(|(o, y)| {
-                            o.iter_mut().zip(y).for_each(|(o, &y)| *o = op.f32(*o, y))
-                        });
-                } else {
-                    out.iter_mut().zip(y).for_each(|(o, &y)| *o = op.f32(*o, y));
-                }
+                // One pass, in parallel, straight into the new tensor (copying `x`
+                // first was a second pass, on one thread).
+                let mut out = Vec::with_capacity(x.len());
+                x.par_iter()
+                    .with_min_len(PARALLEL)
+                    .zip(y.par_iter())
+                    .map(|(&x, &y)| op.f32(x, y))
+                    .collect_into_vec(&mut out);
                 out
             } else if y.len() == 1 {
                 x.iter().map(|&v| op.f32(v, y[0])).collect()
@@ -254,24 +252,6 @@ pub(crate) fn softmax(x: &Tensor, axis_: i64, legacy: bool) -> Result<Tensor, De
         (x.shape[a], x.shape[a + 1..].iter().product::<usize>())
     };
     let mut out = values.to_vec();
-    if len == 0 {
-        return Ok(Tensor::f32(x.shape.clone(), out));
-    }
-    out.par_chunks_mut(len * inner).for_each(|block| {
-        for i in 0..inner {
-            let max = (0..len)
-                .map(|j| block[j * inner + i])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for j in 0..len {
-                let e = (block[j * inner + i] - max).exp();
-                block[j * inner + i] = e;
-                sum += e;
-            }
-            for j in 0..len {
-                block[j * inner + i] /= sum;
-            }
-        }
-    });
+    easel_kernels::softmax(&mut out, len, inner);
     Ok(Tensor::f32(x.shape.clone(), out))
 }

@@ -2,6 +2,8 @@
 //! reshapes, transposes, concatenation, splitting, slicing, gathering, broadcasting,
 //! casts, ranges, and nearest-neighbour resizing.
 
+use rayon::prelude::*;
+
 use super::attrs::Attrs;
 use super::elementwise::{axis, broadcast_shape, broadcast_strides};
 use crate::error::DetectError;
@@ -30,6 +32,15 @@ fn strides(shape: &[usize]) -> Vec<usize> {
 /// The elements at `indices`.
 fn pick<T: Copy>(v: &[T], indices: &[usize]) -> Vec<T> {
     indices.iter().map(|&i| v[i]).collect()
+}
+
+/// The `row`-long runs of elements starting at `starts`, one after another.
+fn pick_rows<T: Copy>(v: &[T], starts: &[usize], row: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(starts.len() * row);
+    for &start in starts {
+        out.extend_from_slice(&v[start..start + row]);
+    }
+    out
 }
 
 /// For every element of an `out`-shaped result, in order, the source index given by a
@@ -131,6 +142,18 @@ pub(crate) fn transpose(x: &Tensor, perm: Option<&[i64]>) -> Result<Tensor, Dete
     let src = strides(&x.shape);
     let out: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
     let steps: Vec<isize> = perm.iter().map(|&p| src[p] as isize).collect();
+    // The last axis kept in place (the detector's DFL head swaps the two before it):
+    // whole rows move, copied as slices rather than element by element.
+    if let Some(last) = rank.checked_sub(1)
+        && perm[last] == last
+    {
+        let starts = strided_indices(&out[..last], 0, &steps[..last]);
+        let row = x.shape[last];
+        return Ok(Tensor {
+            shape: out,
+            data: same_type!(&x.data, v => pick_rows(v, &starts, row)),
+        });
+    }
     let indices = strided_indices(&out, 0, &steps);
     Ok(Tensor {
         shape: out,
@@ -626,12 +649,69 @@ pub(crate) fn resize(
     let rows = map(oh, h, oh, sy);
     let cols = map(ow, w, ow, sx);
     let v = x.floats("Resize input")?;
-    let mut out = Vec::with_capacity(n * c * oh * ow);
-    for plane in v.chunks_exact(h * w) {
-        for &r in &rows {
-            let line = &plane[r * w..][..w];
-            out.extend(cols.iter().map(|&c| line[c]));
-        }
+    // YOLO's upsampling doubles each pixel: pairs written from one read, no index table.
+    let doubled = ow == 2 * w && cols.iter().enumerate().all(|(i, &c)| c == i / 2);
+    let mut out = vec![0.0f32; n * c * oh * ow];
+    if oh * ow > 0 {
+        out.par_chunks_mut(oh * ow)
+            .zip(v.par_chunks(h * w))
+            .for_each(|(dst, plane)| {
+                for (i, &r) in rows.iter().enumerate() {
+                    let (done, rest) = dst.split_at_mut(i * ow);
+                    let row = &mut rest[..ow];
+                    // A source row used again (upsampling): copy the row just made.
+                    if i > 0 && rows[i - 1] == r {
+                        row.copy_from_slice(&done[(i - 1) * ow..]);
+                        continue;
+                    }
+                    let line = &plane[r * w..][..w];
+                    if doubled {
+                        for (pair, &value) in row.chunks_exact_mut(2).zip(line) {
+                            pair.fill(value);
+                        }
+                    } else {
+                        for (d, &c) in row.iter_mut().zip(&cols) {
+                            *d = line[c];
+                        }
+                    }
+                }
+            });
     }
     Ok(Tensor::f32(vec![n, c, oh, ow], out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nearest-neighbour resizing (asymmetric, floor) by 2 — the doubling path — and
+    /// to 3 × 4 from 2 × 3 (the general path), against worked examples.
+    #[test]
+    fn nearest_resizing_doubles_and_maps_other_sizes() {
+        let attrs = ResizeAttrs {
+            transform: Transform::Asymmetric,
+            rounding: Rounding::Floor,
+            scales_input: 2,
+        };
+        let x = Tensor::f32(vec![1, 2, 2, 3], (1..=12).map(|v| v as f32).collect());
+        let scales = Tensor::f32(vec![4], vec![1.0, 1.0, 2.0, 2.0]);
+        let out = resize(&attrs, &[Some(&x), None, Some(&scales)]).unwrap();
+        assert_eq!(out.shape, vec![1, 2, 4, 6]);
+        let first = [1., 1., 2., 2., 3., 3., 4., 4., 5., 5., 6., 6.];
+        let data = out.floats("").unwrap();
+        assert_eq!(&data[..6], &first[..6]);
+        assert_eq!(&data[6..12], &first[..6]);
+        assert_eq!(&data[12..18], &first[6..]);
+        assert_eq!(&data[18..24], &first[6..]);
+        assert_eq!(&data[24..30], &[7., 7., 8., 8., 9., 9.]);
+        let sizes = Tensor::i64(vec![4], vec![1, 2, 3, 4]);
+        let empty = Tensor::f32(vec![0], vec![]);
+        let out = resize(&attrs, &[Some(&x), None, Some(&empty), Some(&sizes)]).unwrap();
+        assert_eq!(out.shape, vec![1, 2, 3, 4]);
+        // Rows 0, 0, 1 (y · 2/3 floored), columns 0, 0, 1, 2 (x · 3/4 floored).
+        assert_eq!(
+            &out.floats("").unwrap()[..12],
+            &[1., 1., 2., 3., 1., 1., 2., 3., 4., 4., 5., 6.]
+        );
+    }
 }
