@@ -3,6 +3,7 @@
 //! and [`Access`] class as it adds it, so [`route_table`] (and the authorization
 //! matrix test built from it) always lists exactly what is served.
 
+mod alarms;
 mod bedrock;
 mod docs;
 mod events;
@@ -143,6 +144,7 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
         .merge(identity::routes())
         .merge(keys::routes())
         .merge(me::routes())
+        .merge(alarms::routes())
         .layer(DefaultBodyLimit::max(max_json_bytes));
     let timed = Routes::new()
         .merge(json_routes)

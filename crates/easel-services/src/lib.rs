@@ -13,6 +13,7 @@
 //!   and credential resolution; [`usage`]: rate limits and quotas; [`audit`];
 //!   [`secrets`]: keys and secrets shared by every process through the database.
 
+pub mod alarms;
 pub mod audit;
 mod error;
 pub mod generation;

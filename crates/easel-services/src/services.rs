@@ -12,6 +12,7 @@ use easel_store::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::alarms::{AlarmPorts, AlarmService};
 use crate::audit::Auditor;
 use crate::generation::{Generation, GenerationPorts, GenerationSettings};
 use crate::identity::{Identity, Tokens};
@@ -38,6 +39,8 @@ pub struct Ports {
     pub request_log: Arc<dyn RequestLog>,
     /// The webhook delivery log.
     pub deliveries: Arc<dyn easel_store::Deliveries>,
+    /// Alarm datapoints, states and history.
+    pub alarms: Arc<dyn easel_store::Alarms>,
     /// In-process job change signals.
     pub wakeups: Arc<Wakeups>,
     /// Checks Easel's own presigned URLs (the filesystem store's `/o/…` route).
@@ -70,6 +73,10 @@ pub struct ServicesSettings {
     pub detector: Option<Arc<dyn ObjectDetector>>,
     /// The deployment's key webhook signing secrets are derived from.
     pub webhook_key: Arc<Vec<u8>>,
+    /// Attempts per webhook delivery (alarm notifications too).
+    pub webhook_attempts: u32,
+    /// The alarm rules.
+    pub alarms: Vec<crate::alarms::AlarmRule>,
     /// Image moderation (uploads are checked as they are taken in); `None` when off.
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
@@ -93,6 +100,8 @@ pub struct Services {
     pub generation: Arc<Generation>,
     /// Limits applied to every image (dialects that prepare images apply them too).
     pub limits: Arc<Limits>,
+    /// Alarms.
+    pub alarms: Arc<AlarmService>,
 }
 
 impl Services {
@@ -108,6 +117,16 @@ impl Services {
         ));
         let limits = Arc::new(settings.limits);
         let max_attempts = settings.jobs.max_attempts;
+        let alarms = Arc::new(AlarmService::new(
+            AlarmPorts {
+                store: ports.alarms.clone(),
+                queue: ports.queue.clone(),
+                jobs: ports.jobs.clone(),
+            },
+            settings.alarms,
+            settings.webhook_key.clone(),
+            settings.webhook_attempts,
+        ));
         let submitter = Arc::new(Submitter::new(
             ports.jobs.clone(),
             ports.objects.clone(),
@@ -171,6 +190,7 @@ impl Services {
             objects,
             generation,
             limits,
+            alarms,
         }
     }
 }

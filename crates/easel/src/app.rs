@@ -230,6 +230,7 @@ impl Application {
             identity: stores.metadata.clone(),
             request_log: stores.metadata.clone(),
             deliveries: stores.metadata.clone(),
+            alarms: stores.metadata.clone(),
             wakeups: stores.wakeups.clone(),
             presigner: presigner.clone(),
             engines: stores.engines.clone(),
@@ -261,6 +262,12 @@ impl Application {
                 .image_moderation
                 .build(&stores.detection, stores.metadata.clone())?,
             webhook_key: Arc::new(crate::secrets::webhook_key(&secrets).await?),
+            webhook_attempts: config.webhooks.max_attempts,
+            alarms: config
+                .alarms
+                .iter()
+                .map(|a| a.rule(&config.webhooks))
+                .collect::<anyhow::Result<_>>()?,
         };
         let services = Services::new(ports, services_settings, shutdown.clone());
         tokio::spawn(retention_sweep(
@@ -269,6 +276,18 @@ impl Application {
                 every: Duration::from_secs(config.generation.sweep_interval_secs.max(1)),
                 finished_jobs_ms: i64::from(config.queue.finished_retention_days) * 86_400_000,
             },
+            shutdown.clone(),
+        ));
+        // Evaluated often enough for the shortest period (datapoints are per period).
+        let shortest = config
+            .alarms
+            .iter()
+            .map(|a| a.period_secs)
+            .min()
+            .unwrap_or(60);
+        tokio::spawn(easel_services::alarms::run_alarms(
+            services.alarms.clone(),
+            Duration::from_millis((shortest * 1000 / 4).clamp(250, 15_000)),
             shutdown.clone(),
         ));
         tokio::spawn(reconcile_uploads(

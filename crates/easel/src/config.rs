@@ -70,6 +70,88 @@ pub struct Config {
     pub image_moderation: ImageModerationConfig,
     /// Webhooks (`callbackUrl`) of jobs and generations.
     pub webhooks: WebhooksConfig,
+    /// Alarm rules: `[[alarms]]`.
+    pub alarms: Vec<AlarmConfig>,
+}
+
+/// `[[alarms]]`: one rule, CloudWatch-style.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmConfig {
+    /// Unique name.
+    pub name: String,
+    /// `dead_jobs`, `failed_job_ratio`, `timeouts`, `queue_depth`,
+    /// `oldest_pending_seconds` or `generation_latency_p99_ms`.
+    pub metric: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// `greater_than` (default), `greater_or_equal`, `less_than` or `less_or_equal`.
+    #[serde(default = "default_comparison")]
+    pub comparison: String,
+    /// The period, in seconds. Default 60.
+    #[serde(default = "default_period")]
+    pub period_secs: u64,
+    /// How many recent periods are looked at. Default 1.
+    #[serde(default = "default_one")]
+    pub evaluation_periods: u32,
+    /// How many of them must breach for ALARM. Default: all of them.
+    #[serde(default)]
+    pub datapoints_to_alarm: Option<u32>,
+    /// Webhook URLs told of changes into and out of ALARM.
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+fn default_comparison() -> String {
+    "greater_than".to_owned()
+}
+
+fn default_period() -> u64 {
+    60
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+impl AlarmConfig {
+    /// The rule, checked.
+    pub fn rule(
+        &self,
+        webhooks: &WebhooksConfig,
+    ) -> anyhow::Result<easel_services::alarms::AlarmRule> {
+        let at = |what: String| anyhow::anyhow!("alarms `{}`: {what}", self.name);
+        let metric = self.metric.parse().map_err(at)?;
+        let comparison = self.comparison.parse().map_err(at)?;
+        if self.period_secs == 0 || self.evaluation_periods == 0 {
+            return Err(at(
+                "period_secs and evaluation_periods must be at least 1".into()
+            ));
+        }
+        let n = self.datapoints_to_alarm.unwrap_or(self.evaluation_periods);
+        if n == 0 || n > self.evaluation_periods {
+            return Err(at(format!(
+                "datapoints_to_alarm must be 1 to evaluation_periods ({})",
+                self.evaluation_periods
+            )));
+        }
+        if !self.threshold.is_finite() {
+            return Err(at("threshold must be a number".into()));
+        }
+        for url in &self.notify {
+            webhooks.policy().check_url(url).map_err(at)?;
+        }
+        Ok(easel_services::alarms::AlarmRule {
+            name: self.name.clone(),
+            metric,
+            threshold: self.threshold,
+            comparison,
+            period_ms: (self.period_secs * 1000) as i64,
+            evaluation_periods: self.evaluation_periods,
+            datapoints_to_alarm: n,
+            notify: self.notify.clone(),
+        })
+    }
 }
 
 /// `[webhooks]`
@@ -126,6 +208,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             image_moderation: ImageModerationConfig::default(),
             webhooks: WebhooksConfig::default(),
+            alarms: Vec::new(),
         }
     }
 }
@@ -473,6 +556,13 @@ impl Config {
         self.image_moderation.validate()?;
         if self.webhooks.max_attempts == 0 || self.webhooks.timeout_secs == 0 {
             bail!("webhooks.max_attempts and webhooks.timeout_secs must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for alarm in &self.alarms {
+            alarm.rule(&self.webhooks)?;
+            if !names.insert(alarm.name.as_str()) {
+                bail!("alarms: the name `{}` is used twice", alarm.name);
+            }
         }
         if self.storage.database_max_connections == 0 {
             bail!("storage.database_max_connections must be at least 1");

@@ -15,8 +15,8 @@ use utoipa_swagger_ui::Config;
 
 use crate::openapi::Gateway;
 use crate::routes::{
-    Access, Routes, bedrock, events, generations, identity, jobs, keys, me, metadata, objects,
-    openai, ops, seed, seed_generate, uploads, wellknown,
+    Access, Routes, alarms, bedrock, events, generations, identity, jobs, keys, me, metadata,
+    objects, openai, ops, seed, seed_generate, uploads, wellknown,
 };
 
 pub fn routes() -> Routes {
@@ -57,7 +57,7 @@ pub fn routes() -> Routes {
         generations::delete_history, generations::regenerate, generations::engines,
         generations::request_log,
         identity::sign_up, identity::sign_in, identity::refresh, identity::sign_out,
-        identity::change_password, me::me, me::audit_log,
+        identity::change_password, me::me, me::audit_log, alarms::alarms,
         keys::create_key, keys::list_keys, keys::revoke_key,
         bedrock::invoke, openai::generations, openai::edits, openai::variations,
         uploads::presign_seed, seed::process, seed::job_status,

@@ -99,6 +99,7 @@ impl World {
             identity: store.clone(),
             request_log: store.clone(),
             deliveries: store.clone(),
+            alarms: store.clone(),
             wakeups: wakeups.clone(),
             uploads: store.clone(),
             signer: presigner.clone(),
@@ -141,6 +142,8 @@ impl World {
             detector: None,
             moderation: None,
             webhook_key: Arc::new(vec![9; 32]),
+            webhook_attempts: 3,
+            alarms: Vec::new(),
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;
