@@ -20,6 +20,8 @@ pub enum JobKind {
     Generate,
     /// Delivers a webhook about another job's end ([`WebhookSpec`]).
     Webhook,
+    /// Sends an e-mail ([`EmailSpec`]).
+    Email,
 }
 
 impl JobKind {
@@ -30,6 +32,7 @@ impl JobKind {
             JobKind::Noop => "noop",
             JobKind::Generate => "generate",
             JobKind::Webhook => "webhook",
+            JobKind::Email => "email",
         }
     }
 }
@@ -43,6 +46,7 @@ impl FromStr for JobKind {
             "noop" => Ok(JobKind::Noop),
             "generate" => Ok(JobKind::Generate),
             "webhook" => Ok(JobKind::Webhook),
+            "email" => Ok(JobKind::Email),
             other => Err(format!("unknown job kind `{other}`")),
         }
     }
@@ -215,6 +219,22 @@ pub struct ProcessSpec {
     /// Where to POST a signed webhook when the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+}
+
+/// An e-mail job: sent over SMTP by a worker, retried with backoff while the mail
+/// server is unreachable or answers with a temporary error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailSpec {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body, sent beside the text one when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 /// A webhook delivery job: POST `payload` to `url`, signed the Standard Webhooks way

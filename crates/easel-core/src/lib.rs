@@ -21,8 +21,8 @@ pub use generate::{Dialect, EngineErrorCode, GenerateSpec, OutputFormat, Quality
 pub use idempotency::{IdempotencyKey, InvalidIdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
 pub use ids::{JobId, JobIdParseError};
 pub use job::{
-    Detection, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo, ProcessSpec,
-    WebhookSpec,
+    Detection, EmailSpec, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo,
+    ProcessSpec, WebhookSpec,
 };
 pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
 pub use moderation::{ModerationPolicy, ModerationSurface};

@@ -5,7 +5,7 @@
 //! from the shared database (jobs, queue, request log), are stored once per period by
 //! whichever process computes them first, and state changes are compare-and-set, so
 //! several processes evaluating the same rules agree and notify once. Changes into and
-//! out of `ALARM` are POSTed as signed webhooks through the queue.
+//! out of `ALARM` are POSTed as signed webhooks and e-mailed, both through the queue.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use easel_core::{
-    JobId, JobKind, Millis, Principal, WebhookSpec, now_millis, owner_secret, rfc3339,
+    EmailSpec, JobId, JobKind, Millis, Principal, WebhookSpec, now_millis, owner_secret, rfc3339,
 };
 use easel_store::{AlarmRecord, AlarmTransition, Alarms, Jobs as JobStore, NewJob, Queue};
 use serde_json::json;
@@ -149,6 +149,8 @@ pub struct AlarmRule {
     pub datapoints_to_alarm: u32,
     /// Webhook URLs told of changes into and out of `ALARM`.
     pub notify: Vec<String>,
+    /// E-mail addresses told of the same changes.
+    pub notify_email: Vec<String>,
 }
 
 /// What alarms read and write.
@@ -293,8 +295,19 @@ impl AlarmService {
         })
     }
 
-    /// Queues one webhook per notify URL.
+    /// Queues one webhook per notify URL and one e-mail per address.
     async fn notify(&self, rule: &AlarmRule, from: &str, to: &str, reason: &str, at: Millis) {
+        for address in &rule.notify_email {
+            let (subject, text, html) = alarm_email(rule, from, to, reason, at);
+            let spec = EmailSpec {
+                to: address.clone(),
+                subject,
+                text,
+                html: Some(html),
+            };
+            self.queue_job(JobKind::Email, serde_json::to_value(&spec), rule, at)
+                .await;
+        }
         for url in &rule.notify {
             let spec = WebhookSpec {
                 target: None,
@@ -311,20 +324,32 @@ impl AlarmService {
                     "at": rfc3339(at),
                 }),
             };
-            let new = NewJob {
-                id: JobId::new(),
-                owner: ALARM_OWNER.to_owned(),
-                kind: JobKind::Webhook,
-                spec: serde_json::to_value(&spec).expect("a webhook spec is JSON"),
-                image_count: 0,
-                max_attempts: self.webhook_attempts,
-                idempotency_key: None,
-                request_hash: format!("alarm:{}:{at}", rule.name),
-                expires_at: None,
-            };
-            if let Err(error) = self.ports.jobs.create(new).await {
-                tracing::error!(%error, alarm = %rule.name, "could not queue the alarm notification");
-            }
+            self.queue_job(JobKind::Webhook, serde_json::to_value(&spec), rule, at)
+                .await;
+        }
+    }
+
+    /// Queues a notification job; a failure is logged (the transition stands).
+    async fn queue_job(
+        &self,
+        kind: JobKind,
+        spec: serde_json::Result<serde_json::Value>,
+        rule: &AlarmRule,
+        at: Millis,
+    ) {
+        let new = NewJob {
+            id: JobId::new(),
+            owner: ALARM_OWNER.to_owned(),
+            kind,
+            spec: spec.expect("a notification spec is JSON"),
+            image_count: 0,
+            max_attempts: self.webhook_attempts,
+            idempotency_key: None,
+            request_hash: format!("alarm:{}:{at}", rule.name),
+            expires_at: None,
+        };
+        if let Err(error) = self.ports.jobs.create(new).await {
+            tracing::error!(%error, alarm = %rule.name, "could not queue the alarm notification");
         }
     }
 
@@ -363,6 +388,56 @@ impl AlarmService {
         let history = store.alarm_history(None, 100).await?;
         Ok((views, history, owner_secret(&self.webhook_key, ALARM_OWNER)))
     }
+}
+
+/// The alarm e-mail: subject, plain text and HTML.
+fn alarm_email(
+    rule: &AlarmRule,
+    from: &str,
+    to: &str,
+    reason: &str,
+    at: Millis,
+) -> (String, String, String) {
+    let subject = format!("[Easel] {}: {to}", rule.name);
+    let when = rfc3339(at);
+    let text = format!(
+        "The alarm \"{name}\" went from {from} to {to} at {when}.\n\n\
+         Why: {reason}.\n\n\
+         Rule: {metric} {op} {threshold}, {n} of {m} periods of {period} s.\n\
+         See GET /v1/admin/alarms for its datapoints and history.\n",
+        name = rule.name,
+        metric = rule.metric.as_str(),
+        op = rule.comparison.symbol(),
+        threshold = rule.threshold,
+        n = rule.datapoints_to_alarm,
+        m = rule.evaluation_periods,
+        period = rule.period_ms / 1000,
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <h2>{name}: {to}</h2>\
+         <p>The alarm <strong>{name}</strong> went from <strong>{from}</strong> to \
+         <strong>{to}</strong> at {when}.</p><p>Why: {reason}.</p>\
+         <p>Rule: <code>{metric} {op} {threshold}</code>, {n} of {m} periods of {period} s.</p>\
+         </body></html>",
+        name = html_escape(&rule.name),
+        reason = html_escape(reason),
+        metric = rule.metric.as_str(),
+        op = html_escape(rule.comparison.symbol()),
+        threshold = rule.threshold,
+        n = rule.datapoints_to_alarm,
+        m = rule.evaluation_periods,
+        period = rule.period_ms / 1000,
+    );
+    (subject, text, html)
+}
+
+/// Text made safe inside HTML.
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The state the datapoints call for, and why.
@@ -439,6 +514,7 @@ mod tests {
             evaluation_periods: m,
             datapoints_to_alarm: n,
             notify: Vec::new(),
+            notify_email: Vec::new(),
         }
     }
 

@@ -77,6 +77,7 @@ pub async fn execute(
         JobKind::Process => process_job(claim, deps, budgets).await,
         JobKind::Generate => crate::generate::generate_job(claim, deps, &budgets.cpu).await,
         JobKind::Webhook => crate::webhook::deliver(claim, deps).await,
+        JobKind::Email => crate::email::send(claim, deps).await,
     }
 }
 

@@ -4,12 +4,14 @@
 //! death back to the queue.
 
 mod backoff;
+mod email;
 mod execute;
 mod generate;
 mod outputs;
 mod pool;
 mod webhook;
 
+pub use email::EmailSettings;
 pub use execute::{JobFailure, execute};
 pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};
 pub use webhook::WebhookSettings;

@@ -63,6 +63,8 @@ pub struct WorkerDeps {
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
     /// Webhooks of jobs that asked for one; `None`: none are queued or delivered.
     pub webhooks: Option<Arc<crate::WebhookSettings>>,
+    /// The SMTP server `email` jobs go through; `None`: e-mail is not configured.
+    pub email: Option<Arc<crate::EmailSettings>>,
 }
 
 /// Running worker tasks.

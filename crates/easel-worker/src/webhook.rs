@@ -96,7 +96,7 @@ fn callback_url(job: &Job) -> Option<String> {
             .get("callbackUrl")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
-        JobKind::Noop | JobKind::Webhook => None,
+        JobKind::Noop | JobKind::Webhook | JobKind::Email => None,
     }
 }
 

@@ -84,6 +84,7 @@ impl Stores {
             detector: Some(self.detection.clone()),
             moderation,
             webhooks: Some(Arc::new(webhooks)),
+            email: config.email.settings()?.map(Arc::new),
         }))
     }
 }

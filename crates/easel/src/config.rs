@@ -72,6 +72,56 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Alarm rules: `[[alarms]]`.
     pub alarms: Vec<AlarmConfig>,
+    /// Outbound e-mail over SMTP.
+    pub email: EmailConfig,
+}
+
+/// `[email]`: the SMTP server mail goes through. Without `smtp_url`, e-mail is off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:port` (STARTTLS when the server offers it), `smtp://…?tls=required`
+    /// (STARTTLS or nothing), or `smtps://host:port` (TLS from the start); credentials as
+    /// `smtp://user:password@host`.
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (instead of one in the URL).
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. `Easel <easel@example.com>`.
+    pub from: Option<String>,
+}
+
+impl EmailConfig {
+    /// The sending side, or `None` when e-mail is off.
+    pub fn settings(&self) -> anyhow::Result<Option<easel_worker::EmailSettings>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let from = self
+            .from
+            .as_deref()
+            .context("email.from is needed with email.smtp_url")?
+            .parse()
+            .map_err(|e| anyhow::anyhow!("email.from is not an address: {e}"))?;
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(30)));
+        if let Some(file) = &self.password_file {
+            let password = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let user = url::Url::parse(url)
+                .map(|u| u.username().to_owned())
+                .unwrap_or_default();
+            builder =
+                builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+                    user,
+                    password.trim().to_owned(),
+                ));
+        }
+        Ok(Some(easel_worker::EmailSettings {
+            transport: builder.build(),
+            from,
+        }))
+    }
 }
 
 /// `[[alarms]]`: one rule, CloudWatch-style.
@@ -100,6 +150,9 @@ pub struct AlarmConfig {
     /// Webhook URLs told of changes into and out of ALARM.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// E-mail addresses told of the same changes (needs `[email]`).
+    #[serde(default)]
+    pub notify_email: Vec<String>,
 }
 
 fn default_comparison() -> String {
@@ -141,6 +194,11 @@ impl AlarmConfig {
         for url in &self.notify {
             webhooks.policy().check_url(url).map_err(at)?;
         }
+        for address in &self.notify_email {
+            address
+                .parse::<lettre::Address>()
+                .map_err(|e| at(format!("`{address}` is not an e-mail address: {e}")))?;
+        }
         Ok(easel_services::alarms::AlarmRule {
             name: self.name.clone(),
             metric,
@@ -150,6 +208,7 @@ impl AlarmConfig {
             evaluation_periods: self.evaluation_periods,
             datapoints_to_alarm: n,
             notify: self.notify.clone(),
+            notify_email: self.notify_email.clone(),
         })
     }
 }
@@ -209,6 +268,7 @@ impl Default for Config {
             image_moderation: ImageModerationConfig::default(),
             webhooks: WebhooksConfig::default(),
             alarms: Vec::new(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -556,6 +616,10 @@ impl Config {
         self.image_moderation.validate()?;
         if self.webhooks.max_attempts == 0 || self.webhooks.timeout_secs == 0 {
             bail!("webhooks.max_attempts and webhooks.timeout_secs must be at least 1");
+        }
+        self.email.settings()?;
+        if self.email.smtp_url.is_none() && self.alarms.iter().any(|a| !a.notify_email.is_empty()) {
+            bail!("alarms with notify_email need [email] smtp_url and from");
         }
         let mut names = std::collections::HashSet::new();
         for alarm in &self.alarms {

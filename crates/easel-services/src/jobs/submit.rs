@@ -180,10 +180,10 @@ impl Submitter {
                     "generations are submitted through POST /v1/generations",
                 ));
             }
-            JobKind::Webhook => {
+            JobKind::Webhook | JobKind::Email => {
                 return Err(ServiceError::invalid(
                     "invalid-request",
-                    "webhooks are queued by Easel when a job with a callbackUrl ends",
+                    "webhook and email jobs are queued by Easel itself",
                 ));
             }
             JobKind::Process => {

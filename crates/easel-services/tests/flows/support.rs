@@ -231,6 +231,7 @@ impl World {
             detector: None,
             moderation: None,
             webhooks: None,
+            email: None,
         };
         let settings = WorkerSettings {
             concurrency: 2,

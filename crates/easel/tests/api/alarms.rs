@@ -3,7 +3,10 @@
 //! stop; both changes reach a real webhook receiver, signed with the secret the admin
 //! endpoint shows; the admin endpoint lists the state, datapoints and history. Two
 //! servers on one database (PostgreSQL in the scale-out run, one SQLite file here)
-//! evaluate the same rule and notify once per change.
+//! evaluate the same rule and notify once per change. E-mail: a real SMTP server
+//! (Python's aiosmtpd, `EASEL_TEST_PYTHON` from scripts/detect-fixtures) started only
+//! after the first attempts failed still gets the alarm mail: an outage delays mail and
+//! loses none.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,6 +82,7 @@ async fn failing_jobs_raise_an_alarm_that_clears_and_notifies_once_per_change() 
             evaluation_periods: 1,
             datapoints_to_alarm: None,
             notify: vec![url.clone()],
+            notify_email: Vec::new(),
         }];
     })
     .await;
@@ -180,4 +184,141 @@ async fn alarms_are_for_administrators_and_bad_rules_are_refused() {
     );
     let error = bad.err().unwrap().to_string();
     assert!(error.contains("private"), "{error}");
+}
+
+/// A real SMTP server (aiosmtpd) writing what it receives into a maildir; stopped on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start(port: u16) -> SmtpServer {
+        let python = std::env::var("EASEL_TEST_PYTHON").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/detect-fixtures/python"
+            )
+            .to_owned()
+        });
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            // A maildir aiosmtpd creates (it does not fill in an existing empty one).
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} (run scripts/detect-fixtures): {e}"));
+        // Owned from here on, so it is stopped however this ends.
+        let server = SmtpServer { child, maildir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// The raw messages received so far.
+    fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn alarm_mail_waits_out_a_mail_server_outage() {
+    // A port with nothing on it yet: the mail server is "down".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_with(true, move |config| {
+        config.email.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        config.email.from = Some("Easel <easel@example.com>".into());
+        config.webhooks.max_attempts = 200;
+        config.alarms = vec![easel::config::AlarmConfig {
+            name: "dead-jobs".into(),
+            metric: "dead_jobs".into(),
+            threshold: 0.0,
+            comparison: "greater_than".into(),
+            period_secs: 1,
+            evaluation_periods: 1,
+            datapoints_to_alarm: None,
+            notify: Vec::new(),
+            notify_email: vec!["ops@example.com".into()],
+        }];
+    })
+    .await;
+    wait_for_state(&app, "OK").await;
+    let mut truncated = png(64, 64);
+    truncated.truncate(60);
+    let bad = app.upload("bad.png", "image/png", truncated).await;
+    let job = app
+        .create_job(&json!({ "sources": [bad], "preset": "thumbnail" }))
+        .await;
+    app.wait_for_job(job["jobId"].as_str().unwrap()).await;
+    wait_for_state(&app, "ALARM").await;
+
+    // The mail job fails and is retried while the server is down.
+    let admin = app.admin().await;
+    let mut retried = false;
+    for _ in 0..100 {
+        let mail: Value = admin
+            .client
+            .get(app.url("/v1/jobs?kind=email"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(job) = mail["jobs"].as_array().unwrap().first()
+            && job["attempts"].as_u64().unwrap() >= 2
+        {
+            assert_eq!(job["status"], "PENDING", "{job}");
+            assert_eq!(job["errorCode"], "email-failed", "{job}");
+            retried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(retried, "the e-mail was not retried");
+
+    // The server comes up: the mail arrives, once, in text and HTML.
+    let smtp = SmtpServer::start(port);
+    let mut messages = Vec::new();
+    for _ in 0..200 {
+        messages = smtp.messages();
+        if !messages.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let mail = &messages[0];
+    assert!(mail.contains("To: ops@example.com"), "{mail}");
+    assert!(mail.contains("From: Easel <easel@example.com>"), "{mail}");
+    assert!(mail.contains("Subject: [Easel] dead-jobs: ALARM"), "{mail}");
+    assert!(
+        mail.contains("multipart/alternative") && mail.contains("text/html"),
+        "{mail}"
+    );
+    assert!(mail.contains("dead_jobs > 0"), "{mail}");
 }
