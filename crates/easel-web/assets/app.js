@@ -3,7 +3,7 @@
 // exports `render(main, {params, signal})`; `signal` aborts when the page is left.
 
 import { announce } from "./js/dom.js";
-import { setSessionEndedHandler } from "./js/api.js";
+import { api, setSessionEndedHandler } from "./js/api.js";
 import { isSignedIn, onSessionChange, signOut, username } from "./js/session.js";
 import { renderSignIn, renderSignUp } from "./js/pages/auth.js";
 import { render as renderDashboard } from "./js/pages/dashboard.js";
@@ -12,6 +12,7 @@ import { render as renderEdit } from "./js/pages/edit.js";
 import { render as renderProcess } from "./js/pages/process.js";
 import { render as renderHistory } from "./js/pages/history.js";
 import { render as renderKeys } from "./js/pages/keys.js";
+import { render as renderAdmin } from "./js/pages/admin.js";
 
 const PAGES = {
   signin: { title: "Sign in", public: true, render: renderSignIn },
@@ -22,7 +23,28 @@ const PAGES = {
   process: { title: "Process", render: renderProcess },
   history: { title: "History", render: renderHistory },
   keys: { title: "API keys", render: renderKeys },
+  admin: { title: "Administration", render: renderAdmin },
 };
+
+// Whether the signed-in account is an administrator (asked once per sign-in): the Admin
+// link shows only then (the API refuses others anyway).
+let adminChecked = false;
+async function showAdminLink() {
+  const link = document.getElementById("nav-admin");
+  if (!isSignedIn()) {
+    adminChecked = false;
+    link.hidden = true;
+    return;
+  }
+  if (adminChecked) return;
+  adminChecked = true;
+  try {
+    const me = await api("GET", "/v1/me");
+    link.hidden = !me.admin;
+  } catch {
+    adminChecked = false;
+  }
+}
 
 const main = document.getElementById("main");
 let leaving = null;
@@ -45,6 +67,7 @@ function updateHeader() {
   document.getElementById("menu-toggle").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
   document.getElementById("who").textContent = signedIn ? username() : "";
+  showAdminLink();
   const { name } = current();
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.getAttribute("href") === `#/${name}`) link.setAttribute("aria-current", "page");

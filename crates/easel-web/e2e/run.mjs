@@ -71,6 +71,14 @@ quotas.edit = { day = 1 }
 [generation.moderation]
 deny = ["forbiddenword"]
 
+[[alarms]]
+name = "dead-jobs"
+metric = "dead_jobs"
+threshold = 0
+period_secs = 1
+evaluation_periods = 60
+datapoints_to_alarm = 1
+
 [detection.models.nudenet]
 path = ${JSON.stringify(join(detect, "nudenet-320n.onnx"))}
 

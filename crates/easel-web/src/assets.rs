@@ -39,6 +39,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/pages/generate.js"),
     asset!("js/pages/history.js"),
     asset!("js/pages/keys.js"),
+    asset!("js/pages/admin.js"),
     asset!("js/pages/process.js"),
 ];
 
