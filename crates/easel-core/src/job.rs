@@ -248,7 +248,7 @@ pub struct WebhookSpec {
     pub target: Option<crate::JobId>,
     /// Where to POST.
     pub url: String,
-    /// `job.completed`, `job.failed` or `alarm.state-changed`.
+    /// `job.completed`, `job.failed`, `job.cancelled` or `alarm.state-changed`.
     pub event: String,
     /// The body's `data`: the job as it ended.
     pub payload: serde_json::Value,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use easel_core::{JobId, JobKind, JobStatus, Millis, Principal, now_millis};
 use easel_store::{
     CancelOutcome, Deliveries, Delivery, Job, JobFilter, Jobs as JobStore, Queue, Redrive, Wakeups,
+    announcement,
 };
 
 use crate::audit::{Actor, Auditor, RequestContext};
@@ -92,6 +93,7 @@ pub struct Jobs {
     ingest: Arc<Ingest>,
     deliveries: Arc<dyn Deliveries>,
     webhook_key: Arc<Vec<u8>>,
+    webhook_attempts: u32,
 }
 
 /// What the jobs service reads and writes.
@@ -108,13 +110,14 @@ pub struct JobPorts {
 
 impl Jobs {
     /// Jobs over `ports`; submissions go through `submitter`; webhook secrets derive
-    /// from `webhook_key`.
+    /// from `webhook_key`, and a cancelled job's webhook gets `webhook_attempts`.
     pub fn new(
         ports: JobPorts,
         audit: Arc<Auditor>,
         submitter: Arc<Submitter>,
         ingest: Arc<Ingest>,
         webhook_key: Arc<Vec<u8>>,
+        webhook_attempts: u32,
     ) -> Jobs {
         Jobs {
             store: ports.store,
@@ -125,6 +128,7 @@ impl Jobs {
             ingest,
             deliveries: ports.deliveries,
             webhook_key,
+            webhook_attempts,
         }
     }
 
@@ -307,7 +311,16 @@ impl Jobs {
     ) -> Result<Job, ServiceError> {
         let job = self.get(context, caller, raw_id).await?;
         match self.store.cancel(job.id).await? {
-            CancelOutcome::Cancelled(job) => Ok(*job),
+            CancelOutcome::Cancelled(job) => {
+                let status = JobStatus::Cancelled;
+                if let Some(new) =
+                    announcement(&job, status, &[], None, "cancel", self.webhook_attempts)
+                    && let Err(error) = self.store.create(new).await
+                {
+                    tracing::error!(%error, job_id = %job.id, "could not queue the job's webhook");
+                }
+                Ok(*job)
+            }
             CancelOutcome::NotCancellable(status) => Err(ServiceError::new(
                 ErrorKind::Conflict,
                 "job-not-cancellable",

@@ -161,6 +161,7 @@ impl Services {
             submitter,
             ingest.clone(),
             settings.webhook_key,
+            settings.webhook_attempts,
         ));
         let objects = Arc::new(ObjectAccess::new(
             ports.blobs.clone(),

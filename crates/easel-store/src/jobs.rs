@@ -195,3 +195,55 @@ pub(crate) fn pending_job(new: NewJob, now: Millis) -> Job {
         expires_at: new.expires_at,
     }
 }
+
+/// The `webhook` job announcing that `job` ended as `status` (with its `results`, and
+/// `error` as code and message when it failed), or `None` when it asked for no webhook.
+/// `attempt` makes the idempotency key: one announcement per ending, even when queuing
+/// it is retried. Workers announce completions and deaths, the jobs service
+/// cancellations.
+pub fn announcement(
+    job: &Job,
+    status: JobStatus,
+    results: &[ImageResult],
+    error: Option<(&str, &str)>,
+    attempt: &str,
+    max_attempts: u32,
+) -> Option<NewJob> {
+    let url = match job.kind {
+        JobKind::Process | JobKind::Generate => job.spec.get("callbackUrl")?.as_str()?.to_owned(),
+        JobKind::Noop | JobKind::Webhook | JobKind::Email => return None,
+    };
+    let event = match status {
+        JobStatus::Completed => "job.completed",
+        JobStatus::Cancelled => "job.cancelled",
+        _ => "job.failed",
+    };
+    let payload = serde_json::json!({
+        "jobId": job.id.to_string(),
+        "kind": job.kind,
+        "status": status,
+        "imageCount": job.image_count,
+        "results": results,
+        "error": error.map(|(_, message)| message),
+        "errorCode": error.map(|(code, _)| code),
+        "metadata": job.spec.get("metadata").cloned().unwrap_or_default(),
+        "finishedAt": easel_core::rfc3339(easel_core::now_millis()),
+    });
+    let spec = easel_core::WebhookSpec {
+        target: Some(job.id),
+        url,
+        event: event.to_owned(),
+        payload,
+    };
+    Some(NewJob {
+        id: JobId::new(),
+        owner: job.owner.clone(),
+        kind: JobKind::Webhook,
+        spec: serde_json::to_value(&spec).ok()?,
+        image_count: 0,
+        max_attempts,
+        idempotency_key: Some(format!("webhook:{}:{attempt}", job.id)),
+        request_hash: format!("webhook:{}:{event}", job.id),
+        expires_at: None,
+    })
+}

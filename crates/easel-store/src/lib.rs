@@ -45,7 +45,7 @@ pub use deliveries::{Deliveries, Delivery};
 pub use error::StoreError;
 pub use external::{ExternalPrincipal, ExternalPrincipals};
 pub use identity::IdentityStore;
-pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive};
+pub use jobs::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive, announcement};
 pub use metadata::MetadataStore;
 pub use object_blobs::{MULTIPART_BYTES, ObjectBlobs};
 pub use objects::{ObjectMeta, Objects};

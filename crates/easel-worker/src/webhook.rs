@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easel_core::{
-    ImageResult, JobKind, JobStatus, WebhookPolicy, WebhookSpec, now_millis, owner_secret, rfc3339,
+    ImageResult, JobStatus, WebhookPolicy, WebhookSpec, now_millis, owner_secret, rfc3339,
     signature,
 };
-use easel_store::{Claim, Deliveries, Delivery, Job, Jobs, NewJob};
+use easel_store::{Claim, Deliveries, Delivery, Job, Jobs, announcement};
 use serde_json::json;
 
 use crate::WorkerDeps;
@@ -45,58 +45,22 @@ pub(crate) async fn announce(
     error: Option<(&str, &str)>,
     attempt_token: &str,
 ) {
-    let (Some(settings), Some(url)) = (&deps.webhooks, callback_url(job)) else {
+    let Some(settings) = &deps.webhooks else {
         return;
     };
-    let event = if status == JobStatus::Completed {
-        "job.completed"
-    } else {
-        "job.failed"
-    };
-    let payload = json!({
-        "jobId": job.id.to_string(),
-        "kind": job.kind,
-        "status": status,
-        "imageCount": job.image_count,
-        "results": results,
-        "error": error.map(|(_, message)| message),
-        "errorCode": error.map(|(code, _)| code),
-        "metadata": job.spec.get("metadata").cloned().unwrap_or_default(),
-        "finishedAt": rfc3339(now_millis()),
-    });
-    let spec = WebhookSpec {
-        target: Some(job.id),
-        url,
-        event: event.to_owned(),
-        payload,
-    };
-    let new = NewJob {
-        id: easel_core::JobId::new(),
-        owner: job.owner.clone(),
-        kind: JobKind::Webhook,
-        spec: serde_json::to_value(&spec).expect("a webhook spec is JSON"),
-        image_count: 0,
-        max_attempts: settings.max_attempts,
-        // One webhook per ending attempt, even if queuing it is retried.
-        idempotency_key: Some(format!("webhook:{}:{attempt_token}", job.id)),
-        request_hash: format!("webhook:{}:{event}", job.id),
-        expires_at: None,
+    let Some(new) = announcement(
+        job,
+        status,
+        results,
+        error,
+        attempt_token,
+        settings.max_attempts,
+    ) else {
+        return;
     };
     if let Err(error) = settings.jobs.create(new).await {
         metrics::counter!("easel_worker_errors_total", "stage" => "webhook").increment(1);
         tracing::error!(%error, job_id = %job.id, "could not queue the job's webhook");
-    }
-}
-
-/// The `callbackUrl` a process or generation job was submitted with.
-fn callback_url(job: &Job) -> Option<String> {
-    match job.kind {
-        JobKind::Process | JobKind::Generate => job
-            .spec
-            .get("callbackUrl")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        JobKind::Noop | JobKind::Webhook | JobKind::Email => None,
     }
 }
 

@@ -175,6 +175,34 @@ async fn a_failed_job_announces_why() {
     );
 }
 
+/// Cancelling a job with a callback announces it too.
+#[tokio::test]
+async fn a_cancelled_job_announces_it() {
+    let app = TestApp::spawn_with(false, |config| {
+        config.webhooks.allow_private = true;
+    })
+    .await;
+    let (url, received) = receiver(0).await;
+    let key = app.upload("a.png", "image/png", png(40, 30)).await;
+    let job = app
+        .create_job(&json!({ "sources": [key], "preset": "thumbnail", "callbackUrl": url }))
+        .await;
+    let id = job["jobId"].as_str().unwrap().to_owned();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.run_pending_jobs().await, 1, "the webhook job runs");
+    wait_for(&received, 1).await;
+    let body: Value = serde_json::from_slice(&received.lock().unwrap()[0].3).unwrap();
+    assert_eq!(body["type"], "job.cancelled");
+    assert_eq!(body["data"]["jobId"], id.as_str());
+    assert_eq!(body["data"]["status"], "CANCELLED");
+}
+
 /// A generation's webhook carries its images; a bad callback URL is refused in the
 /// native dialect's terms before anything runs.
 #[tokio::test]
