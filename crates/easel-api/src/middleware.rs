@@ -3,9 +3,12 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use easel_services::alarms::HttpTally;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets (seconds) for HTTP requests and jobs.
@@ -32,8 +35,13 @@ pub fn install_metrics_recorder() -> PrometheusHandle {
         .clone()
 }
 
-/// Counts requests by route, method and status class, and times them.
-pub async fn track_metrics(request: Request, next: Next) -> Response {
+/// Counts requests by route, method and status class, and times them; counts the
+/// answers for the HTTP-rate alarms too.
+pub async fn track_metrics(
+    State(tally): State<Arc<HttpTally>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
@@ -42,6 +50,7 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
+    tally.record(response.status().as_u16());
     let class = format!("{}xx", response.status().as_u16() / 100);
     metrics::counter!("easel_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => class)
         .increment(1);

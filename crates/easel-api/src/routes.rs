@@ -212,6 +212,7 @@ fn cors_layer(settings: &CorsSettings) -> Option<CorsLayer> {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let cors = cors_layer(&state.settings.cors);
+    let tally = state.services.alarms.tally().clone();
     let router = all_routes(
         state.settings.max_json_bytes,
         state.services.generation.settings().max_body_bytes,
@@ -234,7 +235,7 @@ pub fn router(state: AppState) -> Router {
                     .make_span_with(request_span)
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
-            .layer(axum::middleware::from_fn(track_metrics))
+            .layer(axum::middleware::from_fn_with_state(tally, track_metrics))
             .layer(axum::middleware::from_fn(render_errors))
             .layer(CatchPanicLayer::new()),
     )

@@ -10,12 +10,15 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use easel_core::{
     EmailSpec, JobId, JobKind, Millis, Principal, WebhookSpec, now_millis, owner_secret, rfc3339,
 };
-use easel_store::{AlarmRecord, AlarmTransition, Alarms, Jobs as JobStore, NewJob, Queue};
+use easel_store::{
+    AlarmRecord, AlarmTransition, Alarms, HttpCounts, Jobs as JobStore, NewJob, Queue,
+};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +43,10 @@ pub enum AlarmMetric {
     /// The 99th percentile of generation engine latency, in milliseconds (no data when
     /// nothing was generated).
     GenerationLatencyP99Ms,
+    /// 5xx answers over all answers of every process (no data without requests).
+    Http5xxRatio,
+    /// 4xx answers over all answers of every process (no data without requests).
+    Http4xxRatio,
 }
 
 impl FromStr for AlarmMetric {
@@ -53,10 +60,13 @@ impl FromStr for AlarmMetric {
             "queue_depth" => AlarmMetric::QueueDepth,
             "oldest_pending_seconds" => AlarmMetric::OldestPendingSeconds,
             "generation_latency_p99_ms" => AlarmMetric::GenerationLatencyP99Ms,
+            "http_5xx_ratio" => AlarmMetric::Http5xxRatio,
+            "http_4xx_ratio" => AlarmMetric::Http4xxRatio,
             other => {
                 return Err(format!(
                     "unknown alarm metric `{other}`; one of dead_jobs, failed_job_ratio, \
-                     timeouts, queue_depth, oldest_pending_seconds, generation_latency_p99_ms"
+                     timeouts, queue_depth, oldest_pending_seconds, generation_latency_p99_ms, \
+                     http_5xx_ratio, http_4xx_ratio"
                 ));
             }
         })
@@ -73,6 +83,43 @@ impl AlarmMetric {
             AlarmMetric::QueueDepth => "queue_depth",
             AlarmMetric::OldestPendingSeconds => "oldest_pending_seconds",
             AlarmMetric::GenerationLatencyP99Ms => "generation_latency_p99_ms",
+            AlarmMetric::Http5xxRatio => "http_5xx_ratio",
+            AlarmMetric::Http4xxRatio => "http_4xx_ratio",
+        }
+    }
+
+    /// Whether it is counted from the processes' HTTP answers (flushed to the database
+    /// each tick, so its periods are evaluated a tick late).
+    fn is_http(self) -> bool {
+        matches!(self, AlarmMetric::Http5xxRatio | AlarmMetric::Http4xxRatio)
+    }
+}
+
+/// This process's HTTP answers since the last flush, counted by the API's middleware.
+#[derive(Debug, Default)]
+pub struct HttpTally {
+    total: AtomicU64,
+    client: AtomicU64,
+    server: AtomicU64,
+}
+
+impl HttpTally {
+    /// Counts one answer.
+    pub fn record(&self, status: u16) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        match status {
+            400..=499 => self.client.fetch_add(1, Ordering::Relaxed),
+            500..=599 => self.server.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+
+    /// The answers counted since the last call.
+    fn take(&self) -> HttpCounts {
+        HttpCounts {
+            total: self.total.swap(0, Ordering::Relaxed),
+            client: self.client.swap(0, Ordering::Relaxed),
+            server: self.server.swap(0, Ordering::Relaxed),
         }
     }
 }
@@ -184,7 +231,13 @@ pub struct AlarmService {
     rules: Vec<AlarmRule>,
     webhook_key: Arc<Vec<u8>>,
     webhook_attempts: u32,
+    tally: Arc<HttpTally>,
+    /// This process, in the HTTP counts.
+    process: String,
 }
+
+/// How long HTTP counts are kept in the database.
+const HTTP_COUNTS_KEPT_MS: Millis = 2 * 86_400_000;
 
 /// `INSUFFICIENT_DATA`, the state of an alarm never evaluated.
 const INSUFFICIENT: &str = "INSUFFICIENT_DATA";
@@ -203,7 +256,60 @@ impl AlarmService {
             rules,
             webhook_key,
             webhook_attempts,
+            tally: Arc::default(),
+            process: JobId::new().to_string(),
         }
+    }
+
+    /// The counter the API's middleware feeds.
+    pub fn tally(&self) -> &Arc<HttpTally> {
+        &self.tally
+    }
+
+    /// How often the rules are evaluated: often enough for the shortest period.
+    pub fn tick(&self) -> Duration {
+        let shortest = self
+            .rules
+            .iter()
+            .map(|r| r.period_ms)
+            .min()
+            .unwrap_or(60_000);
+        Duration::from_millis((shortest / 4).clamp(250, 15_000) as u64)
+    }
+
+    /// Writes this process's HTTP answers since the last flush into the database (only
+    /// when a rule reads them).
+    pub async fn flush_http(&self, now: Millis) -> Result<(), ServiceError> {
+        if !self.rules.iter().any(|r| r.metric.is_http()) {
+            return Ok(());
+        }
+        let counts = self.tally.take();
+        if counts.total > 0 {
+            let second = now - now.rem_euclid(1000);
+            let stored = self
+                .ports
+                .store
+                .add_http_counts(&self.process, second, counts)
+                .await;
+            if let Err(error) = stored {
+                // Put them back for the next flush.
+                self.tally.total.fetch_add(counts.total, Ordering::Relaxed);
+                self.tally
+                    .client
+                    .fetch_add(counts.client, Ordering::Relaxed);
+                self.tally
+                    .server
+                    .fetch_add(counts.server, Ordering::Relaxed);
+                return Err(error.into());
+            }
+        }
+        if now.rem_euclid(3_600_000) < self.tick().as_millis() as Millis {
+            self.ports
+                .store
+                .prune_http_counts(now - HTTP_COUNTS_KEPT_MS)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The rules.
@@ -235,7 +341,13 @@ impl AlarmService {
         now: Millis,
     ) -> Result<(), ServiceError> {
         let store = &self.ports.store;
-        let end = now - now.rem_euclid(rule.period_ms);
+        // HTTP counts reach the database a tick late: their periods wait for it.
+        let settled = if rule.metric.is_http() {
+            now - self.tick().as_millis() as Millis - 1000
+        } else {
+            now
+        };
+        let end = settled - settled.rem_euclid(rule.period_ms);
         let start = end - rule.period_ms;
         if store.datapoints(&rule.name, start, end).await?.is_empty() {
             let value = self.measure(rule.metric, start, end, now).await?;
@@ -280,6 +392,15 @@ impl AlarmService {
                     .await?
                     .map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0),
             ),
+            AlarmMetric::Http5xxRatio | AlarmMetric::Http4xxRatio => {
+                let counts = store.http_counts(start, end).await?;
+                let part = if metric == AlarmMetric::Http5xxRatio {
+                    counts.server
+                } else {
+                    counts.client
+                };
+                (counts.total > 0).then(|| part as f64 / counts.total as f64)
+            }
             _ => {
                 let stats = store.window_stats(start, end).await?;
                 match metric {
@@ -493,6 +614,9 @@ pub async fn run_alarms(alarms: Arc<AlarmService>, every: Duration, shutdown: Ca
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             () = shutdown.cancelled() => return,
+        }
+        if let Err(error) = alarms.flush_http(now_millis()).await {
+            tracing::warn!(%error, "could not record the HTTP counts; will retry");
         }
         if let Err(error) = alarms.evaluate(now_millis()).await {
             tracing::warn!(%error, "alarm evaluation failed; will retry");

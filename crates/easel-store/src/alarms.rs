@@ -22,6 +22,17 @@ pub struct WindowStats {
     pub latencies_ms: Vec<u64>,
 }
 
+/// HTTP answers counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpCounts {
+    /// All of them.
+    pub total: u64,
+    /// The 4xx.
+    pub client: u64,
+    /// The 5xx.
+    pub server: u64,
+}
+
 /// An alarm's state as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlarmRecord {
@@ -92,6 +103,20 @@ pub trait Alarms: Send + Sync {
         reason: &str,
         at: Millis,
     ) -> Result<bool, StoreError>;
+
+    /// Adds a process's HTTP answers of one second: all of them, the 4xx, the 5xx.
+    async fn add_http_counts(
+        &self,
+        process: &str,
+        second: Millis,
+        counts: HttpCounts,
+    ) -> Result<(), StoreError>;
+
+    /// Every process's HTTP answers in seconds `[from, to)`, summed.
+    async fn http_counts(&self, from: Millis, to: Millis) -> Result<HttpCounts, StoreError>;
+
+    /// Forgets the HTTP counts of seconds before `before`; returns how many rows went.
+    async fn prune_http_counts(&self, before: Millis) -> Result<u64, StoreError>;
 
     /// Transitions, newest first, of one alarm or all.
     async fn alarm_history(

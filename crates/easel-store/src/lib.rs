@@ -37,7 +37,7 @@ mod usage;
 mod users;
 mod wakeups;
 
-pub use alarms::{AlarmRecord, AlarmTransition, Alarms, WindowStats};
+pub use alarms::{AlarmRecord, AlarmTransition, Alarms, HttpCounts, WindowStats};
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{BlobStat, Blobs, ByteStream, PutOutcome};
 pub use copy::{CopiedTable, copy_sqlite_to_postgres};

@@ -15,10 +15,10 @@ use easel_core::{
 };
 use easel_store::{
     ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, Delivery,
-    ExpectedUpload, ExternalPrincipal, FailOutcome, JobFilter, Jobs, Lease, LockoutPolicy,
-    MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue, QuotaOutcome,
-    QuotaWindow, RateDecision, Redrive, RequestRecord, RotateOutcome, SqliteStore, StoreError,
-    UploadSettled, UploadState, User, Wakeups,
+    ExpectedUpload, ExternalPrincipal, FailOutcome, HttpCounts, JobFilter, Jobs, Lease,
+    LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue,
+    QuotaOutcome, QuotaWindow, RateDecision, Redrive, RequestRecord, RotateOutcome, SqliteStore,
+    StoreError, UploadSettled, UploadState, User, Wakeups,
 };
 use futures::StreamExt;
 
@@ -410,6 +410,47 @@ async fn alarm_data(store: Arc<impl MetaStore>) {
             .unwrap()
             .is_empty()
     );
+
+    // HTTP answers per process and second, summed over processes and a window.
+    let counts = |total, client, server| HttpCounts {
+        total,
+        client,
+        server,
+    };
+    store
+        .add_http_counts("p1", 5_000, counts(10, 2, 1))
+        .await
+        .unwrap();
+    store
+        .add_http_counts("p1", 5_000, counts(5, 0, 1))
+        .await
+        .unwrap();
+    store
+        .add_http_counts("p2", 5_000, counts(4, 1, 0))
+        .await
+        .unwrap();
+    store
+        .add_http_counts("p2", 6_000, counts(7, 0, 7))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.http_counts(5_000, 6_000).await.unwrap(),
+        counts(19, 3, 2)
+    );
+    assert_eq!(
+        store.http_counts(0, 10_000).await.unwrap(),
+        counts(26, 3, 9)
+    );
+    assert_eq!(
+        store.http_counts(7_000, 9_000).await.unwrap(),
+        counts(0, 0, 0)
+    );
+    assert_eq!(
+        store.prune_http_counts(6_000).await.unwrap(),
+        2,
+        "p1 and p2 at 5 s"
+    );
+    assert_eq!(store.http_counts(0, 10_000).await.unwrap(), counts(7, 0, 7));
 }
 
 /// Webhook delivery attempts, listed per target job, oldest first.

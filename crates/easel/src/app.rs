@@ -279,16 +279,9 @@ impl Application {
             },
             shutdown.clone(),
         ));
-        // Evaluated often enough for the shortest period (datapoints are per period).
-        let shortest = config
-            .alarms
-            .iter()
-            .map(|a| a.period_secs)
-            .min()
-            .unwrap_or(60);
         tokio::spawn(easel_services::alarms::run_alarms(
             services.alarms.clone(),
-            Duration::from_millis((shortest * 1000 / 4).clamp(250, 15_000)),
+            services.alarms.tick(),
             shutdown.clone(),
         ));
         tokio::spawn(reconcile_uploads(

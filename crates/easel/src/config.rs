@@ -131,7 +131,8 @@ pub struct AlarmConfig {
     /// Unique name.
     pub name: String,
     /// `dead_jobs`, `failed_job_ratio`, `timeouts`, `queue_depth`,
-    /// `oldest_pending_seconds` or `generation_latency_p99_ms`.
+    /// `oldest_pending_seconds`, `generation_latency_p99_ms`, `http_5xx_ratio` or
+    /// `http_4xx_ratio`.
     pub metric: String,
     /// The threshold.
     pub threshold: f64,

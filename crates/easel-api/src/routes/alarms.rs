@@ -33,7 +33,8 @@ struct AlarmEntry {
     /// Its name.
     name: String,
     /// What it watches: `dead_jobs`, `failed_job_ratio`, `timeouts`, `queue_depth`,
-    /// `oldest_pending_seconds` or `generation_latency_p99_ms`.
+    /// `oldest_pending_seconds`, `generation_latency_p99_ms`, `http_5xx_ratio` or
+    /// `http_4xx_ratio`.
     metric: String,
     /// The threshold.
     threshold: f64,

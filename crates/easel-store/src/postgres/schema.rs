@@ -245,7 +245,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
 "#;
 
-/// 8: alarms — a datapoint per alarm and period, each alarm's state, its history. No
+/// 8: alarms — a datapoint per alarm and period, each alarm's state, its history, every
+/// process's HTTP answers per second by class. No
 /// index on jobs for their windows (any index touching `status` or `updated_at` would
 /// make every job update non-HOT): the window's count is a scan per alarm and period,
 /// made by one process (the others find the stored datapoint).
@@ -272,4 +273,12 @@ CREATE TABLE alarm_history (
 );
 CREATE INDEX alarm_history_at ON alarm_history (at);
 CREATE INDEX request_log_at ON request_log (at);
+CREATE TABLE http_counts (
+    process    TEXT COLLATE "C" NOT NULL,
+    second     BIGINT NOT NULL,
+    total      BIGINT NOT NULL,
+    client     BIGINT NOT NULL,
+    server     BIGINT NOT NULL,
+    PRIMARY KEY (second, process)
+);
 "#;

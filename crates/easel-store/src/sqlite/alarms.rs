@@ -5,7 +5,7 @@ use easel_core::Millis;
 use sqlx::Row;
 
 use super::SqliteStore;
-use crate::{AlarmRecord, AlarmTransition, Alarms, StoreError, WindowStats};
+use crate::{AlarmRecord, AlarmTransition, Alarms, HttpCounts, StoreError, WindowStats};
 
 #[async_trait]
 impl Alarms for SqliteStore {
@@ -172,6 +172,60 @@ impl Alarms for SqliteStore {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    async fn add_http_counts(
+        &self,
+        process: &str,
+        second: Millis,
+        counts: HttpCounts,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO http_counts (process, second, total, client, server)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (second, process) DO UPDATE
+                SET total = http_counts.total + excluded.total,
+                    client = http_counts.client + excluded.client,
+                    server = http_counts.server + excluded.server",
+        )
+        .bind(process)
+        .bind(second)
+        .bind(counts.total as i64)
+        .bind(counts.client as i64)
+        .bind(counts.server as i64)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn http_counts(&self, from: Millis, to: Millis) -> Result<HttpCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(sum(total), 0) AS BIGINT) AS total,
+                    CAST(COALESCE(sum(client), 0) AS BIGINT) AS client,
+                    CAST(COALESCE(sum(server), 0) AS BIGINT) AS server
+               FROM http_counts WHERE second >= ?1 AND second < ?2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.reader)
+        .await?;
+        let get = |column: &str| -> Result<u64, StoreError> {
+            let n: i64 = row.try_get(column)?;
+            Ok(n.max(0) as u64)
+        };
+        Ok(HttpCounts {
+            total: get("total")?,
+            client: get("client")?,
+            server: get("server")?,
+        })
+    }
+
+    async fn prune_http_counts(&self, before: Millis) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM http_counts WHERE second < ?1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 
     async fn alarm_history(

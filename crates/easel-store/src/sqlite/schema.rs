@@ -246,8 +246,9 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_target ON webhook_deliveries (target, at);
 "#,
-    // 11: alarms — a datapoint per alarm and period, each alarm's state, its history;
-    // and the indexes their windows are read through.
+    // 11: alarms — a datapoint per alarm and period, each alarm's state, its history,
+    // every process's HTTP answers per second by class; and the indexes their windows
+    // are read through.
     r#"
 CREATE TABLE alarm_datapoints (
     alarm      TEXT NOT NULL,
@@ -272,5 +273,13 @@ CREATE TABLE alarm_history (
 CREATE INDEX alarm_history_at ON alarm_history (at);
 CREATE INDEX request_log_at ON request_log (at);
 CREATE INDEX jobs_finished ON jobs (updated_at) WHERE status IN ('COMPLETED', 'FAILED');
+CREATE TABLE http_counts (
+    process    TEXT NOT NULL,
+    second     BIGINT NOT NULL,
+    total      BIGINT NOT NULL,
+    client     BIGINT NOT NULL,
+    server     BIGINT NOT NULL,
+    PRIMARY KEY (second, process)
+);
 "#,
 ];

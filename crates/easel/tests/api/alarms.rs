@@ -322,3 +322,47 @@ async fn alarm_mail_waits_out_a_mail_server_outage() {
     );
     assert!(mail.contains("dead_jobs > 0"), "{mail}");
 }
+
+/// An elevated 4xx rate, counted from every process's answers: a burst of 404s raises
+/// `http_4xx_ratio`; the plain 200s of the admin's polling bring it back to OK.
+#[tokio::test]
+async fn a_burst_of_client_errors_raises_the_4xx_rate_alarm() {
+    let app = TestApp::spawn_with(true, |config| {
+        config.alarms = vec![easel::config::AlarmConfig {
+            name: "clients-failing".into(),
+            metric: "http_4xx_ratio".into(),
+            threshold: 0.5,
+            comparison: "greater_than".into(),
+            period_secs: 1,
+            evaluation_periods: 1,
+            datapoints_to_alarm: None,
+            notify: Vec::new(),
+            notify_email: Vec::new(),
+        }];
+    })
+    .await;
+    let sibling = app.sibling(|_| {}).await;
+    // Both servers answer the burst: the ratio is over their sum.
+    let burst = async {
+        for i in 0..40 {
+            let server = if i % 2 == 0 { &app } else { &sibling };
+            let response = server.get("/v1/jobs/not-a-job").await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let watch = async {
+        for _ in 0..80 {
+            let list = alarm_state(&app).await;
+            if list["alarms"][0]["state"] == "ALARM" {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no ALARM: {}", alarm_state(&app).await);
+    };
+    let (_, alarmed) = tokio::join!(burst, watch);
+    let reason = alarmed["alarms"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("http_4xx_ratio > 0.5"), "{reason}");
+    wait_for_state(&app, "OK").await;
+}
