@@ -13,6 +13,7 @@ pub mod jwt;
 mod keyring;
 mod keys;
 pub mod passwords;
+pub mod recovery;
 mod settings;
 mod tokens;
 
@@ -81,15 +82,23 @@ pub struct Identity {
     store: Arc<dyn IdentityStore>,
     tokens: Arc<Tokens>,
     audit: Arc<Auditor>,
+    /// Account e-mail (password reset); `None` without an `[email]` server.
+    mailer: Option<recovery::Mailer>,
 }
 
 impl Identity {
     /// Identity over `store`, issuing and checking tokens with `tokens`.
-    pub fn new(store: Arc<dyn IdentityStore>, tokens: Arc<Tokens>, audit: Arc<Auditor>) -> Self {
+    pub fn new(
+        store: Arc<dyn IdentityStore>,
+        tokens: Arc<Tokens>,
+        audit: Arc<Auditor>,
+        mailer: Option<recovery::Mailer>,
+    ) -> Self {
         Identity {
             store,
             tokens,
             audit,
+            mailer,
         }
     }
 

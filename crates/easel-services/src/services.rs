@@ -77,6 +77,8 @@ pub struct ServicesSettings {
     pub webhook_attempts: u32,
     /// The alarm rules.
     pub alarms: Vec<crate::alarms::AlarmRule>,
+    /// Whether e-mail goes out (`[email]`): account e-mails (password reset) need it.
+    pub email_enabled: bool,
     /// Image moderation (uploads are checked as they are taken in); `None` when off.
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
@@ -110,10 +112,17 @@ impl Services {
     pub fn new(ports: Ports, settings: ServicesSettings, stop: CancellationToken) -> Services {
         let audit = Arc::new(Auditor::new(ports.identity.clone()));
         let usage = Arc::new(Usage::new(ports.identity.clone(), settings.plans));
+        let mailer = settings
+            .email_enabled
+            .then(|| crate::identity::recovery::Mailer {
+                jobs: ports.jobs.clone(),
+                attempts: settings.webhook_attempts,
+            });
         let identity = Arc::new(Identity::new(
             ports.identity.clone(),
             settings.tokens,
             audit.clone(),
+            mailer,
         ));
         let limits = Arc::new(settings.limits);
         let max_attempts = settings.jobs.max_attempts;

@@ -1,15 +1,34 @@
 //! Everything identity needs from the metadata database, as one object-safe bundle.
 
-use crate::{ApiKeys, Audit, ExternalPrincipals, RefreshTokens, Secrets, Usage, Users};
+use crate::{
+    AccountCodes, ApiKeys, Audit, ExternalPrincipals, RefreshTokens, Secrets, Usage, Users,
+};
 
 /// A store holding accounts (local and external), credentials, usage counters, the
-/// audit log and the deployment's shared secrets.
+/// audit log, the deployment's shared secrets and the one-time codes mailed to accounts.
 pub trait IdentityStore:
-    Users + ExternalPrincipals + RefreshTokens + ApiKeys + Usage + Audit + Secrets + 'static
+    Users
+    + ExternalPrincipals
+    + RefreshTokens
+    + ApiKeys
+    + Usage
+    + Audit
+    + Secrets
+    + AccountCodes
+    + 'static
 {
 }
 
-impl<T: Users + ExternalPrincipals + RefreshTokens + ApiKeys + Usage + Audit + Secrets + 'static>
-    IdentityStore for T
+impl<
+    T: Users
+        + ExternalPrincipals
+        + RefreshTokens
+        + ApiKeys
+        + Usage
+        + Audit
+        + Secrets
+        + AccountCodes
+        + 'static,
+> IdentityStore for T
 {
 }

@@ -9,6 +9,7 @@
 //! port cover clients that upload straight to the store. Every engine
 //! implements the same traits and runs the same conformance suite (`tests/conformance.rs`).
 
+mod account_codes;
 mod alarms;
 mod audit;
 mod blobs;
@@ -37,6 +38,7 @@ mod usage;
 mod users;
 mod wakeups;
 
+pub use account_codes::{AccountCodes, CodeCheck, Issued, MAX_CODE_TRIES, MAX_CODES_PER_HOUR};
 pub use alarms::{AlarmRecord, AlarmTransition, Alarms, HttpCounts, WindowStats};
 pub use audit::{Audit, AuditEvent};
 pub use blobs::{BlobStat, Blobs, ByteStream, PutOutcome};

@@ -38,6 +38,7 @@
 //! transaction holding an advisory lock, so processes starting together migrate once,
 //! and a database newer than the binary is refused ([`StoreError::SchemaTooNew`]).
 
+mod account_codes;
 mod alarms;
 mod audit;
 mod deliveries;

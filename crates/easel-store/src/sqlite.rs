@@ -3,6 +3,7 @@
 //! lock contention); a small pool reads. WAL mode lets readers run beside the writer,
 //! and several processes may share the file (they wait on each other's locks).
 
+mod account_codes;
 mod alarms;
 mod audit;
 mod deliveries;

@@ -14,9 +14,9 @@ use easel_core::{
     Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, now_millis,
 };
 use easel_store::{
-    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, Completion, Delivery,
-    ExpectedUpload, ExternalPrincipal, FailOutcome, HttpCounts, JobFilter, Jobs, Lease,
-    LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue,
+    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, CodeCheck, Completion,
+    Delivery, ExpectedUpload, ExternalPrincipal, FailOutcome, HttpCounts, Issued, JobFilter, Jobs,
+    Lease, LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue,
     QuotaOutcome, QuotaWindow, RateDecision, Redrive, RequestRecord, RotateOutcome, SqliteStore,
     StoreError, UploadSettled, UploadState, User, Wakeups,
 };
@@ -451,6 +451,93 @@ async fn alarm_data(store: Arc<impl MetaStore>) {
         "p1 and p2 at 5 s"
     );
     assert_eq!(store.http_counts(0, 10_000).await.unwrap(), counts(7, 0, 7));
+}
+
+/// One-time account codes: single use, expiring, voided by wrong tries, three sends an
+/// hour.
+async fn account_codes(store: Arc<impl MetaStore>) {
+    let hour = 3_600_000;
+    let t = 10 * hour;
+    assert_eq!(
+        store
+            .issue_code("u1", "reset", "h1", t + 900_000, t)
+            .await
+            .unwrap(),
+        Issued::Issued
+    );
+    // Wrong, then right: used once.
+    assert_eq!(
+        store.use_code("u1", "reset", "nope", t + 1).await.unwrap(),
+        CodeCheck::Invalid
+    );
+    assert_eq!(
+        store.use_code("u1", "reset", "h1", t + 2).await.unwrap(),
+        CodeCheck::Valid
+    );
+    assert_eq!(
+        store.use_code("u1", "reset", "h1", t + 3).await.unwrap(),
+        CodeCheck::Invalid
+    );
+    // Another purpose or user is another code.
+    assert_eq!(
+        store.use_code("u2", "reset", "h1", t + 3).await.unwrap(),
+        CodeCheck::Invalid
+    );
+    // A new code voids the old one; an expired one is refused.
+    assert_eq!(
+        store
+            .issue_code("u1", "reset", "h2", t + 100, t + 10)
+            .await
+            .unwrap(),
+        Issued::Issued
+    );
+    assert_eq!(
+        store
+            .issue_code("u1", "reset", "h3", t + 100, t + 20)
+            .await
+            .unwrap(),
+        Issued::Issued
+    );
+    assert_eq!(
+        store.use_code("u1", "reset", "h2", t + 30).await.unwrap(),
+        CodeCheck::Invalid
+    );
+    assert_eq!(
+        store.use_code("u1", "reset", "h3", t + 200).await.unwrap(),
+        CodeCheck::Invalid
+    );
+    // Three sent this hour: the fourth waits for the hour to pass.
+    assert_eq!(
+        store
+            .issue_code("u1", "reset", "h4", t + hour, t + 40)
+            .await
+            .unwrap(),
+        Issued::RateLimited
+    );
+    assert_eq!(
+        store
+            .issue_code("u1", "reset", "h5", t + 2 * hour, t + hour + 1)
+            .await
+            .unwrap(),
+        Issued::Issued
+    );
+    // Five wrong tries void the code, even the right one after them.
+    for _ in 0..5 {
+        assert_eq!(
+            store
+                .use_code("u1", "reset", "bad", t + hour + 2)
+                .await
+                .unwrap(),
+            CodeCheck::Invalid
+        );
+    }
+    assert_eq!(
+        store
+            .use_code("u1", "reset", "h5", t + hour + 3)
+            .await
+            .unwrap(),
+        CodeCheck::Invalid
+    );
 }
 
 /// Webhook delivery attempts, listed per target job, oldest first.
@@ -1855,6 +1942,7 @@ macro_rules! store_tests {
             dead_jobs_are_listed_by_code_and_redriven,
             webhook_delivery_log,
             alarm_data,
+            account_codes,
             cancel_and_release,
             concurrent_claims_are_exclusive,
             batches_claim_oldest_first_and_complete_per_lease,

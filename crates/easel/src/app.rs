@@ -264,6 +264,7 @@ impl Application {
                 .build(&stores.detection, stores.metadata.clone())?,
             webhook_key: Arc::new(crate::secrets::webhook_key(&secrets).await?),
             webhook_attempts: config.webhooks.max_attempts,
+            email_enabled: config.email.smtp_url.is_some(),
             alarms: config
                 .alarms
                 .iter()

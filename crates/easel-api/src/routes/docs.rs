@@ -57,7 +57,7 @@ pub fn routes() -> Routes {
         generations::delete_history, generations::regenerate, generations::engines,
         generations::request_log,
         identity::sign_up, identity::sign_in, identity::refresh, identity::sign_out,
-        identity::change_password, me::me, me::audit_log, alarms::alarms,
+        identity::change_password, identity::forgot_password, identity::reset_password, me::me, me::audit_log, alarms::alarms,
         keys::create_key, keys::list_keys, keys::revoke_key,
         bedrock::invoke, openai::generations, openai::edits, openai::variations,
         uploads::presign_seed, seed::process, seed::job_status,

@@ -21,6 +21,18 @@ pub fn routes() -> Routes {
         .add("/v1/auth/sign-in", Access::Public, &["POST"], post(sign_in))
         .add("/v1/auth/refresh", Access::Public, &["POST"], post(refresh))
         .add(
+            "/v1/auth/forgot-password",
+            Access::Public,
+            &["POST"],
+            post(forgot_password),
+        )
+        .add(
+            "/v1/auth/reset-password",
+            Access::Public,
+            &["POST"],
+            post(reset_password),
+        )
+        .add(
             "/v1/auth/sign-out",
             Access::Public,
             &["POST"],
@@ -172,6 +184,81 @@ async fn refresh(
     let identity = &state.services.identity;
     let session = identity.refresh(&meta.0, &body.refresh_token).await?;
     Ok(token_response(session))
+}
+
+/// An address to send a password reset code to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ForgotPassword {
+    /// The account's e-mail address.
+    #[schema(min_length = 3, max_length = 254)]
+    email: String,
+}
+
+/// The same answer whether the address has an account or not.
+#[derive(Debug, Serialize, ToSchema)]
+struct ForgotPasswordAccepted {
+    /// What happens next.
+    message: &'static str,
+}
+
+/// E-mails a six-digit code (valid 15 minutes, once) to the address if it has an
+/// account; the answer is the same either way. Needs an `[email]` server.
+#[utoipa::path(post, path = "/v1/auth/forgot-password", tag = "identity", request_body = ForgotPassword,
+    responses(
+        (status = 202, description = "If the address has an account, a code is on its way", body = ForgotPasswordAccepted),
+        (status = 400, description = "`invalid-email`, or `email-not-configured`", body = ErrorBody),
+    ))]
+async fn forgot_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<ForgotPassword>,
+) -> Result<(StatusCode, Json<ForgotPasswordAccepted>), ApiError> {
+    state
+        .services
+        .identity
+        .forgot_password(&meta.0, &body.email)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ForgotPasswordAccepted {
+            message: "If that address has an account, a code is on its way.",
+        }),
+    ))
+}
+
+/// A new password with the e-mailed code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResetPassword {
+    /// The account's e-mail address.
+    #[schema(min_length = 3, max_length = 254)]
+    email: String,
+    /// The six-digit code from the e-mail.
+    #[schema(min_length = 1, max_length = 20)]
+    code: String,
+    /// The new password (the password policy applies).
+    new_password: String,
+}
+
+/// Sets a new password with the code from `/v1/auth/forgot-password`; every sign-in of
+/// the account ends.
+#[utoipa::path(post, path = "/v1/auth/reset-password", tag = "identity", request_body = ResetPassword,
+    responses(
+        (status = 204, description = "The password is changed; every refresh token is revoked"),
+        (status = 400, description = "`invalid-code` (wrong, used or expired), `invalid-password`, `invalid-email` or `email-not-configured`", body = ErrorBody),
+    ))]
+async fn reset_password(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    JsonBody(body): JsonBody<ResetPassword>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .services
+        .identity
+        .reset_password(&meta.0, &body.email, &body.code, body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Revokes the sign-in a refresh token belongs to (idempotent).

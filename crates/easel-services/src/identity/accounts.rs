@@ -57,7 +57,7 @@ fn new_refresh_token() -> String {
 }
 
 impl Identity {
-    fn check_password_policy(&self, password: &str) -> Result<(), ServiceError> {
+    pub(super) fn check_password_policy(&self, password: &str) -> Result<(), ServiceError> {
         self.settings()
             .password_policy
             .check(password)

@@ -144,6 +144,7 @@ impl World {
             webhook_key: Arc::new(vec![9; 32]),
             webhook_attempts: 3,
             alarms: Vec::new(),
+            email_enabled: false,
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;

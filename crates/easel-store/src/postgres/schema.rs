@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ERROR_CODES,
     WEBHOOK_DELIVERIES,
     ALARMS,
+    ACCOUNT_CODES,
 ];
 
 /// 1: jobs, the queue and object metadata.
@@ -280,5 +281,19 @@ CREATE TABLE http_counts (
     client     BIGINT NOT NULL,
     server     BIGINT NOT NULL,
     PRIMARY KEY (second, process)
+);
+"#;
+
+/// 9: one-time codes e-mailed to account holders (password reset).
+const ACCOUNT_CODES: &str = r#"
+CREATE TABLE account_codes (
+    user_id      TEXT COLLATE "C" NOT NULL,
+    purpose      TEXT NOT NULL,
+    code_hash    TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    tries        BIGINT NOT NULL,
+    sent         BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    PRIMARY KEY (user_id, purpose)
 );
 "#;

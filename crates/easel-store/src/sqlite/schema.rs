@@ -282,4 +282,17 @@ CREATE TABLE http_counts (
     PRIMARY KEY (second, process)
 );
 "#,
+    // 12: one-time codes e-mailed to account holders (password reset).
+    r#"
+CREATE TABLE account_codes (
+    user_id      TEXT NOT NULL,
+    purpose      TEXT NOT NULL,
+    code_hash    TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    tries        BIGINT NOT NULL,
+    sent         BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    PRIMARY KEY (user_id, purpose)
+);
+"#,
 ];

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, png};
+use crate::helpers::{SmtpServer, TestApp, png};
 
 type Received = Arc<Mutex<Vec<(HeaderMap, Value, Bytes)>>>;
 
@@ -184,61 +184,6 @@ async fn alarms_are_for_administrators_and_bad_rules_are_refused() {
     );
     let error = bad.err().unwrap().to_string();
     assert!(error.contains("private"), "{error}");
-}
-
-/// A real SMTP server (aiosmtpd) writing what it receives into a maildir; stopped on drop.
-struct SmtpServer {
-    child: std::process::Child,
-    maildir: tempfile::TempDir,
-}
-
-impl SmtpServer {
-    fn start(port: u16) -> SmtpServer {
-        let python = std::env::var("EASEL_TEST_PYTHON").unwrap_or_else(|_| {
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/detect-fixtures/python"
-            )
-            .to_owned()
-        });
-        let maildir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            // A maildir aiosmtpd creates (it does not fill in an existing empty one).
-            .arg(maildir.path().join("mail"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("{python} (run scripts/detect-fixtures): {e}"));
-        // Owned from here on, so it is stopped however this ends.
-        let server = SmtpServer { child, maildir };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("aiosmtpd did not start on port {port}");
-    }
-
-    /// The raw messages received so far.
-    fn messages(&self) -> Vec<String> {
-        let new = self.maildir.path().join("mail/new");
-        std::fs::read_dir(new)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

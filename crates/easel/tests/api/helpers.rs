@@ -434,3 +434,58 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
     .unwrap()
     .bytes
 }
+
+/// A real SMTP server (aiosmtpd) writing what it receives into a maildir; stopped on drop.
+pub struct SmtpServer {
+    child: std::process::Child,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub fn start(port: u16) -> SmtpServer {
+        let python = std::env::var("EASEL_TEST_PYTHON").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/detect-fixtures/python"
+            )
+            .to_owned()
+        });
+        let maildir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            // A maildir aiosmtpd creates (it does not fill in an existing empty one).
+            .arg(maildir.path().join("mail"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} (run scripts/detect-fixtures): {e}"));
+        // Owned from here on, so it is stopped however this ends.
+        let server = SmtpServer { child, maildir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// The raw messages received so far.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.path().join("mail/new");
+        std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -23,6 +23,7 @@ mod postgres;
 mod presign;
 mod providers;
 mod queue;
+mod recovery;
 mod schema_check;
 mod services;
 mod webhooks;
