@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    ApiKey, AuditEvent, ExpectedUpload, ExternalPrincipal, Job, ObjectMeta, RequestRecord,
-    StoreError, StoredSecret, UploadState, User,
+    AlarmRecord, AlarmTransition, ApiKey, AuditEvent, Delivery, ExpectedUpload, ExternalPrincipal,
+    Job, ObjectMeta, RequestRecord, StoreError, StoredSecret, UploadState, User,
 };
 
 /// The column reads the mappers need, by name, from a row of any engine.
@@ -283,5 +283,45 @@ pub(crate) fn upload_from_row(row: &impl Columns) -> Result<ExpectedUpload, Stor
         failure,
         next_check_at: row.int("next_check_at")?,
         created_at: row.int("created_at")?,
+    })
+}
+
+/// Reads a webhook delivery attempt (columns: target, delivery, attempt, at, url,
+/// status, error, duration_ms).
+pub(crate) fn delivery_from_row(row: &impl Columns) -> Result<Delivery, StoreError> {
+    let id = |column: &str| -> Result<JobId, StoreError> {
+        JobId::from_str(&row.text(column)?).map_err(|e| corrupt("delivery job id", e))
+    };
+    Ok(Delivery {
+        target: id("target")?,
+        delivery: id("delivery")?,
+        attempt: row.int("attempt")? as u32,
+        at: row.int("at")?,
+        url: row.text("url")?,
+        status: row.opt_int("status")?.map(|s| s as u16),
+        error: row.opt_text("error")?,
+        duration_ms: row.int("duration_ms")?.max(0) as u64,
+    })
+}
+
+/// Reads an alarm's state (columns: name, state, reason, since, version).
+pub(crate) fn alarm_from_row(row: &impl Columns) -> Result<AlarmRecord, StoreError> {
+    Ok(AlarmRecord {
+        name: row.text("name")?,
+        state: row.text("state")?,
+        reason: row.text("reason")?,
+        since: row.int("since")?,
+        version: row.int("version")?,
+    })
+}
+
+/// Reads an alarm transition (columns: name, at, from_state, to_state, reason).
+pub(crate) fn transition_from_row(row: &impl Columns) -> Result<AlarmTransition, StoreError> {
+    Ok(AlarmTransition {
+        name: row.text("name")?,
+        at: row.int("at")?,
+        from: row.text("from_state")?,
+        to: row.text("to_state")?,
+        reason: row.text("reason")?,
     })
 }

@@ -1,13 +1,10 @@
 //! [`Deliveries`] for PostgreSQL.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use easel_core::JobId;
-use sqlx::Row;
 
 use super::PgStore;
-use crate::rows::corrupt;
+use crate::rows::delivery_from_row;
 use crate::{Deliveries, Delivery, StoreError};
 
 #[async_trait]
@@ -44,26 +41,6 @@ impl Deliveries for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id = |column: &str| -> Result<JobId, StoreError> {
-                    let text: String = row.try_get(column)?;
-                    JobId::from_str(&text).map_err(|e| corrupt("delivery job id", e))
-                };
-                let status: Option<i64> = row.try_get("status")?;
-                let attempt: i64 = row.try_get("attempt")?;
-                let duration: i64 = row.try_get("duration_ms")?;
-                Ok(Delivery {
-                    target: id("target")?,
-                    delivery: id("delivery")?,
-                    attempt: attempt as u32,
-                    at: row.try_get("at")?,
-                    url: row.try_get("url")?,
-                    status: status.map(|s| s as u16),
-                    error: row.try_get("error")?,
-                    duration_ms: duration.max(0) as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(delivery_from_row).collect()
     }
 }

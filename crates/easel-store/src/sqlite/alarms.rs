@@ -5,6 +5,7 @@ use easel_core::Millis;
 use sqlx::Row;
 
 use super::SqliteStore;
+use crate::rows::{alarm_from_row, transition_from_row};
 use crate::{AlarmRecord, AlarmTransition, Alarms, HttpCounts, StoreError, WindowStats};
 
 #[async_trait]
@@ -101,17 +102,7 @@ impl Alarms for SqliteStore {
         )
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AlarmRecord {
-                    name: row.try_get("name")?,
-                    state: row.try_get("state")?,
-                    reason: row.try_get("reason")?,
-                    since: row.try_get("since")?,
-                    version: row.try_get("version")?,
-                })
-            })
-            .collect()
+        rows.iter().map(alarm_from_row).collect()
     }
 
     async fn transition_alarm(
@@ -241,16 +232,6 @@ impl Alarms for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AlarmTransition {
-                    name: row.try_get("name")?,
-                    at: row.try_get("at")?,
-                    from: row.try_get("from_state")?,
-                    to: row.try_get("to_state")?,
-                    reason: row.try_get("reason")?,
-                })
-            })
-            .collect()
+        rows.iter().map(transition_from_row).collect()
     }
 }
