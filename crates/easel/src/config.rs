@@ -80,9 +80,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
-    /// `smtp://host:port` (STARTTLS when the server offers it), `smtp://…?tls=required`
-    /// (STARTTLS or nothing), or `smtps://host:port` (TLS from the start); credentials as
-    /// `smtp://user:password@host`.
+    /// `smtp://host:port` (STARTTLS: when the server offers it, or always when there are
+    /// credentials), `smtp://…?tls=required|opportunistic` to choose, or
+    /// `smtps://host:port` (TLS from the start); credentials as `smtp://user:password@host`
+    /// or `password_file`.
     pub smtp_url: Option<String>,
     /// A file holding the SMTP password (instead of one in the URL).
     pub password_file: Option<PathBuf>,
@@ -102,9 +103,21 @@ impl EmailConfig {
             .context("email.from is needed with email.smtp_url")?
             .parse()
             .map_err(|e| anyhow::anyhow!("email.from is not an address: {e}"))?;
-        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
-            .map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?
-            .timeout(Some(std::time::Duration::from_secs(30)));
+        // `smtp://` means STARTTLS: required when there are credentials (never sent in
+        // the clear), else used when the server offers it; `?tls=…` or `smtps://` choose.
+        let mut parsed =
+            url::Url::parse(url).map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?;
+        if parsed.scheme() == "smtp" && !parsed.query_pairs().any(|(k, _)| k == "tls") {
+            let secret = parsed.password().is_some() || self.password_file.is_some();
+            let mode = if secret { "required" } else { "opportunistic" };
+            parsed.query_pairs_mut().append_pair("tls", mode);
+        }
+        // Installing fails only when a provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder =
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(parsed.as_str())
+                .map_err(|e| anyhow::anyhow!("email.smtp_url: {e}"))?
+                .timeout(Some(std::time::Duration::from_secs(30)));
         if let Some(file) = &self.password_file {
             let password = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;

@@ -158,3 +158,50 @@ async fn without_an_email_server_there_is_no_reset() {
         "email-not-configured"
     );
 }
+
+/// Credentials are never sent in the clear: with a user and password in `smtp://` and a
+/// server that offers no STARTTLS, nothing is sent and the mail job keeps failing.
+#[tokio::test]
+async fn credentials_need_starttls() {
+    let port = free_port();
+    let smtp = SmtpServer::start(port);
+    let app = TestApp::spawn_with(true, move |config| {
+        config.email.smtp_url = Some(format!("smtp://easel:secret@127.0.0.1:{port}"));
+        config.email.from = Some("easel@example.com".into());
+    })
+    .await;
+    let user = app.new_user("careful@example.com").await;
+    let response = app
+        .post_json(
+            "/v1/auth/forgot-password",
+            &json!({ "email": "careful@example.com" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mut failed = None;
+    for _ in 0..100 {
+        let jobs: Value = user
+            .client
+            .get(app.url("/v1/jobs?kind=email"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(job) = jobs["jobs"].as_array().unwrap().first()
+            && job["attempts"].as_u64().unwrap() >= 1
+            && job["errorCode"].is_string()
+        {
+            failed = Some(job.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = failed.expect("the mail job did not fail");
+    assert!(
+        failed["error"].as_str().unwrap().contains("mail server"),
+        "{failed}"
+    );
+    assert!(smtp.messages().is_empty(), "nothing went out in the clear");
+}
