@@ -190,6 +190,7 @@ impl Application {
             seed_preset: config.jobs.seed_preset.clone(),
             cors: config.cors.settings(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            max_streams_per_principal: config.server.max_streams_per_principal.max(1),
         };
         let auth_settings = config.auth.settings(&base_url);
         let bootstrap_admin = match auth_settings.mode {
@@ -296,6 +297,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics: easel_api::install_metrics_recorder(),
             shutdown: shutdown.clone(),
+            streams: Arc::default(),
         };
         let router = easel_api::router(state);
         let workers = match config.workers.in_process {

@@ -305,6 +305,9 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// Most connections open at once; further ones are closed on accept. Default 10000.
     pub max_connections: usize,
+    /// Most job event streams (`GET /v1/jobs/{id}/events`) one principal may hold open
+    /// at once on this process; more answer 429 `too-many-streams`. Default 64.
+    pub max_streams_per_principal: usize,
 }
 
 impl Default for ServerConfig {
@@ -316,6 +319,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             max_connections: 10_000,
+            max_streams_per_principal: 64,
         }
     }
 }

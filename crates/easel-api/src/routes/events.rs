@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures::{Stream, StreamExt};
@@ -33,6 +34,7 @@ pub fn routes() -> Routes {
         (status = 200, description = "An event stream; each `data:` line is a `Job`",
             content_type = "text/event-stream", body = String),
         (status = 404, description = "`job-not-found`", body = ErrorBody),
+        (status = 429, description = "`too-many-streams`: the caller holds the most event streams a principal may; close one", body = ErrorBody),
     ))]
 async fn job_events(
     State(state): State<AppState>,
@@ -41,9 +43,19 @@ async fn job_events(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let job = state.services.jobs.get(&meta.0, &caller, &id).await?;
+    let max = state.settings.max_streams_per_principal;
+    let slot = state.streams.take(&caller.id, max).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            format!("at most {max} event streams may be open at once; close one first"),
+        )
+    })?;
     let signer = state.signer.clone();
     let changes = state.services.jobs.watch(job, state.shutdown.clone());
     let events = ReceiverStream::new(changes).then(move |job| {
+        // The stream holds its slot until it is dropped (ended or the client left).
+        let _held = &slot;
         let signer = signer.clone();
         async move {
             let event = match Links::for_jobs(signer.as_ref(), [&job]).await {

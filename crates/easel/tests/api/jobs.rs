@@ -175,3 +175,83 @@ async fn a_corrupt_image_fails_alone_and_an_all_bad_job_fails_without_retry() {
             .starts_with("every image failed")
     );
 }
+
+/// Event streams are capped per principal: past the cap the next one answers 429
+/// `too-many-streams`; another principal is not affected; a stream the client closed
+/// gives its slot back.
+#[tokio::test]
+async fn event_streams_are_capped_per_principal() {
+    let app = TestApp::spawn_with(false, |config| {
+        config.server.max_streams_per_principal = 2;
+    })
+    .await;
+    let key = app.upload("a.png", "image/png", png(40, 30)).await;
+    let job = app
+        .create_job(&json!({ "sources": [key], "preset": "thumbnail" }))
+        .await;
+    let events = format!("/v1/jobs/{}/events", job["jobId"].as_str().unwrap());
+    let first = app.get(&events).await;
+    let second = app.get(&events).await;
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(
+        error_code(app.get(&events).await, StatusCode::TOO_MANY_REQUESTS).await,
+        "too-many-streams"
+    );
+    // Someone else streams their own job.
+    let other = app.new_user("streamer@example.com").await;
+    let upload = other
+        .client
+        .post(app.url("/v1/uploads"))
+        .json(&json!({ "filename": "b.png", "contentType": "image/png" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let put = other
+        .client
+        .put(upload["url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body(png(20, 20))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let theirs: Value = other
+        .client
+        .post(app.url("/v1/jobs"))
+        .json(&json!({ "sources": [upload["key"]], "preset": "thumbnail" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = other
+        .client
+        .get(app.url(&format!(
+            "/v1/jobs/{}/events",
+            theirs["jobId"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Closing one gives its slot back.
+    drop(first);
+    let mut reopened = false;
+    for _ in 0..50 {
+        let response = app.get(&events).await;
+        if response.status() == StatusCode::OK {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reopened, "the closed stream's slot was not given back");
+    drop(second);
+}

@@ -202,7 +202,11 @@ async fn dead_jobs_are_listed_by_error_code_and_redriven_by_an_administrator() {
 
 #[tokio::test]
 async fn a_hundred_jobs_submitted_at_once_each_complete_exactly_once() {
-    let app = TestApp::spawn().await;
+    // One client follows all hundred jobs' event streams at once.
+    let app = TestApp::spawn_with(true, |config| {
+        config.server.max_streams_per_principal = 100;
+    })
+    .await;
     let key = app.upload("a.png", "image/png", png(32, 32)).await;
     let submissions = (0..100).map(|i| {
         let app = &app;
