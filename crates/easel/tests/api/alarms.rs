@@ -42,7 +42,11 @@ async fn receiver() -> (String, Received) {
 
 async fn alarm_state(app: &TestApp) -> Value {
     let admin = app.admin().await;
-    let list: Value = admin
+    alarms_seen_by(&admin, app).await
+}
+
+async fn alarms_seen_by(admin: &crate::helpers::Session, app: &TestApp) -> Value {
+    admin
         .client
         .get(app.url("/v1/admin/alarms"))
         .send()
@@ -50,21 +54,22 @@ async fn alarm_state(app: &TestApp) -> Value {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    list
+        .unwrap()
 }
 
+/// Polls (one admin sign-in, then every 50 ms) until the alarm is in `state`.
 async fn wait_for_state(app: &TestApp, state: &str) -> Value {
-    for _ in 0..100 {
-        let list = alarm_state(app).await;
+    let admin = app.admin().await;
+    for _ in 0..300 {
+        let list = alarms_seen_by(&admin, app).await;
         if list["alarms"][0]["state"] == state {
             return list;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
         "the alarm never reached {state}: {}",
-        alarm_state(app).await
+        alarms_seen_by(&admin, app).await
     );
 }
 
@@ -79,8 +84,10 @@ async fn failing_jobs_raise_an_alarm_that_clears_and_notifies_once_per_change() 
             threshold: 0.0,
             comparison: "greater_than".into(),
             period_secs: 1,
-            evaluation_periods: 1,
-            datapoints_to_alarm: None,
+            // One breaching second of the last three: the alarm lasts long enough for
+            // polling on a loaded machine to see it.
+            evaluation_periods: 3,
+            datapoints_to_alarm: Some(1),
             notify: vec![url.clone()],
             notify_email: Vec::new(),
         }];
@@ -204,8 +211,10 @@ async fn alarm_mail_waits_out_a_mail_server_outage() {
             threshold: 0.0,
             comparison: "greater_than".into(),
             period_secs: 1,
-            evaluation_periods: 1,
-            datapoints_to_alarm: None,
+            // One breaching second of the last three: the alarm lasts long enough for
+            // polling on a loaded machine to see it.
+            evaluation_periods: 3,
+            datapoints_to_alarm: Some(1),
             notify: Vec::new(),
             notify_email: vec!["ops@example.com".into()],
         }];
@@ -289,22 +298,23 @@ async fn a_burst_of_client_errors_raises_the_4xx_rate_alarm() {
     let sibling = app.sibling(|_| {}).await;
     // Both servers answer the burst: the ratio is over their sum.
     let burst = async {
-        for i in 0..40 {
+        for i in 0..80 {
             let server = if i % 2 == 0 { &app } else { &sibling };
             let response = server.get("/v1/jobs/not-a-job").await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
+    let admin = app.admin().await;
     let watch = async {
-        for _ in 0..80 {
-            let list = alarm_state(&app).await;
+        for _ in 0..160 {
+            let list = alarms_seen_by(&admin, &app).await;
             if list["alarms"][0]["state"] == "ALARM" {
                 return list;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no ALARM: {}", alarm_state(&app).await);
+        panic!("no ALARM: {}", alarms_seen_by(&admin, &app).await);
     };
     let (_, alarmed) = tokio::join!(burst, watch);
     let reason = alarmed["alarms"][0]["reason"].as_str().unwrap();
