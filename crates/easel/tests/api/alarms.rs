@@ -40,11 +40,6 @@ async fn receiver() -> (String, Received) {
     (url, received)
 }
 
-async fn alarm_state(app: &TestApp) -> Value {
-    let admin = app.admin().await;
-    alarms_seen_by(&admin, app).await
-}
-
 async fn alarms_seen_by(admin: &crate::helpers::Session, app: &TestApp) -> Value {
     admin
         .client
@@ -246,7 +241,11 @@ async fn alarm_mail_waits_out_a_mail_server_outage() {
         if let Some(job) = mail["jobs"].as_array().unwrap().first()
             && job["attempts"].as_u64().unwrap() >= 2
         {
-            assert_eq!(job["status"], "PENDING", "{job}");
+            // Waiting for its next attempt, or in it: not given up.
+            assert!(
+                matches!(job["status"].as_str(), Some("PENDING" | "RUNNING")),
+                "{job}"
+            );
             assert_eq!(job["errorCode"], "email-failed", "{job}");
             retried = true;
             break;
@@ -298,21 +297,22 @@ async fn a_burst_of_client_errors_raises_the_4xx_rate_alarm() {
     let sibling = app.sibling(|_| {}).await;
     // Both servers answer the burst: the ratio is over their sum.
     let burst = async {
-        for i in 0..80 {
+        for i in 0..200 {
             let server = if i % 2 == 0 { &app } else { &sibling };
             let response = server.get("/v1/jobs/not-a-job").await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND);
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     };
     let admin = app.admin().await;
     let watch = async {
-        for _ in 0..160 {
+        // Polling slowly enough that its own 200s stay a small share of the answers.
+        for _ in 0..40 {
             let list = alarms_seen_by(&admin, &app).await;
             if list["alarms"][0]["state"] == "ALARM" {
                 return list;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         panic!("no ALARM: {}", alarms_seen_by(&admin, &app).await);
     };
