@@ -17,13 +17,15 @@ const BY_EXTENSION = {
   jpg: "image/jpeg", jpeg: "image/jpeg", png: "image/png", webp: "image/webp", gif: "image/gif",
   heic: "image/heic", heif: "image/heif", avif: "image/avif",
 };
-// The API lists no presets (see NEEDS.md): the built-in ones, plus any name typed in.
-const PRESETS = [
-  ["thumbnail", "Thumbnail: 256×256, cropped to fill, WebP"],
-  ["web", "Web: fit in 1600×1600, JPEG quality 82"],
-  ["web-detect", "Web, and list the objects found"],
-  ["__other", "Another preset (type its name)…"],
-];
+// The presets: what `GET /v1/presets` lists (configured ones too), described where the
+// page knows them; the built-in ones until the list arrives; any name typed in.
+const DESCRIPTIONS = {
+  thumbnail: "Thumbnail: 256×256, cropped to fill, WebP",
+  web: "Web: fit in 1600×1600, JPEG quality 82",
+  "web-detect": "Web, and list the objects found",
+};
+const OTHER = ["__other", "Another preset (type its name)…"];
+const PRESETS = [...Object.entries(DESCRIPTIONS), OTHER];
 const GRAVITY = [
   ["center", "Centre"], ["north", "Top"], ["northeast", "Top right"], ["east", "Right"],
   ["southeast", "Bottom right"], ["south", "Bottom"], ["southwest", "Bottom left"],
@@ -140,6 +142,16 @@ export function render(main, { signal }) {
   const modePreset = h("input", { type: "radio", name: "mode", value: "preset", checked: true, id: newId("mode") });
   const modePipeline = h("input", { type: "radio", name: "mode", value: "pipeline", id: newId("mode") });
   const preset = select(PRESETS, { name: "preset" });
+  api("GET", "/v1/presets", { signal })
+    .then(({ presets }) => {
+      const chosen = preset.value;
+      const options = [...presets.map((p) => [p.name, DESCRIPTIONS[p.name] || p.name]), OTHER];
+      preset.replaceChildren(...options.map(([value, label]) => h("option", { value }, label)));
+      preset.value = options.some(([value]) => value === chosen) ? chosen : options[0][0];
+    })
+    .catch(() => {
+      // The built-in list stays, and any other name can still be typed in.
+    });
   const otherPreset = h("input", { type: "text", name: "preset-name", autocomplete: "off" });
   const otherField = field("Preset name", otherPreset, { name: "preset-name" });
   otherField.hidden = true;
