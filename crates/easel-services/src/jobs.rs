@@ -239,6 +239,22 @@ impl Jobs {
                 "limit must be between 1 and 1000",
             ));
         }
+        if request
+            .error_code
+            .as_deref()
+            .is_some_and(|c| c.is_empty() || c.len() > 100)
+        {
+            return Err(ServiceError::invalid(
+                "invalid-request",
+                "errorCode must be 1 to 100 characters",
+            ));
+        }
+        if request.job_ids.as_ref().is_some_and(|ids| ids.len() > 1000) {
+            return Err(ServiceError::invalid(
+                "invalid-request",
+                "at most 1000 jobIds at once",
+            ));
+        }
         let narrowed =
             request.job_ids.is_some() || request.error_code.is_some() || request.kind.is_some();
         if !narrowed && !request.all {

@@ -385,22 +385,6 @@ async fn redrive_jobs(
         .map(|k| JobKind::from_str(&k))
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid-request", e))?;
-    if body
-        .error_code
-        .as_deref()
-        .is_some_and(|c| c.is_empty() || c.len() > 100)
-    {
-        return Err(ApiError::bad_request(
-            "invalid-request",
-            "errorCode must be 1 to 100 characters",
-        ));
-    }
-    if body.job_ids.as_ref().is_some_and(|ids| ids.len() > 1000) {
-        return Err(ApiError::bad_request(
-            "invalid-request",
-            "at most 1000 jobIds at once",
-        ));
-    }
     let request = RedriveRequest {
         job_ids: body.job_ids,
         error_code: body.error_code,
