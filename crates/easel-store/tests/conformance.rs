@@ -1231,6 +1231,9 @@ fn user(id: &str, username: &str) -> User {
         disabled: false,
         created_at: 1_000,
         updated_at: 1_000,
+        email_verified_at: None,
+        pending_email: None,
+        notifications: Default::default(),
     }
 }
 
