@@ -13,10 +13,16 @@ import { render as renderProcess } from "./js/pages/process.js";
 import { render as renderHistory } from "./js/pages/history.js";
 import { render as renderKeys } from "./js/pages/keys.js";
 import { render as renderAdmin } from "./js/pages/admin.js";
+import { render as renderAccount } from "./js/pages/account.js";
+import { renderForgotPassword, renderResetPassword, renderVerifyEmail } from "./js/pages/recovery.js";
 
 const PAGES = {
   signin: { title: "Sign in", public: true, render: renderSignIn },
   signup: { title: "Create an account", public: true, render: renderSignUp },
+  "forgot-password": { title: "Reset your password", public: true, render: renderForgotPassword },
+  "reset-password": { title: "Set a new password", public: true, render: renderResetPassword },
+  // Reached from an email, signed in or not.
+  "verify-email": { title: "Verify your email", public: true, either: true, render: renderVerifyEmail },
   dashboard: { title: "Dashboard", render: renderDashboard },
   generate: { title: "Generate", render: renderGenerate },
   edit: { title: "Edit", render: renderEdit },
@@ -24,6 +30,7 @@ const PAGES = {
   history: { title: "History", render: renderHistory },
   keys: { title: "API keys", render: renderKeys },
   admin: { title: "Administration", render: renderAdmin },
+  account: { title: "Account", render: renderAccount },
 };
 
 // Whether the signed-in account is an administrator (asked once per sign-in): the Admin
@@ -88,7 +95,7 @@ function route() {
     go(`#/signin?next=${encodeURIComponent(name)}`);
     return;
   }
-  if (page.public && isSignedIn()) {
+  if (page.public && !page.either && isSignedIn()) {
     go("#/dashboard");
     return;
   }

@@ -1,7 +1,9 @@
-// Runs the end-to-end scenarios: starts a fake OpenAI Images server and `easel serve`
-// (port 0, a temporary data directory, a configuration written here: authentication
-// on, a `tiny` plan for the quota scenario, the openai engine pointed at the fake),
-// runs tests/*.test.mjs with node's test runner, and stops both.
+// Runs the end-to-end scenarios: starts a fake OpenAI Images server, a real SMTP server
+// (aiosmtpd, from scripts/detect-fixtures' Python, writing a maildir the scenarios read)
+// and `easel serve` (port 0, a temporary data directory, a configuration written here:
+// authentication on with the sign-up proof-of-work and e-mail verification, a `tiny`
+// plan for the quota scenario, the openai engine pointed at the fake), runs
+// tests/*.test.mjs with node's test runner, and stops them all.
 //
 // Environment: EASEL_BIN (the built binary, required), E2E_OUT (screenshots and logs,
 // default target/e2e), E2E_PHOTOS (a directory of real JPEGs, required), E2E_DETECT
@@ -14,7 +16,33 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { createConnection, createServer } from "node:net";
+
 import { startFakeOpenAi } from "./lib/fake-openai.mjs";
+
+/** Starts aiosmtpd on a free port, delivering into the maildir `dir`. */
+async function startSmtp(dir) {
+  const port = await new Promise((done) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port: free } = probe.address();
+      probe.close(() => done(free));
+    });
+  });
+  const python = join(detect, "python");
+  const child = spawn(python, ["-m", "aiosmtpd", "-n", "-l", `127.0.0.1:${port}`, "-c", "aiosmtpd.handlers.Mailbox", dir], { stdio: "inherit" });
+  for (let i = 0; i < 100; i += 1) {
+    const up = await new Promise((done) => {
+      const socket = createConnection({ host: "127.0.0.1", port }, () => {
+        socket.end();
+        done(true);
+      });
+      socket.on("error", () => done(false));
+    });
+    if (up) return { port, maildir: dir, process: child };
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`aiosmtpd did not start on port ${port}`);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.env.EASEL_BIN && resolve(process.env.EASEL_BIN);
@@ -32,6 +60,7 @@ const work = mkdtempSync(join(tmpdir(), "easel-e2e-"));
 const apiKey = "sk-e2e-fake-key";
 const model = "e2e-image-model";
 const fake = await startFakeOpenAi({ apiKey, model });
+const smtp = await startSmtp(join(work, "mail"));
 const config = join(work, "easel.toml");
 writeFileSync(
   config,
@@ -52,6 +81,15 @@ level = "info"
 [auth]
 mode = "local"
 allow_sign_up = true
+# Verified addresses are asked for, not required: the other scenarios work unverified.
+email_verification = "optional"
+
+[auth.challenge]
+enabled = true
+
+[email]
+smtp_url = "smtp://127.0.0.1:${smtp.port}"
+from = "Easel <easel@example.com>"
 
 [auth.lockout]
 threshold = 5
@@ -121,6 +159,7 @@ const tests = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test
     E2E_CONFIG: config,
     E2E_EASEL_BIN: bin,
     E2E_FAKE_OPENAI: fake.url,
+    E2E_MAILDIR: smtp.maildir,
   },
 });
 const code = await new Promise((done) => tests.on("exit", (c) => done(c ?? 1)));
@@ -137,6 +176,7 @@ await new Promise((done) => {
   });
 });
 await fake.close();
+smtp.process.kill("SIGTERM");
 writeFileSync(join(out, "fake-openai-requests.json"), JSON.stringify(fake.requests, null, 2));
 rmSync(work, { recursive: true, force: true });
 console.log(code === 0 ? "e2e: all scenarios passed" : `e2e: failed (exit ${code}); logs and screenshots in ${out}`);

@@ -32,6 +32,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/images.js"),
     asset!("js/jobs.js"),
     asset!("js/mask.js"),
+    asset!("js/pow.js"),
+    asset!("js/pow-worker.js"),
     asset!("js/session.js"),
     asset!("js/pages/auth.js"),
     asset!("js/pages/dashboard.js"),
@@ -40,6 +42,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("js/pages/history.js"),
     asset!("js/pages/keys.js"),
     asset!("js/pages/admin.js"),
+    asset!("js/pages/account.js"),
+    asset!("js/pages/recovery.js"),
     asset!("js/pages/process.js"),
 ];
 

@@ -11,7 +11,7 @@ use crate::assets::{INDEX, content_type, find};
 
 /// The policy of the app shell.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; manifest-src 'self'; \
+img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; font-src 'self'; manifest-src 'self'; \
 base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
 /// Headers every UI response carries.

@@ -5,4 +5,5 @@ mod credentials;
 mod generation;
 mod ingest;
 mod jobs;
+mod notices;
 mod support;

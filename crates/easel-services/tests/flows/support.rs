@@ -39,6 +39,8 @@ pub struct Setup {
     pub limits: Limits,
     /// Wraps the object metadata store (to make it fail).
     pub objects: fn(Arc<SqliteStore>) -> Arc<dyn Objects>,
+    /// Whether e-mail is configured (mail is queued as `email` jobs; nothing sends it).
+    pub email: bool,
 }
 
 impl Default for Setup {
@@ -48,6 +50,7 @@ impl Default for Setup {
             triggers: Vec::new(),
             limits: Limits::default(),
             objects: |store| store,
+            email: false,
         }
     }
 }
@@ -145,7 +148,7 @@ impl World {
             webhook_key: Arc::new(vec![9; 32]),
             webhook_attempts: 3,
             alarms: Vec::new(),
-            email_enabled: false,
+            email_enabled: setup.email,
             public_url: "http://easel.test".into(),
             link_expiry_lead_ms: 3_600_000,
         };

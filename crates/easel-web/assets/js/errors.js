@@ -40,6 +40,15 @@ export function describe(error) {
       return "Your session has ended. Sign in again.";
     case "username-exists":
       return "An account with this email already exists. Sign in instead.";
+    case "verification-required":
+      return "Verify your email address first: enter the code we emailed you on the Account page.";
+    case "invalid-code":
+      return "That code is wrong, used or expired. Check the email, or ask for a new code.";
+    case "invalid-challenge":
+    case "challenge-required":
+      return "Easel could not check that this is a browser. Try again.";
+    case "email-not-configured":
+      return "This Easel sends no email, so this is not available. Ask an administrator.";
     case "invalid-request":
       return tidyValidation(error.message);
     default:

@@ -84,6 +84,12 @@ export function username() {
   return localStorage.getItem(USER_KEY) || "";
 }
 
+/** Shows `name` as the signed-in username from now on (after a change of address). */
+export function renameSession(name) {
+  localStorage.setItem(USER_KEY, name);
+  notify();
+}
+
 /** The in-memory access token (null until a sign-in or refresh this page load). */
 export function currentAccessToken() {
   return accessToken;
@@ -101,9 +107,9 @@ export async function signIn(email, password) {
   notify();
 }
 
-/** Creates an account (then sign in separately). */
-export function signUp(email, password) {
-  return postPublic("/v1/auth/sign-up", { email, password });
+/** Creates an account (then sign in separately); `altcha` is a solved challenge or null. */
+export function signUp(email, password, altcha = null) {
+  return postPublic("/v1/auth/sign-up", altcha ? { email, password, altcha } : { email, password });
 }
 
 /** Revokes this sign-in's refresh tokens and forgets the session. */

@@ -1,9 +1,10 @@
 // Shared helpers of the scenarios: the browser (Debian's Chromium through
 // playwright-core), pages that record script errors and CSP violations, signing up
-// through the UI, screenshots, and direct API calls for setup and checks.
+// through the UI, screenshots, direct API calls for setup and checks, and the e-mails the
+// real SMTP server received.
 
 import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -175,4 +176,29 @@ export async function fakeOpenAiRequests() {
 export async function assertNoHorizontalScroll(page) {
   const { scroll, width } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth }));
   if (scroll > width + 1) throw new Error(`the page is ${scroll} px wide in a ${width} px viewport`);
+}
+
+/**
+ * Waits for an e-mail to `address` whose subject contains `subject` in the real SMTP
+ * server's maildir; returns the raw message.
+ */
+export async function mailTo(address, subject) {
+  const dir = join(process.env.E2E_MAILDIR, "new");
+  for (let i = 0; i < 200; i += 1) {
+    const files = existsSync(dir) ? readdirSync(dir) : [];
+    for (const file of files) {
+      const mail = readFileSync(join(dir, file), "utf8");
+      const subjectLine = mail.split(/\r?\n/).find((line) => line.startsWith("Subject:")) || "";
+      if (mail.includes(`To: ${address}`) && subjectLine.includes(subject)) return mail;
+    }
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`no e-mail to ${address} about "${subject}"`);
+}
+
+/** The six-digit code in an e-mail. */
+export function codeIn(mail) {
+  const match = /Your code: (\d{6})/.exec(mail);
+  if (!match) throw new Error(`no code in:\n${mail}`);
+  return match[1];
 }

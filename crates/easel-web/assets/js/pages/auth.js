@@ -3,12 +3,14 @@
 
 import { announce, field, h } from "../dom.js";
 import { ApiError, clearErrors, describe, formError, showError } from "../errors.js";
+import { solveChallenge } from "../pow.js";
 import { signIn, signUp } from "../session.js";
 
 const REASONS = {
   expired: "Your session has ended. Sign in again.",
   "signed-out": "You are signed out.",
   "signed-up": "Your account is ready. Sign in.",
+  "password-reset": "Your password is changed. Sign in with the new one.",
 };
 
 function emailInput(autocomplete) {
@@ -119,7 +121,13 @@ export function renderSignIn(main, { params, go }) {
     "Sign in to Easel",
     notice ? h("p", { class: "notice", role: "status" }, notice) : null,
     form,
-    h("p", {}, "New here? ", h("a", { href: "#/signup" }, "Create an account")),
+    h(
+      "p",
+      {},
+      h("a", { href: "#/forgot-password" }, "Forgot your password?"),
+      " · New here? ",
+      h("a", { href: "#/signup" }, "Create an account"),
+    ),
   );
 }
 
@@ -141,11 +149,18 @@ export function renderSignUp(main, { go }) {
     alert,
     h("div", { class: "actions" }, submit),
   );
+  // Bot protection: the challenge is solved while the person types (in a worker).
+  let challenge;
+  const freshChallenge = () => {
+    challenge = solveChallenge();
+    challenge.catch(() => {});
+  };
+  freshChallenge();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
     submit.disabled = true;
-    submit.textContent = "Creating…";
+    submit.textContent = "Checking this browser…";
     const fieldFor = (error) =>
       ({
         "invalid-email": "email",
@@ -153,8 +168,19 @@ export function renderSignUp(main, { go }) {
         "invalid-password": "password",
       })[error.code] || null;
     try {
-      await signUp(email.value.trim(), password.value);
+      const altcha = await challenge;
+      submit.textContent = "Creating…";
+      try {
+        await signUp(email.value.trim(), password.value, altcha);
+      } catch (error) {
+        // An expired challenge is replaced once, without bothering the person.
+        if (!(error instanceof ApiError && error.code === "invalid-challenge")) throw error;
+        freshChallenge();
+        await signUp(email.value.trim(), password.value, await challenge);
+      }
     } catch (error) {
+      // Whatever happened to the last solution, the next try gets a new one.
+      freshChallenge();
       submit.disabled = false;
       submit.textContent = "Create account";
       showError(form, error, fieldFor);

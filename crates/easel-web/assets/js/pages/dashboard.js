@@ -35,6 +35,21 @@ export function render(main, { signal }) {
 
   api("GET", "/v1/me", { signal })
     .then((me) => {
+      const email = me.account && me.account.email;
+      if (email && !email.verified) {
+        const verify = `#/verify-email?email=${encodeURIComponent(me.username || "")}`;
+        main.querySelector("h1").after(
+          h(
+            "p",
+            { class: "notice", role: "status", "data-testid": "verify-banner" },
+            "Verify your email address: we sent a code to ",
+            h("strong", {}, me.username || "your address"),
+            ". ",
+            h("a", { href: verify }, "Enter the code"),
+            email.verificationRequired ? " to start generating and processing." : ".",
+          ),
+        );
+      }
       planBox.replaceChildren(h("h2", { id: "plan-title" }, "Plan"), planDetails(me));
       quotaBox.replaceChildren(h("h2", { id: "quota-title" }, "Remaining quota"), quotaList(me.quotas || {}));
     })
