@@ -21,7 +21,7 @@ scenario("sign up with the proof-of-work, verify the address, choose notificatio
 
   // Sign-up: the request carries a solved challenge the server accepted.
   await page.goto(`${BASE}/#/signup`);
-  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Email", { exact: true }).fill(email);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   const signUpRequest = page.waitForRequest((r) => r.url().endsWith("/v1/auth/sign-up"));
   await page.getByRole("button", { name: "Create account" }).click();
@@ -38,11 +38,11 @@ scenario("sign up with the proof-of-work, verify the address, choose notificatio
   const code = codeIn(await mailTo(email, "Verify your e-mail address"));
   await banner.getByRole("link", { name: "Enter the code" }).click();
   await page.getByRole("heading", { name: "Verify your email address" }).waitFor();
-  assert.equal(await page.getByLabel("Email").inputValue(), email);
-  await page.getByLabel("Code").fill(code === "000000" ? "111111" : "000000");
+  assert.equal(await page.getByLabel("Email", { exact: true }).inputValue(), email);
+  await page.getByLabel("Code", { exact: true }).fill(code === "000000" ? "111111" : "000000");
   await page.getByRole("button", { name: "Verify" }).click();
   await page.getByText("That code is wrong, used or expired").waitFor();
-  await page.getByLabel("Code").fill(code);
+  await page.getByLabel("Code", { exact: true }).fill(code);
   await page.getByRole("button", { name: "Verify" }).click();
   await page.getByText("Your email address is verified.").waitFor();
   await page.getByRole("link", { name: "Go to the dashboard" }).click();
@@ -70,22 +70,23 @@ scenario("sign up with the proof-of-work, verify the address, choose notificatio
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in to Easel" }).waitFor();
   await page.getByRole("link", { name: "Forgot your password?" }).click();
-  await page.getByLabel("Email").fill(email);
+  await page.getByRole("heading", { name: "Reset your password" }).waitFor();
+  await page.getByLabel("Email", { exact: true }).fill(email);
   await page.getByRole("button", { name: "Send a code" }).click();
   await page.getByRole("heading", { name: "Set a new password" }).waitFor();
   const reset = codeIn(await mailTo(email, "password reset code"));
-  assert.equal(await page.getByLabel("Email").inputValue(), email);
-  await page.getByLabel("Code").fill(reset);
-  await page.getByLabel("New password").fill("short");
+  assert.equal(await page.getByLabel("Email", { exact: true }).inputValue(), email);
+  await page.getByLabel("Code", { exact: true }).fill(reset);
+  await page.getByLabel("New password", { exact: true }).fill("short");
   await page.getByRole("button", { name: "Set the new password" }).click();
-  const passwordField = page.getByLabel("New password");
+  const passwordField = page.getByLabel("New password", { exact: true });
   await page.locator(`#${await passwordField.getAttribute("id")}-error`).waitFor();
   const newPassword = "N3w-horse-battery!";
   await passwordField.fill(newPassword);
   await page.getByRole("button", { name: "Set the new password" }).click();
   await page.getByText("Your password is changed. Sign in with the new one.").waitFor();
   await shot(page, "10-password-reset");
-  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Email", { exact: true }).fill(email);
   await page.getByLabel("Password", { exact: true }).fill(newPassword);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
