@@ -73,7 +73,13 @@ function updateHeader() {
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("menu-toggle").hidden = !signedIn;
   document.getElementById("sign-out").hidden = !signedIn;
-  document.getElementById("who").textContent = signedIn ? username() : "";
+  // The signed-in name opens the Account page (address, notifications).
+  const who = document.getElementById("who");
+  who.textContent = signedIn ? username() : "";
+  who.hidden = !signedIn;
+  who.setAttribute("aria-label", `Account: ${username()}`);
+  if (current().name === "account") who.setAttribute("aria-current", "page");
+  else who.removeAttribute("aria-current");
   showAdminLink();
   const { name } = current();
   for (const link of document.querySelectorAll("#nav a")) {

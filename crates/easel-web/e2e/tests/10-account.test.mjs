@@ -51,7 +51,8 @@ scenario("sign up with the proof-of-work, verify the address, choose notificatio
   assert.equal(await page.getByTestId("verify-banner").count(), 0, "verified: no banner");
 
   // Notifications: chosen, saved, still chosen after a reload.
-  await page.getByRole("link", { name: "Account" }).click();
+  // The signed-in name in the header opens the Account page.
+  await page.getByRole("link", { name: `Account: ${email}` }).click();
   await page.getByRole("heading", { name: "Account", level: 1 }).waitFor();
   assert.match(await page.getByTestId("email-status").textContent(), /verified/);
   await page.getByLabel(/When a job or generation finishes/).check();
