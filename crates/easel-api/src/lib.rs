@@ -7,6 +7,7 @@
 //! flows (ingest, job submission, generation, identity, quotas) are the services'.
 
 pub mod auth;
+mod body_deadline;
 mod cors;
 mod error;
 mod extract;
@@ -16,6 +17,7 @@ mod routes;
 mod state;
 mod views;
 
+pub use body_deadline::BodyRate;
 pub use cors::CorsSettings;
 pub use error::ApiError;
 pub use middleware::install_metrics_recorder;

@@ -170,6 +170,13 @@ fn describe_access(operation: &mut Operation, access: Access) {
     if access == Access::Admin {
         add_error(operation, 403, "`forbidden`: administrators only");
     }
+    if operation.request_body.is_some() {
+        add_error(
+            operation,
+            408,
+            "`body-timeout`: the body arrived slower than `server.body_min_bytes_per_sec` allows; the connection is closed",
+        );
+    }
     if reads_json_body(operation) {
         add_error(
             operation,

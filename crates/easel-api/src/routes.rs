@@ -215,6 +215,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let cors = cors_layer(&state.settings.cors);
     let tally = state.services.alarms.tally().clone();
+    let body_rate = state.settings.body_rate;
     let router = all_routes(
         state.settings.max_json_bytes,
         state.services.generation.settings().max_body_bytes,
@@ -239,6 +240,10 @@ pub fn router(state: AppState) -> Router {
             )
             .layer(axum::middleware::from_fn_with_state(tally, track_metrics))
             .layer(axum::middleware::from_fn(render_errors))
-            .layer(CatchPanicLayer::new()),
+            .layer(CatchPanicLayer::new())
+            .layer(axum::middleware::from_fn_with_state(
+                body_rate,
+                crate::body_deadline::body_deadline,
+            )),
     )
 }

@@ -27,6 +27,8 @@ pub struct ApiSettings {
     pub request_timeout: std::time::Duration,
     /// Most event streams one principal may hold open at once.
     pub max_streams_per_principal: usize,
+    /// How fast request bodies must arrive.
+    pub body_rate: crate::BodyRate,
 }
 
 /// Shared state of the API.

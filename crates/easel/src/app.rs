@@ -242,6 +242,10 @@ impl Application {
             cors: config.cors.settings(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             max_streams_per_principal: config.server.max_streams_per_principal.max(1),
+            body_rate: easel_api::BodyRate {
+                min_bytes_per_sec: config.server.body_min_bytes_per_sec.max(1),
+                grace: Duration::from_secs(config.server.body_grace_secs),
+            },
         };
         let auth_settings = config.auth.settings(&base_url);
         let bootstrap_admin = match auth_settings.mode {

@@ -326,6 +326,13 @@ pub struct ServerConfig {
     /// Most job event streams (`GET /v1/jobs/{id}/events`) one principal may hold open
     /// at once on this process; more answer 429 `too-many-streams`. Default 64.
     pub max_streams_per_principal: usize,
+    /// The slowest a request body may arrive, in bytes a second averaged from the end of
+    /// the headers, once `body_grace_secs` are over; slower ones answer 408
+    /// `body-timeout` and the connection is closed (slowloris). Default 1024.
+    pub body_min_bytes_per_sec: u64,
+    /// How long a request body may take before `body_min_bytes_per_sec` applies, in
+    /// seconds. Default 10.
+    pub body_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -338,6 +345,8 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             max_connections: 10_000,
             max_streams_per_principal: 64,
+            body_min_bytes_per_sec: 1024,
+            body_grace_secs: 10,
         }
     }
 }
