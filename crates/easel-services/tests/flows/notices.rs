@@ -38,22 +38,28 @@ async fn mails(world: &World) -> Vec<EmailSpec> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_weekly_summary_counts_last_week_once() {
+/// A world with e-mail whose user chose `notifications`.
+async fn opted_in(notifications: Notifications) -> World {
     let world = World::new(Setup {
         email: true,
         ..Setup::default()
     })
     .await;
-    let opted_in = Notifications {
-        weekly_summary: true,
-        ..Notifications::default()
-    };
     world
         .store
-        .set_notifications(&world.user.id, opted_in, now_millis())
+        .set_notifications(&world.user.id, notifications, now_millis())
         .await
         .unwrap();
+    world
+}
+
+#[tokio::test]
+async fn the_weekly_summary_counts_last_week_once() {
+    let world = opted_in(Notifications {
+        weekly_summary: true,
+        ..Notifications::default()
+    })
+    .await;
     let owner = world.user.id.clone();
     world
         .store
@@ -122,20 +128,11 @@ async fn the_weekly_summary_counts_last_week_once() {
 
 #[tokio::test]
 async fn a_reminder_for_a_deleted_generation_is_dropped() {
-    let world = World::new(Setup {
-        email: true,
-        ..Setup::default()
-    })
-    .await;
-    let opted_in = Notifications {
+    let world = opted_in(Notifications {
         link_expiry: true,
         ..Notifications::default()
-    };
-    world
-        .store
-        .set_notifications(&world.user.id, opted_in, now_millis())
-        .await
-        .unwrap();
+    })
+    .await;
     let mut deleted = job(&world.user.id, JobKind::Generate, 1);
     // Its retention is over (a history delete expires an entry at once).
     deleted.expires_at = Some(now_millis() - 1);

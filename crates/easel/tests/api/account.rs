@@ -28,17 +28,22 @@ async fn with_mail(
     (app, smtp)
 }
 
+/// POSTs `body` to `path` without credentials.
+async fn public_post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    app.anonymous()
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn sign_up(app: &TestApp, email: &str, altcha: Option<String>) -> reqwest::Response {
     let mut body = json!({ "email": email, "password": PASSWORD });
     if let Some(altcha) = altcha {
         body["altcha"] = json!(altcha);
     }
-    app.anonymous()
-        .post(app.url("/v1/auth/sign-up"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    public_post(app, "/v1/auth/sign-up", &body).await
 }
 
 /// Uploads a small PNG as `who` and submits a thumbnail job on it.
@@ -120,12 +125,12 @@ async fn a_new_address_is_verified_before_it_spends_quota() {
     let verify = |code: String| {
         let app = &app;
         async move {
-            app.anonymous()
-                .post(app.url("/v1/auth/verify-email"))
-                .json(&json!({ "email": "new.comer@example.com", "code": code }))
-                .send()
-                .await
-                .unwrap()
+            public_post(
+                app,
+                "/v1/auth/verify-email",
+                &json!({ "email": "new.comer@example.com", "code": code }),
+            )
+            .await
         }
     };
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -134,13 +139,12 @@ async fn a_new_address_is_verified_before_it_spends_quota() {
         "invalid-code"
     );
     // An address without an account answers exactly like a wrong code.
-    let response = app
-        .anonymous()
-        .post(app.url("/v1/auth/verify-email"))
-        .json(&json!({ "email": "nobody@example.com", "code": code }))
-        .send()
-        .await
-        .unwrap();
+    let response = public_post(
+        &app,
+        "/v1/auth/verify-email",
+        &json!({ "email": "nobody@example.com", "code": code }),
+    )
+    .await;
     assert_eq!(
         error_code(response, StatusCode::BAD_REQUEST).await,
         "invalid-code"
@@ -153,13 +157,12 @@ async fn a_new_address_is_verified_before_it_spends_quota() {
 
     // Asking for another code once verified sends nothing, and says the same.
     let before = smtp.messages().len();
-    let response = app
-        .anonymous()
-        .post(app.url("/v1/auth/resend-verification"))
-        .json(&json!({ "email": "new.comer@example.com" }))
-        .send()
-        .await
-        .unwrap();
+    let response = public_post(
+        &app,
+        "/v1/auth/resend-verification",
+        &json!({ "email": "new.comer@example.com" }),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(smtp.messages().len(), before);
@@ -173,13 +176,12 @@ async fn a_lost_code_can_be_sent_again() {
         StatusCode::CREATED
     );
     let first = code_in(&wait_for_mail_to(&smtp, "lost@example.com", "Verify").await);
-    let response = app
-        .anonymous()
-        .post(app.url("/v1/auth/resend-verification"))
-        .json(&json!({ "email": "lost@example.com" }))
-        .send()
-        .await
-        .unwrap();
+    let response = public_post(
+        &app,
+        "/v1/auth/resend-verification",
+        &json!({ "email": "lost@example.com" }),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mut second = first.clone();
     for _ in 0..200 {
@@ -198,13 +200,12 @@ async fn a_lost_code_can_be_sent_again() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let response = app
-        .anonymous()
-        .post(app.url("/v1/auth/verify-email"))
-        .json(&json!({ "email": "lost@example.com", "code": second }))
-        .send()
-        .await
-        .unwrap();
+    let response = public_post(
+        &app,
+        "/v1/auth/verify-email",
+        &json!({ "email": "lost@example.com", "code": second }),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
@@ -325,13 +326,12 @@ async fn a_new_address_takes_effect_once_it_proves_itself() {
     let changed: Value = response.json().await.unwrap();
     assert_eq!(changed["username"], "moved@example.com");
     sign_in(&app.base, "moved@example.com", PASSWORD).await;
-    let response = app
-        .anonymous()
-        .post(app.url("/v1/auth/sign-in"))
-        .json(&json!({ "username": "mover@example.com", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
+    let response = public_post(
+        &app,
+        "/v1/auth/sign-in",
+        &json!({ "username": "mover@example.com", "password": PASSWORD }),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     // Used once; nothing pending any more.
     assert_eq!(
