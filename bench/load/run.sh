@@ -105,15 +105,15 @@ load() {
   local per_second=$((RATE * share / 100))
   local connections=$(((per_second + 9) / 10))
   hey -z "${DURATION}s" -c "$connections" -q 10 -t 60 "${auth[@]}" "$@" >"$WORK/$name.txt" 2>&1 &
-  echo $!
+  pids+=($!)
 }
 pids=()
-pids+=("$(load presign 25 -m POST -T application/json -d '{"filename":"a.png","contentType":"image/png"}' "$BASE/v1/uploads")")
-pids+=("$(load submit 14 -m POST -T application/json -d '{"kind":"noop"}' "$BASE/v1/jobs")")
-pids+=("$(load process 1 -m POST -T application/json -d "$PROCESS_BODY" "$BASE/v1/jobs")")
-pids+=("$(load status 50 "$BASE/v1/jobs/$JOB")")
-pids+=("$(load events 5 "$BASE/v1/jobs/$JOB/events")")
-pids+=("$(load generate 5 -m POST -T application/json -D "$WORK/generate.json" "$BASE/v1/generations?wait=30")")
+load presign 25 -m POST -T application/json -d '{"filename":"a.png","contentType":"image/png"}' "$BASE/v1/uploads"
+load submit 14 -m POST -T application/json -d '{"kind":"noop"}' "$BASE/v1/jobs"
+load process 1 -m POST -T application/json -d "$PROCESS_BODY" "$BASE/v1/jobs"
+load status 50 "$BASE/v1/jobs/$JOB"
+load events 5 "$BASE/v1/jobs/$JOB/events"
+load generate 5 -m POST -T application/json -D "$WORK/generate.json" "$BASE/v1/generations?wait=30"
 for pid in "${pids[@]}"; do wait "$pid"; done
 
 # Let the queue drain and connections close before the second reading.
