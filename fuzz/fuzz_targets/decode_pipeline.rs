@@ -17,11 +17,19 @@ const PIPELINES: &[&str] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, image)) = data.split_first() else { return };
+    let Some((&pick, image)) = data.split_first() else {
+        return;
+    };
     let _ = probe(image);
-    let pipeline: Pipeline = serde_json::from_str(PIPELINES[usize::from(pick) % PIPELINES.len()]).unwrap();
+    let pipeline: Pipeline =
+        serde_json::from_str(PIPELINES[usize::from(pick) % PIPELINES.len()]).unwrap();
     // Tight limits keep each run fast and make limit handling part of the target.
-    let limits = Limits { max_pixels: 4_000_000, max_input_bytes: 1 << 20, time_budget_ms: 2_000, ..Limits::default() };
+    let limits = Limits {
+        max_pixels: 4_000_000,
+        max_input_bytes: 1 << 20,
+        time_budget_ms: 2_000,
+        ..Limits::default()
+    };
     if let Ok(out) = process(image, &pipeline, &limits) {
         assert!(out.width >= 1 && out.height >= 1);
         assert!(out.width <= limits.max_output_width && out.height <= limits.max_output_height);
