@@ -11,6 +11,11 @@ mod body_deadline;
 mod cors;
 mod error;
 mod extract;
+/// Entry points of the fuzz targets in `fuzz/` (not an API: they may change any time).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::routes::openai_fuzzing::{Form, ImageOptions, Refusal, read_form};
+}
 mod middleware;
 pub mod openapi;
 mod routes;

@@ -164,6 +164,7 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
 }
 
 pub use docs::openapi_json_text;
+pub(crate) use openai::fuzzing as openai_fuzzing;
 
 /// Every route and method served, with its access class.
 pub fn route_table() -> Vec<RouteInfo> {

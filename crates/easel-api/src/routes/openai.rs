@@ -5,6 +5,7 @@
 //! Bedrock request model ([`images`] prepares their pictures) and run like any other
 //! generation (moderation, quotas, history, request log).
 
+pub(crate) mod fuzzing;
 mod images;
 mod wire;
 

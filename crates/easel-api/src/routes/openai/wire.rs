@@ -239,9 +239,17 @@ impl FromRequest<AppState> for ImageForm {
     type Rejection = OpenAiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut multipart = Multipart::from_request(request, state).await.map_err(|e| {
+        let multipart = Multipart::from_request(request, state).await.map_err(|e| {
             OpenAiError::invalid(None, format!("the body must be multipart/form-data: {e}"))
         })?;
+        ImageForm::read(multipart).await
+    }
+}
+
+impl ImageForm {
+    /// Reads every field of `multipart`: the image (the first `image` or `image[]`), the
+    /// mask, and the other fields as UTF-8 text.
+    pub async fn read(mut multipart: Multipart) -> Result<Self, OpenAiError> {
         let mut form = ImageForm {
             image: None,
             mask: None,
@@ -271,9 +279,7 @@ impl FromRequest<AppState> for ImageForm {
         }
         Ok(form)
     }
-}
 
-impl ImageForm {
     fn set(&mut self, name: &str, text: String) {
         let options = &mut self.options;
         match name {
