@@ -14,6 +14,7 @@ use utoipa::Modify;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response, SecurityRequirement};
 
 use crate::routes::{Access, route_table};
@@ -61,6 +62,29 @@ impl Modify for Gateway {
             }
         }
         unique_head_ids(doc);
+        describe_idempotency_keys(doc);
+    }
+}
+
+/// The `Idempotency-Key` header's rule ([`easel_core::IdempotencyKey::parse`], the one
+/// parser every route uses): 1 to 255 visible ASCII characters.
+fn describe_idempotency_keys(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for (_, operation) in operations_mut(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if parameter.name.eq_ignore_ascii_case("idempotency-key") {
+                    let schema = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[!-~]{1,255}$"))
+                        .min_length(Some(1))
+                        .max_length(Some(255));
+                    parameter.schema = Some(RefOr::T(Schema::Object(schema.build())));
+                }
+            }
+        }
     }
 }
 

@@ -75,10 +75,14 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
     Ok(limit)
 }
 
-/// The job id a cursor names (the last id of the previous page).
+/// The job id a cursor names (the last id of the previous page), in the hyphenated form
+/// the API writes ids in (the document's pattern).
 pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ServiceError> {
     cursor
-        .map(JobId::from_str)
+        .map(|c| match c.len() {
+            36 => JobId::from_str(c).map_err(|_| ()),
+            _ => Err(()),
+        })
         .transpose()
         .map_err(|_| ServiceError::invalid("invalid-query", "cursor is not one this API returned"))
 }
@@ -242,7 +246,7 @@ impl Jobs {
         if request
             .error_code
             .as_deref()
-            .is_some_and(|c| c.is_empty() || c.len() > 100)
+            .is_some_and(|c| c.is_empty() || c.chars().count() > 100)
         {
             return Err(ServiceError::invalid(
                 "invalid-request",

@@ -108,9 +108,16 @@ enum OpenAiErrors {
     /// `rate_limit_exceeded` or `insufficient_quota`.
     #[response(status = 429)]
     Limited(OpenAiErrorBody),
+    /// `server_error`: something failed inside Easel.
+    #[response(status = 500)]
+    Internal(OpenAiErrorBody),
     /// `server_error`: the engine failed.
     #[response(status = 502)]
     Engine(OpenAiErrorBody),
+    /// `server_error` (`engine_unavailable`): the engine cannot run now (its model is not
+    /// installed, or its provider is unavailable).
+    #[response(status = 503)]
+    Unavailable(OpenAiErrorBody),
     /// `timeout`: not finished in time; the entry goes on in `/v1/history`.
     #[response(status = 504)]
     Timeout(OpenAiErrorBody),

@@ -52,6 +52,7 @@ pub fn routes() -> Routes {
 #[into_params(parameter_in = Query)]
 struct PromptQuery {
     /// What to draw (at most 512 characters).
+    #[param(min_length = 1, max_length = 512)]
     prompt: String,
 }
 
@@ -60,7 +61,7 @@ struct PromptQuery {
 #[serde(deny_unknown_fields)]
 struct PromptBody {
     /// What to draw (at most 512 characters).
-    #[schema(example = "a lighthouse at dusk")]
+    #[schema(example = "a lighthouse at dusk", min_length = 1, max_length = 512)]
     prompt: String,
 }
 
