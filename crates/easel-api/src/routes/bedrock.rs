@@ -310,7 +310,7 @@ enum ModelId {
 /// `x-easel-engine` picks an engine. Errors are Bedrock's: `{"message"}` with the type in
 /// `x-amzn-ErrorType`.
 #[utoipa::path(post, path = "/model/{model_id}/invoke", tag = "bedrock",
-    params(("model_id" = ModelId, Path, description = "Whose request rules apply"),
+    params(("model_id" = inline(ModelId), Path, description = "Whose request rules apply"),
         ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name")),
     request_body = InvokeModelBody,
     responses(

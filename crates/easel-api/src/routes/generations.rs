@@ -483,7 +483,9 @@ async fn request_log(
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<RequestLogPage>, ApiError> {
-    let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
+    // Request ids are UUIDs like job ids: the same cursor rule (and form) applies.
+    let cursor = job_cursor(query.cursor.as_deref())?.map(|id| id.to_string());
+    let limit = page_limit(query.limit)?;
     let page = state
         .services
         .generation
