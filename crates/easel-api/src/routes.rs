@@ -3,6 +3,7 @@
 //! and [`Access`] class as it adds it, so [`route_table`] (and the authorization
 //! matrix test built from it) always lists exactly what is served.
 
+mod account;
 mod alarms;
 mod bedrock;
 mod docs;
@@ -142,6 +143,7 @@ fn all_routes(max_json_bytes: usize, max_generation_bytes: usize, timeout: Durat
         .merge(events::routes())
         .merge(seed::routes())
         .merge(identity::routes())
+        .merge(account::routes())
         .merge(keys::routes())
         .merge(me::routes())
         .merge(alarms::routes())

@@ -3,19 +3,25 @@
 //! ([`keys`]: API keys and SigV4 access keys), and credential resolution
 //! ([`credentials`]: bearer tokens of Easel or a trusted issuer, API keys, access keys)
 //! to an [`Authenticated`] principal. Token signing and verification live in
-//! [`tokens`], password hashing in [`passwords`].
+//! [`tokens`], password hashing in [`passwords`]. Account e-mail: address verification
+//! and change ([`verification`]), password reset ([`recovery`]), both with the one-time
+//! codes of [`codes`]; the sign-up proof-of-work is [`challenge`].
 
 pub mod access_keys;
 mod accounts;
+pub mod challenge;
+mod codes;
 mod credentials;
 pub mod external;
 pub mod jwt;
 mod keyring;
 mod keys;
 pub mod passwords;
-pub mod recovery;
+mod preferences;
+mod recovery;
 mod settings;
 mod tokens;
+mod verification;
 
 use std::sync::Arc;
 
@@ -23,6 +29,7 @@ use easel_core::Principal;
 use easel_store::IdentityStore;
 
 use crate::audit::Auditor;
+use crate::mail::Mailer;
 
 pub use accounts::{Session, SignedUp};
 pub use credentials::{API_KEY_PREFIX, AccessKeyHolder, Credential, api_key_hash};
@@ -30,8 +37,12 @@ pub use external::{ExternalVerifier, install_tls_provider};
 pub use jwt::{Claims, SigningKey, TokenError, TokenUse};
 pub use keyring::{KeyRing, PUBLISH_BEFORE_SIGNING_MS, RingKey};
 pub use keys::{CreatedKey, KeyKind, KeySecret};
-pub use settings::{AuthMode, AuthSettings, ExternalIssuer, PasswordPolicy};
+pub use preferences::MailSettings;
+pub use settings::{
+    AuthMode, AuthSettings, ChallengeSettings, EmailVerification, ExternalIssuer, PasswordPolicy,
+};
 pub use tokens::{IssuedTokens, Issuer, Tokens};
+pub use verification::EmailStatus;
 
 /// The group whose members are administrators.
 pub const ADMIN_GROUP: &str = "admin";
@@ -82,8 +93,10 @@ pub struct Identity {
     store: Arc<dyn IdentityStore>,
     tokens: Arc<Tokens>,
     audit: Arc<Auditor>,
-    /// Account e-mail (password reset); `None` without an `[email]` server.
-    mailer: Option<recovery::Mailer>,
+    /// Account e-mail (codes); `None` without an `[email]` server.
+    mailer: Option<Mailer>,
+    /// The key sign-up challenges are signed with.
+    challenge_key: Vec<u8>,
 }
 
 impl Identity {
@@ -92,13 +105,15 @@ impl Identity {
         store: Arc<dyn IdentityStore>,
         tokens: Arc<Tokens>,
         audit: Arc<Auditor>,
-        mailer: Option<recovery::Mailer>,
+        mailer: Option<Mailer>,
+        challenge_key: Vec<u8>,
     ) -> Self {
         Identity {
             store,
             tokens,
             audit,
             mailer,
+            challenge_key,
         }
     }
 

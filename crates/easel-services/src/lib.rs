@@ -12,6 +12,8 @@
 //! - [`identity`]: accounts, sign-in with lockout, refresh tokens, API and access keys,
 //!   and credential resolution; [`usage`]: rate limits and quotas; [`audit`];
 //!   [`secrets`]: keys and secrets shared by every process through the database.
+//! - [`mail`]: e-mail to account holders, through the queue; [`notices`]: the
+//!   notifications they opt into (job finished, link expiry, weekly summary).
 
 pub mod alarms;
 pub mod audit;
@@ -20,6 +22,8 @@ pub mod generation;
 pub mod identity;
 pub mod ingest;
 pub mod jobs;
+pub mod mail;
+pub mod notices;
 pub mod objects;
 pub mod secrets;
 mod services;

@@ -15,9 +15,12 @@ use tokio_util::sync::CancellationToken;
 use crate::alarms::{AlarmPorts, AlarmService};
 use crate::audit::Auditor;
 use crate::generation::{Generation, GenerationPorts, GenerationSettings};
-use crate::identity::{Identity, Tokens};
+use crate::identity::challenge::challenge_key;
+use crate::identity::{EmailVerification, Identity, Tokens};
 use crate::ingest::{Ingest, IngestPorts, TriggerRule, UploadSettings};
 use crate::jobs::{JobPorts, JobSettings, Jobs, Submitter};
+use crate::mail::Mailer;
+use crate::notices::{NoticePorts, NoticeSettings, Notices};
 use crate::objects::ObjectAccess;
 use crate::usage::{Plans, Usage};
 
@@ -41,6 +44,8 @@ pub struct Ports {
     pub deliveries: Arc<dyn easel_store::Deliveries>,
     /// Alarm datapoints, states and history.
     pub alarms: Arc<dyn easel_store::Alarms>,
+    /// Link-expiry reminders.
+    pub reminders: Arc<dyn easel_store::Reminders>,
     /// In-process job change signals.
     pub wakeups: Arc<Wakeups>,
     /// Checks Easel's own presigned URLs (the filesystem store's `/o/…` route).
@@ -77,8 +82,12 @@ pub struct ServicesSettings {
     pub webhook_attempts: u32,
     /// The alarm rules.
     pub alarms: Vec<crate::alarms::AlarmRule>,
-    /// Whether e-mail goes out (`[email]`): account e-mails (password reset) need it.
+    /// Whether e-mail goes out (`[email]`): account e-mails and notifications need it.
     pub email_enabled: bool,
+    /// The web UI's address, for links in e-mails.
+    pub public_url: String,
+    /// How long before the 24-hour link expires its reminder goes out, in milliseconds.
+    pub link_expiry_lead_ms: i64,
     /// Image moderation (uploads are checked as they are taken in); `None` when off.
     pub moderation: Option<Arc<easel_moderation::ImageModeration>>,
 }
@@ -104,6 +113,8 @@ pub struct Services {
     pub limits: Arc<Limits>,
     /// Alarms.
     pub alarms: Arc<AlarmService>,
+    /// Notifications account holders opted into.
+    pub notices: Arc<Notices>,
 }
 
 impl Services {
@@ -111,18 +122,36 @@ impl Services {
     /// `stop` fires.
     pub fn new(ports: Ports, settings: ServicesSettings, stop: CancellationToken) -> Services {
         let audit = Arc::new(Auditor::new(ports.identity.clone()));
-        let usage = Arc::new(Usage::new(ports.identity.clone(), settings.plans));
-        let mailer = settings
-            .email_enabled
-            .then(|| crate::identity::recovery::Mailer {
+        let mailer = || {
+            settings.email_enabled.then(|| Mailer {
                 jobs: ports.jobs.clone(),
                 attempts: settings.webhook_attempts,
-            });
+                public_url: settings.public_url.clone(),
+            })
+        };
         let identity = Arc::new(Identity::new(
             ports.identity.clone(),
             settings.tokens,
             audit.clone(),
-            mailer,
+            mailer(),
+            challenge_key(&settings.webhook_key),
+        ));
+        let usage = Arc::new(Usage::new(
+            ports.identity.clone(),
+            settings.plans,
+            identity.clone(),
+        ));
+        let notices = Arc::new(Notices::new(
+            NoticePorts {
+                users: ports.identity.clone(),
+                jobs: ports.jobs.clone(),
+                reminders: ports.reminders,
+            },
+            mailer(),
+            NoticeSettings {
+                link_expiry_lead_ms: settings.link_expiry_lead_ms,
+                verified_only: identity.email_verification() != EmailVerification::Off,
+            },
         ));
         let limits = Arc::new(settings.limits);
         let max_attempts = settings.jobs.max_attempts;
@@ -201,6 +230,7 @@ impl Services {
             generation,
             limits,
             alarms,
+            notices,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! lease only moves tokens forward in time by at most its lifetime.
 
 mod leases;
-mod windows;
+pub(crate) mod windows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use easel_store::{Bucket, IdentityStore, QuotaOutcome, QuotaWindow};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RateInfo, ServiceError};
+use crate::identity::Identity;
 use leases::RateLeases;
 use windows::{ceil_secs, windows};
 
@@ -93,6 +94,8 @@ pub struct Usage {
     store: Arc<dyn IdentityStore>,
     plans: Plans,
     leases: RateLeases,
+    /// Who may spend quota at all: accounts that proved their address, when required.
+    identity: Arc<Identity>,
 }
 
 /// One quota window's use.
@@ -119,11 +122,12 @@ pub struct UsageReport {
 
 impl Usage {
     /// Usage over `store` with `plans`.
-    pub fn new(store: Arc<dyn IdentityStore>, plans: Plans) -> Usage {
+    pub fn new(store: Arc<dyn IdentityStore>, plans: Plans, identity: Arc<Identity>) -> Usage {
         Usage {
             store,
             plans,
             leases: RateLeases::default(),
+            identity,
         }
     }
 
@@ -211,8 +215,10 @@ impl Usage {
     }
 
     /// Counts one `class` operation for `principal`; `Limited` `quota-exceeded` when a
-    /// window is full. Flows call this only once the work is accepted.
+    /// window is full, `403 verification-required` for an account that must prove its
+    /// address first. Flows call this only once the work is accepted.
     pub async fn consume_quota(&self, principal: &str, class: OpClass) -> Result<(), ServiceError> {
+        self.identity.check_verified(principal).await?;
         // When no plan limits the class there is nothing to look up or count: no database
         // round trip on every submission of a deployment without quotas.
         if !self.plans.limit_any(class) {

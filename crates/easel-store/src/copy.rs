@@ -28,6 +28,7 @@ const TABLES: &[&str] = &[
     "uploads",
     "request_log",
     "secrets",
+    "link_reminders",
 ];
 
 /// Rows read and written per statement.

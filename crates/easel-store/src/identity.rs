@@ -1,7 +1,8 @@
 //! Everything identity needs from the metadata database, as one object-safe bundle.
 
 use crate::{
-    AccountCodes, ApiKeys, Audit, ExternalPrincipals, RefreshTokens, Secrets, Usage, Users,
+    AccountCodes, ApiKeys, Audit, ExternalPrincipals, RefreshTokens, Secrets, SpentChallenges,
+    Usage, Users,
 };
 
 /// A store holding accounts (local and external), credentials, usage counters, the
@@ -15,6 +16,7 @@ pub trait IdentityStore:
     + Audit
     + Secrets
     + AccountCodes
+    + SpentChallenges
     + 'static
 {
 }
@@ -28,6 +30,7 @@ impl<
         + Audit
         + Secrets
         + AccountCodes
+        + SpentChallenges
         + 'static,
 > IdentityStore for T
 {

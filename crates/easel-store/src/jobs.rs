@@ -88,6 +88,19 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// One kind and status of an owner's jobs over a time range ([`Jobs::activity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// What the jobs did.
+    pub kind: JobKind,
+    /// Where they are now.
+    pub status: JobStatus,
+    /// How many.
+    pub jobs: u64,
+    /// Their images, in all.
+    pub images: u64,
+}
+
 /// A page request for [`Jobs::list`], newest first.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -170,6 +183,15 @@ pub trait Jobs: Send + Sync {
     /// `PENDING`, claimable at `now`, attempts, error and results cleared. Returns the
     /// ids it moved, oldest first; jobs not `FAILED` are left alone.
     async fn redrive(&self, which: &Redrive, now: Millis) -> Result<Vec<JobId>, StoreError>;
+
+    /// What `owner` submitted from `from` until before `to` (by creation time): jobs and
+    /// images per kind and status, for the weekly summary.
+    async fn activity(
+        &self,
+        owner: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Activity>, StoreError>;
 }
 
 /// The record of a job just created at `now`, as every store returns it from

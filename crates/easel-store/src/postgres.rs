@@ -49,6 +49,7 @@ mod migrate;
 mod notify;
 mod objects;
 mod queue;
+mod reminders;
 mod request_log;
 mod schema;
 mod secrets;

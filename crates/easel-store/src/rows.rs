@@ -10,8 +10,9 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    AlarmRecord, AlarmTransition, ApiKey, AuditEvent, Delivery, ExpectedUpload, ExternalPrincipal,
-    Job, ObjectMeta, RequestRecord, StoreError, StoredSecret, UploadState, User,
+    Activity, AlarmRecord, AlarmTransition, ApiKey, AuditEvent, Delivery, ExpectedUpload,
+    ExternalPrincipal, Job, Notifications, ObjectMeta, Reminder, RequestRecord, StoreError,
+    StoredSecret, UploadState, User,
 };
 
 /// The column reads the mappers need, by name, from a row of any engine.
@@ -98,7 +99,9 @@ pub(crate) fn job_from_row(row: &impl Columns) -> Result<Job, StoreError> {
 /// The columns [`user_from_row`] reads, for `concat!`-built static SQL.
 macro_rules! user_columns {
     () => {
-        "id, username, password_hash, admin, plan, disabled, created_at, updated_at"
+        "id, username, password_hash, admin, plan, disabled, created_at, updated_at, \
+         email_verified_at, pending_email, notify_job_finished, notify_link_expiry, \
+         notify_weekly_summary"
     };
 }
 pub(crate) use user_columns;
@@ -114,6 +117,13 @@ pub(crate) fn user_from_row(row: &impl Columns) -> Result<User, StoreError> {
         disabled: row.flag("disabled")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
+        email_verified_at: row.opt_int("email_verified_at")?,
+        pending_email: row.opt_text("pending_email")?,
+        notifications: Notifications {
+            job_finished: row.flag("notify_job_finished")?,
+            link_expiry: row.flag("notify_link_expiry")?,
+            weekly_summary: row.flag("notify_weekly_summary")?,
+        },
     })
 }
 
@@ -323,5 +333,26 @@ pub(crate) fn transition_from_row(row: &impl Columns) -> Result<AlarmTransition,
         from: row.text("from_state")?,
         to: row.text("to_state")?,
         reason: row.text("reason")?,
+    })
+}
+
+/// Reads a link-expiry reminder (columns: job_id, owner, due_at).
+pub(crate) fn reminder_from_row(row: &impl Columns) -> Result<Reminder, StoreError> {
+    Ok(Reminder {
+        job: JobId::from_str(&row.text("job_id")?).map_err(|e| corrupt("reminder job id", e))?,
+        owner: row.text("owner")?,
+        due_at: row.int("due_at")?,
+    })
+}
+
+/// Reads one kind and status of an owner's jobs (columns: kind, status, jobs, images).
+pub(crate) fn activity_from_row(row: &impl Columns) -> Result<Activity, StoreError> {
+    let kind = row.text("kind")?;
+    let status = row.text("status")?;
+    Ok(Activity {
+        kind: JobKind::from_str(&kind).map_err(|e| corrupt("job kind", e))?,
+        status: JobStatus::from_str(&status).map_err(|e| corrupt("job status", e))?,
+        jobs: row.int("jobs")?.max(0) as u64,
+        images: row.int("images")?.max(0) as u64,
     })
 }

@@ -12,6 +12,7 @@ mod inserter;
 mod jobs;
 mod objects;
 mod queue;
+mod reminders;
 mod request_log;
 mod schema;
 mod secrets;

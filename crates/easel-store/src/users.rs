@@ -24,6 +24,23 @@ pub struct User {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// When the holder proved the address (`username`) is theirs; `None`: not yet.
+    pub email_verified_at: Option<Millis>,
+    /// The address the holder asked to change to, until they prove it is theirs.
+    pub pending_email: Option<String>,
+    /// The e-mails the holder asked for.
+    pub notifications: Notifications,
+}
+
+/// The e-mails an account holder may ask for; each is off until they opt in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// A job or generation of theirs finished (completed or failed for good).
+    pub job_finished: bool,
+    /// The 24-hour link to one of their generated images is about to expire.
+    pub link_expiry: bool,
+    /// Each Monday, what they did the week before.
+    pub weekly_summary: bool,
 }
 
 /// The sign-in throttle's rule: from the `threshold`-th consecutive failure on, an
@@ -95,4 +112,47 @@ pub trait Users: Send + Sync {
 
     /// Forgets the failures of `username` (after a success or a password reset).
     async fn clear_login_failures(&self, username: &str) -> Result<(), StoreError>;
+
+    /// Records that the holder proved their address at `now`; false when there is no
+    /// such account.
+    async fn set_email_verified(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
+
+    /// Sets (or with `None` clears) the address the holder asked to change to; false
+    /// when there is no such account.
+    async fn set_pending_email(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Makes `username` the account's name and verified address, and clears the pending
+    /// one; false when there is no such account, [`StoreError::Conflict`] when another
+    /// account has that name.
+    async fn change_username(
+        &self,
+        id: &str,
+        username: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the holder's notification choices; false when there is no such account.
+    async fn set_notifications(
+        &self,
+        id: &str,
+        notifications: Notifications,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` enabled accounts with a verified address that asked for the weekly
+    /// summary and have not been sent the one of the week starting `week_start`.
+    async fn weekly_summaries_due(
+        &self,
+        week_start: Millis,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError>;
+
+    /// Records that the summary of the week starting `week_start` went to `id`; false
+    /// when it already had (another process was first) or there is no such account.
+    async fn mark_weekly_summary(&self, id: &str, week_start: Millis) -> Result<bool, StoreError>;
 }

@@ -14,11 +14,12 @@ use easel_core::{
     Bucket, ImageResult, JobId, JobKind, JobStatus, ObjectKey, ObjectRef, now_millis,
 };
 use easel_store::{
-    ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, CodeCheck, Completion,
-    Delivery, ExpectedUpload, ExternalPrincipal, FailOutcome, HttpCounts, Issued, JobFilter, Jobs,
-    Lease, LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, ObjectBlobs, ObjectMeta, Queue,
-    QuotaOutcome, QuotaWindow, RateDecision, Redrive, RequestRecord, RotateOutcome, SqliteStore,
-    StoreError, UploadSettled, UploadState, User, Wakeups,
+    Activity, ApiKey, AuditEvent, Blobs, Bucket as RateBucket, CancelOutcome, Claim, CodeCheck,
+    Completion, Delivery, ExpectedUpload, ExternalPrincipal, FailOutcome, HttpCounts, Issued,
+    JobFilter, Jobs, Lease, LockoutPolicy, MULTIPART_BYTES, NewJob, NewRefreshToken, Notifications,
+    ObjectBlobs, ObjectMeta, Queue, QuotaOutcome, QuotaWindow, RateDecision, Redrive, Reminder,
+    RequestRecord, RotateOutcome, SqliteStore, StoreError, UploadSettled, UploadState, User,
+    Wakeups,
 };
 use futures::StreamExt;
 
@@ -451,6 +452,183 @@ async fn alarm_data(store: Arc<impl MetaStore>) {
         "p1 and p2 at 5 s"
     );
     assert_eq!(store.http_counts(0, 10_000).await.unwrap(), counts(7, 0, 7));
+}
+
+/// Account e-mail: verification, a pending address and the change to it (refused when
+/// the name is taken), notification choices, and the weekly summary claimed once a week.
+async fn account_email(store: Arc<impl MetaStore>) {
+    store
+        .create_user(&user("u1", "a@example.com"))
+        .await
+        .unwrap();
+    store
+        .create_user(&user("u2", "b@example.com"))
+        .await
+        .unwrap();
+    let fresh = store.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(fresh.email_verified_at, None);
+    assert_eq!(fresh.notifications, Notifications::default());
+
+    assert!(store.set_email_verified("u1", 2_000).await.unwrap());
+    assert!(!store.set_email_verified("nobody", 2_000).await.unwrap());
+    assert!(
+        store
+            .set_pending_email("u1", Some("new@example.com"), 2_100)
+            .await
+            .unwrap()
+    );
+    let pending = store.user_by_id("u1").await.unwrap().unwrap();
+    assert_eq!(pending.email_verified_at, Some(2_000));
+    assert_eq!(pending.pending_email.as_deref(), Some("new@example.com"));
+    // Another account's name cannot be taken; nothing changes.
+    assert!(matches!(
+        store.change_username("u1", "b@example.com", 2_200).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.user_by_id("u1").await.unwrap().unwrap().username,
+        "a@example.com"
+    );
+    assert!(
+        store
+            .change_username("u1", "new@example.com", 2_300)
+            .await
+            .unwrap()
+    );
+    let changed = store
+        .user_by_username("new@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.id, "u1");
+    assert_eq!(changed.pending_email, None);
+    assert_eq!(changed.email_verified_at, Some(2_300));
+    assert!(
+        store
+            .user_by_username("a@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let weekly = Notifications {
+        job_finished: false,
+        link_expiry: true,
+        weekly_summary: true,
+    };
+    assert!(store.set_notifications("u1", weekly, 2_400).await.unwrap());
+    assert!(store.set_notifications("u2", weekly, 2_400).await.unwrap());
+    assert_eq!(
+        store.user_by_id("u1").await.unwrap().unwrap().notifications,
+        weekly
+    );
+    // u2 never proved its address: not due. u1 is, until its week is marked.
+    let week = 7 * 86_400_000;
+    let due = store.weekly_summaries_due(week, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u1"]
+    );
+    assert!(store.mark_weekly_summary("u1", week).await.unwrap());
+    assert!(
+        !store.mark_weekly_summary("u1", week).await.unwrap(),
+        "a second process loses the claim"
+    );
+    assert!(
+        store
+            .weekly_summaries_due(week, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .weekly_summaries_due(2 * week, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.set_disabled("u1", true, 2_500).await.unwrap();
+    assert!(
+        store
+            .weekly_summaries_due(2 * week, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Link-expiry reminders come due in order and go once dropped; sign-up challenges are
+/// spent once, and forgotten after they expire.
+async fn reminders_and_challenges(store: Arc<impl MetaStore>) {
+    let (a, b) = (JobId::new(), JobId::new());
+    let reminder = |job: JobId, due_at| Reminder {
+        job,
+        owner: "u1".into(),
+        due_at,
+    };
+    store.schedule_reminder(&reminder(b, 2_000)).await.unwrap();
+    store.schedule_reminder(&reminder(a, 1_000)).await.unwrap();
+    // Scheduling twice keeps the first.
+    store.schedule_reminder(&reminder(a, 9_000)).await.unwrap();
+    assert!(store.due_reminders(999, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_reminders(5_000, 10).await.unwrap(),
+        [reminder(a, 1_000), reminder(b, 2_000)]
+    );
+    assert_eq!(store.due_reminders(5_000, 1).await.unwrap().len(), 1);
+    store.drop_reminder(a).await.unwrap();
+    assert_eq!(
+        store.due_reminders(5_000, 10).await.unwrap(),
+        [reminder(b, 2_000)]
+    );
+
+    assert!(store.spend_challenge("c1", 10_000, 1_000).await.unwrap());
+    assert!(!store.spend_challenge("c1", 10_000, 2_000).await.unwrap());
+    assert!(store.spend_challenge("c2", 10_000, 2_000).await.unwrap());
+    // Past its expiry the record is gone (an expired challenge is refused before this).
+    assert!(store.spend_challenge("c1", 30_000, 20_000).await.unwrap());
+}
+
+/// An owner's jobs per kind and status over a creation-time range.
+async fn activity_by_kind_and_status(store: Arc<impl MetaStore>) {
+    let before = now_millis();
+    let mut generate = new_job("alice", None, "g");
+    generate.kind = JobKind::Generate;
+    generate.image_count = 4;
+    store.create(generate).await.unwrap();
+    store.create(new_job("alice", None, "p1")).await.unwrap();
+    store.create(new_job("alice", None, "p2")).await.unwrap();
+    store.create(new_job("bob", None, "p3")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = now_millis() + 1;
+    let mut activity = store.activity("alice", before, after).await.unwrap();
+    activity.sort_by_key(|a| a.kind.as_str());
+    assert_eq!(
+        activity,
+        [
+            Activity {
+                kind: JobKind::Generate,
+                status: JobStatus::Pending,
+                jobs: 1,
+                images: 4,
+            },
+            Activity {
+                kind: JobKind::Noop,
+                status: JobStatus::Pending,
+                jobs: 2,
+                images: 2,
+            },
+        ]
+    );
+    assert!(
+        store
+            .activity("alice", after, after + 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// One-time account codes: single use, expiring, voided by wrong tries, three sends an
@@ -1231,6 +1409,9 @@ fn user(id: &str, username: &str) -> User {
         disabled: false,
         created_at: 1_000,
         updated_at: 1_000,
+        email_verified_at: None,
+        pending_email: None,
+        notifications: Default::default(),
     }
 }
 
@@ -1943,6 +2124,9 @@ macro_rules! store_tests {
             webhook_delivery_log,
             alarm_data,
             account_codes,
+            account_email,
+            reminders_and_challenges,
+            activity_by_kind_and_status,
             cancel_and_release,
             concurrent_claims_are_exclusive,
             batches_claim_oldest_first_and_complete_per_lease,

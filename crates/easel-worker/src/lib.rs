@@ -5,6 +5,7 @@
 
 mod backoff;
 mod email;
+mod endings;
 mod execute;
 mod generate;
 mod outputs;
@@ -12,6 +13,7 @@ mod pool;
 mod webhook;
 
 pub use email::EmailSettings;
+pub use endings::JobEndings;
 pub use execute::{JobFailure, execute};
 pub use pool::{WorkerDeps, WorkerPool, WorkerSettings, drain, spawn_workers};
 pub use webhook::WebhookSettings;

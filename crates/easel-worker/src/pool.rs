@@ -65,6 +65,8 @@ pub struct WorkerDeps {
     pub webhooks: Option<Arc<crate::WebhookSettings>>,
     /// The SMTP server `email` jobs go through; `None`: e-mail is not configured.
     pub email: Option<Arc<crate::EmailSettings>>,
+    /// Told of every job that ended for good (notifications); `None`: nobody.
+    pub endings: Option<Arc<dyn crate::JobEndings>>,
 }
 
 /// Running worker tasks.
@@ -346,6 +348,7 @@ async fn run_claimed(
                         &claim.lease.token,
                     )
                     .await;
+                    crate::endings::tell(deps, &claim.job, status, &claim.lease.token).await;
                 }
                 Ok(false) => {
                     tracing::warn!("job finished after its lease was lost; result dropped")
@@ -394,6 +397,7 @@ async fn run_claimed(
                         &claim.lease.token,
                     )
                     .await;
+                    crate::endings::tell(deps, &claim.job, status, &claim.lease.token).await;
                 }
                 Ok(FailOutcome::LeaseLost) => tracing::warn!("job failed after its lease was lost"),
                 Err(error) => {

@@ -8,14 +8,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use easel_api::{ApiSettings, AppState};
+use easel_core::JobStatus;
 use easel_detect::DetectionModels;
 use easel_engines::Engines;
-use easel_services::identity::{AuthMode, KeyRing, Tokens};
+use easel_services::identity::{AuthMode, EmailVerification, KeyRing, Tokens};
 use easel_services::ingest::{TriggerRule, UploadSettings};
 use easel_services::jobs::JobSettings;
+use easel_services::mail::Mailer;
+use easel_services::notices::{NoticePorts, NoticeSettings, Notices};
 use easel_services::{Ports, Services, ServicesSettings};
-use easel_store::{Blobs, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups};
-use easel_worker::{WebhookSettings, WorkerDeps, WorkerPool, WorkerSettings, spawn_workers};
+use easel_store::{
+    Blobs, Job, MetadataStore, PgOptions, Presigner, SqliteStore, UrlSigner, Wakeups,
+};
+use easel_worker::{
+    JobEndings, WebhookSettings, WorkerDeps, WorkerPool, WorkerSettings, spawn_workers,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -85,7 +92,55 @@ impl Stores {
             moderation,
             webhooks: Some(Arc::new(webhooks)),
             email: config.email.settings()?.map(Arc::new),
+            endings: Some(Arc::new(NotifyOnEnd(Arc::new(self.notices(config))))),
         }))
+    }
+
+    /// The notifications service over these stores (workers tell it of jobs that end).
+    fn notices(&self, config: &Config) -> Notices {
+        let mailer = config.email.smtp_url.is_some().then(|| Mailer {
+            jobs: self.metadata.clone(),
+            attempts: config.webhooks.max_attempts,
+            public_url: public_url(config, config.server.bind),
+        });
+        let verification = match mailer {
+            Some(_) => config.auth.email_verification,
+            None => EmailVerification::Off,
+        };
+        Notices::new(
+            NoticePorts {
+                users: self.metadata.clone(),
+                jobs: self.metadata.clone(),
+                reminders: self.metadata.clone(),
+            },
+            mailer,
+            NoticeSettings {
+                link_expiry_lead_ms: config.email.link_expiry_lead_secs * 1000,
+                verified_only: verification != EmailVerification::Off,
+            },
+        )
+    }
+}
+
+/// The address people reach this deployment at: `server.public_url`, else the bound
+/// address.
+fn public_url(config: &Config, bound: SocketAddr) -> String {
+    config
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"))
+}
+
+/// The workers' [`JobEndings`] port, filled by the notifications service.
+struct NotifyOnEnd(Arc<Notices>);
+
+#[async_trait::async_trait]
+impl JobEndings for NotifyOnEnd {
+    async fn job_ended(&self, job: &Job, status: JobStatus, attempt: &str) {
+        if let Err(error) = self.0.job_ended(job, status, attempt).await {
+            tracing::error!(%error, job_id = %job.id, "could not send the job's notifications");
+        }
     }
 }
 
@@ -165,11 +220,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         let address: SocketAddr = listener.local_addr()?;
-        let base_url = config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{address}"));
+        let base_url = public_url(&config, address);
         let shutdown = CancellationToken::new();
         let presets = config.all_presets();
         let triggers = config
@@ -233,6 +284,7 @@ impl Application {
             request_log: stores.metadata.clone(),
             deliveries: stores.metadata.clone(),
             alarms: stores.metadata.clone(),
+            reminders: stores.metadata.clone(),
             wakeups: stores.wakeups.clone(),
             presigner: presigner.clone(),
             engines: stores.engines.clone(),
@@ -266,6 +318,8 @@ impl Application {
             webhook_key: Arc::new(crate::secrets::webhook_key(&secrets).await?),
             webhook_attempts: config.webhooks.max_attempts,
             email_enabled: config.email.smtp_url.is_some(),
+            public_url: base_url.clone(),
+            link_expiry_lead_ms: config.email.link_expiry_lead_secs * 1000,
             alarms: config
                 .alarms
                 .iter()
@@ -284,6 +338,11 @@ impl Application {
         tokio::spawn(easel_services::alarms::run_alarms(
             services.alarms.clone(),
             services.alarms.tick(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(easel_services::notices::run_notices(
+            services.notices.clone(),
+            Duration::from_secs(config.email.notify_interval_secs.max(1)),
             shutdown.clone(),
         ));
         tokio::spawn(reconcile_uploads(

@@ -77,7 +77,7 @@ pub struct Config {
 }
 
 /// `[email]`: the SMTP server mail goes through. Without `smtp_url`, e-mail is off.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     /// `smtp://host:port` (STARTTLS: when the server offers it, or always when there are
@@ -89,6 +89,24 @@ pub struct EmailConfig {
     pub password_file: Option<PathBuf>,
     /// The sender, e.g. `Easel <easel@example.com>`.
     pub from: Option<String>,
+    /// How long before a generated image's 24-hour link expires the holders who asked
+    /// are reminded, in seconds (1 to 86 399). Default 3600.
+    pub link_expiry_lead_secs: i64,
+    /// How often each process looks for reminders and weekly summaries to send, in
+    /// seconds. Default 60.
+    pub notify_interval_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            smtp_url: None,
+            password_file: None,
+            from: None,
+            link_expiry_lead_secs: 3_600,
+            notify_interval_secs: 60,
+        }
+    }
 }
 
 impl EmailConfig {
@@ -636,6 +654,9 @@ impl Config {
             bail!("webhooks.max_attempts and webhooks.timeout_secs must be at least 1");
         }
         self.email.settings()?;
+        if !(1..86_400).contains(&self.email.link_expiry_lead_secs) {
+            bail!("email.link_expiry_lead_secs must be between 1 and 86399");
+        }
         if self.email.smtp_url.is_none() && self.alarms.iter().any(|a| !a.notify_email.is_empty()) {
             bail!("alarms with notify_email need [email] smtp_url and from");
         }

@@ -67,6 +67,10 @@ pub async fn add_user(
         disabled: false,
         created_at: now,
         updated_at: now,
+        // An administrator vouches for the accounts they create.
+        email_verified_at: Some(now),
+        pending_email: None,
+        notifications: Default::default(),
     };
     store.create_user(&user).await?;
     Ok(user)

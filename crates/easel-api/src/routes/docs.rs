@@ -15,8 +15,8 @@ use utoipa_swagger_ui::Config;
 
 use crate::openapi::Gateway;
 use crate::routes::{
-    Access, Routes, alarms, bedrock, events, generations, identity, jobs, keys, me, metadata,
-    objects, openai, ops, seed, seed_generate, uploads, wellknown,
+    Access, Routes, account, alarms, bedrock, events, generations, identity, jobs, keys, me,
+    metadata, objects, openai, ops, seed, seed_generate, uploads, wellknown,
 };
 
 pub fn routes() -> Routes {
@@ -57,7 +57,10 @@ pub fn routes() -> Routes {
         generations::delete_history, generations::regenerate, generations::engines,
         generations::request_log,
         identity::sign_up, identity::sign_in, identity::refresh, identity::sign_out,
-        identity::change_password, identity::forgot_password, identity::reset_password, me::me, me::audit_log, alarms::alarms,
+        identity::change_password, identity::forgot_password, identity::reset_password,
+        account::challenge, account::verify_email, account::resend_verification,
+        account::change_email, account::confirm_email, account::notifications,
+        account::set_notifications, me::me, me::audit_log, alarms::alarms,
         keys::create_key, keys::list_keys, keys::revoke_key,
         bedrock::invoke, openai::generations, openai::edits, openai::variations,
         uploads::presign_seed, seed::process, seed::job_status,

@@ -56,6 +56,10 @@ struct SignUp {
     /// Checked against the password policy (length, character classes).
     #[schema(example = "Corr3ct-horse")]
     password: String,
+    /// A solved challenge from `GET /v1/auth/challenge` (base64 JSON, as ALTCHA's widget
+    /// sends it); needed when `[auth.challenge]` is on.
+    #[schema(max_length = 4096)]
+    altcha: Option<String>,
 }
 
 /// Credentials.
@@ -94,6 +98,8 @@ struct SignedUp {
     user_id: String,
     /// The normalized email address.
     username: String,
+    /// Whether a verification code was e-mailed: enter it at `/v1/auth/verify-email`.
+    verification_sent: bool,
 }
 
 /// Tokens, in Cognito's shape.
@@ -117,7 +123,7 @@ struct Tokens {
 #[utoipa::path(post, path = "/v1/auth/sign-up", tag = "identity", request_body = SignUp,
     responses(
         (status = 201, description = "Created", body = SignedUp),
-        (status = 400, description = "`invalid-email` or `invalid-password`", body = ErrorBody),
+        (status = 400, description = "`invalid-email`, `invalid-password`, or (with `[auth.challenge]` on) `challenge-required` or `invalid-challenge` (malformed, forged, wrong, expired or used)", body = ErrorBody),
         (status = 403, description = "`forbidden`: self sign-up is disabled", body = ErrorBody),
         (status = 409, description = "`username-exists`", body = ErrorBody),
     ))]
@@ -128,13 +134,14 @@ async fn sign_up(
 ) -> Result<(StatusCode, Json<SignedUp>), ApiError> {
     let identity = &state.services.identity;
     let signed_up = identity
-        .sign_up(&meta.0, &body.email, body.password)
+        .sign_up(&meta.0, &body.email, body.password, body.altcha.as_deref())
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(SignedUp {
             user_id: signed_up.user_id,
             username: signed_up.username,
+            verification_sent: signed_up.verification_sent,
         }),
     ))
 }

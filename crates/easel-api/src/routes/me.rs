@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Authenticated, RequestMeta};
 use crate::error::ErrorBody;
 use crate::extract::QueryParams;
+use crate::routes::account::MailSettingsView;
 use crate::routes::{Access, Routes};
 use crate::{ApiError, AppState};
 
@@ -42,6 +43,10 @@ struct Me {
     /// The plan and quota use.
     #[serde(flatten)]
     usage: UsageReport,
+    /// A local account's address status and notification choices; absent for
+    /// principals of external issuers and without authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<MailSettingsView>,
 }
 
 /// A principal's plan and quota use.
@@ -125,6 +130,11 @@ async fn me(
         .usage
         .report(&caller.principal.id, caller.plan.as_deref())
         .await?;
+    let account = state
+        .services
+        .identity
+        .mail_settings(&caller.principal)
+        .await?;
     Ok(Json(Me {
         user_id: caller.principal.id.clone(),
         username: caller.username.clone(),
@@ -136,6 +146,7 @@ async fn me(
         },
         authenticated_with: caller.via.as_str(),
         usage: usage.into(),
+        account: account.map(Into::into),
     }))
 }
 

@@ -19,6 +19,8 @@ pub struct SignedUp {
     pub user_id: String,
     /// The normalized email address.
     pub username: String,
+    /// Whether a verification code was e-mailed (the address is not verified yet).
+    pub verification_sent: bool,
 }
 
 /// A signed-in session: ID and access tokens and the sign-in's refresh token.
@@ -64,12 +66,14 @@ impl Identity {
             .map_err(|message| ServiceError::invalid("invalid-password", message))
     }
 
-    /// Creates an account (when sign-up is allowed).
+    /// Creates an account (when sign-up is allowed), with a solved proof-of-work
+    /// `challenge` when those are on; e-mails a verification code when that is on.
     pub async fn sign_up(
         &self,
         context: &RequestContext,
         email: &str,
         password: String,
+        challenge: Option<&str>,
     ) -> Result<SignedUp, ServiceError> {
         if !self.settings().allow_sign_up {
             return Err(ServiceError::forbidden(
@@ -79,6 +83,8 @@ impl Identity {
         let username = normalize_email(email)
             .map_err(|message| ServiceError::invalid("invalid-email", message))?;
         self.check_password_policy(&password)?;
+        // Last of the checks, as it spends the solution.
+        self.spend_challenge(challenge).await?;
         let hash = blocking(move || hash_password(&password))
             .await?
             .map_err(ServiceError::internal)?;
@@ -92,6 +98,9 @@ impl Identity {
             disabled: false,
             created_at: now,
             updated_at: now,
+            email_verified_at: None,
+            pending_email: None,
+            notifications: Default::default(),
         };
         match self.store.create_user(&user).await {
             Ok(()) => {}
@@ -109,9 +118,19 @@ impl Identity {
             username: Some(&user.username),
         };
         self.audit.record(context, "signed-up", actor, None).await;
+        // The account exists whatever happens to its mail: a failure to queue the code is
+        // logged, and the holder can ask for another.
+        let verification_sent = match self.send_verification(&user).await {
+            Ok(sent) => sent,
+            Err(error) => {
+                tracing::error!(%error, "could not queue the verification e-mail");
+                false
+            }
+        };
         Ok(SignedUp {
             user_id: user.id,
             username: user.username,
+            verification_sent,
         })
     }
 

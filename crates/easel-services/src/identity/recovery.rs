@@ -3,46 +3,22 @@
 //! five wrong tries, at most three sent an hour; then a new password with the code signs
 //! the account out everywhere. Answers never tell whether an address has an account.
 
-use std::sync::Arc;
-
-use easel_core::{EmailSpec, JobId, JobKind, now_millis};
-use easel_store::{CodeCheck, Issued, Jobs as JobStore, NewJob};
-use sha2::{Digest, Sha256};
+use easel_core::now_millis;
 
 use super::Identity;
+use super::codes::{Purpose, invalid_code};
 use super::passwords::{hash_password, normalize_email};
 use crate::audit::{Actor, RequestContext};
 use crate::error::{ServiceError, blocking};
-
-/// How long a reset code is valid.
-const CODE_TTL_MS: i64 = 15 * 60_000;
-const PURPOSE: &str = "password-reset";
-
-/// Where account e-mails go out: `email` jobs in the queue.
-pub struct Mailer {
-    /// Where the jobs are created.
-    pub jobs: Arc<dyn JobStore>,
-    /// Attempts per e-mail.
-    pub attempts: u32,
-}
-
-fn code_hash(user: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{user}:{code}").as_bytes()))
-}
-
-fn invalid_code() -> ServiceError {
-    ServiceError::invalid(
-        "invalid-code",
-        "the code is wrong, used or expired; ask for a new one",
-    )
-}
+use crate::mail::{Letter, Mailer};
 
 impl Identity {
-    fn mailer(&self) -> Result<&Mailer, ServiceError> {
+    /// The mailer, or `email-not-configured` naming `what` is off.
+    pub(super) fn mailer(&self, what: &str) -> Result<&Mailer, ServiceError> {
         self.mailer.as_ref().ok_or_else(|| {
             ServiceError::invalid(
                 "email-not-configured",
-                "password reset by e-mail is off: this deployment has no [email] server",
+                format!("{what} is off: this deployment has no [email] server"),
             )
         })
     }
@@ -54,7 +30,7 @@ impl Identity {
         context: &RequestContext,
         email: &str,
     ) -> Result<(), ServiceError> {
-        let mailer = self.mailer()?;
+        let mailer = self.mailer("password reset by e-mail")?;
         let username = normalize_email(email)
             .map_err(|message| ServiceError::invalid("invalid-email", message))?;
         let actor = Actor {
@@ -75,19 +51,7 @@ impl Identity {
         if user.disabled {
             return Ok(());
         }
-        let code = format!("{:06}", rand::random_range(0..1_000_000u32));
-        let now = now_millis();
-        let issued = self
-            .store
-            .issue_code(
-                &user.id,
-                PURPOSE,
-                &code_hash(&user.id, &code),
-                now + CODE_TTL_MS,
-                now,
-            )
-            .await?;
-        if issued == Issued::RateLimited {
+        let Some(code) = self.issue_code(&user.id, Purpose::ResetPassword).await? else {
             self.audit
                 .record(
                     context,
@@ -97,36 +61,23 @@ impl Identity {
                 )
                 .await;
             return Ok(());
-        }
-        let spec = EmailSpec {
-            to: user.username.clone(),
+        };
+        let link = mailer.ui_link("#/reset-password", &[("email", &user.username)]);
+        let letter = Letter {
             subject: "Your Easel password reset code".to_owned(),
-            text: format!(
-                "Someone (we hope you) asked to reset the password of your Easel account.\n\n\
-                 Your code: {code}\n\n\
-                 It is valid for 15 minutes and works once. If you did not ask, ignore this \
-                 e-mail: your password stays as it is.\n"
-            ),
-            html: Some(format!(
-                "<!doctype html><html><body style=\"font-family:sans-serif\">\
-                 <p>Someone (we hope you) asked to reset the password of your Easel account.</p>\
-                 <p style=\"font-size:1.6em;letter-spacing:0.2em\"><strong>{code}</strong></p>\
-                 <p>It is valid for 15 minutes and works once. If you did not ask, ignore this \
-                 e-mail: your password stays as it is.</p></body></html>"
-            )),
+            lead: vec![
+                "Someone (we hope you) asked to reset the password of your Easel account."
+                    .to_owned(),
+            ],
+            code: Some(code),
+            link: Some(("Enter it here".to_owned(), link)),
+            tail: vec![
+                "It is valid for 15 minutes and works once. If you did not ask, ignore this \
+                 e-mail: your password stays as it is."
+                    .to_owned(),
+            ],
         };
-        let job = NewJob {
-            id: JobId::new(),
-            owner: user.id.clone(),
-            kind: JobKind::Email,
-            spec: serde_json::to_value(&spec).map_err(ServiceError::internal)?,
-            image_count: 0,
-            max_attempts: mailer.attempts,
-            idempotency_key: None,
-            request_hash: format!("password-reset:{}", user.id),
-            expires_at: None,
-        };
-        mailer.jobs.create(job).await?;
+        mailer.send(&user.id, &user.username, &letter, None).await?;
         let actor = Actor {
             principal: Some(&user.id),
             username: Some(&username),
@@ -151,23 +102,21 @@ impl Identity {
         code: &str,
         new_password: String,
     ) -> Result<(), ServiceError> {
-        self.mailer()?;
+        self.mailer("password reset by e-mail")?;
         self.check_password_policy(&new_password)?;
         let username = normalize_email(email)
             .map_err(|message| ServiceError::invalid("invalid-email", message))?;
         let Some(user) = self.store.user_by_username(&username).await? else {
             return Err(invalid_code());
         };
-        let now = now_millis();
-        let check = self
-            .store
-            .use_code(&user.id, PURPOSE, &code_hash(&user.id, code.trim()), now)
+        let valid = self
+            .use_code(&user.id, Purpose::ResetPassword, code)
             .await?;
         let actor = Actor {
             principal: Some(&user.id),
             username: Some(&username),
         };
-        if check != CodeCheck::Valid || user.disabled {
+        if !valid || user.disabled {
             self.audit
                 .record(context, "password-reset-failed", actor, None)
                 .await;
@@ -176,8 +125,13 @@ impl Identity {
         let hash = blocking(move || hash_password(&new_password))
             .await?
             .map_err(ServiceError::internal)?;
+        let now = now_millis();
         self.store.set_password_hash(&user.id, &hash, now).await?;
         self.store.revoke_user_refresh_tokens(&user.id, now).await?;
+        // Whoever reads the mailbox owns the address: a reset proves it too.
+        if user.email_verified_at.is_none() {
+            self.store.set_email_verified(&user.id, now).await?;
+        }
         self.audit
             .record(context, "password-reset", actor, None)
             .await;

@@ -42,6 +42,45 @@ impl Default for PasswordPolicy {
     }
 }
 
+/// Whether the address of a new account is verified by an e-mailed code (only with an
+/// `[email]` server; without one, off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailVerification {
+    /// A code is sent; until it is entered the account can sign in but not spend quota
+    /// (`403 verification-required`). The default.
+    #[default]
+    Required,
+    /// A code is sent; an unverified account may do everything.
+    Optional,
+    /// No code is sent.
+    Off,
+}
+
+/// The proof-of-work challenge sign-ups must solve (as ALTCHA's): find the number in
+/// `0..=max_number` whose SHA-256 with the challenge's salt is the challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChallengeSettings {
+    /// Whether sign-ups need a solution. Default false.
+    pub enabled: bool,
+    /// The largest secret number: the work a solution takes (half of it, on average, in
+    /// SHA-256 hashes). Default 100 000 (a fraction of a second in a browser).
+    pub max_number: u64,
+    /// How long a challenge may be solved and used, in seconds. Default 600.
+    pub ttl_secs: i64,
+}
+
+impl Default for ChallengeSettings {
+    fn default() -> Self {
+        ChallengeSettings {
+            enabled: false,
+            max_number: 100_000,
+            ttl_secs: 600,
+        }
+    }
+}
+
 /// An external OIDC issuer whose access tokens Easel accepts (a Cognito user pool:
 /// issuer `https://cognito-idp.<region>.amazonaws.com/<pool id>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +116,10 @@ pub struct AuthSettings {
     pub refresh_ttl_secs: i64,
     /// Whether anyone may sign up.
     pub allow_sign_up: bool,
+    /// Whether new addresses are verified (when e-mail is configured).
+    pub email_verification: EmailVerification,
+    /// The sign-up proof-of-work challenge.
+    pub challenge: ChallengeSettings,
     /// Password rules.
     pub password_policy: PasswordPolicy,
     /// Failed sign-in throttle.

@@ -14,7 +14,7 @@ pub(super) fn ceil_secs(ms: i64) -> u64 {
 }
 
 /// The start of the window `period` containing `now`, and the start of the next one.
-pub(super) fn window_bounds(period: QuotaPeriod, now: Millis) -> (Millis, Millis) {
+pub(crate) fn window_bounds(period: QuotaPeriod, now: Millis) -> (Millis, Millis) {
     match period {
         QuotaPeriod::Day => {
             let start = now.div_euclid(DAY_MS) * DAY_MS;

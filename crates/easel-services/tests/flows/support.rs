@@ -100,6 +100,7 @@ impl World {
             request_log: store.clone(),
             deliveries: store.clone(),
             alarms: store.clone(),
+            reminders: store.clone(),
             wakeups: wakeups.clone(),
             uploads: store.clone(),
             signer: presigner.clone(),
@@ -145,6 +146,8 @@ impl World {
             webhook_attempts: 3,
             alarms: Vec::new(),
             email_enabled: false,
+            public_url: "http://easel.test".into(),
+            link_expiry_lead_ms: 3_600_000,
         };
         let services = Services::new(ports, settings, CancellationToken::new());
         let user = create_user(&store, "user@example.test").await;
@@ -233,6 +236,7 @@ impl World {
             moderation: None,
             webhooks: None,
             email: None,
+            endings: None,
         };
         let settings = WorkerSettings {
             concurrency: 2,
@@ -267,6 +271,8 @@ fn auth_settings() -> AuthSettings {
         token_ttl_secs: 3_600,
         refresh_ttl_secs: 86_400,
         allow_sign_up: true,
+        email_verification: Default::default(),
+        challenge: Default::default(),
         password_policy: PasswordPolicy::default(),
         lockout: LockoutPolicy {
             threshold: 5,
@@ -288,6 +294,9 @@ async fn create_user(store: &SqliteStore, username: &str) -> Principal {
         disabled: false,
         created_at: now,
         updated_at: now,
+        email_verified_at: Some(now),
+        pending_email: None,
+        notifications: Default::default(),
     };
     store.create_user(&user).await.unwrap();
     Principal {

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{PgStore, conflict_or};
 use crate::rows::{user_columns, user_from_row};
-use crate::{LockoutPolicy, LoginFailure, StoreError, User, Users};
+use crate::{LockoutPolicy, LoginFailure, Notifications, StoreError, User, Users};
 
 /// Counts a failed sign-in and computes the lockout in one upsert, atomic across
 /// processes: base × 2^(failures − threshold), capped at max, the exponent capped at 32
@@ -28,8 +28,10 @@ impl Users for PgStore {
     #[tracing::instrument(skip_all, fields(username = %user.username))]
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, admin, plan, disabled, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, username, password_hash, admin, plan, disabled, created_at, updated_at,
+                                email_verified_at, pending_email, notify_job_finished,
+                                notify_link_expiry, notify_weekly_summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&user.id)
         .bind(&user.username)
@@ -39,6 +41,11 @@ impl Users for PgStore {
         .bind(user.disabled)
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(user.email_verified_at)
+        .bind(&user.pending_email)
+        .bind(user.notifications.job_finished)
+        .bind(user.notifications.link_expiry)
+        .bind(user.notifications.weekly_summary)
         .execute(&self.pool)
         .await
         .map_err(conflict_or)?;
@@ -169,5 +176,104 @@ impl Users for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn set_email_verified(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET email_verified_at = $1, updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_pending_email(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET pending_email = $1, updated_at = $2 WHERE id = $3")
+                .bind(email)
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_username(
+        &self,
+        id: &str,
+        username: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET username = $1, pending_email = NULL, email_verified_at = $2,
+                              updated_at = $2
+              WHERE id = $3",
+        )
+        .bind(username)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_notifications(
+        &self,
+        id: &str,
+        notifications: Notifications,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET notify_job_finished = $1, notify_link_expiry = $2,
+                              notify_weekly_summary = $3, updated_at = $4
+              WHERE id = $5",
+        )
+        .bind(notifications.job_finished)
+        .bind(notifications.link_expiry)
+        .bind(notifications.weekly_summary)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn weekly_summaries_due(
+        &self,
+        week_start: Millis,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users
+             WHERE notify_weekly_summary AND NOT disabled AND email_verified_at IS NOT NULL
+               AND (summary_week IS NULL OR summary_week < $1)
+             ORDER BY id LIMIT $2"
+        ))
+        .bind(week_start)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn mark_weekly_summary(&self, id: &str, week_start: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET summary_week = $1
+              WHERE id = $2 AND (summary_week IS NULL OR summary_week < $1)",
+        )
+        .bind(week_start)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

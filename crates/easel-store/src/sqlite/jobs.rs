@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use crate::jobs::pending_job;
-use crate::rows::{job_columns, job_from_row};
-use crate::{CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive, StoreError};
+use crate::rows::{activity_from_row, job_columns, job_from_row};
+use crate::{Activity, CancelOutcome, Created, Job, JobFilter, Jobs, NewJob, Redrive, StoreError};
 
 #[async_trait]
 impl Jobs for SqliteStore {
@@ -269,5 +269,25 @@ impl Jobs for SqliteStore {
             self.wakeups.job_enqueued();
         }
         Ok(moved)
+    }
+
+    async fn activity(
+        &self,
+        owner: &str,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<Activity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, status, count(*) AS jobs,
+                    CAST(COALESCE(sum(image_count), 0) AS BIGINT) AS images
+               FROM jobs WHERE owner = ?1 AND created_at >= ?2 AND created_at < ?3
+              GROUP BY kind, status ORDER BY kind, status",
+        )
+        .bind(owner)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(activity_from_row).collect()
     }
 }

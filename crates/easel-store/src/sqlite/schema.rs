@@ -295,4 +295,26 @@ CREATE TABLE account_codes (
     PRIMARY KEY (user_id, purpose)
 );
 "#,
+    // 13: account e-mail — verified and pending addresses, notification choices, the
+    // week whose summary was sent; link-expiry reminders; spent sign-up challenges.
+    // Accounts that exist already count as verified: they signed up when nobody asked.
+    r#"
+ALTER TABLE users ADD COLUMN email_verified_at BIGINT;
+UPDATE users SET email_verified_at = created_at;
+ALTER TABLE users ADD COLUMN pending_email TEXT;
+ALTER TABLE users ADD COLUMN notify_job_finished BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ADD COLUMN notify_link_expiry BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ADD COLUMN notify_weekly_summary BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ADD COLUMN summary_week BIGINT;
+CREATE TABLE link_reminders (
+    job_id TEXT PRIMARY KEY,
+    owner  TEXT NOT NULL,
+    due_at BIGINT NOT NULL
+);
+CREATE INDEX link_reminders_due ON link_reminders (due_at);
+CREATE TABLE spent_challenges (
+    challenge  TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+"#,
 ];

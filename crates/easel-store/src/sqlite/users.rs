@@ -2,7 +2,7 @@
 
 use super::{SqliteStore, conflict_or};
 use crate::rows::{user_columns, user_from_row};
-use crate::{LockoutPolicy, LoginFailure, StoreError, User, Users};
+use crate::{LockoutPolicy, LoginFailure, Notifications, StoreError, User, Users};
 use async_trait::async_trait;
 use easel_core::Millis;
 use sqlx::Row;
@@ -12,8 +12,10 @@ impl Users for SqliteStore {
     #[tracing::instrument(skip_all, fields(username = %user.username))]
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, admin, plan, disabled, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (id, username, password_hash, admin, plan, disabled, created_at, updated_at,
+                                email_verified_at, pending_email, notify_job_finished,
+                                notify_link_expiry, notify_weekly_summary)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&user.id)
         .bind(&user.username)
@@ -23,6 +25,11 @@ impl Users for SqliteStore {
         .bind(user.disabled)
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(user.email_verified_at)
+        .bind(&user.pending_email)
+        .bind(user.notifications.job_finished)
+        .bind(user.notifications.link_expiry)
+        .bind(user.notifications.weekly_summary)
         .execute(&self.writer)
         .await
         .map_err(conflict_or)?;
@@ -173,5 +180,103 @@ impl Users for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn set_email_verified(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET email_verified_at = ?1, updated_at = ?1 WHERE id = ?2")
+                .bind(now)
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_pending_email(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET pending_email = ?, updated_at = ? WHERE id = ?")
+            .bind(email)
+            .bind(now)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_username(
+        &self,
+        id: &str,
+        username: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET username = ?1, pending_email = NULL, email_verified_at = ?2,
+                              updated_at = ?2
+              WHERE id = ?3",
+        )
+        .bind(username)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(conflict_or)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_notifications(
+        &self,
+        id: &str,
+        notifications: Notifications,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET notify_job_finished = ?, notify_link_expiry = ?,
+                              notify_weekly_summary = ?, updated_at = ?
+              WHERE id = ?",
+        )
+        .bind(notifications.job_finished)
+        .bind(notifications.link_expiry)
+        .bind(notifications.weekly_summary)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn weekly_summaries_due(
+        &self,
+        week_start: Millis,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users
+             WHERE notify_weekly_summary AND NOT disabled AND email_verified_at IS NOT NULL
+               AND (summary_week IS NULL OR summary_week < ?1)
+             ORDER BY id LIMIT ?2"
+        ))
+        .bind(week_start)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn mark_weekly_summary(&self, id: &str, week_start: Millis) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET summary_week = ?1
+              WHERE id = ?2 AND (summary_week IS NULL OR summary_week < ?1)",
+        )
+        .bind(week_start)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

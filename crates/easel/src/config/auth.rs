@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 
 use anyhow::bail;
 use easel_api::CorsSettings;
-use easel_services::identity::{AuthMode, AuthSettings, ExternalIssuer, PasswordPolicy};
+use easel_services::identity::{
+    AuthMode, AuthSettings, ChallengeSettings, EmailVerification, ExternalIssuer, PasswordPolicy,
+};
 use easel_services::usage::{Plan, Plans};
 use easel_store::LockoutPolicy;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,12 @@ pub struct AuthConfig {
     pub refresh_ttl_secs: i64,
     /// Whether anyone may sign up with an email and a password. Default true.
     pub allow_sign_up: bool,
+    /// Whether a new account's address is verified by an e-mailed code (needs
+    /// `[email]`): `required` (unverified accounts sign in but cannot spend quota),
+    /// `optional` or `off`. Default `required`.
+    pub email_verification: EmailVerification,
+    /// `[auth.challenge]`: the proof-of-work sign-ups must solve. Default off.
+    pub challenge: ChallengeSettings,
     /// The plan of users who have none assigned. Default `default`.
     pub default_plan: String,
     /// Password rules (Cognito's default policy).
@@ -47,6 +55,8 @@ impl Default for AuthConfig {
             token_ttl_secs: 3_600,
             refresh_ttl_secs: 30 * 86_400,
             allow_sign_up: true,
+            email_verification: EmailVerification::default(),
+            challenge: ChallengeSettings::default(),
             default_plan: "default".to_owned(),
             password_policy: PasswordPolicy::default(),
             lockout: LockoutConfig::default(),
@@ -167,6 +177,14 @@ impl AuthConfig {
                 bail!("plans.{name}: rate_per_sec must be positive and burst at least 1");
             }
         }
+        if self.challenge.enabled
+            && (!(1_000..=100_000_000).contains(&self.challenge.max_number)
+                || !(30..=86_400).contains(&self.challenge.ttl_secs))
+        {
+            bail!(
+                "auth.challenge needs max_number between 1000 and 100000000 and ttl_secs between 30 and 86400"
+            );
+        }
         if self.password_policy.min_length < 6 {
             bail!("auth.password_policy.min_length must be at least 6");
         }
@@ -217,6 +235,8 @@ impl AuthConfig {
             token_ttl_secs: self.token_ttl_secs,
             refresh_ttl_secs: self.refresh_ttl_secs,
             allow_sign_up: self.allow_sign_up,
+            email_verification: self.email_verification,
+            challenge: self.challenge,
             password_policy: self.password_policy,
             lockout: LockoutPolicy {
                 threshold: self.lockout.threshold,

@@ -335,11 +335,24 @@ impl TestApp {
     }
 }
 
-/// `POST /v1/auth/sign-up` then sign-in, expecting success.
+/// `POST /v1/auth/sign-up` (solving the proof-of-work when the server asks for one, as
+/// the web UI does) then sign-in, expecting success.
 pub async fn sign_up_and_in(base: &str, email: &str) -> Session {
+    let challenge: Value = Client::new()
+        .get(format!("{base}/v1/auth/challenge"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut body = json!({ "email": email, "password": PASSWORD });
+    if challenge["required"] == true {
+        body["altcha"] = json!(solve(&challenge));
+    }
     let response = Client::new()
         .post(format!("{base}/v1/auth/sign-up"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -488,4 +501,98 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `smtp` holds at least `count` messages; returns them all.
+pub async fn wait_for_mail(smtp: &SmtpServer, count: usize) -> Vec<String> {
+    for _ in 0..400 {
+        let messages = smtp.messages();
+        if messages.len() >= count {
+            return messages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} mails arrived, not {count}", smtp.messages().len());
+}
+
+/// Waits for a message to `to` whose subject contains `subject`; returns it.
+pub async fn wait_for_mail_to(smtp: &SmtpServer, to: &str, subject: &str) -> String {
+    for _ in 0..400 {
+        if let Some(mail) = smtp.messages().into_iter().find(|m| {
+            m.contains(&format!("To: {to}"))
+                && m.lines()
+                    .any(|l| l.starts_with("Subject:") && l.contains(subject))
+        }) {
+            return mail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no mail to {to} about {subject:?}; got {:#?}",
+        smtp.messages()
+    );
+}
+
+/// The six-digit code in a mail.
+pub fn code_in(mail: &str) -> String {
+    let at = mail.find("Your code: ").expect("a code") + "Your code: ".len();
+    mail[at..at + 6].to_owned()
+}
+
+/// Solves a sign-up challenge the way a client must, trying every number from 0 up;
+/// returns the `altcha` payload (base64 JSON).
+pub fn solve(challenge: &Value) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let salt = challenge["salt"].as_str().unwrap();
+    let target = challenge["challenge"].as_str().unwrap();
+    let max = challenge["maxnumber"].as_u64().unwrap();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let number = (0..=max)
+        .find(|n| hex(&Sha256::digest(format!("{salt}{n}"))) == target)
+        .expect("a number up to maxnumber solves it");
+    let payload = json!({
+        "algorithm": challenge["algorithm"],
+        "challenge": target,
+        "number": number,
+        "salt": salt,
+        "signature": challenge["signature"],
+    });
+    base64::engine::general_purpose::STANDARD.encode(payload.to_string())
+}
+
+/// A Bedrock-shaped inpainting request the classic engine runs in a moment: a 64×48
+/// image with a square in it to fill from `text`.
+pub fn inpainting(text: &str) -> Value {
+    use base64::Engine as _;
+    let mask = image::RgbaImage::from_fn(64, 48, |x, y| {
+        let v = if (20..40).contains(&x) && (10..30).contains(&y) {
+            0
+        } else {
+            255
+        };
+        image::Rgba([v, v, v, 255])
+    });
+    let mut mask_png = std::io::Cursor::new(Vec::new());
+    mask.write_to(&mut mask_png, image::ImageFormat::Png)
+        .unwrap();
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    json!({
+        "taskType": "INPAINTING",
+        "inPaintingParams": {
+            "image": encode(&png(64, 48)),
+            "maskImage": encode(&mask_png.into_inner()),
+            "text": text,
+        },
+        "imageGenerationConfig": { "numberOfImages": 1 },
+    })
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real Easel application on port 0 with a fresh data directory
 //! per test, driven over HTTP by a real client.
 
+mod account;
 mod alarms;
 mod bad_requests;
 mod copy;

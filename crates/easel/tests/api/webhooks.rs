@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, png};
+use crate::helpers::{TestApp, error_code, inpainting, png};
 
 /// What the receiver got: the three webhook headers and the body, per request.
 type Received = Arc<Mutex<Vec<(String, String, String, Bytes)>>>;
@@ -212,28 +212,9 @@ async fn a_generation_announces_its_end() {
     })
     .await;
     let (url, received) = receiver(0).await;
-    // An edit by the classic engine: a 64×48 image, a square in it to fill.
-    let mask = image::RgbaImage::from_fn(64, 48, |x, y| {
-        let v = if (20..40).contains(&x) && (10..30).contains(&y) {
-            0
-        } else {
-            255
-        };
-        image::Rgba([v, v, v, 255])
-    });
-    let mut mask_png = std::io::Cursor::new(Vec::new());
-    mask.write_to(&mut mask_png, image::ImageFormat::Png)
-        .unwrap();
-    let body = json!({
-        "taskType": "INPAINTING",
-        "inPaintingParams": {
-            "image": STANDARD.encode(png(64, 48)),
-            "maskImage": STANDARD.encode(mask_png.into_inner()),
-            "text": "a lighthouse",
-        },
-        "imageGenerationConfig": { "numberOfImages": 1 },
-        "callbackUrl": url,
-    });
+    let mut body = inpainting("a lighthouse");
+    body["callbackUrl"] = json!(url);
+
     let response = app.post_json("/v1/generations?wait=60", &body).await;
     assert_eq!(response.status(), StatusCode::OK);
     let entry: Value = response.json().await.unwrap();
