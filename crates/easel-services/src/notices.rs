@@ -195,14 +195,14 @@ impl Notices {
             )),
             tail: vec![unsubscribe_line()],
         };
-        Ok(mailer
+        mailer
             .send(
                 &user.id,
                 &user.username,
                 &letter,
                 Some(format!("link-expiry:{}", job.id)),
             )
-            .await?)
+            .await
     }
 
     async fn send_summaries(&self, now: Millis) -> Result<u64, ServiceError> {
