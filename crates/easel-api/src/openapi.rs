@@ -7,6 +7,9 @@
 //! it happens.
 
 pub mod bedrock_body;
+pub mod openai;
+pub mod patterns;
+pub mod running;
 
 use std::collections::BTreeSet;
 
@@ -16,6 +19,8 @@ use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response, SecurityRequirement};
+
+use easel_services::identity::passwords::{EMAIL_PATTERN, MAX_EMAIL_CHARS};
 
 use crate::routes::{Access, route_table};
 
@@ -40,6 +45,17 @@ pub const PRESIGNED: &str = "presignedUrl";
 /// is an ordinary `{key}` parameter there.
 pub fn openapi_path(path: &str) -> String {
     path.replace("{*", "{")
+}
+
+/// An e-mail address as `normalize_email` takes it (the one rule of every route that
+/// reads one): its pattern and its length in characters.
+pub fn email_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(EMAIL_PATTERN))
+        .max_length(Some(MAX_EMAIL_CHARS))
+        .examples(["me@example.com"])
+        .build()
 }
 
 /// Adds the security schemes, each operation's security requirement from its access

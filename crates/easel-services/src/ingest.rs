@@ -201,6 +201,11 @@ fn upload_not_found(object: &ObjectRef) -> ServiceError {
 }
 
 impl Ingest {
+    /// The upload rules (the OpenAPI document states them).
+    pub fn settings(&self) -> &UploadSettings {
+        &self.settings
+    }
+
     /// Ingest through `ports`; triggers submit through `submitter`.
     pub fn new(
         ports: IngestPorts,

@@ -113,6 +113,11 @@ pub struct JobPorts {
 }
 
 impl Jobs {
+    /// Most sources in one job (the OpenAPI document states it).
+    pub fn max_sources_per_job(&self) -> usize {
+        self.submitter.settings().max_sources_per_job
+    }
+
     /// Jobs over `ports`; submissions go through `submitter`; webhook secrets derive
     /// from `webhook_key`, and a cancelled job's webhook gets `webhook_attempts`.
     pub fn new(

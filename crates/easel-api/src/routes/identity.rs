@@ -51,7 +51,7 @@ pub fn routes() -> Routes {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignUp {
     /// The email address, which becomes the username.
-    #[schema(example = "me@example.com")]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// Checked against the password policy (length, character classes).
     #[schema(example = "Corr3ct-horse")]
@@ -198,7 +198,7 @@ async fn refresh(
 #[serde(deny_unknown_fields)]
 struct ForgotPassword {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
 }
 
@@ -239,7 +239,7 @@ async fn forgot_password(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ResetPassword {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// The six-digit code from the e-mail.
     #[schema(min_length = 1, max_length = 20)]
@@ -253,7 +253,8 @@ struct ResetPassword {
 #[utoipa::path(post, path = "/v1/auth/reset-password", tag = "identity", request_body = ResetPassword,
     responses(
         (status = 204, description = "The password is changed; every refresh token is revoked"),
-        (status = 400, description = "`invalid-code` (wrong, used or expired), `invalid-password`, `invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 400, description = "`invalid-password`, `invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 403, description = "`invalid-code`: wrong, used or expired", body = ErrorBody),
     ))]
 async fn reset_password(
     State(state): State<AppState>,

@@ -84,12 +84,20 @@ struct ImageFormDoc {
     mask: Option<Vec<u8>>,
     /// Required for edits.
     prompt: Option<String>,
+    /// 1 to 10.
+    #[schema(schema_with = crate::openapi::openai::count_text_schema)]
     n: Option<String>,
+    /// `WIDTHxHEIGHT` or `auto` (edits keep the image's size).
+    #[schema(schema_with = crate::openapi::openai::size_schema)]
     size: Option<String>,
+    /// `url` (default) or `b64_json`.
+    #[schema(schema_with = crate::openapi::openai::response_format_schema)]
     response_format: Option<String>,
     model: Option<String>,
     quality: Option<String>,
     engine: Option<String>,
+    /// Easel's: `png`, `jpeg` or `webp`.
+    #[schema(schema_with = crate::openapi::openai::output_format_schema)]
     output_format: Option<String>,
 }
 

@@ -99,8 +99,9 @@ pub fn generate_password() -> String {
 
 /// A sign-up email, trimmed and lowercased, or why it is not one.
 pub fn normalize_email(input: &str) -> Result<String, &'static str> {
+    // Characters, not bytes: the document's `maxLength` counts characters.
     let email = input.trim().to_lowercase();
-    let valid = email.len() <= 254
+    let valid = input.chars().count() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -115,6 +116,24 @@ pub fn normalize_email(input: &str) -> Result<String, &'static str> {
         Err("`email` is not an email address")
     }
 }
+
+/// The longest address [`normalize_email`] takes, in characters (surrounding white space
+/// included).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// [`normalize_email`]'s rule as a regular expression (for the OpenAPI document): white
+/// space (Unicode's, as `char::is_whitespace`) may surround a local part and a domain
+/// around one `@`, neither holding white space, control characters or another `@`; the
+/// domain holds a `.`, neither first nor last. (Lowercasing changes none of this.)
+pub const EMAIL_PATTERN: &str = concat!(
+    "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]+@",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@.]",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]*\\.",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]*",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@.]",
+    "[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+);
 
 /// A username for admin-created accounts (an email or a plain name), trimmed and
 /// lowercased, or why it is not one.

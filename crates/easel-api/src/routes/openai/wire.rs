@@ -214,12 +214,18 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for OpenAiJson<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|_| OpenAiError::invalid(None, "the request body is too large"))?;
-        serde_json::from_slice(&bytes).map(OpenAiJson).map_err(|e| {
+        let unreadable = |e: serde_json::Error| {
             OpenAiError::invalid(
                 None,
                 format!("We could not parse the JSON body of your request: {e}"),
             )
-        })
+        };
+        // Whole-number floats are integers, as for native JSON bodies.
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(unreadable)?;
+        crate::extract::whole_numbers_as_integers(&mut value);
+        serde_json::from_value(value)
+            .map(OpenAiJson)
+            .map_err(unreadable)
     }
 }
 
@@ -396,16 +402,18 @@ impl RawOptions {
 #[derive(Deserialize, ToSchema)]
 pub struct GenerationsRequest {
     /// Required.
+    #[schema(required = true, nullable = false, min_length = 1)]
     pub prompt: Option<String>,
     pub negative_prompt: Option<String>,
-    /// 1 to 10.
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10)]
+    /// 1 to 10: a number, or the same as text.
+    #[schema(schema_with = crate::openapi::openai::count_schema)]
     #[serde(default)]
     pub n: Option<Count>,
     /// `WIDTHxHEIGHT` or `auto`.
-    #[schema(example = "1024x1024")]
+    #[schema(schema_with = crate::openapi::openai::size_schema)]
     pub size: Option<String>,
     /// `url` (default) or `b64_json`.
+    #[schema(schema_with = crate::openapi::openai::response_format_schema)]
     pub response_format: Option<String>,
     /// A Bedrock model id picks its rules; OpenAI model names use the default model.
     pub model: Option<String>,
@@ -416,6 +424,7 @@ pub struct GenerationsRequest {
     /// Easel's: an engine by name.
     pub engine: Option<String>,
     /// Easel's: `png`, `jpeg` or `webp`.
+    #[schema(schema_with = crate::openapi::openai::output_format_schema)]
     pub output_format: Option<String>,
 }
 

@@ -1,0 +1,109 @@
+//! Server behaviours Schemathesis (scripts/schemathesis) found at odds with the OpenAPI
+//! document, each fixed on the server's side: whole-number floats where the document says
+//! `integer`, e-mail addresses measured in characters, the configured limits stated in
+//! the served document, and the statuses of one-time codes.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_code};
+
+/// JSON Schema counts `92.0` as an integer: a JSON body takes it where an integer goes
+/// (and a fractional number is still refused).
+#[tokio::test]
+async fn whole_number_floats_are_integers_in_json_bodies() {
+    let app = TestApp::spawn_without_workers().await;
+    let admin = app.admin().await;
+    let redrive = |body: Value| {
+        admin
+            .client
+            .post(app.url("/v1/admin/jobs/redrive"))
+            .json(&body)
+            .send()
+    };
+    let response = redrive(json!({ "all": true, "limit": 92.0 }))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = redrive(json!({ "all": true, "limit": 92.5 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-request"
+    );
+}
+
+/// An address of up to 254 characters is taken whatever their UTF-8 length (the
+/// document's `maxLength` counts characters); one character more is not.
+#[tokio::test]
+async fn email_addresses_are_measured_in_characters() {
+    let app = TestApp::spawn_without_workers().await;
+    let sign_up = |email: String| {
+        app.anonymous()
+            .post(app.url("/v1/auth/sign-up"))
+            .json(&json!({ "email": email, "password": "Corr3ct-horse" }))
+            .send()
+    };
+    // 200 two-byte characters: 254 characters, 454 bytes.
+    let local = "é".repeat(200);
+    let domain = format!("{}.test", "d".repeat(254 - 200 - 1 - 5));
+    let email = format!("{local}@{domain}");
+    assert_eq!(email.chars().count(), 254);
+    let response = sign_up(email).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let response = sign_up(format!("{local}@d{domain}")).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-email"
+    );
+}
+
+/// The served document states this server's configured limits, so that what it calls
+/// valid is what the server accepts.
+#[tokio::test]
+async fn the_document_states_the_configured_limits() {
+    let app = TestApp::spawn_with(false, |config| {
+        config.generation.max_wait_secs = 7;
+        config.storage.max_upload_bytes = 12_345;
+        config.storage.upload_content_types = vec!["image/png".into()];
+        config.jobs.max_sources = 3;
+    })
+    .await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let wait = doc["paths"]["/v1/history/{id}/regenerate"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wait")
+        .unwrap();
+    assert_eq!(wait["schema"]["maximum"], 7);
+    let presign = &doc["components"]["schemas"]["PresignRequest"]["properties"];
+    assert_eq!(presign["size"]["maximum"], 12_345);
+    let pattern = presign["contentType"]["pattern"].as_str().unwrap();
+    assert!(
+        pattern.contains("([iI][mM][aA][gG][eE]/[pP][nN][gG])"),
+        "{pattern}"
+    );
+    let sources = &doc["components"]["schemas"]["CreateJob"]["properties"]["sources"];
+    assert_eq!(
+        (&sources["minItems"], &sources["maxItems"]),
+        (&json!(1), &json!(3))
+    );
+
+    // And the server holds to them.
+    let response = app
+        .post_json(
+            "/v1/uploads",
+            &json!({ "filename": "a.png", "contentType": " IMAGE/PNG ", "size": 12_345 }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = app
+        .post_json(
+            "/v1/uploads",
+            &json!({ "filename": "a.png", "contentType": "image/png", "size": 12_346 }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
