@@ -9,6 +9,7 @@
 pub mod bedrock_body;
 pub mod openai;
 pub mod patterns;
+pub mod rules;
 pub mod running;
 
 use std::collections::BTreeSet;

@@ -24,7 +24,9 @@ pub use job::{
     Detection, EmailSpec, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo,
     ProcessSpec, WebhookSpec,
 };
-pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
+pub use key::{
+    KeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES, ObjectKey, sanitize_filename, sanitize_folder,
+};
 pub use moderation::{ModerationPolicy, ModerationSurface};
 pub use names::UnknownName;
 pub use principal::Principal;

@@ -8,40 +8,114 @@
 #![allow(dead_code)]
 
 use serde::Serialize;
-use utoipa::ToSchema;
-
-/// The task, which names the parameters object that must come with it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskType {
-    /// `textToImageParams`.
-    TextImage,
-    /// `inPaintingParams`.
-    Inpainting,
-    /// `outPaintingParams`.
-    Outpainting,
-    /// `imageVariationParams`.
-    ImageVariation,
-    /// `backgroundRemovalParams`.
-    BackgroundRemoval,
-    /// `colorGuidedGenerationParams`.
-    ColorGuidedGeneration,
-}
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, Discriminator, Object, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaFormat, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// An InvokeModel body: `taskType`, the parameters object of that task (and no other),
-/// and optionally `imageGenerationConfig`. Texts are limited to 512 characters (Titan)
-/// or 1024 (Nova Canvas); images are base64 PNG or JPEG, at most 1408 pixels a side.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InvokeModelBody {
-    task_type: TaskType,
-    text_to_image_params: Option<TextToImageParams>,
-    in_painting_params: Option<InPaintingParams>,
-    out_painting_params: Option<OutPaintingParams>,
-    image_variation_params: Option<ImageVariationParams>,
-    background_removal_params: Option<BackgroundRemovalParams>,
-    color_guided_generation_params: Option<ColorGuidedGenerationParams>,
-    image_generation_config: Option<ImageGenerationConfig>,
+/// and optionally `imageGenerationConfig`; nothing else. Texts are limited to 512
+/// characters (Titan) or 1024 (Nova Canvas); images are base64 PNG or JPEG, at most 1408
+/// pixels a side. The document gives one schema per task (`oneOf`), each allowing only
+/// its own parameters object.
+pub struct InvokeModelBody;
+
+/// The tasks: `taskType`, its parameters' key, and their schema's name.
+pub const TASKS: [(&str, &str, &str); 6] = [
+    ("TEXT_IMAGE", "textToImageParams", "TextToImageParams"),
+    ("INPAINTING", "inPaintingParams", "InPaintingParams"),
+    ("OUTPAINTING", "outPaintingParams", "OutPaintingParams"),
+    (
+        "IMAGE_VARIATION",
+        "imageVariationParams",
+        "ImageVariationParams",
+    ),
+    (
+        "BACKGROUND_REMOVAL",
+        "backgroundRemovalParams",
+        "BackgroundRemovalParams",
+    ),
+    (
+        "COLOR_GUIDED_GENERATION",
+        "colorGuidedGenerationParams",
+        "ColorGuidedGenerationParams",
+    ),
+];
+
+/// The body of one task, with `extra` properties besides (Easel's options).
+fn task_body(task: &str, key: &str, schema: &str, extra: &Object) -> Schema {
+    let mut body = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .title(Some(task))
+        .property(
+            "taskType",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([task])),
+        )
+        .required("taskType")
+        .property(key, Ref::from_schema_name(schema))
+        .required(key)
+        .property(
+            "imageGenerationConfig",
+            Ref::from_schema_name("ImageGenerationConfig"),
+        )
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build();
+    for (name, property) in &extra.properties {
+        body.properties.insert(name.clone(), property.clone());
+    }
+    Schema::Object(body)
+}
+
+/// One body per task (`oneOf`, told apart by `taskType`).
+fn bodies(extra: &Object) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new();
+    for (task, key, schema) in TASKS {
+        one_of = one_of.item(task_body(task, key, schema, extra));
+    }
+    // The discriminator names the property only: the variants are inline, no mapping.
+    let discriminator = Discriminator::new("taskType");
+    RefOr::T(Schema::OneOf(
+        one_of.discriminator(Some(discriminator)).build(),
+    ))
+}
+
+/// Adds the schemas the bodies refer to.
+fn referenced(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push(("TextToImageParams".into(), TextToImageParams::schema()));
+    schemas.push(("InPaintingParams".into(), InPaintingParams::schema()));
+    schemas.push(("OutPaintingParams".into(), OutPaintingParams::schema()));
+    schemas.push((
+        "ImageVariationParams".into(),
+        ImageVariationParams::schema(),
+    ));
+    schemas.push((
+        "BackgroundRemovalParams".into(),
+        BackgroundRemovalParams::schema(),
+    ));
+    schemas.push((
+        "ColorGuidedGenerationParams".into(),
+        ColorGuidedGenerationParams::schema(),
+    ));
+    schemas.push((
+        "ImageGenerationConfig".into(),
+        ImageGenerationConfig::schema(),
+    ));
+}
+
+impl PartialSchema for InvokeModelBody {
+    fn schema() -> RefOr<Schema> {
+        bodies(&Object::new())
+    }
+}
+
+impl ToSchema for InvokeModelBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        referenced(schemas);
+    }
 }
 
 /// `TEXT_IMAGE`.
@@ -61,6 +135,7 @@ pub struct TextToImageParams {
 #[serde(rename_all = "camelCase")]
 pub struct InPaintingParams {
     /// Base64 PNG or JPEG.
+    #[schema(format = "base64-image")]
     image: String,
     /// What to put in the masked area (absent: remove what is there).
     #[schema(min_length = 1, max_length = 1024)]
@@ -68,6 +143,7 @@ pub struct InPaintingParams {
     #[schema(min_length = 1, max_length = 1024)]
     negative_text: Option<String>,
     /// Base64 image of the input's size: black marks the area to change.
+    #[schema(format = "base64-image")]
     mask_image: Option<String>,
     /// Names the area to change instead of a mask image.
     #[schema(min_length = 1, max_length = 1024)]
@@ -80,12 +156,14 @@ pub struct InPaintingParams {
 #[serde(rename_all = "camelCase")]
 pub struct OutPaintingParams {
     /// Base64 PNG or JPEG.
+    #[schema(format = "base64-image")]
     image: String,
     #[schema(min_length = 1, max_length = 1024)]
     text: String,
     #[schema(min_length = 1, max_length = 1024)]
     negative_text: Option<String>,
     /// Base64 image of the input's size: black marks the area to keep.
+    #[schema(format = "base64-image")]
     mask_image: Option<String>,
     #[schema(min_length = 1, max_length = 1024)]
     mask_prompt: Option<String>,
@@ -100,7 +178,7 @@ pub struct OutPaintingParams {
 #[serde(rename_all = "camelCase")]
 pub struct ImageVariationParams {
     /// 1 to 5 base64 images.
-    #[schema(min_items = 1, max_items = 5)]
+    #[schema(schema_with = base64_images)]
     images: Vec<String>,
     #[schema(min_length = 1, max_length = 1024)]
     text: Option<String>,
@@ -111,11 +189,27 @@ pub struct ImageVariationParams {
     similarity_strength: Option<f64>,
 }
 
+/// `base64-image`: a PNG or JPEG, base64-encoded (the document's own string format).
+pub const BASE64_IMAGE: &str = "base64-image";
+
+/// 1 to 5 base64 images.
+fn base64_images() -> utoipa::openapi::schema::Array {
+    let image = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom(BASE64_IMAGE.to_owned())));
+    ArrayBuilder::new()
+        .items(image)
+        .min_items(Some(1))
+        .max_items(Some(5))
+        .build()
+}
+
 /// `BACKGROUND_REMOVAL`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundRemovalParams {
     /// Base64 PNG or JPEG.
+    #[schema(format = "base64-image")]
     image: String,
 }
 
@@ -131,6 +225,7 @@ pub struct ColorGuidedGenerationParams {
     #[schema(min_items = 1, max_items = 10, example = json!(["#ff8800"]))]
     colors: Vec<String>,
     /// Base64 image whose palette guides the result.
+    #[schema(format = "base64-image")]
     reference_image: Option<String>,
 }
 
@@ -158,12 +253,29 @@ pub struct ImageGenerationConfig {
     seed: Option<u32>,
 }
 
-/// `POST /v1/generations`: an InvokeModel body plus Easel's options.
+/// `POST /v1/generations`: an InvokeModel body plus Easel's options (one schema per task,
+/// as for [`InvokeModelBody`]).
+pub struct NativeGenerationBody;
+
+impl PartialSchema for NativeGenerationBody {
+    fn schema() -> RefOr<Schema> {
+        match NativeOptions::schema() {
+            RefOr::T(Schema::Object(options)) => bodies(&options),
+            _ => unreachable!("NativeOptions is an object"),
+        }
+    }
+}
+
+impl ToSchema for NativeGenerationBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        referenced(schemas);
+    }
+}
+
+/// Easel's options of `POST /v1/generations`, besides the InvokeModel body.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct NativeGenerationBody {
-    #[serde(flatten)]
-    body: InvokeModelBody,
+struct NativeOptions {
     /// An engine by name (`GET /v1/engines`); absent: the first that can do the task.
     engine: Option<String>,
     /// `amazon.titan-image-generator-v2:0` (default) or `amazon.nova-canvas-v1:0`: whose

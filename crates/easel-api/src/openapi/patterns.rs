@@ -45,6 +45,45 @@ pub fn trimmed_count(min: u32, max: u32) -> String {
     format!("^{TRIMMED}\\+?0*({}){TRIMMED}$", alternatives.join("|"))
 }
 
+/// What `ObjectKey::parse` refuses anywhere in a key, besides `/` between segments:
+/// control characters (`char::is_control`), `\\` and `#`.
+const KEY_CHAR: &str = "[^\\x00-\\x1f\\x7f-\\x9f\\\\#/]";
+/// The same, less `.`.
+const KEY_CHAR_NOT_DOT: &str = "[^\\x00-\\x1f\\x7f-\\x9f\\\\#/.]";
+
+/// One segment of an object key: 1 to `max` characters, not `.` or `..`.
+fn key_segment(max: usize) -> String {
+    format!(
+        "(?:{KEY_CHAR_NOT_DOT}{KEY_CHAR}{{0,{a}}}|\\.{KEY_CHAR_NOT_DOT}{KEY_CHAR}{{0,{b}}}|\\.\\.{KEY_CHAR}{{1,{b}}})",
+        a = max - 1,
+        b = max - 2,
+    )
+}
+
+/// An object key as `ObjectKey::parse` takes it (without anchors): segments of 1 to 255
+/// characters joined by `/`, none `.` or `..`, no control character, `\\` or `#`. (The
+/// parser counts the key's 1024 and a segment's 255 in bytes; the document's limits are
+/// in characters, the same for ASCII keys.)
+pub fn object_key() -> String {
+    let segment = key_segment(easel_core::MAX_SEGMENT_BYTES);
+    format!("{segment}(?:/{segment})*")
+}
+
+/// A source as text (`parse_source`): `s3://<bucket>/<key>` or a bare key.
+pub fn source_text() -> String {
+    let key = object_key();
+    format!("^(?:s3://(?:uploads|outputs)/{key}|{key})$")
+}
+
+/// An upload's folder as `sanitize_folder` takes it: up to 8 segments of 1 to 64 ASCII
+/// letters, digits, `.`, `-` and `_`, none `.` or `..`, slashes around them ignored.
+pub fn folder() -> String {
+    let c = "[A-Za-z0-9._-]";
+    let not_dot = "[A-Za-z0-9_-]";
+    let segment = format!("(?:{not_dot}{c}{{0,63}}|\\.{not_dot}{c}{{0,62}}|\\.\\.{c}{{1,62}})");
+    format!("^/*(?:{segment}(?:/{segment}){{0,7}}/*)?$")
+}
+
 #[cfg(test)]
 mod tests {
     use super::{any_case_choice, trimmed_count};

@@ -3,6 +3,10 @@
 //! most sources of a job) are written into the static document when the router is
 //! built, so that what the document calls valid is what this server accepts.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use easel_engines::engine::Engine;
 use serde_json::{Value, json};
 
 use super::patterns::any_case_choice;
@@ -19,6 +23,9 @@ pub struct Limits {
     pub content_types: Vec<String>,
     /// The most sources of one job.
     pub max_sources_per_job: usize,
+    /// Each task some engine can do (`TEXT_IMAGE`, …), with the engines that can, in
+    /// order.
+    pub tasks: BTreeMap<String, Vec<String>>,
 }
 
 impl Limits {
@@ -31,6 +38,7 @@ impl Limits {
             max_upload_bytes: uploads.max_upload_bytes,
             content_types: uploads.content_types.clone(),
             max_sources_per_job: services.jobs.max_sources_per_job(),
+            tasks: tasks(services.generation.engines().all()),
         }
     }
 }
@@ -61,7 +69,85 @@ pub fn with_limits(document: &str, limits: &Limits) -> String {
     let sources = &mut schemas["CreateJob"]["properties"]["sources"];
     sources["minItems"] = json!(1);
     sources["maxItems"] = json!(limits.max_sources_per_job);
+    let image_urls = &mut schemas["ProcessRequest"]["properties"]["imageUrls"];
+    image_urls["minItems"] = json!(1);
+    image_urls["maxItems"] = json!(limits.max_sources_per_job);
+    describe_tasks(schemas, &limits.tasks);
+    describe_openai_engines(schemas, &limits.tasks);
     serde_json::to_string_pretty(&doc).expect("the document serializes")
+}
+
+/// Which engines can do each task.
+fn tasks(engines: &[Arc<dyn Engine>]) -> BTreeMap<String, Vec<String>> {
+    let mut tasks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for engine in engines {
+        for task in &engine.capabilities().tasks {
+            tasks
+                .entry(task.to_string())
+                .or_default()
+                .push(engine.name().to_owned());
+        }
+    }
+    tasks
+}
+
+/// The generation bodies (one per task) keep the tasks some engine can do, and each
+/// names, as `engine`, only the engines that can do its task.
+fn describe_tasks(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
+    for name in ["InvokeModelBody", "NativeGenerationBody"] {
+        let Some(variants) = schemas
+            .get_mut(name)
+            .and_then(|s| s.get_mut("oneOf"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        variants.retain(|v| {
+            let task = v["properties"]["taskType"]["enum"][0].as_str();
+            task.is_some_and(|t| tasks.contains_key(t))
+        });
+        for variant in variants.iter_mut() {
+            let task = variant["properties"]["taskType"]["enum"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let properties = &mut variant["properties"];
+            if let Some(engine) = properties.get_mut("engine") {
+                let mut names = json!(tasks[&task]);
+                names.as_array_mut().expect("an array").push(Value::Null);
+                engine["enum"] = names;
+            }
+        }
+    }
+}
+
+/// The OpenAI routes' `engine`: one that can do the route's task. The multipart form
+/// serves both edits (`INPAINTING`) and variations (`IMAGE_VARIATION`): engines that can
+/// do both.
+fn describe_openai_engines(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
+    let able = |task: &str| tasks.get(task).cloned().unwrap_or_default();
+    let mut generations = json!(able("TEXT_IMAGE"));
+    generations
+        .as_array_mut()
+        .expect("an array")
+        .push(Value::Null);
+    let variations = able("IMAGE_VARIATION");
+    let form: Vec<String> = able("INPAINTING")
+        .into_iter()
+        .filter(|e| variations.contains(e))
+        .collect();
+    for (schema, names) in [
+        ("GenerationsRequest", generations),
+        ("ImageForm", json!(form)),
+    ] {
+        if let Some(engine) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut("engine"))
+        {
+            engine["enum"] = names;
+        }
+    }
 }
 
 fn object_values(value: &mut Value) -> impl Iterator<Item = &mut Value> {

@@ -13,7 +13,7 @@ use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::Config;
 
-use crate::openapi::{Gateway, running};
+use crate::openapi::{Gateway, rules, running};
 use crate::routes::{
     Access, Routes, account, alarms, bedrock, events, generations, identity, jobs, keys, me,
     metadata, objects, openai, ops, seed, seed_generate, uploads, wellknown,
@@ -89,9 +89,9 @@ struct ApiDoc;
 
 /// The document, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    rules::apply(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("the document serializes")
 });
 
 /// The OpenAPI document as JSON.

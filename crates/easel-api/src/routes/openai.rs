@@ -77,12 +77,15 @@ struct ImageData {
 struct ImageFormDoc {
     /// The image (PNG, JPEG, WebP); for edits its transparent pixels are edited
     /// unless a `mask` is given. `image[]` is accepted too.
-    #[schema(value_type = String, format = Binary)]
+    /// (The document's own format `image-file`: a file of one of those types.)
+    #[schema(value_type = String, format = "image-file")]
     image: Vec<u8>,
-    /// Edits: the mask, same size: transparent = edit.
-    #[schema(value_type = Option<String>, format = Binary)]
+    /// Edits: the mask, an image file of the image's size: transparent = edit.
+    #[schema(value_type = Option<String>, format = "image-file", nullable = false)]
     mask: Option<Vec<u8>>,
-    /// Required for edits.
+    /// Required for edits; 1 to 512 characters (1024 with `model`
+    /// `amazon.nova-canvas-v1:0`).
+    #[schema(min_length = 1, max_length = 512, nullable = false)]
     prompt: Option<String>,
     /// 1 to 10.
     #[schema(schema_with = crate::openapi::openai::count_text_schema)]
@@ -93,8 +96,12 @@ struct ImageFormDoc {
     /// `url` (default) or `b64_json`.
     #[schema(schema_with = crate::openapi::openai::response_format_schema)]
     response_format: Option<String>,
+    #[schema(nullable = false)]
     model: Option<String>,
+    #[schema(nullable = false)]
     quality: Option<String>,
+    /// An engine by name (`GET /v1/engines`).
+    #[schema(nullable = false)]
     engine: Option<String>,
     /// Easel's: `png`, `jpeg` or `webp`.
     #[schema(schema_with = crate::openapi::openai::output_format_schema)]

@@ -214,15 +214,27 @@ async fn generate(
 #[serde(deny_unknown_fields)]
 struct EditRequest {
     /// Base64 PNG or JPEG.
+    #[schema(format = "base64-image")]
     image: String,
     /// Base64 mask: black = the area to change (inpainting) or keep (outpainting).
+    #[schema(format = "base64-image")]
     mask: String,
-    /// What to put there.
+    /// What to put there: 1 to 512 characters (Titan's rule).
+    #[schema(min_length = 1, max_length = 512)]
     prompt: String,
     /// `inpainting` or `outpainting`.
     #[serde(default = "inpainting")]
-    #[schema(default = "inpainting")]
+    #[schema(default = "inpainting", value_type = EditMode)]
     mode: String,
+}
+
+/// The edit of `POST /edit-image`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // described only: the handler matches the text
+enum EditMode {
+    Inpainting,
+    Outpainting,
 }
 
 fn inpainting() -> String {

@@ -402,8 +402,11 @@ impl RawOptions {
 #[derive(Deserialize, ToSchema)]
 pub struct GenerationsRequest {
     /// Required.
-    #[schema(required = true, nullable = false, min_length = 1)]
+    /// 1 to 512 characters (1024 with `model` `amazon.nova-canvas-v1:0`).
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 512)]
     pub prompt: Option<String>,
+    /// What to keep out of the image; as long as `prompt` may be.
+    #[schema(min_length = 1, max_length = 512)]
     pub negative_prompt: Option<String>,
     /// 1 to 10: a number, or the same as text.
     #[schema(schema_with = crate::openapi::openai::count_schema)]
@@ -419,7 +422,8 @@ pub struct GenerationsRequest {
     pub model: Option<String>,
     /// `hd`/`high`: Titan's `premium` quality.
     pub quality: Option<String>,
-    #[schema(value_type = Option<u32>)]
+    /// 0 to 2147483646 (858993459 with `model` `amazon.nova-canvas-v1:0`).
+    #[schema(value_type = Option<u32>, maximum = 2147483646_i64)]
     pub seed: Option<Value>,
     /// Easel's: an engine by name.
     pub engine: Option<String>,
