@@ -7,10 +7,11 @@
 // Described, never built: nothing constructs or reads these types.
 #![allow(dead_code)]
 
+use easel_engines::request::TITAN_SIZES;
 use serde::Serialize;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, Discriminator, Object, ObjectBuilder, OneOfBuilder, Schema,
-    SchemaFormat, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, Discriminator, Object,
+    ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -58,16 +59,64 @@ fn task_body(task: &str, key: &str, schema: &str, extra: &Object) -> Schema {
         .required("taskType")
         .property(key, Ref::from_schema_name(schema))
         .required(key)
-        .property(
-            "imageGenerationConfig",
-            Ref::from_schema_name("ImageGenerationConfig"),
-        )
+        .property("imageGenerationConfig", generation_config(task))
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .build();
     for (name, property) in &extra.properties {
         body.properties.insert(name.clone(), property.clone());
     }
     Schema::Object(body)
+}
+
+/// Tasks whose `width` and `height` choose the output's size (edits keep or extend the
+/// image's).
+const SIZED_TASKS: [&str; 3] = ["TEXT_IMAGE", "IMAGE_VARIATION", "COLOR_GUIDED_GENERATION"];
+
+/// Titan's sizes that Nova Canvas takes too (sides multiples of 16): the sizes both
+/// models' rules allow, so whichever `model` or path picks, they are accepted.
+pub fn shared_sizes() -> impl Iterator<Item = (u32, u32)> {
+    TITAN_SIZES
+        .iter()
+        .copied()
+        .filter(|(w, h)| w % 16 == 0 && h % 16 == 0 && *w.min(h) >= 320)
+}
+
+/// `imageGenerationConfig` of `task`: for tasks that choose a size, `width` and `height`
+/// together one of [`shared_sizes`] (or neither: 1024×1024).
+fn generation_config(task: &str) -> RefOr<Schema> {
+    let config = Ref::from_schema_name("ImageGenerationConfig");
+    if !SIZED_TASKS.contains(&task) {
+        return RefOr::Ref(config);
+    }
+    let side = |value: u32| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some([value]))
+    };
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let mut sizes = AnyOfBuilder::new().item(
+        ObjectBuilder::new()
+            .property("width", null())
+            .property("height", null()),
+    );
+    for (w, h) in shared_sizes() {
+        sizes = sizes.item(
+            ObjectBuilder::new()
+                .property("width", side(w))
+                .required("width")
+                .property("height", side(h))
+                .required("height"),
+        );
+    }
+    let config = AllOfBuilder::new()
+        .item(config)
+        .item(Schema::AnyOf(sizes.build()))
+        .description(Some(
+            "Titan takes its own sizes, Nova Canvas sides of 320 to 4096 in steps of 16 \
+             (4:1 at most, 4.19 MP at most); this schema lists the sizes both take.",
+        ))
+        .build();
+    RefOr::T(Schema::AllOf(config))
 }
 
 /// One body per task (`oneOf`, told apart by `taskType`).
@@ -120,7 +169,7 @@ impl ToSchema for InvokeModelBody {
 
 /// `TEXT_IMAGE`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TextToImageParams {
     /// The prompt.
     #[schema(min_length = 1, max_length = 1024)]
@@ -128,11 +177,15 @@ pub struct TextToImageParams {
     /// What to keep out of the image.
     #[schema(min_length = 1, max_length = 1024)]
     negative_text: Option<String>,
+    /// Taken and not used (image conditioning: `conditionImage` is refused).
+    control_mode: Option<serde_json::Value>,
+    /// Taken and not used.
+    control_strength: Option<serde_json::Value>,
 }
 
 /// `INPAINTING`: change what a mask covers. Exactly one of `maskImage` and `maskPrompt`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InPaintingParams {
     /// Base64 PNG or JPEG.
     #[schema(format = "base64-image")]
@@ -153,7 +206,7 @@ pub struct InPaintingParams {
 
 /// `OUTPAINTING`: change what a mask leaves out (extend or replace the surroundings).
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutPaintingParams {
     /// Base64 PNG or JPEG.
     #[schema(format = "base64-image")]
@@ -175,7 +228,7 @@ pub struct OutPaintingParams {
 
 /// `IMAGE_VARIATION`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageVariationParams {
     /// 1 to 5 base64 images.
     #[schema(schema_with = base64_images)]
@@ -206,7 +259,7 @@ fn base64_images() -> utoipa::openapi::schema::Array {
 
 /// `BACKGROUND_REMOVAL`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackgroundRemovalParams {
     /// Base64 PNG or JPEG.
     #[schema(format = "base64-image")]
@@ -215,7 +268,7 @@ pub struct BackgroundRemovalParams {
 
 /// `COLOR_GUIDED_GENERATION`.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ColorGuidedGenerationParams {
     #[schema(min_length = 1, max_length = 1024)]
     text: String,
@@ -231,7 +284,7 @@ pub struct ColorGuidedGenerationParams {
 
 /// How many images, their size and the sampling settings.
 #[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageGenerationConfig {
     /// 1 to 5 (default 1; an engine may allow fewer).
     #[schema(minimum = 1, maximum = 5)]

@@ -45,6 +45,9 @@ pub fn trimmed_count(min: u32, max: u32) -> String {
     format!("^{TRIMMED}\\+?0*({}){TRIMMED}$", alternatives.join("|"))
 }
 
+/// The name of a field of the OpenAI routes' multipart forms (`wire::is_field_name`).
+pub const FORM_FIELD_NAME: &str = "^[A-Za-z0-9_.\\[\\]-]{1,64}$";
+
 /// What `ObjectKey::parse` refuses anywhere in a key, besides `/` between segments:
 /// control characters (`char::is_control`), `\\` and `#`.
 const KEY_CHAR: &str = "[^\\x00-\\x1f\\x7f-\\x9f\\\\#/]";

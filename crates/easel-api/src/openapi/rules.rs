@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::patterns::{folder, object_key};
+use super::patterns::{FORM_FIELD_NAME, folder, object_key};
 
 /// The most characters of `s3://uploads/` and `s3://outputs/`.
 const S3_PREFIX_CHARS: u64 = 13;
@@ -46,6 +46,33 @@ pub fn apply(doc: &mut Value) {
     image_urls["items"] = source_text();
     image_urls["minItems"] = json!(1);
     schemas["PresignRequest"]["properties"]["folder"]["pattern"] = json!(folder());
+    // Exactly one of the masks (`easel_engines::request`'s `mask`; null is absent).
+    let given =
+        |key: &str| json!({ "required": [key], "properties": { key: { "type": "string" } } });
+    for params in ["InPaintingParams", "OutPaintingParams"] {
+        schemas[params]["oneOf"] = json!([given("maskImage"), given("maskPrompt")]);
+    }
+    model_rules(&mut schemas["GenerationsRequest"]);
+    // Multipart forms: other fields are text and ignored; names as the form reader takes.
+    for form in ["EditForm", "VariationForm"] {
+        schemas[form]["propertyNames"] = json!({ "pattern": FORM_FIELD_NAME });
+        schemas[form]["additionalProperties"] = json!({ "type": "string" });
+    }
+}
+
+/// `POST /v1/images/generations`: `model` picks the request rules (Nova Canvas: texts up
+/// to 1024 characters, seeds up to 858993459; otherwise Titan's 512 and 2147483646).
+fn model_rules(request: &mut Value) {
+    let Some(properties) = request.get_mut("properties") else {
+        return;
+    };
+    properties["prompt"]["maxLength"] = json!(1024);
+    properties["negative_prompt"]["maxLength"] = json!(1024);
+    let nova = easel_engines::NOVA_CANVAS;
+    request["if"] = json!({ "required": ["model"], "properties": { "model": { "const": nova } } });
+    request["then"] = json!({ "properties": { "seed": { "maximum": 858_993_459 } } });
+    request["else"] = json!({ "properties": {
+        "prompt": { "maxLength": 512 }, "negative_prompt": { "maxLength": 512 } } });
 }
 
 #[cfg(test)]

@@ -121,9 +121,7 @@ fn describe_tasks(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
     }
 }
 
-/// The OpenAI routes' `engine`: one that can do the route's task. The multipart form
-/// serves both edits (`INPAINTING`) and variations (`IMAGE_VARIATION`): engines that can
-/// do both.
+/// The OpenAI routes' `engine`: one that can do the route's task (null only in JSON).
 fn describe_openai_engines(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
     let able = |task: &str| tasks.get(task).cloned().unwrap_or_default();
     let mut generations = json!(able("TEXT_IMAGE"));
@@ -131,15 +129,12 @@ fn describe_openai_engines(schemas: &mut Value, tasks: &BTreeMap<String, Vec<Str
         .as_array_mut()
         .expect("an array")
         .push(Value::Null);
-    let variations = able("IMAGE_VARIATION");
-    let form: Vec<String> = able("INPAINTING")
-        .into_iter()
-        .filter(|e| variations.contains(e))
-        .collect();
-    for (schema, names) in [
+    let routes = [
         ("GenerationsRequest", generations),
-        ("ImageForm", json!(form)),
-    ] {
+        ("EditForm", json!(able("INPAINTING"))),
+        ("VariationForm", json!(able("IMAGE_VARIATION"))),
+    ];
+    for (schema, names) in routes {
         if let Some(engine) = schemas
             .get_mut(schema)
             .and_then(|s| s.get_mut("properties"))

@@ -107,3 +107,86 @@ async fn the_document_states_the_configured_limits() {
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// A regenerate body of `null` (the document's body is the object or null) is no body:
+/// a new entry with a new seed; a whole-number float seed is taken as the integer.
+#[tokio::test]
+async fn a_null_regenerate_body_is_no_body() {
+    let app = TestApp::spawn().await;
+    let entry: Value = app
+        .post_json("/v1/generations?wait=60", &crate::helpers::inpainting("x"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = entry["id"].as_str().unwrap();
+    let regenerate = |body: &'static str| {
+        app.client
+            .post(app.url(&format!("/v1/history/{id}/regenerate")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let response = regenerate("null").await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let response = regenerate(r#"{"seed": 7.0}"#).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let response = regenerate(r#"{"seed": 7.5}"#).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-json"
+    );
+}
+
+/// An upload's file name may have up to 1024 characters, however many bytes they take
+/// (only a sanitized ASCII form goes into the key).
+#[tokio::test]
+async fn upload_file_names_are_measured_in_characters() {
+    let app = TestApp::spawn_without_workers().await;
+    let presign = |filename: String| {
+        app.client
+            .post(app.url("/v1/uploads"))
+            .json(&json!({ "filename": filename, "contentType": "image/png" }))
+            .send()
+    };
+    let response = presign(format!("{}.png", "é".repeat(1020))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let response = presign(format!("{}.png", "é".repeat(1021))).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-filename"
+    );
+}
+
+/// The OpenAI routes' forms take field names of ASCII letters, digits, `_`, `.`, `-`,
+/// `[` and `]` (the document's `propertyNames`); others are refused, not ignored.
+#[tokio::test]
+async fn openai_form_field_names_follow_the_documented_rule() {
+    let app = TestApp::spawn_without_workers().await;
+    let variation = |extra: &'static str| {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "image",
+                reqwest::multipart::Part::bytes(crate::helpers::png(64, 64)).file_name("image.png"),
+            )
+            .text("n", "0")
+            .text(extra, "x");
+        app.client
+            .post(app.url("/v1/images/variations"))
+            .multipart(form)
+            .send()
+    };
+    // A known-good name reaches the options (`n` of 0 is what is refused).
+    let body: Value = variation("user").await.unwrap().json().await.unwrap();
+    assert_eq!(body["error"]["param"], "n", "{body}");
+    let response = variation("not a name").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a field name"),
+        "{body}"
+    );
+}

@@ -258,6 +258,12 @@ impl FromRequest<AppState> for ImageForm {
             OpenAiError::invalid(None, format!("the multipart body is malformed: {e}"))
         })? {
             let name = field.name().unwrap_or_default().to_owned();
+            if !is_field_name(&name) {
+                return Err(OpenAiError::invalid(
+                    None,
+                    format!("{name:?} is not a field name: {FIELD_NAME_RULE}"),
+                ));
+            }
             let bytes = field.bytes().await.map_err(|e| {
                 OpenAiError::invalid(Some(&name), format!("could not read '{name}': {e}"))
             })?;
@@ -277,6 +283,17 @@ impl FromRequest<AppState> for ImageForm {
         }
         Ok(form)
     }
+}
+
+/// What a form field's name may hold (the document's `propertyNames`,
+/// `openapi::patterns::FORM_FIELD_NAME`).
+pub const FIELD_NAME_RULE: &str = "1 to 64 ASCII letters, digits, `_`, `.`, `-`, `[` and `]`";
+/// Whether `name` follows [`FIELD_NAME_RULE`].
+fn is_field_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-[]".contains(&b))
 }
 
 impl ImageForm {
@@ -408,15 +425,15 @@ pub struct GenerationsRequest {
     /// What to keep out of the image; as long as `prompt` may be.
     #[schema(min_length = 1, max_length = 512)]
     pub negative_prompt: Option<String>,
-    /// 1 to 10: a number, or the same as text.
+    /// 1 to 5 (the Titan request's most images): a number, or the same as text.
     #[schema(schema_with = crate::openapi::openai::count_schema)]
     #[serde(default)]
     pub n: Option<Count>,
     /// `WIDTHxHEIGHT` or `auto`.
-    #[schema(schema_with = crate::openapi::openai::size_schema)]
+    #[schema(schema_with = crate::openapi::openai::size_or_null_schema)]
     pub size: Option<String>,
     /// `url` (default) or `b64_json`.
-    #[schema(schema_with = crate::openapi::openai::response_format_schema)]
+    #[schema(schema_with = crate::openapi::openai::response_format_or_null_schema)]
     pub response_format: Option<String>,
     /// A Bedrock model id picks its rules; OpenAI model names use the default model.
     pub model: Option<String>,
@@ -428,7 +445,7 @@ pub struct GenerationsRequest {
     /// Easel's: an engine by name.
     pub engine: Option<String>,
     /// Easel's: `png`, `jpeg` or `webp`.
-    #[schema(schema_with = crate::openapi::openai::output_format_schema)]
+    #[schema(schema_with = crate::openapi::openai::output_format_or_null_schema)]
     pub output_format: Option<String>,
 }
 
