@@ -21,7 +21,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response, SecurityRequirement};
 
-use easel_services::identity::passwords::{EMAIL_PATTERN, MAX_EMAIL_CHARS};
+use easel_services::identity::PasswordPolicy;
+use easel_services::identity::passwords::{EMAIL_PATTERN, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS};
 
 use crate::routes::{Access, route_table};
 
@@ -57,6 +58,30 @@ pub fn email_schema() -> utoipa::openapi::schema::Object {
         .max_length(Some(MAX_EMAIL_CHARS))
         .examples(["me@example.com"])
         .build()
+}
+
+/// A new password under `policy`: its length in characters and its character classes
+/// (`PasswordPolicy::check`).
+pub fn password_schema_of(policy: &PasswordPolicy) -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(policy.min_length))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+        .pattern(policy.pattern())
+        .examples(["Corr3ct-horse"])
+        .description(Some(
+            "Checked against the password policy: the length, and (as Cognito's) ASCII \
+             upper- and lowercase letters, digits, symbols from \
+             ^ $ * . [ ] { } ( ) ? \" ! @ # % & / \\ , > < ' : ; | _ ~ ` = + - and space. \
+             The served document states this server's policy.",
+        ))
+        .build()
+}
+
+/// [`password_schema_of`] the default policy (the served document states the running
+/// server's).
+pub fn password_schema() -> utoipa::openapi::schema::Object {
+    password_schema_of(&PasswordPolicy::default())
 }
 
 /// Adds the security schemes, each operation's security requirement from its access

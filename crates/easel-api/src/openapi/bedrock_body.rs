@@ -295,7 +295,8 @@ pub struct ImageGenerationConfig {
     /// 1.1 to 10 (default 8 for Titan, 6.5 for Nova Canvas).
     #[schema(minimum = 1.1, maximum = 10.0)]
     cfg_scale: Option<f64>,
-    /// Pixels (Titan: one of its fixed sizes; edits default to the input's size).
+    /// Pixels (Titan: one of its fixed sizes; edits default to the input's size;
+    /// outpainting: a side under the image's is the image's).
     #[schema(minimum = 1, maximum = 4096)]
     width: Option<u32>,
     /// Pixels.

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use easel_engines::engine::Engine;
 use serde_json::{Value, json};
 
+use super::password_schema_of;
 use super::patterns::any_case_choice;
 use crate::state::AppState;
+use easel_services::identity::PasswordPolicy;
 
 /// The configured limits the document states.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub struct Limits {
     pub content_types: Vec<String>,
     /// The most sources of one job.
     pub max_sources_per_job: usize,
+    /// The password policy.
+    pub password_policy: PasswordPolicy,
     /// Each task some engine can do (`TEXT_IMAGE`, …), with the engines that can, in
     /// order.
     pub tasks: BTreeMap<String, Vec<String>>,
@@ -39,6 +43,7 @@ impl Limits {
             content_types: uploads.content_types.clone(),
             max_sources_per_job: services.jobs.max_sources_per_job(),
             tasks: tasks(services.generation.engines().all()),
+            password_policy: services.identity.settings().password_policy,
         }
     }
 }
@@ -74,6 +79,20 @@ pub fn with_limits(document: &str, limits: &Limits) -> String {
     image_urls["maxItems"] = json!(limits.max_sources_per_job);
     describe_tasks(schemas, &limits.tasks);
     describe_openai_engines(schemas, &limits.tasks);
+    let password = serde_json::to_value(password_schema_of(&limits.password_policy)).expect("JSON");
+    for (schema, field) in [
+        ("SignUp", "password"),
+        ("ChangePassword", "newPassword"),
+        ("ResetPassword", "newPassword"),
+    ] {
+        if let Some(property) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+        {
+            *property = password.clone();
+        }
+    }
     serde_json::to_string_pretty(&doc).expect("the document serializes")
 }
 

@@ -54,7 +54,7 @@ struct SignUp {
     #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// Checked against the password policy (length, character classes).
-    #[schema(example = "Corr3ct-horse")]
+    #[schema(schema_with = crate::openapi::password_schema)]
     password: String,
     /// A solved challenge from `GET /v1/auth/challenge` (base64 JSON, as ALTCHA's widget
     /// sends it); needed when `[auth.challenge]` is on.
@@ -87,6 +87,7 @@ struct RefreshRequest {
 struct ChangePassword {
     current_password: String,
     /// Checked against the password policy.
+    #[schema(schema_with = crate::openapi::password_schema)]
     new_password: String,
 }
 
@@ -245,6 +246,7 @@ struct ResetPassword {
     #[schema(min_length = 1, max_length = 20)]
     code: String,
     /// The new password (the password policy applies).
+    #[schema(schema_with = crate::openapi::password_schema)]
     new_password: String,
 }
 

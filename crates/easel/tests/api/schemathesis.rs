@@ -190,3 +190,60 @@ async fn openai_form_field_names_follow_the_documented_rule() {
         "{body}"
     );
 }
+
+/// The password policy's classes are Cognito's (ASCII letters and digits, Cognito's
+/// symbols) and its length is counted in characters, so the document's pattern and
+/// `maxLength` state it exactly.
+#[tokio::test]
+async fn passwords_follow_cognitos_classes_and_count_characters() {
+    let app = TestApp::spawn_without_workers().await;
+    let sign_up = |email: &'static str, password: String| {
+        app.anonymous()
+            .post(app.url("/v1/auth/sign-up"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+    };
+    // `Ä` is no uppercase letter of the policy's.
+    let response = sign_up("a@example.test", "Ässwörd1!".into()).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-password"
+    );
+    // 256 characters (508 bytes) are taken; 257 are not.
+    let long = format!("Aa1!{}", "é".repeat(252));
+    let response = sign_up("b@example.test", long).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let longer = format!("Aa1!{}", "é".repeat(253));
+    let response = sign_up("c@example.test", longer).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-password"
+    );
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let password = &doc["components"]["schemas"]["SignUp"]["properties"]["password"];
+    assert_eq!(
+        (&password["minLength"], &password["maxLength"]),
+        (&json!(8), &json!(256))
+    );
+}
+
+/// An outpainting canvas side smaller than the image's is the image's: any width and
+/// height the document allows are taken, whatever the image's size.
+#[tokio::test]
+async fn an_outpainting_canvas_never_shrinks_the_image() {
+    let app = TestApp::spawn().await;
+    let mut body = crate::helpers::inpainting("sea");
+    let params = body["inPaintingParams"].take();
+    body.as_object_mut().unwrap().remove("inPaintingParams");
+    body["taskType"] = json!("OUTPAINTING");
+    body["outPaintingParams"] = params;
+    body["imageGenerationConfig"] = json!({ "numberOfImages": 1, "width": 1, "height": 100 });
+    let response = app.post_json("/v1/generations?wait=60", &body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let entry: Value = response.json().await.unwrap();
+    assert_eq!(entry["status"], "COMPLETED", "{entry}");
+    let url = entry["images"][0]["url"].as_str().unwrap();
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let image = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((image.width(), image.height()), (64, 100));
+}
