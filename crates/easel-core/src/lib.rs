@@ -32,4 +32,4 @@ pub use names::UnknownName;
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};
 pub use usage::{OpClass, QuotaPeriod};
-pub use webhook::{MAX_CALLBACK_URL, WebhookPolicy, owner_secret, signature};
+pub use webhook::{MAX_CALLBACK_URL, WebhookPolicy, callback_url_pattern, owner_secret, signature};

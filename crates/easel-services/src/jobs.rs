@@ -113,6 +113,11 @@ pub struct JobPorts {
 }
 
 impl Jobs {
+    /// Which callback URLs are allowed (the OpenAPI document states it).
+    pub fn webhook_policy(&self) -> easel_core::WebhookPolicy {
+        self.submitter.settings().webhooks
+    }
+
     /// Most sources in one job (the OpenAPI document states it).
     pub fn max_sources_per_job(&self) -> usize {
         self.submitter.settings().max_sources_per_job

@@ -25,6 +25,12 @@ pub struct Limits {
     pub content_types: Vec<String>,
     /// The most sources of one job.
     pub max_sources_per_job: usize,
+    /// Whether some engine takes a `maskPrompt` (has a segmentation model).
+    pub mask_prompts: bool,
+    /// The style presets' names.
+    pub styles: Vec<String>,
+    /// Whether callback URLs may name private addresses (then IP literals are allowed).
+    pub private_callbacks: bool,
     /// The password policy.
     pub password_policy: PasswordPolicy,
     /// Each task some engine can do (`TEXT_IMAGE`, …), with the engines that can, in
@@ -44,6 +50,20 @@ impl Limits {
             max_sources_per_job: services.jobs.max_sources_per_job(),
             tasks: tasks(services.generation.engines().all()),
             password_policy: services.identity.settings().password_policy,
+            private_callbacks: services.jobs.webhook_policy().allow_private,
+            mask_prompts: services
+                .generation
+                .engines()
+                .all()
+                .iter()
+                .any(|e| e.capabilities().mask_prompts),
+            styles: services
+                .generation
+                .settings()
+                .styles
+                .keys()
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -79,6 +99,8 @@ pub fn with_limits(document: &str, limits: &Limits) -> String {
     image_urls["maxItems"] = json!(limits.max_sources_per_job);
     describe_tasks(schemas, &limits.tasks);
     describe_openai_engines(schemas, &limits.tasks);
+    describe_callback_urls(schemas, limits.private_callbacks);
+    describe_masks_and_styles(schemas, limits);
     let password = serde_json::to_value(password_schema_of(&limits.password_policy)).expect("JSON");
     for (schema, field) in [
         ("SignUp", "password"),
@@ -160,6 +182,52 @@ fn describe_openai_engines(schemas: &mut Value, tasks: &BTreeMap<String, Vec<Str
             .and_then(|p| p.get_mut("engine"))
         {
             engine["enum"] = names;
+        }
+    }
+}
+
+/// `callbackUrl` (`WebhookPolicy::check_url`): its syntax, with IP literals where private
+/// addresses are allowed (otherwise addresses and `localhost` names are checked further,
+/// which a pattern cannot say: the document names DNS names only).
+fn describe_callback_urls(schemas: &mut Value, private: bool) {
+    let pattern = json!(easel_core::callback_url_pattern(private));
+    if let Some(url) = schemas.pointer_mut("/CreateJob/properties/callbackUrl") {
+        url["pattern"] = pattern.clone();
+    }
+    if let Some(variants) = schemas
+        .pointer_mut("/NativeGenerationBody/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if let Some(url) = variant.pointer_mut("/properties/callbackUrl") {
+                url["pattern"] = pattern.clone();
+            }
+        }
+    }
+}
+
+/// Without an engine that segments, a mask is an image (`maskPrompt` is refused); a
+/// `stylePreset` is one of the configured styles.
+fn describe_masks_and_styles(schemas: &mut Value, limits: &Limits) {
+    if !limits.mask_prompts {
+        for params in ["InPaintingParams", "OutPaintingParams"] {
+            let params = &mut schemas[params];
+            params["oneOf"] = json!([{ "required": ["maskImage"],
+                "properties": { "maskImage": { "type": "string" } } }]);
+            params["properties"]["maskPrompt"] = json!({ "type": "null",
+                "description": "Needs an engine with a segmentation model; none here." });
+        }
+    }
+    let mut styles = json!(limits.styles);
+    styles.as_array_mut().expect("an array").push(Value::Null);
+    if let Some(variants) = schemas
+        .pointer_mut("/NativeGenerationBody/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if let Some(style) = variant.pointer_mut("/properties/stylePreset") {
+                style["enum"] = styles.clone();
+            }
         }
     }
 }

@@ -247,3 +247,37 @@ async fn an_outpainting_canvas_never_shrinks_the_image() {
     let image = image::load_from_memory(&bytes).unwrap();
     assert_eq!((image.width(), image.height()), (64, 100));
 }
+
+/// A callback URL's syntax is the document's pattern (`http(s)://host[:port][/path]
+/// [?query]`, URL-safe ASCII): what the URL parser would repair is refused.
+#[tokio::test]
+async fn callback_urls_follow_the_documented_syntax() {
+    let app = TestApp::spawn_without_workers().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let pattern = doc["components"]["schemas"]["CreateJob"]["properties"]["callbackUrl"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(pattern.starts_with("^https?://"), "{pattern}");
+    let submit = |url: &'static str| {
+        app.client
+            .post(app.url("/v1/jobs"))
+            .json(&json!({ "sources": ["missing.png"], "preset": "web", "callbackUrl": url }))
+            .send()
+    };
+    for odd in [
+        "HTTP://example.com/",
+        "https://example.com/#part",
+        " https://example.com/",
+    ] {
+        assert_eq!(
+            error_code(submit(odd).await.unwrap(), StatusCode::BAD_REQUEST).await,
+            "invalid-callback-url",
+            "{odd}"
+        );
+    }
+    // A good one passes the check (and the missing source is what is refused).
+    let response = submit("https://example.com/hook?x=1").await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_ne!(body["error"]["code"], "invalid-callback-url", "{body}");
+}
