@@ -7,14 +7,22 @@
 //! it happens.
 
 pub mod bedrock_body;
+pub mod openai;
+pub mod patterns;
+pub mod rules;
+pub mod running;
 
 use std::collections::BTreeSet;
 
 use utoipa::Modify;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::request_body::RequestBody;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response, SecurityRequirement};
+
+use easel_services::identity::PasswordPolicy;
+use easel_services::identity::passwords::{EMAIL_PATTERN, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS};
 
 use crate::routes::{Access, route_table};
 
@@ -41,6 +49,41 @@ pub fn openapi_path(path: &str) -> String {
     path.replace("{*", "{")
 }
 
+/// An e-mail address as `normalize_email` takes it (the one rule of every route that
+/// reads one): its pattern and its length in characters.
+pub fn email_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(EMAIL_PATTERN))
+        .max_length(Some(MAX_EMAIL_CHARS))
+        .examples(["me@example.com"])
+        .build()
+}
+
+/// A new password under `policy`: its length in characters and its character classes
+/// (`PasswordPolicy::check`).
+pub fn password_schema_of(policy: &PasswordPolicy) -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(policy.min_length))
+        .max_length(Some(MAX_PASSWORD_CHARS))
+        .pattern(policy.pattern())
+        .examples(["Corr3ct-horse"])
+        .description(Some(
+            "Checked against the password policy: the length, and (as Cognito's) ASCII \
+             upper- and lowercase letters, digits, symbols from \
+             ^ $ * . [ ] { } ( ) ? \" ! @ # % & / \\ , > < ' : ; | _ ~ ` = + - and space. \
+             The served document states this server's policy.",
+        ))
+        .build()
+}
+
+/// [`password_schema_of`] the default policy (the served document states the running
+/// server's).
+pub fn password_schema() -> utoipa::openapi::schema::Object {
+    password_schema_of(&PasswordPolicy::default())
+}
+
 /// Adds the security schemes, each operation's security requirement from its access
 /// class, and the errors the gateway answers before or around every handler.
 pub struct Gateway;
@@ -61,6 +104,29 @@ impl Modify for Gateway {
             }
         }
         unique_head_ids(doc);
+        describe_idempotency_keys(doc);
+    }
+}
+
+/// The `Idempotency-Key` header's rule ([`easel_core::IdempotencyKey::parse`], the one
+/// parser every route uses): 1 to 255 visible ASCII characters.
+fn describe_idempotency_keys(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for (_, operation) in operations_mut(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                let RefOr::T(parameter) = parameter else {
+                    continue;
+                };
+                if parameter.name.eq_ignore_ascii_case("idempotency-key") {
+                    let schema = ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[!-~]{1,255}$"))
+                        .min_length(Some(1))
+                        .max_length(Some(255));
+                    parameter.schema = Some(RefOr::T(Schema::Object(schema.build())));
+                }
+            }
+        }
     }
 }
 

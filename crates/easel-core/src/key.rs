@@ -17,7 +17,8 @@ const MAX_FILENAME_CHARS: usize = 100;
 /// no backslashes, control characters or `#`, at most [`MAX_KEY_BYTES`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(transparent)]
-#[schema(value_type = String, example = "uploads/2026/03/19/7d1f4c2e-5b1a-4f0e-9a51-3f1c2d4e5f60-photo.png")]
+#[schema(value_type = String, example = "uploads/2026/03/19/7d1f4c2e-5b1a-4f0e-9a51-3f1c2d4e5f60-photo.png",
+    min_length = 1, max_length = 1024, pattern = r"^(?=[^/]{1,255}(?:/|$))(?:[^/\\#\x00-\x1f\x7f-\x9f]*[^/\\#\x00-\x1f\x7f-\x9f.][^/\\#\x00-\x1f\x7f-\x9f]*|\.\.\.+)(?:/(?=[^/]{1,255}(?:/|$))(?:[^/\\#\x00-\x1f\x7f-\x9f]*[^/\\#\x00-\x1f\x7f-\x9f.][^/\\#\x00-\x1f\x7f-\x9f]*|\.\.\.+))*$")]
 pub struct ObjectKey(String);
 
 /// Why a key or folder was refused.

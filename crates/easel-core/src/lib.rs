@@ -24,10 +24,12 @@ pub use job::{
     Detection, EmailSpec, ImageFailure, ImageResult, JobKind, JobStatus, ObjectRef, OutputInfo,
     ProcessSpec, WebhookSpec,
 };
-pub use key::{KeyError, ObjectKey, sanitize_filename, sanitize_folder};
+pub use key::{
+    KeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES, ObjectKey, sanitize_filename, sanitize_folder,
+};
 pub use moderation::{ModerationPolicy, ModerationSurface};
 pub use names::UnknownName;
 pub use principal::Principal;
 pub use time::{Millis, now_millis, rfc3339};
 pub use usage::{OpClass, QuotaPeriod};
-pub use webhook::{MAX_CALLBACK_URL, WebhookPolicy, owner_secret, signature};
+pub use webhook::{MAX_CALLBACK_URL, WebhookPolicy, callback_url_pattern, owner_secret, signature};

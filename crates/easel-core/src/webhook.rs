@@ -13,6 +13,51 @@ use sha2::Sha256;
 /// Longest callback URL accepted.
 pub const MAX_CALLBACK_URL: usize = 2048;
 
+/// A DNS name whose last label begins with a letter (so no parser takes it for an
+/// address), labels of ASCII letters and digits with single inner hyphens.
+const NAME: &str = "(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*";
+/// A dotted-quad IPv4 address.
+const IPV4: &str = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
+/// A bracketed IPv6 address (the usual textual forms, an IPv4 tail included).
+fn ipv6() -> String {
+    let h = "[0-9A-Fa-f]{1,4}";
+    let forms = [
+        format!("(?:{h}:){{7}}{h}"),
+        format!("(?:{h}:){{1,7}}:"),
+        format!("(?:{h}:){{1,6}}:{h}"),
+        format!("(?:{h}:){{1,5}}(?::{h}){{1,2}}"),
+        format!("(?:{h}:){{1,4}}(?::{h}){{1,3}}"),
+        format!("(?:{h}:){{1,3}}(?::{h}){{1,4}}"),
+        format!("(?:{h}:){{1,2}}(?::{h}){{1,5}}"),
+        format!("{h}:(?::{h}){{1,6}}"),
+        format!(":(?:(?::{h}){{1,7}}|:)"),
+        format!("(?:{h}:){{6}}{IPV4}"),
+        format!("::(?:[Ff]{{4}}(?::0{{1,4}})?:)?{IPV4}"),
+        format!("(?:{h}:){{1,4}}:{IPV4}"),
+    ];
+    format!("\\[(?:{})\\]", forms.join("|"))
+}
+
+/// The rest: a port of 0 to 65535, a path and a query of URL-safe ASCII and
+/// percent-escapes (`%20`: a real URL may need them; a stray `%` is refused).
+const REST: &str = "(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(?:\\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?";
+
+/// The syntax of a callback URL, as a regular expression: `http` or `https`, a host
+/// that is a DNS name or (with `ip_literals`) an IPv4 or bracketed IPv6 address, an optional
+/// port, path and query of URL-safe ASCII and percent-escapes; no credentials or fragment.
+pub fn callback_url_pattern(ip_literals: bool) -> String {
+    let host = if ip_literals {
+        format!("(?:{NAME}|{IPV4}|{})", ipv6())
+    } else {
+        NAME.to_owned()
+    };
+    format!("^https?://{host}{REST}$")
+}
+
+static CALLBACK_URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(&callback_url_pattern(true)).expect("the callback URL pattern compiles")
+});
+
 /// Whether a webhook may go to private addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WebhookPolicy {
@@ -36,6 +81,15 @@ impl WebhookPolicy {
             return Err(format!(
                 "callbackUrl is longer than {MAX_CALLBACK_URL} characters"
             ));
+        }
+        // The syntax first (the document's pattern), so that what the URL parser would
+        // also take (escapes, odd hosts, white space it trims) is not a second rule.
+        if !CALLBACK_URL.is_match(raw) {
+            return Err(
+                "callbackUrl must be http(s)://host[:port][/path][?query]: a DNS name or an \
+                 IPv4 address, URL-safe ASCII, no credentials or fragment"
+                    .to_owned(),
+            );
         }
         let parsed = url::Url::parse(raw).map_err(|e| format!("callbackUrl is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -156,6 +210,22 @@ mod tests {
             allow_private: true,
         };
         assert!(open.check_url("http://127.0.0.1:9000/hook").is_ok());
+        // The syntax is the document's pattern: nothing the URL parser would repair.
+        for odd in [
+            "HTTP://example.com/",
+            " https://example.com/",
+            "https://example.com/#x",
+            "https://exa mple.com/",
+            "https://example.com:65536/",
+            "https://1.2.3.999/",
+            "https://xn--a.com/",
+            "https://example.com/a%zz",
+            "0",
+        ] {
+            assert!(open.check_url(odd).is_err(), "{odd}");
+        }
+        // Percent-escapes a real URL may need are taken.
+        assert!(open.check_url("https://example.com/a%20b?q=%C3%A9").is_ok());
         for bad in [
             "ftp://example.com/",
             "https://user:pw@example.com/",

@@ -6,7 +6,7 @@
 mod schema;
 mod types;
 
-pub use schema::{ModelFamily, parse};
+pub use schema::{ModelFamily, TITAN_SIZES, parse};
 pub use types::{
     Color, GenerationConfig, GenerationRequest, InputImage, Mask, OutpaintMode, Quality, Task,
     TaskType, Violation,

@@ -139,11 +139,6 @@ fn bad_requests_get_bedrocks_messages() {
             "#/outPaintingParams/outPaintingMode: EXACT is not a valid enum value",
         ),
         (
-            json!({ "taskType": "OUTPAINTING", "outPaintingParams": { "image": image, "maskPrompt": "cat", "text": "sea" },
-                    "imageGenerationConfig": { "width": 32 } }),
-            "#/imageGenerationConfig: the canvas 32x48 must be at least the input image's size, 64x48",
-        ),
-        (
             json!({ "taskType": "IMAGE_VARIATION", "imageVariationParams": { "images": [] } }),
             "#/imageVariationParams/images: expected minimum item count: 1, found: 0",
         ),
@@ -222,6 +217,11 @@ fn good_requests_parse_into_typed_tasks() {
     });
     let request = parse(&outpaint, ModelFamily::Titan).unwrap();
     assert_eq!((request.config.width, request.config.height), (128, 96));
+    // A side smaller than the image's is the image's: the canvas never shrinks it.
+    let mut smaller = outpaint.clone();
+    smaller["imageGenerationConfig"] = json!({ "width": 32, "height": 96 });
+    let request = parse(&smaller, ModelFamily::Titan).unwrap();
+    assert_eq!((request.config.width, request.config.height), (64, 96));
     let Task::Outpainting {
         mode,
         mask: Mask::Image { masked, .. },

@@ -201,6 +201,11 @@ fn upload_not_found(object: &ObjectRef) -> ServiceError {
 }
 
 impl Ingest {
+    /// The upload rules (the OpenAPI document states them).
+    pub fn settings(&self) -> &UploadSettings {
+        &self.settings
+    }
+
     /// Ingest through `ports`; triggers submit through `submitter`.
     pub fn new(
         ports: IngestPorts,
@@ -548,10 +553,12 @@ fn trigger_key(object: &ObjectRef, index: usize) -> easel_core::IdempotencyKey {
 
 /// The object an upload will create: `uploads/[folder/]YYYY/MM/DD/<uuid>-<name>`.
 fn upload_object(request: &UploadRequest) -> Result<ObjectRef, ServiceError> {
-    if request.filename.len() > 1024 {
+    // Characters, as the document's `maxLength` counts (only a sanitized ASCII form of
+    // at most 100 characters goes into the key).
+    if request.filename.chars().count() > 1024 {
         return Err(ServiceError::invalid(
             "invalid-filename",
-            "the file name is longer than 1024 bytes",
+            "the file name is longer than 1024 characters",
         ));
     }
     let folder = sanitize_folder(request.folder.as_deref().unwrap_or(""))

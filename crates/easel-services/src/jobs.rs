@@ -75,10 +75,14 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
     Ok(limit)
 }
 
-/// The job id a cursor names (the last id of the previous page).
+/// The job id a cursor names (the last id of the previous page), in the hyphenated form
+/// the API writes ids in (the document's pattern).
 pub fn job_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ServiceError> {
     cursor
-        .map(JobId::from_str)
+        .map(|c| match c.len() {
+            36 => JobId::from_str(c).map_err(|_| ()),
+            _ => Err(()),
+        })
         .transpose()
         .map_err(|_| ServiceError::invalid("invalid-query", "cursor is not one this API returned"))
 }
@@ -109,6 +113,16 @@ pub struct JobPorts {
 }
 
 impl Jobs {
+    /// Which callback URLs are allowed (the OpenAPI document states it).
+    pub fn webhook_policy(&self) -> easel_core::WebhookPolicy {
+        self.submitter.settings().webhooks
+    }
+
+    /// Most sources in one job (the OpenAPI document states it).
+    pub fn max_sources_per_job(&self) -> usize {
+        self.submitter.settings().max_sources_per_job
+    }
+
     /// Jobs over `ports`; submissions go through `submitter`; webhook secrets derive
     /// from `webhook_key`, and a cancelled job's webhook gets `webhook_attempts`.
     pub fn new(
@@ -242,7 +256,7 @@ impl Jobs {
         if request
             .error_code
             .as_deref()
-            .is_some_and(|c| c.is_empty() || c.len() > 100)
+            .is_some_and(|c| c.is_empty() || c.chars().count() > 100)
         {
             return Err(ServiceError::invalid(
                 "invalid-request",

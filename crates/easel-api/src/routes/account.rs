@@ -105,7 +105,7 @@ async fn challenge(State(state): State<AppState>) -> Json<ChallengeView> {
 #[serde(deny_unknown_fields)]
 struct VerifyEmail {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// The six-digit code from the e-mail.
     #[schema(min_length = 1, max_length = 20)]
@@ -117,7 +117,8 @@ struct VerifyEmail {
 #[utoipa::path(post, path = "/v1/auth/verify-email", tag = "identity", request_body = VerifyEmail,
     responses(
         (status = 204, description = "The address is verified"),
-        (status = 400, description = "`invalid-code` (wrong, used or expired; also for an address without an account), `invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 400, description = "`invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 403, description = "`invalid-code`: wrong, used or expired; also for an address without an account", body = ErrorBody),
     ))]
 async fn verify_email(
     State(state): State<AppState>,
@@ -136,7 +137,7 @@ async fn verify_email(
 #[serde(deny_unknown_fields)]
 struct ResendVerification {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
 }
 
@@ -174,7 +175,7 @@ async fn resend_verification(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ChangeEmail {
     /// The address to change to.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     new_email: String,
     /// The account's current password.
     password: String,
@@ -239,7 +240,9 @@ struct EmailChanged {
 #[utoipa::path(post, path = "/v1/me/email/verify", tag = "identity", request_body = ConfirmEmail,
     responses(
         (status = 200, description = "The address is changed", body = EmailChanged),
-        (status = 400, description = "`invalid-code`, `no-pending-email`, `not-a-local-account` or `email-not-configured`", body = ErrorBody),
+        (status = 400, description = "`not-a-local-account` or `email-not-configured`", body = ErrorBody),
+        (status = 403, description = "`invalid-code`: wrong, used or expired", body = ErrorBody),
+        (status = 409, description = "`no-pending-email`: no change of address was asked for", body = ErrorBody),
         (status = 409, description = "`username-exists`: another account took the address meanwhile", body = ErrorBody),
     ))]
 async fn confirm_email(

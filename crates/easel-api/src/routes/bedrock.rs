@@ -292,13 +292,25 @@ fn has_credentials(parts: &Parts) -> bool {
     parts.headers.contains_key("x-api-key") || parts.headers.contains_key(header::AUTHORIZATION)
 }
 
+/// The models whose InvokeModel bodies Easel accepts.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // described only: `easel_engines::model_family` reads the id
+enum ModelId {
+    /// Titan Image Generator v2.
+    #[serde(rename = "amazon.titan-image-generator-v2:0")]
+    TitanImageV2,
+    /// Nova Canvas.
+    #[serde(rename = "amazon.nova-canvas-v1:0")]
+    NovaCanvas,
+}
+
 /// Bedrock's InvokeModel for Titan Image Generator v2 and Nova Canvas: the AWS SDKs and
 /// CLI work with only the endpoint changed. Sign with SigV4 (service `bedrock`) using an
 /// Easel access key, or send an Easel API key or access token as a bearer token.
 /// `x-easel-engine` picks an engine. Errors are Bedrock's: `{"message"}` with the type in
 /// `x-amzn-ErrorType`.
 #[utoipa::path(post, path = "/model/{model_id}/invoke", tag = "bedrock",
-    params(("model_id" = String, Path, description = "`amazon.titan-image-generator-v2:0` or `amazon.nova-canvas-v1:0`"),
+    params(("model_id" = inline(ModelId), Path, description = "Whose request rules apply"),
         ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name")),
     request_body = InvokeModelBody,
     responses(
@@ -313,6 +325,10 @@ fn has_credentials(parts: &Parts) -> bool {
         (status = 424, description = "`ModelErrorException`: the engine failed", body = BedrockErrorBody,
             headers(("x-amzn-ErrorType" = String))),
         (status = 429, description = "`ThrottlingException` or `ServiceQuotaExceededException`, with `Retry-After`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 500, description = "`InternalServerException`", body = BedrockErrorBody,
+            headers(("x-amzn-ErrorType" = String))),
+        (status = 503, description = "`ServiceUnavailableException`: the engine cannot run now (its model is not installed, or its provider is unavailable)", body = BedrockErrorBody,
             headers(("x-amzn-ErrorType" = String))),
     ))]
 async fn invoke(

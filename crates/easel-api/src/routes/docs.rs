@@ -6,18 +6,19 @@
 
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::Config;
 
-use crate::openapi::Gateway;
+use crate::openapi::{Gateway, rules, running};
 use crate::routes::{
     Access, Routes, account, alarms, bedrock, events, generations, identity, jobs, keys, me,
     metadata, objects, openai, ops, seed, seed_generate, uploads, wellknown,
 };
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -88,9 +89,9 @@ struct ApiDoc;
 
 /// The document, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    rules::apply(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("the document serializes")
 });
 
 /// The OpenAPI document as JSON.
@@ -98,16 +99,18 @@ pub fn openapi_json_text() -> &'static str {
     &DOCUMENT
 }
 
-/// This document: every API route with its parameters, bodies, errors and security.
+/// This document: every API route with its parameters, bodies, errors and security, and
+/// this server's configured limits.
 #[utoipa::path(method(get, head), path = "/openapi.json", tag = "discovery",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
-async fn openapi_json() -> Response {
+async fn openapi_json(State(state): State<AppState>) -> Response {
+    let document = running::with_limits(&DOCUMENT, &running::Limits::of(&state));
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        DOCUMENT.as_str(),
+        document,
     )
         .into_response()
 }

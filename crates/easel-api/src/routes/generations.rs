@@ -225,6 +225,9 @@ struct ListQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `nextCursor` of the previous page.
+    #[param(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 
@@ -311,7 +314,9 @@ async fn delete_history(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegenerateBody {
-    /// The seed to use; absent: a new random one.
+    /// The seed to use (0 to 2147483646 for Titan entries, 858993459 for Nova Canvas
+    /// ones); absent: a new random one.
+    #[schema(maximum = 2147483646_i64)]
     seed: Option<u32>,
 }
 
@@ -336,11 +341,17 @@ async fn regenerate(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let wait = wait_of(&state, &query)?;
+    // No body, or `null` (the document's body is `RegenerateBody` or null): a new seed.
     let body: RegenerateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RegenerateBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("invalid-json", format!("the body: {e}")))?
+        let invalid =
+            |e: serde_json::Error| ApiError::bad_request("invalid-json", format!("the body: {e}"));
+        let mut value: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
+        crate::extract::whole_numbers_as_integers(&mut value);
+        serde_json::from_value::<Option<RegenerateBody>>(value)
+            .map_err(invalid)?
+            .unwrap_or_default()
     };
     let generation = &state.services.generation;
     let job = generation
@@ -482,7 +493,9 @@ async fn request_log(
     Caller(caller): Caller,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<RequestLogPage>, ApiError> {
-    let (limit, cursor) = (page_limit(query.limit)?, query.cursor);
+    // Request ids are UUIDs like job ids: the same cursor rule (and form) applies.
+    let cursor = job_cursor(query.cursor.as_deref())?.map(|id| id.to_string());
+    let limit = page_limit(query.limit)?;
     let page = state
         .services
         .generation

@@ -51,10 +51,10 @@ pub fn routes() -> Routes {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignUp {
     /// The email address, which becomes the username.
-    #[schema(example = "me@example.com")]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// Checked against the password policy (length, character classes).
-    #[schema(example = "Corr3ct-horse")]
+    #[schema(schema_with = crate::openapi::password_schema)]
     password: String,
     /// A solved challenge from `GET /v1/auth/challenge` (base64 JSON, as ALTCHA's widget
     /// sends it); needed when `[auth.challenge]` is on.
@@ -87,6 +87,7 @@ struct RefreshRequest {
 struct ChangePassword {
     current_password: String,
     /// Checked against the password policy.
+    #[schema(schema_with = crate::openapi::password_schema)]
     new_password: String,
 }
 
@@ -198,7 +199,7 @@ async fn refresh(
 #[serde(deny_unknown_fields)]
 struct ForgotPassword {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
 }
 
@@ -239,12 +240,13 @@ async fn forgot_password(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ResetPassword {
     /// The account's e-mail address.
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(schema_with = crate::openapi::email_schema)]
     email: String,
     /// The six-digit code from the e-mail.
     #[schema(min_length = 1, max_length = 20)]
     code: String,
     /// The new password (the password policy applies).
+    #[schema(schema_with = crate::openapi::password_schema)]
     new_password: String,
 }
 
@@ -253,7 +255,8 @@ struct ResetPassword {
 #[utoipa::path(post, path = "/v1/auth/reset-password", tag = "identity", request_body = ResetPassword,
     responses(
         (status = 204, description = "The password is changed; every refresh token is revoked"),
-        (status = 400, description = "`invalid-code` (wrong, used or expired), `invalid-password`, `invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 400, description = "`invalid-password`, `invalid-email` or `email-not-configured`", body = ErrorBody),
+        (status = 403, description = "`invalid-code`: wrong, used or expired", body = ErrorBody),
     ))]
 async fn reset_password(
     State(state): State<AppState>,

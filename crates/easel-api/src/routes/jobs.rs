@@ -254,14 +254,19 @@ async fn get_job(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
-    /// Only jobs in this state (`PENDING`, `RUNNING`, `COMPLETED`, `FAILED`, `CANCELLED`).
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
-    /// `process`, `generate` or `noop`.
+    /// Only jobs of this kind.
+    #[param(value_type = Option<JobKind>)]
     kind: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `nextCursor` of the previous page.
+    #[param(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
     /// Only jobs whose last error has this code (`corrupt-image`, `engine-failed`,
     /// `lease-expired` …): with `status=FAILED`, the dead jobs to redrive.
@@ -296,7 +301,7 @@ async fn list_jobs(
     if query
         .error_code
         .as_deref()
-        .is_some_and(|c| c.is_empty() || c.len() > 100)
+        .is_some_and(|c| c.is_empty() || c.chars().count() > 100)
     {
         return Err(ApiError::bad_request(
             "invalid-query",
@@ -341,12 +346,13 @@ async fn cancel_job(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RedriveBody {
     /// These jobs (only those that are `FAILED` move).
-    #[schema(max_items = 1000)]
+    #[schema(max_items = 1000, value_type = Option<Vec<JobIdText>>)]
     job_ids: Option<Vec<String>>,
     /// Dead jobs whose last error has this code.
     #[schema(min_length = 1, max_length = 100)]
     error_code: Option<String>,
-    /// Dead jobs of this kind: `process` or `generate`.
+    /// Dead jobs of this kind.
+    #[schema(value_type = Option<JobKind>)]
     kind: Option<String>,
     /// Every dead job; needed when nothing else narrows the selection.
     #[serde(default)]
@@ -355,6 +361,12 @@ struct RedriveBody {
     #[schema(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
+
+/// A job id as text (what `jobId` and `id` fields hold).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+#[allow(dead_code)] // described only
+struct JobIdText(String);
 
 /// What a redrive moved.
 #[derive(Debug, Serialize, ToSchema)]

@@ -37,8 +37,13 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateKey {
-    /// 1 to 100 printable characters.
-    #[schema(example = "ci")]
+    /// 1 to 100 characters: no control characters, not only whitespace (kept trimmed).
+    #[schema(
+        example = "ci",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
     /// `api-key` (default) or `access-key` (an AWS-style key pair for SigV4 clients of
     /// the Bedrock-compatible endpoint).

@@ -71,26 +71,77 @@ struct ImageData {
     b64_json: Option<String>,
 }
 
-/// `POST /v1/images/edits` and `/v1/images/variations` (multipart/form-data).
+/// `POST /v1/images/edits` (multipart/form-data). Image files have the document's own
+/// format `image-file`: a PNG, JPEG or WebP file.
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)] // described only: `wire::ImageForm` reads the fields one by one
-#[schema(as = ImageForm)]
-struct ImageFormDoc {
-    /// The image (PNG, JPEG, WebP); for edits its transparent pixels are edited
-    /// unless a `mask` is given. `image[]` is accepted too.
-    #[schema(value_type = String, format = Binary)]
+#[schema(as = EditForm)]
+struct EditFormDoc {
+    /// The image; its transparent pixels are edited unless a `mask` is given. `image[]`
+    /// is accepted too.
+    #[schema(value_type = String, format = "image-file")]
     image: Vec<u8>,
-    /// Edits: the mask, same size: transparent = edit.
-    #[schema(value_type = Option<String>, format = Binary)]
+    /// The mask, of the image's size: transparent = edit.
+    #[schema(value_type = Option<String>, format = "image-file", nullable = false)]
     mask: Option<Vec<u8>>,
-    /// Required for edits.
-    prompt: Option<String>,
-    n: Option<String>,
+    /// 1 to 512 characters (1024 with `model` `amazon.nova-canvas-v1:0`).
+    #[schema(min_length = 1, max_length = 512)]
+    prompt: String,
+    /// `WIDTHxHEIGHT` or `auto`; read, but edits keep the image's size.
+    #[schema(schema_with = crate::openapi::openai::any_size_schema)]
     size: Option<String>,
+    /// 1 to 5 (Titan's and Nova Canvas's most images per request).
+    #[schema(schema_with = crate::openapi::openai::count_text_schema)]
+    n: Option<String>,
+    /// `url` (default) or `b64_json`.
+    #[schema(schema_with = crate::openapi::openai::response_format_schema)]
     response_format: Option<String>,
+    /// A Bedrock model id picks its request rules; other names use the default model.
+    #[schema(nullable = false)]
     model: Option<String>,
+    /// `hd`/`high`: Titan's `premium` quality.
+    #[schema(nullable = false)]
     quality: Option<String>,
+    /// An engine by name (`GET /v1/engines`) that can do the task.
+    #[schema(nullable = false)]
     engine: Option<String>,
+    /// Easel's: `png`, `jpeg` or `webp`.
+    #[schema(schema_with = crate::openapi::openai::output_format_schema)]
+    output_format: Option<String>,
+}
+
+/// `POST /v1/images/variations` (multipart/form-data).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // described only: `wire::ImageForm` reads the fields one by one
+#[schema(as = VariationForm)]
+struct VariationFormDoc {
+    /// The image (an `image-file`). `image[]` is accepted too.
+    #[schema(value_type = String, format = "image-file")]
+    image: Vec<u8>,
+    /// Guides the variation: 1 to 512 characters (1024 with `model`
+    /// `amazon.nova-canvas-v1:0`).
+    #[schema(min_length = 1, max_length = 512, nullable = false)]
+    prompt: Option<String>,
+    /// `auto` or one of the default model's (Titan's) sizes.
+    #[schema(schema_with = crate::openapi::openai::size_schema)]
+    size: Option<String>,
+    /// 1 to 5 (Titan's and Nova Canvas's most images per request).
+    #[schema(schema_with = crate::openapi::openai::count_text_schema)]
+    n: Option<String>,
+    /// `url` (default) or `b64_json`.
+    #[schema(schema_with = crate::openapi::openai::response_format_schema)]
+    response_format: Option<String>,
+    /// A Bedrock model id picks its request rules; other names use the default model.
+    #[schema(nullable = false)]
+    model: Option<String>,
+    /// `hd`/`high`: Titan's `premium` quality.
+    #[schema(nullable = false)]
+    quality: Option<String>,
+    /// An engine by name (`GET /v1/engines`) that can do the task.
+    #[schema(nullable = false)]
+    engine: Option<String>,
+    /// Easel's: `png`, `jpeg` or `webp`.
+    #[schema(schema_with = crate::openapi::openai::output_format_schema)]
     output_format: Option<String>,
 }
 
@@ -109,9 +160,16 @@ enum OpenAiErrors {
     /// `rate_limit_exceeded` or `insufficient_quota`.
     #[response(status = 429)]
     Limited(OpenAiErrorBody),
+    /// `server_error`: something failed inside Easel.
+    #[response(status = 500)]
+    Internal(OpenAiErrorBody),
     /// `server_error`: the engine failed.
     #[response(status = 502)]
     Engine(OpenAiErrorBody),
+    /// `server_error` (`engine_unavailable`): the engine cannot run now (its model is not
+    /// installed, or its provider is unavailable).
+    #[response(status = 503)]
+    Unavailable(OpenAiErrorBody),
     /// `timeout`: not finished in time; the entry goes on in `/v1/history`.
     #[response(status = 504)]
     Timeout(OpenAiErrorBody),
@@ -207,7 +265,7 @@ async fn generations(
 
 /// OpenAI's image edit: transparent pixels (of the mask, or of the image) are inpainted.
 #[utoipa::path(post, path = "/v1/images/edits", tag = "openai",
-    request_body(content = ImageFormDoc, content_type = "multipart/form-data"),
+    request_body(content = EditFormDoc, content_type = "multipart/form-data"),
     responses((status = 200, description = "The images", body = ImagesResponse), OpenAiErrors))]
 async fn edits(
     State(state): State<AppState>,
@@ -231,7 +289,7 @@ async fn edits(
 
 /// OpenAI's image variation: a Titan `IMAGE_VARIATION` of the image.
 #[utoipa::path(post, path = "/v1/images/variations", tag = "openai",
-    request_body(content = ImageFormDoc, content_type = "multipart/form-data"),
+    request_body(content = VariationFormDoc, content_type = "multipart/form-data"),
     responses((status = 200, description = "The images", body = ImagesResponse), OpenAiErrors))]
 async fn variations(
     State(state): State<AppState>,

@@ -52,6 +52,7 @@ pub fn routes() -> Routes {
 #[into_params(parameter_in = Query)]
 struct PromptQuery {
     /// What to draw (at most 512 characters).
+    #[param(min_length = 1, max_length = 512)]
     prompt: String,
 }
 
@@ -60,7 +61,7 @@ struct PromptQuery {
 #[serde(deny_unknown_fields)]
 struct PromptBody {
     /// What to draw (at most 512 characters).
-    #[schema(example = "a lighthouse at dusk")]
+    #[schema(example = "a lighthouse at dusk", min_length = 1, max_length = 512)]
     prompt: String,
 }
 
@@ -213,15 +214,27 @@ async fn generate(
 #[serde(deny_unknown_fields)]
 struct EditRequest {
     /// Base64 PNG or JPEG.
+    #[schema(format = "base64-image")]
     image: String,
     /// Base64 mask: black = the area to change (inpainting) or keep (outpainting).
+    #[schema(format = "base64-image")]
     mask: String,
-    /// What to put there.
+    /// What to put there: 1 to 512 characters (Titan's rule).
+    #[schema(min_length = 1, max_length = 512)]
     prompt: String,
     /// `inpainting` or `outpainting`.
     #[serde(default = "inpainting")]
-    #[schema(default = "inpainting")]
+    #[schema(default = "inpainting", value_type = EditMode)]
     mode: String,
+}
+
+/// The edit of `POST /edit-image`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // described only: the handler matches the text
+enum EditMode {
+    Inpainting,
+    Outpainting,
 }
 
 fn inpainting() -> String {

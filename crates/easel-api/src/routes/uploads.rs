@@ -51,13 +51,14 @@ pub fn routes() -> Routes {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PresignRequest {
-    /// The client's file name; only a sanitized form is kept.
-    #[schema(example = "photo.png")]
+    /// The client's file name (up to 1024 characters); only a sanitized form is kept.
+    #[schema(example = "photo.png", max_length = 1024)]
     filename: String,
     /// The type the PUT will send (one of `server.upload_content_types`).
     #[schema(example = "image/png")]
     content_type: String,
-    /// Optional folder under `uploads/` (upload triggers match on it).
+    /// Optional folder under `uploads/` (upload triggers match on it): up to 8 segments of
+    /// 1 to 64 ASCII letters, digits, `.`, `-` and `_`, none `.` or `..`.
     #[serde(default)]
     folder: Option<String>,
     /// Optional announced size, checked against the limit up front.

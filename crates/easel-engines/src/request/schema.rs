@@ -586,14 +586,10 @@ fn output_size(
         _ => None,
     };
     if let Some((iw, ih)) = edited {
-        // Outpainting may extend the canvas; it never shrinks the image.
-        let (w, h) = (width.unwrap_or(iw), height.unwrap_or(ih));
-        if w < iw || h < ih {
-            return Err(Violation::new(
-                &config.pointer,
-                format!("the canvas {w}x{h} must be at least the input image's size, {iw}x{ih}"),
-            ));
-        }
+        // Outpainting may extend the canvas; it never shrinks the image: a side smaller
+        // than the image's is the image's (so any width and height the document allows
+        // is taken, whatever the image's size).
+        let (w, h) = (width.unwrap_or(iw).max(iw), height.unwrap_or(ih).max(ih));
         if w.max(h) > 4096 {
             return Err(Violation::new(
                 &config.pointer,

@@ -7,7 +7,7 @@ use easel_store::{CodeCheck, Issued};
 use sha2::{Digest, Sha256};
 
 use super::Identity;
-use crate::error::ServiceError;
+use crate::error::{ErrorKind, ServiceError};
 
 /// What a code is for; each purpose has its own live code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +43,11 @@ fn code_hash(user: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{user}:{code}").as_bytes()))
 }
 
-/// The one answer to a wrong, used or stale code, whoever asks.
+/// The one answer to a wrong, used or stale code, whoever asks: 403, as for a wrong
+/// credential (the request is well formed; the code does not grant what it asks).
 pub(super) fn invalid_code() -> ServiceError {
-    ServiceError::invalid(
+    ServiceError::new(
+        ErrorKind::Forbidden,
         "invalid-code",
         "the code is wrong, used or expired; ask for a new one",
     )

@@ -88,8 +88,12 @@ impl Identity {
         name: &str,
         kind: KeyKind,
     ) -> Result<CreatedKey, ServiceError> {
+        // The rule the document states for the name as sent: 1 to 100 characters, none a
+        // control character, not all whitespace. The trimmed form is kept.
+        let too_long = name.chars().count() > 100;
+        let control = name.chars().any(char::is_control);
         let name = name.trim();
-        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        if name.is_empty() || too_long || control {
             return Err(ServiceError::invalid(
                 "invalid-key-name",
                 "a key name is 1 to 100 printable characters",

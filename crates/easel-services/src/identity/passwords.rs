@@ -9,8 +9,11 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use super::settings::PasswordPolicy;
 
-/// Longest password accepted, in bytes (bounds hashing work).
-pub const MAX_PASSWORD_BYTES: usize = 256;
+/// Longest password accepted, in characters (bounds hashing work; Cognito's limit).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// The characters Cognito counts as symbols (the space included).
+pub const SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ";
 
 /// A hash of a random password, verified against when the account does not exist so
 /// that a wrong name costs the same time as a wrong password.
@@ -24,24 +27,10 @@ impl PasswordPolicy {
         if password.chars().count() < self.min_length {
             missing.push(format!("at least {} characters", self.min_length));
         }
-        if password.len() > MAX_PASSWORD_BYTES {
-            missing.push(format!("at most {MAX_PASSWORD_BYTES} bytes"));
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            missing.push(format!("at most {MAX_PASSWORD_CHARS} characters"));
         }
-        let rules: [Rule; 4] = [
-            (
-                self.require_uppercase,
-                char::is_uppercase,
-                "an uppercase letter",
-            ),
-            (
-                self.require_lowercase,
-                char::is_lowercase,
-                "a lowercase letter",
-            ),
-            (self.require_digit, |c| c.is_ascii_digit(), "a digit"),
-            (self.require_symbol, is_symbol, "a symbol"),
-        ];
-        for (required, test, name) in rules {
+        for (required, test, name, _) in self.rules() {
             if required && !password.chars().any(test) {
                 missing.push(name.to_owned());
             }
@@ -54,11 +43,78 @@ impl PasswordPolicy {
     }
 }
 
-/// Whether a rule applies, the character test, and how to name it.
-type Rule = (bool, fn(char) -> bool, &'static str);
+/// Whether a rule applies, the character test, how to name it, and the character class
+/// (a regular expression) that the test is.
+type Rule = (bool, fn(char) -> bool, &'static str, &'static str);
 
-fn is_symbol(c: char) -> bool {
-    !c.is_alphanumeric() && !c.is_whitespace()
+impl PasswordPolicy {
+    /// The character rules, as Cognito's: ASCII letters and digits, Cognito's symbols.
+    fn rules(&self) -> [Rule; 4] {
+        [
+            (
+                self.require_uppercase,
+                |c| c.is_ascii_uppercase(),
+                "an uppercase letter",
+                "[A-Z]",
+            ),
+            (
+                self.require_lowercase,
+                |c| c.is_ascii_lowercase(),
+                "a lowercase letter",
+                "[a-z]",
+            ),
+            (
+                self.require_digit,
+                |c| c.is_ascii_digit(),
+                "a digit",
+                "[0-9]",
+            ),
+            (
+                self.require_symbol,
+                |c| SYMBOLS.contains(c),
+                "a symbol",
+                "[\\^$*.\\[\\]{}()?\"!@#%&/\\\\,><':;|_~`=+\\- ]",
+            ),
+        ]
+    }
+
+    /// The policy's character rules as one regular expression (for the OpenAPI
+    /// document; lengths are its `minLength` and `maxLength`): the required classes in
+    /// any order, anything around them. `None` when no class is required.
+    pub fn pattern(&self) -> Option<String> {
+        let classes: Vec<&str> = self
+            .rules()
+            .into_iter()
+            .filter(|rule| rule.0)
+            .map(|rule| rule.3)
+            .collect();
+        if classes.is_empty() {
+            return None;
+        }
+        let mut orders = Vec::new();
+        permutations(&classes, &mut Vec::new(), &mut orders);
+        let any = "[\\s\\S]*";
+        let alternatives: Vec<String> = orders
+            .iter()
+            .map(|order| format!("{any}{}{any}", order.join(any)))
+            .collect();
+        Some(format!("^(?:{})$", alternatives.join("|")))
+    }
+}
+
+/// Every order of `items`.
+fn permutations<'a>(items: &[&'a str], prefix: &mut Vec<&'a str>, out: &mut Vec<Vec<&'a str>>) {
+    if items.is_empty() {
+        out.push(prefix.clone());
+        return;
+    }
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let item = rest.remove(i);
+        prefix.push(item);
+        permutations(&rest, prefix, out);
+        prefix.pop();
+    }
 }
 
 /// The argon2id PHC string of `password` with a fresh random salt.
@@ -99,8 +155,9 @@ pub fn generate_password() -> String {
 
 /// A sign-up email, trimmed and lowercased, or why it is not one.
 pub fn normalize_email(input: &str) -> Result<String, &'static str> {
+    // Characters, not bytes: the document's `maxLength` counts characters.
     let email = input.trim().to_lowercase();
-    let valid = email.len() <= 254
+    let valid = input.chars().count() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -115,6 +172,24 @@ pub fn normalize_email(input: &str) -> Result<String, &'static str> {
         Err("`email` is not an email address")
     }
 }
+
+/// The longest address [`normalize_email`] takes, in characters (surrounding white space
+/// included).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// [`normalize_email`]'s rule as a regular expression (for the OpenAPI document): white
+/// space (Unicode's, as `char::is_whitespace`) may surround a local part and a domain
+/// around one `@`, neither holding white space, control characters or another `@`; the
+/// domain holds a `.`, neither first nor last. (Lowercasing changes none of this.)
+pub const EMAIL_PATTERN: &str = concat!(
+    "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]+@",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@.]",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]*\\.",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@]*",
+    "[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000@.]",
+    "[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$",
+);
 
 /// A username for admin-created accounts (an email or a plain name), trimmed and
 /// lowercased, or why it is not one.
@@ -150,6 +225,12 @@ mod tests {
             ..PasswordPolicy::default()
         };
         assert!(relaxed.check("Ab12").is_ok());
+        // Cognito's classes: non-ASCII letters are neither upper- nor lowercase letters.
+        assert!(policy.check("Ässwörd1!").unwrap_err().contains("uppercase"));
+        assert!(policy.check(&format!("Aa1!{}", "é".repeat(252))).is_ok());
+        assert!(policy.check(&format!("Aa1!{}", "é".repeat(253))).is_err());
+        assert!(policy.pattern().unwrap().starts_with("^(?:[\\s\\S]*[A-Z]"));
+        assert_eq!(relaxed.pattern().unwrap().matches("[0-9]").count(), 6);
     }
 
     #[test]

@@ -258,7 +258,9 @@ impl Identity {
         self.mailer("changing the e-mail address")?;
         let user = self.local_account(&caller.id).await?;
         let Some(new_email) = user.pending_email.clone() else {
-            return Err(ServiceError::invalid(
+            // 409: the account is not in the state this asks for (nothing is pending).
+            return Err(ServiceError::new(
+                ErrorKind::Conflict,
                 "no-pending-email",
                 "no change of address was asked for; ask first (POST /v1/me/email)",
             ));

@@ -97,6 +97,11 @@ pub(crate) enum Charge {
 }
 
 impl Submitter {
+    /// The submission rules.
+    pub fn settings(&self) -> &JobSettings {
+        &self.settings
+    }
+
     /// A submitter checking pipelines against `limits` and presets by name.
     pub fn new(
         jobs: Arc<dyn JobStore>,

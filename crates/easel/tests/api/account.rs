@@ -135,7 +135,7 @@ async fn a_new_address_is_verified_before_it_spends_quota() {
     };
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert_eq!(
-        error_code(verify(wrong.into()).await, StatusCode::BAD_REQUEST).await,
+        error_code(verify(wrong.into()).await, StatusCode::FORBIDDEN).await,
         "invalid-code"
     );
     // An address without an account answers exactly like a wrong code.
@@ -146,7 +146,7 @@ async fn a_new_address_is_verified_before_it_spends_quota() {
     )
     .await;
     assert_eq!(
-        error_code(response, StatusCode::BAD_REQUEST).await,
+        error_code(response, StatusCode::FORBIDDEN).await,
         "invalid-code"
     );
     assert_eq!(verify(code.clone()).await.status(), StatusCode::NO_CONTENT);
@@ -318,7 +318,7 @@ async fn a_new_address_takes_effect_once_it_proves_itself() {
     };
     let wrong = if code == "000000" { "111111" } else { "000000" };
     assert_eq!(
-        error_code(confirm(wrong.into()).await, StatusCode::BAD_REQUEST).await,
+        error_code(confirm(wrong.into()).await, StatusCode::FORBIDDEN).await,
         "invalid-code"
     );
     let response = confirm(code.clone()).await;
@@ -333,9 +333,9 @@ async fn a_new_address_takes_effect_once_it_proves_itself() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    // Used once; nothing pending any more.
+    // Used once; nothing pending any more: a conflict with the account's state.
     assert_eq!(
-        error_code(confirm(code).await, StatusCode::BAD_REQUEST).await,
+        error_code(confirm(code).await, StatusCode::CONFLICT).await,
         "no-pending-email"
     );
 }

@@ -26,5 +26,6 @@ mod providers;
 mod queue;
 mod recovery;
 mod schema_check;
+mod schemathesis;
 mod services;
 mod webhooks;

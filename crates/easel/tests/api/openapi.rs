@@ -582,3 +582,154 @@ async fn the_docs_page_loads_everything_from_easel() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// The fields of the SSE events in `text`, as an SSE client reads them.
+fn sse_events(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l.starts_with("data:")))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(name))
+                    .map(|v| v.strip_prefix(' ').unwrap_or(v))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            json!({ "event": field("event:"), "data": field("data:") })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_job_event_stream_matches_its_documented_events() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let (status, job) = call(
+        &app,
+        &doc,
+        &app.client,
+        ("POST", "/v1/jobs", "/v1/jobs"),
+        Some(json!({ "kind": "noop" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = job["jobId"].as_str().unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/jobs/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let events = sse_events(&response.text().await.unwrap());
+    assert!(!events.is_empty());
+    let content = &doc["paths"]["/v1/jobs/{id}/events"]["get"]["responses"]["200"]["content"];
+    let stream = &content["text/event-stream"]["schema"];
+    let variants = resolve(&doc, stream["$ref"].as_str().unwrap()).unwrap()["oneOf"]
+        .as_array()
+        .unwrap();
+    for event in &events {
+        let errors = check(&doc, stream, event);
+        assert!(errors.is_empty(), "{event}: {errors:#?}");
+        // The event's `data` is JSON of the schema its variant names.
+        let variant = variants
+            .iter()
+            .find(|v| v["properties"]["event"]["enum"][0] == event["event"])
+            .unwrap();
+        let data = &variant["properties"]["data"];
+        assert_eq!(data["contentMediaType"], "application/json");
+        let value: Value = serde_json::from_str(event["data"].as_str().unwrap()).unwrap();
+        let errors = check(&doc, &data["contentSchema"], &value);
+        assert!(errors.is_empty(), "{value:#}: {errors:#?}");
+    }
+    assert_eq!(events.last().unwrap()["event"], "status");
+}
+
+/// The pattern the document gives a parameter of an operation.
+fn parameter_pattern<'a>(doc: &'a Value, method: &str, path: &str, name: &str) -> &'a str {
+    doc["paths"][path][method]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["schema"]["pattern"].as_str())
+        .unwrap_or_else(|| panic!("{method} {path} {name} has no pattern"))
+}
+
+#[tokio::test]
+async fn documented_parameter_rules_are_the_servers() {
+    let app = TestApp::spawn_without_workers().await;
+    let doc = document(&app).await;
+    // One Idempotency-Key rule for every route that takes one.
+    for (method, path) in [
+        ("post", "/v1/jobs"),
+        ("post", "/process"),
+        ("post", "/v1/generations"),
+    ] {
+        let pattern = parameter_pattern(&doc, method, path, "Idempotency-Key");
+        assert_eq!(pattern, "^[!-~]{1,255}$", "{method} {path}");
+    }
+    let noop = json!({ "kind": "noop" });
+    for (key, status) in [
+        ("k".repeat(255), StatusCode::ACCEPTED),
+        ("k".repeat(256), StatusCode::BAD_REQUEST),
+        ("a b".to_owned(), StatusCode::BAD_REQUEST),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/jobs"))
+            .header("idempotency-key", &key)
+            .json(&noop)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{key}");
+    }
+    // Cursors are the ids the API writes: hyphenated UUIDs, nothing else.
+    for path in ["/v1/jobs", "/v1/history", "/v1/requests"] {
+        let pattern = parameter_pattern(&doc, "get", path, "cursor");
+        assert!(pattern.contains("{8}-"), "{path}: {pattern}");
+        for (cursor, status) in [
+            ("", StatusCode::BAD_REQUEST),
+            ("0190f1f6a1b27c3d8e9f0a1b2c3d4e5f", StatusCode::BAD_REQUEST),
+            ("0190f1f6-a1b2-7c3d-8e9f-0a1b2c3d4e5f", StatusCode::OK),
+        ] {
+            let response = app
+                .client
+                .get(app.url(&format!("{path}?cursor={cursor}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{path}?cursor={cursor}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn key_names_follow_the_documented_rule() {
+    let app = TestApp::spawn_without_workers().await;
+    let doc = document(&app).await;
+    let name = &doc["components"]["schemas"]["CreateKey"]["properties"]["name"];
+    assert_eq!(
+        (&name["minLength"], &name["maxLength"]),
+        (&json!(1), &json!(100))
+    );
+    // Characters, not bytes; control characters anywhere, or only whitespace, refused.
+    for (name, status) in [
+        ("é".repeat(100), StatusCode::CREATED),
+        ("é".repeat(101), StatusCode::BAD_REQUEST),
+        ("\tci".to_owned(), StatusCode::BAD_REQUEST),
+        ("   ".to_owned(), StatusCode::BAD_REQUEST),
+        (" ci ".to_owned(), StatusCode::CREATED),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/keys"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{name:?}");
+    }
+}

@@ -62,7 +62,7 @@ async fn a_mailed_code_resets_the_password_once() {
     assert_eq!(
         error_code(
             reset(&app, wrong, "N3w-password!").await,
-            StatusCode::BAD_REQUEST
+            StatusCode::FORBIDDEN
         )
         .await,
         "invalid-code"
@@ -79,7 +79,7 @@ async fn a_mailed_code_resets_the_password_once() {
     assert_eq!(
         error_code(
             reset(&app, &code, "An0ther-password!").await,
-            StatusCode::BAD_REQUEST
+            StatusCode::FORBIDDEN
         )
         .await,
         "invalid-code"
@@ -114,7 +114,7 @@ async fn a_mailed_code_resets_the_password_once() {
     assert_eq!(
         error_code(
             reset(&app, &fresh, "Th1rd-password!").await,
-            StatusCode::BAD_REQUEST
+            StatusCode::FORBIDDEN
         )
         .await,
         "invalid-code"

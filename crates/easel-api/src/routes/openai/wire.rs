@@ -214,12 +214,18 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for OpenAiJson<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|_| OpenAiError::invalid(None, "the request body is too large"))?;
-        serde_json::from_slice(&bytes).map(OpenAiJson).map_err(|e| {
+        let unreadable = |e: serde_json::Error| {
             OpenAiError::invalid(
                 None,
                 format!("We could not parse the JSON body of your request: {e}"),
             )
-        })
+        };
+        // Whole-number floats are integers, as for native JSON bodies.
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(unreadable)?;
+        crate::extract::whole_numbers_as_integers(&mut value);
+        serde_json::from_value(value)
+            .map(OpenAiJson)
+            .map_err(unreadable)
     }
 }
 
@@ -260,6 +266,12 @@ impl ImageForm {
             OpenAiError::invalid(None, format!("the multipart body is malformed: {e}"))
         })? {
             let name = field.name().unwrap_or_default().to_owned();
+            if !is_field_name(&name) {
+                return Err(OpenAiError::invalid(
+                    None,
+                    format!("{name:?} is not a field name: {FIELD_NAME_RULE}"),
+                ));
+            }
             let bytes = field.bytes().await.map_err(|e| {
                 OpenAiError::invalid(Some(&name), format!("could not read '{name}': {e}"))
             })?;
@@ -279,7 +291,20 @@ impl ImageForm {
         }
         Ok(form)
     }
+}
 
+/// What a form field's name may hold (the document's `propertyNames`,
+/// `openapi::patterns::FORM_FIELD_NAME`).
+pub const FIELD_NAME_RULE: &str = "1 to 64 ASCII letters, digits, `_`, `.`, `-`, `[` and `]`";
+/// Whether `name` follows [`FIELD_NAME_RULE`].
+fn is_field_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-[]".contains(&b))
+}
+
+impl ImageForm {
     fn set(&mut self, name: &str, text: String) {
         let options = &mut self.options;
         match name {
@@ -402,26 +427,33 @@ impl RawOptions {
 #[derive(Deserialize, ToSchema)]
 pub struct GenerationsRequest {
     /// Required.
+    /// 1 to 512 characters (1024 with `model` `amazon.nova-canvas-v1:0`).
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 512)]
     pub prompt: Option<String>,
+    /// What to keep out of the image; as long as `prompt` may be.
+    #[schema(min_length = 1, max_length = 512)]
     pub negative_prompt: Option<String>,
-    /// 1 to 10.
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10)]
+    /// 1 to 5 (the Titan request's most images): a number, or the same as text.
+    #[schema(schema_with = crate::openapi::openai::count_schema)]
     #[serde(default)]
     pub n: Option<Count>,
     /// `WIDTHxHEIGHT` or `auto`.
-    #[schema(example = "1024x1024")]
+    #[schema(schema_with = crate::openapi::openai::size_or_null_schema)]
     pub size: Option<String>,
     /// `url` (default) or `b64_json`.
+    #[schema(schema_with = crate::openapi::openai::response_format_or_null_schema)]
     pub response_format: Option<String>,
     /// A Bedrock model id picks its rules; OpenAI model names use the default model.
     pub model: Option<String>,
     /// `hd`/`high`: Titan's `premium` quality.
     pub quality: Option<String>,
-    #[schema(value_type = Option<u32>)]
+    /// 0 to 2147483646 (858993459 with `model` `amazon.nova-canvas-v1:0`).
+    #[schema(value_type = Option<u32>, maximum = 2147483646_i64)]
     pub seed: Option<Value>,
     /// Easel's: an engine by name.
     pub engine: Option<String>,
     /// Easel's: `png`, `jpeg` or `webp`.
+    #[schema(schema_with = crate::openapi::openai::output_format_or_null_schema)]
     pub output_format: Option<String>,
 }
 

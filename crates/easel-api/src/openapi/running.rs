@@ -1,0 +1,246 @@
+//! The document as one running server serves it: the limits that come from its
+//! configuration (the longest `?wait=`, the largest upload and its content types, the
+//! most sources of a job) are written into the static document when the router is
+//! built, so that what the document calls valid is what this server accepts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use easel_engines::engine::Engine;
+use serde_json::{Value, json};
+
+use super::password_schema_of;
+use super::patterns::any_case_choice;
+use crate::state::AppState;
+use easel_services::identity::PasswordPolicy;
+
+/// The configured limits the document states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// `generation.max_wait_secs`: the largest `?wait=`.
+    pub max_wait_secs: u64,
+    /// The largest upload, in bytes: the largest announced `size`.
+    pub max_upload_bytes: u64,
+    /// The content types an upload may have.
+    pub content_types: Vec<String>,
+    /// The most sources of one job.
+    pub max_sources_per_job: usize,
+    /// Whether some engine takes a `maskPrompt` (has a segmentation model).
+    pub mask_prompts: bool,
+    /// The style presets' names.
+    pub styles: Vec<String>,
+    /// Whether callback URLs may name private addresses (then IP literals are allowed).
+    pub private_callbacks: bool,
+    /// The password policy.
+    pub password_policy: PasswordPolicy,
+    /// Each task some engine can do (`TEXT_IMAGE`, …), with the engines that can, in
+    /// order.
+    pub tasks: BTreeMap<String, Vec<String>>,
+}
+
+impl Limits {
+    /// The limits of the server `state` belongs to.
+    pub fn of(state: &AppState) -> Limits {
+        let services = &state.services;
+        let uploads = services.ingest.settings();
+        Limits {
+            max_wait_secs: services.generation.settings().max_wait_secs,
+            max_upload_bytes: uploads.max_upload_bytes,
+            content_types: uploads.content_types.clone(),
+            max_sources_per_job: services.jobs.max_sources_per_job(),
+            tasks: tasks(services.generation.engines().all()),
+            password_policy: services.identity.settings().password_policy,
+            private_callbacks: services.jobs.webhook_policy().allow_private,
+            mask_prompts: services
+                .generation
+                .engines()
+                .all()
+                .iter()
+                .any(|e| e.capabilities().mask_prompts),
+            styles: services
+                .generation
+                .settings()
+                .styles
+                .keys()
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// The static document (`document`, JSON) with `limits` written in.
+pub fn with_limits(document: &str, limits: &Limits) -> String {
+    let mut doc: Value = serde_json::from_str(document).expect("the document is JSON");
+    for item in object_values(&mut doc["paths"]) {
+        for operation in object_values(item) {
+            // (`get_mut`: indexing a JSON object mutably would add a null.)
+            let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for parameter in parameters {
+                if parameter["name"] == "wait" && parameter["in"] == "query" {
+                    parameter["schema"]["maximum"] = json!(limits.max_wait_secs);
+                }
+            }
+        }
+    }
+    let schemas = &mut doc["components"]["schemas"];
+    let presign = &mut schemas["PresignRequest"]["properties"];
+    presign["size"]["maximum"] = json!(limits.max_upload_bytes);
+    presign["contentType"]["pattern"] = json!(content_type_pattern(&limits.content_types));
+    let sources = &mut schemas["CreateJob"]["properties"]["sources"];
+    sources["minItems"] = json!(1);
+    sources["maxItems"] = json!(limits.max_sources_per_job);
+    let image_urls = &mut schemas["ProcessRequest"]["properties"]["imageUrls"];
+    image_urls["minItems"] = json!(1);
+    image_urls["maxItems"] = json!(limits.max_sources_per_job);
+    describe_tasks(schemas, &limits.tasks);
+    describe_openai_engines(schemas, &limits.tasks);
+    describe_callback_urls(schemas, limits.private_callbacks);
+    describe_masks_and_styles(schemas, limits);
+    let password = serde_json::to_value(password_schema_of(&limits.password_policy)).expect("JSON");
+    for (schema, field) in [
+        ("SignUp", "password"),
+        ("ChangePassword", "newPassword"),
+        ("ResetPassword", "newPassword"),
+    ] {
+        if let Some(property) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+        {
+            *property = password.clone();
+        }
+    }
+    serde_json::to_string_pretty(&doc).expect("the document serializes")
+}
+
+/// Which engines can do each task.
+fn tasks(engines: &[Arc<dyn Engine>]) -> BTreeMap<String, Vec<String>> {
+    let mut tasks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for engine in engines {
+        for task in &engine.capabilities().tasks {
+            tasks
+                .entry(task.to_string())
+                .or_default()
+                .push(engine.name().to_owned());
+        }
+    }
+    tasks
+}
+
+/// The generation bodies (one per task) keep the tasks some engine can do, and each
+/// names, as `engine`, only the engines that can do its task.
+fn describe_tasks(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
+    for name in ["InvokeModelBody", "NativeGenerationBody"] {
+        let Some(variants) = schemas
+            .get_mut(name)
+            .and_then(|s| s.get_mut("oneOf"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        variants.retain(|v| {
+            let task = v["properties"]["taskType"]["enum"][0].as_str();
+            task.is_some_and(|t| tasks.contains_key(t))
+        });
+        for variant in variants.iter_mut() {
+            let task = variant["properties"]["taskType"]["enum"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let properties = &mut variant["properties"];
+            if let Some(engine) = properties.get_mut("engine") {
+                let mut names = json!(tasks[&task]);
+                names.as_array_mut().expect("an array").push(Value::Null);
+                engine["enum"] = names;
+            }
+        }
+    }
+}
+
+/// The OpenAI routes' `engine`: one that can do the route's task (null only in JSON).
+fn describe_openai_engines(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
+    let able = |task: &str| tasks.get(task).cloned().unwrap_or_default();
+    let mut generations = json!(able("TEXT_IMAGE"));
+    generations
+        .as_array_mut()
+        .expect("an array")
+        .push(Value::Null);
+    let routes = [
+        ("GenerationsRequest", generations),
+        ("EditForm", json!(able("INPAINTING"))),
+        ("VariationForm", json!(able("IMAGE_VARIATION"))),
+    ];
+    for (schema, names) in routes {
+        if let Some(engine) = schemas
+            .get_mut(schema)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut("engine"))
+        {
+            engine["enum"] = names;
+        }
+    }
+}
+
+/// `callbackUrl` (`WebhookPolicy::check_url`): its syntax, with IP literals where private
+/// addresses are allowed (otherwise addresses and `localhost` names are checked further,
+/// which a pattern cannot say: the document names DNS names only).
+fn describe_callback_urls(schemas: &mut Value, private: bool) {
+    let pattern = json!(easel_core::callback_url_pattern(private));
+    if let Some(url) = schemas.pointer_mut("/CreateJob/properties/callbackUrl") {
+        url["pattern"] = pattern.clone();
+    }
+    if let Some(variants) = schemas
+        .pointer_mut("/NativeGenerationBody/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if let Some(url) = variant.pointer_mut("/properties/callbackUrl") {
+                url["pattern"] = pattern.clone();
+            }
+        }
+    }
+}
+
+/// Without an engine that segments, a mask is an image (`maskPrompt` is refused); a
+/// `stylePreset` is one of the configured styles.
+fn describe_masks_and_styles(schemas: &mut Value, limits: &Limits) {
+    if !limits.mask_prompts {
+        for params in ["InPaintingParams", "OutPaintingParams"] {
+            let params = &mut schemas[params];
+            params["oneOf"] = json!([{ "required": ["maskImage"],
+                "properties": { "maskImage": { "type": "string" } } }]);
+            params["properties"]["maskPrompt"] = json!({ "type": "null",
+                "description": "Needs an engine with a segmentation model; none here." });
+        }
+    }
+    let mut styles = json!(limits.styles);
+    styles.as_array_mut().expect("an array").push(Value::Null);
+    if let Some(variants) = schemas
+        .pointer_mut("/NativeGenerationBody/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            if let Some(style) = variant.pointer_mut("/properties/stylePreset") {
+                style["enum"] = styles.clone();
+            }
+        }
+    }
+}
+
+fn object_values(value: &mut Value) -> impl Iterator<Item = &mut Value> {
+    value
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|map| map.values_mut())
+}
+
+/// The rule of `Ingest::presign_upload`: one of `types` in any ASCII case, white space
+/// around it allowed.
+fn content_type_pattern(types: &[String]) -> String {
+    any_case_choice(types)
+}
