@@ -41,7 +41,7 @@ scenario("an administrator sees the alarm and redrives a dead job", async () => 
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Dashboard", level: 1 }).waitFor();
-  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("link", { name: "Admin", exact: true }).click();
   await page.getByRole("heading", { name: "Administration", level: 1 }).waitFor();
 
   // The alarm (run.mjs configures `dead-jobs`, 1-second periods) reaches ALARM.
@@ -67,6 +67,6 @@ scenario("an administrator sees the alarm and redrives a dead job", async () => 
   // Not an administrator: no Admin link.
   const other = await openPage(browser);
   await signUp(other, newEmail("not-admin"));
-  assert.equal(await other.getByRole("link", { name: "Admin" }).count(), 0);
+  assert.equal(await other.getByRole("link", { name: "Admin", exact: true }).count(), 0);
   other.assertClean();
 });
