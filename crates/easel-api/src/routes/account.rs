@@ -206,13 +206,9 @@ async fn change_email(
     JsonBody(body): JsonBody<ChangeEmail>,
 ) -> Result<(StatusCode, Json<EmailChangeStarted>), ApiError> {
     let identity = &state.services.identity;
-    identity
+    let pending_email = identity
         .request_email_change(&meta.0, &caller.principal, &body.new_email, body.password)
         .await?;
-    let settings = identity.mail_settings(&caller.principal).await?;
-    let pending_email = settings
-        .and_then(|s| s.email.pending)
-        .unwrap_or(body.new_email);
     Ok((
         StatusCode::ACCEPTED,
         Json(EmailChangeStarted { pending_email }),

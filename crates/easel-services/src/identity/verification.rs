@@ -170,14 +170,15 @@ impl Identity {
 
     /// Starts a change of `caller`'s address to `new_email`: with the current password,
     /// the address is kept as pending and a code is sent to it; the account keeps its
-    /// address until [`Identity::confirm_email_change`].
+    /// address until [`Identity::confirm_email_change`]. Returns the pending address as
+    /// normalized.
     pub async fn request_email_change(
         &self,
         context: &RequestContext,
         caller: &Principal,
         new_email: &str,
         password: String,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<String, ServiceError> {
         let mailer = self.mailer("changing the e-mail address")?;
         let user = self.local_account(&caller.id).await?;
         let new_email = normalize_email(new_email)
@@ -244,7 +245,7 @@ impl Identity {
                 Some(new_email.clone()),
             )
             .await;
-        Ok(())
+        Ok(new_email)
     }
 
     /// Makes the pending address `caller`'s sign-in address, with the code sent to it;
