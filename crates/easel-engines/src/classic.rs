@@ -50,6 +50,11 @@ impl Engine for ClassicEngine {
         cancel: &CancellationToken,
     ) -> Result<Vec<GeneratedImage>, EngineError> {
         let job = edit_canvas(request, "classic")?;
+        if job.hole.pixels().all(|p| p.0[0] != 0) {
+            return Err(EngineError::InvalidInput(
+                "the area to change covers the whole image (the mask with the image's transparent pixels), so the classic engine has nothing to fill it from; leave part of the image unmasked, or use an engine that generates".into(),
+            ));
+        }
         let count = request.config.number_of_images;
         let return_mask = matches!(
             request.task,

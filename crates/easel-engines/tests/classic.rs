@@ -252,3 +252,65 @@ async fn tasks_it_cannot_do_name_the_reason() {
         .unwrap_err();
     assert!(error.to_string().contains("maskImage"), "{error}");
 }
+
+/// A hole that leaves known pixels only at the image's edge (where no whole patch fits)
+/// still fills, from those pixels; the coarser level, where every 2x2 block touches the
+/// hole, is skipped rather than searched forever. (A 64x64 OpenAI edit with one opaque
+/// column hung a worker before.)
+#[test]
+fn a_hole_with_known_pixels_only_at_the_edge_fills_promptly() {
+    let image = RgbImage::from_fn(64, 64, |x, _| {
+        if x == 63 {
+            Rgb([200, 120, 40])
+        } else {
+            Rgb([0, 0, 0])
+        }
+    });
+    let hole = GrayImage::from_fn(64, 64, |x, _| Luma([if x < 63 { 255 } else { 0 }]));
+    let started = Instant::now();
+    let filled = fill(&image, &hole, FillParams::default(), &|| true, &|_, _| {}).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for (x, y, p) in filled.enumerate_pixels() {
+        assert_eq!(
+            p,
+            &Rgb([200, 120, 40]),
+            "({x},{y}): copied from the one known column"
+        );
+    }
+}
+
+/// A hole over the whole image leaves nothing to copy: `fill` returns the image as it
+/// is, and the engine refuses the request, saying why.
+#[tokio::test]
+async fn a_mask_over_the_whole_image_is_refused() {
+    let image = RgbImage::from_pixel(32, 32, Rgb([9, 9, 9]));
+    let everything = GrayImage::from_pixel(32, 32, Luma([255]));
+    let same = fill(
+        &image,
+        &everything,
+        FillParams::default(),
+        &|| true,
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(same, image);
+
+    let source = png_b64(&RgbaImage::from_pixel(32, 32, Rgba([9, 9, 9, 255])));
+    // Inpainting's mask marks what to change in black: all of it.
+    let mask = png_b64(&RgbaImage::from_pixel(32, 32, Rgba([0, 0, 0, 255])));
+    let body = json!({
+        "taskType": "INPAINTING",
+        "inPaintingParams": { "image": source, "maskImage": mask },
+    });
+    let request = parse(&body, ModelFamily::Titan).unwrap();
+    let error = ClassicEngine::default()
+        .run(&request, &NoProgress, &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EngineError::InvalidInput(_)), "{error:?}");
+    assert!(error.to_string().contains("whole image"), "{error}");
+}

@@ -51,7 +51,8 @@ pub fn fill(
         hole.dimensions(),
         "mask and image sizes differ"
     );
-    if !hole.pixels().any(|p| p.0[0] != 0) {
+    // Nothing to fill, or nothing to fill from (a hole over the whole image).
+    if !hole.pixels().any(|p| p.0[0] != 0) || hole.pixels().all(|p| p.0[0] != 0) {
         return Ok(image.clone());
     }
     let pyramid = build_pyramid(image, hole, params.radius);
@@ -235,8 +236,11 @@ struct Level {
     height: i32,
     rgb: Vec<f32>,
     hole: Vec<bool>,
-    /// Patch centres whose whole patch is inside the image and outside the hole.
+    /// Patch centres whose whole patch is inside the image and outside the hole (or,
+    /// where there are none, every known pixel).
     source: Vec<bool>,
+    /// The same centres as a list, to draw from (never empty).
+    sources: Vec<(i32, i32)>,
     /// Patch centres whose patch touches the hole (the targets of the field).
     target: Vec<bool>,
 }
@@ -292,25 +296,37 @@ impl Level {
             }
         }
         if !source.iter().any(|s| *s) {
-            // A tiny level or a huge hole: allow any patch centre inside the image.
-            for y in radius..height - radius {
-                for x in radius..width - radius {
-                    source[(y * width + x) as usize] = !hole[(y * width + x) as usize];
-                }
+            // A tiny level or a huge hole: allow any known pixel as a patch centre (the
+            // distance skips what falls outside the image). The pyramid keeps only
+            // levels with a known pixel, so there is at least one.
+            for i in 0..n {
+                source[i] = !hole[i];
             }
         }
+        let sources = (0..width * height)
+            .filter(|&i| source[i as usize])
+            .map(|i| (i % width, i / width))
+            .collect();
         Level {
             width,
             height,
             rgb,
             hole,
             source,
+            sources,
             target,
         }
     }
 
     fn index(&self, x: i32, y: i32) -> usize {
         (y * self.width + x) as usize
+    }
+
+    /// The index of a source patch's pixel, with the image's edge repeated: a source
+    /// centre near the edge (allowed only when nothing else is known) has a patch that
+    /// reaches outside.
+    fn source_index(&self, x: i32, y: i32) -> usize {
+        self.index(x.clamp(0, self.width - 1), y.clamp(0, self.height - 1))
     }
 
     fn is_source(&self, x: i32, y: i32) -> bool {
@@ -327,6 +343,18 @@ fn build_pyramid(image: &RgbImage, hole: &GrayImage, radius: i32) -> Vec<Level> 
     loop {
         let last = levels.last().expect("not empty");
         if last.width / 2 < min_side || last.height / 2 < min_side {
+            break;
+        }
+        // A coarser level marks a 2x2 block as hole when any of its pixels is; stop
+        // before a level that would have no known pixel left to copy from.
+        let known_block = (0..last.height / 2).any(|y| {
+            (0..last.width / 2).any(|x| {
+                [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .all(|(dx, dy)| !last.hole[last.index(2 * x + dx, 2 * y + dy)])
+            })
+        });
+        if !known_block {
             break;
         }
         let (width, height) = (last.width / 2, last.height / 2);
@@ -413,14 +441,10 @@ fn diffuse(level: &mut Level) {
     }
 }
 
+/// A random valid patch centre (drawn from the list: drawing pixels until one is valid
+/// never ends when the valid ones are few or none).
 fn random_source(level: &Level, rng: &mut SmallRng) -> (i32, i32) {
-    loop {
-        let x = rng.random_range(0..level.width);
-        let y = rng.random_range(0..level.height);
-        if level.is_source(x, y) {
-            return (x, y);
-        }
-    }
+    level.sources[rng.random_range(0..level.sources.len())]
 }
 
 fn random_nnf(level: &Level, _radius: i32, rng: &mut SmallRng) -> Vec<(i32, i32)> {
@@ -450,7 +474,7 @@ fn distance(level: &Level, t: (i32, i32), s: (i32, i32), radius: i32, bound: f32
                 continue;
             }
             let a = level.index(tx, ty) * 3;
-            let b = level.index(s.0 + dx, sy) * 3;
+            let b = level.source_index(s.0 + dx, sy) * 3;
             for c in 0..3 {
                 let d = level.rgb[a + c] - level.rgb[b + c];
                 total += d * d;
@@ -552,7 +576,7 @@ fn vote(level: &mut Level, nnf: &[(i32, i32)], radius: i32) {
                     if !level.hole[p] {
                         continue;
                     }
-                    let q = level.index(s.0 + dx, s.1 + dy);
+                    let q = level.source_index(s.0 + dx, s.1 + dy);
                     for c in 0..3 {
                         sum[p * 3 + c] += level.rgb[q * 3 + c];
                     }

@@ -22,14 +22,16 @@ pub enum ModelFamily {
 }
 
 impl ModelFamily {
-    fn max_text(self) -> usize {
+    /// The most characters of a prompt or negative text.
+    pub const fn max_text(self) -> usize {
         match self {
             ModelFamily::Titan => 512,
             ModelFamily::Nova => 1024,
         }
     }
 
-    fn max_seed(self) -> i64 {
+    /// The largest seed.
+    pub const fn max_seed(self) -> i64 {
         match self {
             ModelFamily::Titan => 2_147_483_646,
             ModelFamily::Nova => 858_993_459,
