@@ -214,7 +214,9 @@ impl ObjectDetector for DetectionModels {
             None => None,
         };
         let filter = Filter {
-            min_confidence: params.min_confidence.unwrap_or(DEFAULT_MIN_CONFIDENCE),
+            min_confidence: params
+                .min_confidence
+                .map_or(DEFAULT_MIN_CONFIDENCE, |c| c as f32),
             max_detections: params.max_detections.unwrap_or(DEFAULT_MAX_DETECTIONS) as usize,
             classes,
             ..Filter::default()

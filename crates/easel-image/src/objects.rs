@@ -22,7 +22,7 @@ pub struct DetectParams {
         alias = "min_confidence",
         skip_serializing_if = "Option::is_none"
     )]
-    pub min_confidence: Option<f32>,
+    pub min_confidence: Option<f64>,
     /// At most this many objects, highest confidence first, 1–1000. Default 100.
     #[serde(
         default,
@@ -33,7 +33,7 @@ pub struct DetectParams {
     /// Class weights for `gravity: "objects"` (default 1 for every class; 0 ignores a
     /// class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights: Option<BTreeMap<String, f32>>,
+    pub weights: Option<BTreeMap<String, f64>>,
     /// Detect only if the model is installed, else run the rest of the pipeline and
     /// report no objects (for presets shipped before any model is pulled). Not allowed
     /// with operations that need the objects.

@@ -83,15 +83,17 @@ pub(crate) fn apply(
         Op::Blur {
             sigma,
             classes: None,
-        } => Ok(filter::blur(&raster, *sigma)),
+        } => Ok(filter::blur(&raster, *sigma as f32)),
         Op::Blur {
             sigma,
             classes: Some(classes),
         } => {
             let boxes: Vec<[f32; 4]> = objects.of_classes(classes).map(|o| o.bbox).collect();
-            Ok(filter::blur_regions(raster, *sigma, &boxes))
+            Ok(filter::blur_regions(raster, *sigma as f32, &boxes))
         }
-        Op::Sharpen { sigma, amount } => Ok(filter::sharpen(&raster, *sigma, *amount)),
+        Op::Sharpen { sigma, amount } => {
+            Ok(filter::sharpen(&raster, *sigma as f32, *amount as f32))
+        }
         Op::WatermarkText(w) => watermark::text(raster, w),
         Op::WatermarkImage(w) => watermark::image(raster, w, limits),
         // Detection runs on the source before the operations (see `process`).

@@ -91,7 +91,7 @@ pub enum Op {
     /// those classes only (privacy blur of faces or plates; `[]`: every object).
     Blur {
         /// Standard deviation in pixels, (0, 100].
-        sigma: f32,
+        sigma: f64,
         /// Blur only these detected classes (needs a `detect` operation).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         classes: Option<Vec<String>>,
@@ -100,10 +100,10 @@ pub enum Op {
     Sharpen {
         /// Radius of the blur the mask is built from, in pixels, (0, 10]. Default 1.0.
         #[serde(default = "one")]
-        sigma: f32,
+        sigma: f64,
         /// Strength, (0, 10]. Default 1.0.
         #[serde(default = "one")]
-        amount: f32,
+        amount: f64,
     },
     /// Draw text with the bundled DejaVu Sans Bold font.
     WatermarkText(TextWatermark),
@@ -128,13 +128,13 @@ pub struct Annotate {
     /// Line width as a fraction of the image's shorter side, (0, 0.05]. Default 0.004
     /// (at least 2 pixels).
     #[serde(default = "line_width")]
-    pub thickness: f32,
+    pub thickness: f64,
     /// Write each box's label and confidence above it. Default `true`.
     #[serde(default = "yes")]
     pub labels: bool,
 }
 
-fn line_width() -> f32 {
+fn line_width() -> f64 {
     0.004
 }
 
@@ -148,7 +148,7 @@ impl Default for Annotate {
     }
 }
 
-fn one() -> f32 {
+fn one() -> f64 {
     1.0
 }
 
@@ -227,13 +227,13 @@ pub(crate) struct Placement {
     pub tile: bool,
 }
 
-fn half() -> f32 {
+fn half() -> f64 {
     0.5
 }
 fn southeast() -> Gravity {
     Gravity::Southeast
 }
-fn two_percent() -> f32 {
+fn two_percent() -> f64 {
     0.02
 }
 
@@ -245,26 +245,26 @@ pub struct TextWatermark {
     pub text: String,
     /// Font size (em height) as a fraction of the image width, (0, 1]. Default 0.05.
     #[serde(default = "five_percent")]
-    pub size: f32,
+    pub size: f64,
     /// Text colour. Default `#ffffff`.
     #[serde(default)]
     pub color: Color,
     /// Opacity in [0, 1]. Default 0.5.
     #[serde(default = "half")]
-    pub opacity: f32,
+    pub opacity: f64,
     /// Anchor. Default `southeast`.
     #[serde(default = "southeast")]
     pub gravity: Gravity,
     /// Distance from the anchored edges, as a fraction of the image width, [0, 0.5].
     /// Default 0.02.
     #[serde(default = "two_percent")]
-    pub margin: f32,
+    pub margin: f64,
     /// Repeat the mark over the whole image in a grid (gravity is then ignored).
     #[serde(default)]
     pub tile: bool,
 }
 
-fn five_percent() -> f32 {
+fn five_percent() -> f64 {
     0.05
 }
 
@@ -276,23 +276,23 @@ pub struct ImageWatermark {
     pub png: String,
     /// Width of the mark as a fraction of the image width, (0, 1]. Default 0.2.
     #[serde(default = "fifth")]
-    pub scale: f32,
+    pub scale: f64,
     /// Opacity in [0, 1]. Default 0.5.
     #[serde(default = "half")]
-    pub opacity: f32,
+    pub opacity: f64,
     /// Anchor. Default `southeast`.
     #[serde(default = "southeast")]
     pub gravity: Gravity,
     /// Distance from the anchored edges, as a fraction of the image width, [0, 0.5].
     /// Default 0.02.
     #[serde(default = "two_percent")]
-    pub margin: f32,
+    pub margin: f64,
     /// Repeat the mark over the whole image in a grid (gravity is then ignored).
     #[serde(default)]
     pub tile: bool,
 }
 
-fn fifth() -> f32 {
+fn fifth() -> f64 {
     0.2
 }
 
@@ -330,9 +330,9 @@ pub struct OutputOptions {
 impl TextWatermark {
     pub(crate) fn placement(&self) -> Placement {
         Placement {
-            opacity: self.opacity,
+            opacity: self.opacity as f32,
             gravity: self.gravity,
-            margin: self.margin,
+            margin: self.margin as f32,
             tile: self.tile,
         }
     }
@@ -341,9 +341,9 @@ impl TextWatermark {
 impl ImageWatermark {
     pub(crate) fn placement(&self) -> Placement {
         Placement {
-            opacity: self.opacity,
+            opacity: self.opacity as f32,
             gravity: self.gravity,
-            margin: self.margin,
+            margin: self.margin as f32,
             tile: self.tile,
         }
     }

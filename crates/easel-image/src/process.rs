@@ -108,7 +108,10 @@ pub fn process_with(
                 )
                 .map_err(|reason| ImageError::Detection { reason })?;
             deadline.check("detect")?;
-            let weights = params.weights.clone().unwrap_or_default();
+            let weights = params.weights.iter().flatten();
+            let weights = weights
+                .map(|(class, w)| (class.clone(), *w as f32))
+                .collect();
             Objects::detected(found, (raster.width, raster.height), source, weights)
         }
         None => Objects::default(),

@@ -7,7 +7,7 @@ use crate::format::{Format, sniff};
 use crate::limits::Limits;
 use crate::objects::DetectParams;
 use crate::params::{Gravity, ResizeMode};
-use crate::pipeline::{ImageWatermark, Op, OutputOptions, Pipeline, Placement, TextWatermark};
+use crate::pipeline::{ImageWatermark, Op, OutputOptions, Pipeline, TextWatermark};
 use crate::probe::probe;
 
 /// Longest accepted watermark text, in characters.
@@ -134,7 +134,7 @@ fn check_side(what: &str, v: u32, max: u32) -> Result<(), String> {
 }
 
 /// `lo < v <= hi` (or `lo <= v` when `inclusive_lo`), and finite.
-fn check_range(what: &str, v: f32, lo: f32, hi: f32, inclusive_lo: bool) -> Result<(), String> {
+fn check_range(what: &str, v: f64, lo: f64, hi: f64, inclusive_lo: bool) -> Result<(), String> {
     let low_ok = if inclusive_lo { v >= lo } else { v > lo };
     if !v.is_finite() || !low_ok || v > hi {
         let open = if inclusive_lo { '[' } else { '(' };
@@ -165,13 +165,15 @@ fn check_resize(
     }
 }
 
-fn check_placement(p: &Placement) -> Result<(), String> {
-    check_range("opacity", p.opacity, 0.0, 1.0, true)?;
-    check_range("margin", p.margin, 0.0, 0.5, true)?;
-    if matches!(p.gravity, Gravity::Smart | Gravity::Objects) {
+/// A watermark's placement, checked on the values as written (before they are
+/// narrowed for drawing).
+fn check_placement(opacity: f64, margin: f64, gravity: Gravity) -> Result<(), String> {
+    check_range("opacity", opacity, 0.0, 1.0, true)?;
+    check_range("margin", margin, 0.0, 0.5, true)?;
+    if matches!(gravity, Gravity::Smart | Gravity::Objects) {
         return Err(format!(
             "gravity {:?} applies to crops only; use a compass point or center",
-            p.gravity
+            gravity
         )
         .to_lowercase());
     }
@@ -192,13 +194,13 @@ fn check_text(w: &TextWatermark) -> Result<(), String> {
         return Err("text must be one line without control characters".into());
     }
     check_range("size", w.size, 0.0, 1.0, false)?;
-    check_placement(&w.placement())
+    check_placement(w.opacity, w.margin, w.gravity)
 }
 
 /// Also used by the watermark operation itself, which needs the decoded bytes.
 pub(crate) fn check_image_mark(w: &ImageWatermark, limits: &Limits) -> Result<Vec<u8>, String> {
     check_range("scale", w.scale, 0.0, 1.0, false)?;
-    check_placement(&w.placement())?;
+    check_placement(w.opacity, w.margin, w.gravity)?;
     let bytes = decode_base64(&w.png).ok_or("png is not valid base64")?;
     if sniff(&bytes) != Some(Format::Png) {
         return Err("png must contain a PNG file".into());

@@ -40,7 +40,7 @@ pub(crate) fn annotate(
     let font = FontRef::try_from_slice(FONT)
         .map_err(|e| ImageError::internal("annotate", format!("bundled font: {e}")))?;
     let short = image.width.min(image.height) as f32;
-    let line = (a.thickness * short).round().max(2.0) as u32;
+    let line = (a.thickness as f32 * short).round().max(2.0) as u32;
     let text_px = (short * 0.03).clamp(11.0, 48.0);
     for o in &objects.current {
         let colour = a.color.map_or_else(|| class_colour(&o.label), |c| c.0);

@@ -22,7 +22,7 @@ pub(crate) static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans-Bold.ttf
 pub(crate) fn text(image: Raster, w: &TextWatermark) -> Result<Raster, ImageError> {
     let font = FontRef::try_from_slice(FONT)
         .map_err(|e| ImageError::internal("watermark_text", format!("bundled font: {e}")))?;
-    let px = (w.size * image.width as f32).max(1.0);
+    let px = (w.size as f32 * image.width as f32).max(1.0);
     let mark = render_text(&font, &w.text, px, w.color.0);
     Ok(place(image, &mark, &w.placement()))
 }
@@ -43,7 +43,7 @@ pub(crate) fn image(
         .map_err(|e| ImageError::invalid("watermark_image", format!("png: {e}")))?
         .raster
         .to_rgba();
-    let target_w = ((w.scale * image.width as f32).round() as u32).max(1);
+    let target_w = ((w.scale as f32 * image.width as f32).round() as u32).max(1);
     let target_h = ((u64::from(mark.height) * u64::from(target_w)).div_ceil(u64::from(mark.width))
         as u32)
         .max(1);

@@ -99,7 +99,7 @@ impl ImageModerationConfig {
             params: DetectParams {
                 model,
                 classes: Some(self.classes.clone()),
-                min_confidence: Some(self.min_confidence),
+                min_confidence: Some(f64::from(self.min_confidence)),
                 ..DetectParams::default()
             },
             uploads: self.uploads,
