@@ -1,8 +1,9 @@
 """Schemathesis hooks of scripts/schemathesis (loaded through SCHEMATHESIS_HOOKS).
 
-The document has two string formats of its own: `base64-image` (a PNG or JPEG,
-base64-encoded, in JSON bodies) and `image-file` (an image file, a multipart part).
-Schemathesis generates both with the strategies registered here: small real PNGs, all
+The document has three string formats of its own: `base64-image` (a PNG or JPEG,
+base64-encoded, in JSON bodies), `base64-png` (a PNG, base64-encoded: a watermark) and
+`image-file` (an image file, a multipart part). Schemathesis generates them with the
+strategies registered here: small real PNGs, all
 64x64 pixels (so an image and its mask always have the same size), each with a
 transparent black area on the left (what a mask marks: black for Bedrock's masks,
 transparent for OpenAI's) and an opaque colour on the right.
@@ -38,4 +39,5 @@ def png(colour, marked_columns):
 
 pngs = st.builds(png, st.tuples(*[st.integers(128, 255)] * 3), st.integers(1, SIDE - 1))
 schemathesis.openapi.format("base64-image", pngs.map(lambda b: base64.b64encode(b).decode()))
+schemathesis.openapi.format("base64-png", pngs.map(lambda b: base64.b64encode(b).decode()))
 schemathesis.openapi.format("image-file", pngs)

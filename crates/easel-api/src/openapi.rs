@@ -9,6 +9,7 @@
 pub mod bedrock_body;
 pub mod openai;
 pub mod patterns;
+pub mod pipeline;
 pub mod rules;
 pub mod running;
 

@@ -76,6 +76,10 @@ pub struct GenerationInput {
     pub model: Option<String>,
     /// The engine by name; `None`: the first that can do the task.
     pub engine: Option<String>,
+    /// Whether `engine` is only preferred: a task it cannot do goes to the first engine
+    /// that can, as without a name (the Bedrock route's `x-easel-engine` header, which a
+    /// client sets once for all its requests). An unknown name is refused either way.
+    pub engine_preferred: bool,
     /// `None`: PNG.
     pub output_format: Option<OutputFormat>,
     /// Lossy quality 1–100.

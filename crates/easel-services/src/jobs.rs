@@ -112,6 +112,18 @@ pub struct JobPorts {
     pub deliveries: Arc<dyn Deliveries>,
 }
 
+/// What an inline pipeline may ask for in one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineRules {
+    /// The largest output width.
+    pub max_width: u32,
+    /// The largest output height.
+    pub max_height: u32,
+    /// Whether a `detect` operation can run with the default model (detection set up
+    /// and its model installed, when the server started).
+    pub detection: bool,
+}
+
 impl Jobs {
     /// Which callback URLs are allowed (the OpenAPI document states it).
     pub fn webhook_policy(&self) -> easel_core::WebhookPolicy {
@@ -121,6 +133,16 @@ impl Jobs {
     /// Most sources in one job (the OpenAPI document states it).
     pub fn max_sources_per_job(&self) -> usize {
         self.submitter.settings().max_sources_per_job
+    }
+
+    /// What an inline pipeline may ask for here (the OpenAPI document states it).
+    pub fn pipeline_rules(&self) -> PipelineRules {
+        let limits = self.submitter.limits();
+        PipelineRules {
+            max_width: limits.max_output_width,
+            max_height: limits.max_output_height,
+            detection: self.submitter.detects_objects(),
+        }
     }
 
     /// Jobs over `ports`; submissions go through `submitter`; webhook secrets derive

@@ -45,6 +45,16 @@ pub const TASKS: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// The parameters' schemas that have `text` and `negativeText` (a style preset needs
+/// a prompt; the others have none).
+pub const TEXTS: [&str; 5] = [
+    "TextToImageParams",
+    "InPaintingParams",
+    "OutPaintingParams",
+    "ImageVariationParams",
+    "ColorGuidedGenerationParams",
+];
+
 /// The body of one task, with `extra` properties besides (Easel's options).
 fn task_body(task: &str, key: &str, schema: &str, extra: &Object) -> Schema {
     let mut body = ObjectBuilder::new()
@@ -82,7 +92,7 @@ pub fn shared_sizes() -> impl Iterator<Item = (u32, u32)> {
 }
 
 /// `imageGenerationConfig` of `task`: for tasks that choose a size, `width` and `height`
-/// together one of [`shared_sizes`] (or neither: 1024×1024).
+/// together one of [`shared_sizes`] (a side left out is 1024; neither: 1024×1024).
 fn generation_config(task: &str) -> RefOr<Schema> {
     let config = Ref::from_schema_name("ImageGenerationConfig");
     if !SIZED_TASKS.contains(&task) {
@@ -107,6 +117,23 @@ fn generation_config(task: &str) -> RefOr<Schema> {
                 .property("height", side(h))
                 .required("height"),
         );
+        // A side left out is 1024.
+        if h == 1024 {
+            sizes = sizes.item(
+                ObjectBuilder::new()
+                    .property("width", side(w))
+                    .required("width")
+                    .property("height", null()),
+            );
+        }
+        if w == 1024 {
+            sizes = sizes.item(
+                ObjectBuilder::new()
+                    .property("width", null())
+                    .property("height", side(h))
+                    .required("height"),
+            );
+        }
     }
     let config = AllOfBuilder::new()
         .item(config)

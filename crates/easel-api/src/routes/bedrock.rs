@@ -307,11 +307,12 @@ enum ModelId {
 /// Bedrock's InvokeModel for Titan Image Generator v2 and Nova Canvas: the AWS SDKs and
 /// CLI work with only the endpoint changed. Sign with SigV4 (service `bedrock`) using an
 /// Easel access key, or send an Easel API key or access token as a bearer token.
-/// `x-easel-engine` picks an engine. Errors are Bedrock's: `{"message"}` with the type in
+/// `x-easel-engine` names the engine to use for the tasks it can do (others go to the
+/// first engine that can, so a client may set it once for every request). Errors are Bedrock's: `{"message"}` with the type in
 /// `x-amzn-ErrorType`.
 #[utoipa::path(post, path = "/model/{model_id}/invoke", tag = "bedrock",
     params(("model_id" = inline(ModelId), Path, description = "Whose request rules apply"),
-        ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name")),
+        ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name (`GET /v1/engines`), used for the tasks it can do")),
     request_body = InvokeModelBody,
     responses(
         (status = 200, description = "The images", body = InvokeModelResponse,
@@ -358,15 +359,19 @@ async fn run(
             "The provided model identifier is invalid.",
         ));
     }
-    let json: Value = serde_json::from_slice(&invocation.body).map_err(|e| {
+    let mut json: Value = serde_json::from_slice(&invocation.body).map_err(|e| {
         BedrockError::validation(format!(
             "Malformed input request: {e}, please reformat your input and try again."
         ))
     })?;
+    // Bedrock itself refuses `2.0` where an integer goes, though JSON Schema (and its own
+    // documentation) counts it as one; Easel takes it, as on its other routes.
+    crate::extract::whole_numbers_as_integers(&mut json);
     let input = GenerationInput {
         body: json,
         model: Some(model_id.to_owned()),
         engine: invocation.engine,
+        engine_preferred: true,
         output_format: Some(OutputFormat::Png),
         output_quality: None,
         style: None,

@@ -78,15 +78,13 @@ enum GenerationErrors {
     /// `content-filtered`, `unknown-model`, `unknown-engine`, `unknown-style`,
     /// `style-needs-prompt`, `invalid-output-format`, `invalid-output-quality`,
     /// `engine-unsupported-task`, `invalid-query`, `invalid-idempotency-key`,
-    /// `invalid-json` (a regeneration's body).
+    /// `invalid-json` and `invalid-seed` (a regeneration's body).
     #[response(status = 400)]
     Invalid(ErrorBody),
-    /// `cancelled`: the job was cancelled while awaited.
+    /// `cancelled`: the job was cancelled while awaited; `idempotency-key-reused` with a
+    /// different body.
     #[response(status = 409)]
-    Cancelled(ErrorBody),
-    /// `idempotency-key-reused` with a different body.
-    #[response(status = 422)]
-    KeyReused(ErrorBody),
+    Conflict(ErrorBody),
     /// `quota-exceeded`: the plan's `generate` or `edit` quota is used up.
     #[response(status = 429)]
     Limited(ErrorBody),
@@ -160,6 +158,7 @@ fn native_input(
         body: Value::Object(map),
         model,
         engine,
+        engine_preferred: false,
         output_format,
         output_quality,
         style,
@@ -314,9 +313,9 @@ async fn delete_history(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegenerateBody {
-    /// The seed to use (0 to 2147483646 for Titan entries, 858993459 for Nova Canvas
-    /// ones); absent: a new random one.
-    #[schema(maximum = 2147483646_i64)]
+    /// The seed to use (0 to 858993459, the range every model takes); absent: a new
+    /// random one.
+    #[schema(maximum = 858993459_i64)]
     seed: Option<u32>,
 }
 

@@ -182,7 +182,7 @@ fn default_kind() -> JobKind {
                 ("idempotent-replayed" = Option<String>, description = "`true` when this answers a repeated key"))),
         (status = 400, description = "`invalid-request`, `invalid-sources`, `invalid-source`, `unknown-preset`, `invalid-pipeline`, `missing-pipeline`, `invalid-callback-url`, `invalid-idempotency-key` or a pipeline check's code", body = ErrorBody),
         (status = 404, description = "`object-not-found`: a source does not exist or is not the caller's", body = ErrorBody),
-        (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
+        (status = 409, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
         (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
     ))]
 async fn create_job(

@@ -185,6 +185,7 @@ async fn run(
         body,
         model: options.model.clone(),
         engine: options.engine.clone(),
+        engine_preferred: false,
         output_format: options.output_format,
         output_quality: None,
         style: None,

@@ -93,7 +93,7 @@ struct SeedDetections {
         (status = 202, description = "The job was created", body = ProcessAccepted),
         (status = 400, description = "`invalid-source`, `invalid-sources`, `invalid-request` or `invalid-idempotency-key`", body = ErrorBody),
         (status = 404, description = "`object-not-found`: an image is missing or not the caller's", body = ErrorBody),
-        (status = 422, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
+        (status = 409, description = "`idempotency-key-reused` with a different body", body = ErrorBody),
         (status = 429, description = "`quota-exceeded`: the plan's `process` quota is used up, with `Retry-After`", body = ErrorBody),
     ))]
 async fn process(

@@ -156,6 +156,7 @@ async fn run(
         body,
         model: Some(easel_engines::TITAN_IMAGE_V2.to_owned()),
         engine: None,
+        engine_preferred: false,
         output_format: Some(OutputFormat::Png),
         output_quality: None,
         style: None,

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use easel_core::{Dialect, GenerateSpec, JobId, JobKind, JobStatus, Millis, Principal, now_millis};
+use easel_engines::request::ModelFamily;
 use easel_store::{CancelOutcome, Job, JobFilter, RequestRecord, StoreError};
 use serde_json::Value;
 
@@ -31,6 +32,11 @@ pub struct RequestLogPage {
     /// The cursor of the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// The largest seed a regeneration takes: the one every model accepts (Nova Canvas's
+/// range is the smaller), so that what a request may say does not depend on which model
+/// made the entry.
+pub const MAX_REGENERATE_SEED: u32 = ModelFamily::Nova.max_seed() as u32;
 
 impl Generation {
     /// `caller`'s live entries, newest first. Everyone's history is their own,
@@ -124,11 +130,21 @@ impl Generation {
         seed: Option<u32>,
         wait: Duration,
     ) -> Result<Job, GenError> {
+        if let Some(seed) = seed.filter(|s| *s > MAX_REGENERATE_SEED) {
+            return Err(GenError::BadOption {
+                code: "invalid-seed",
+                field: "seed",
+                message: format!(
+                    "seed {seed} is over {MAX_REGENERATE_SEED}, the largest seed every model takes"
+                ),
+            });
+        }
         let (_, spec) = self.entry(context, caller, id).await?;
         let input = GenerationInput {
             body: client_request(&spec, seed),
             model: Some(spec.model.clone()),
             engine: Some(spec.engine.clone()),
+            engine_preferred: false,
             output_format: Some(spec.output_format),
             output_quality: spec.output_quality,
             style: spec.style_preset.clone(),

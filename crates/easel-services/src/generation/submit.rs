@@ -76,7 +76,15 @@ impl Generation {
                     message,
                 })?;
         }
-        let engine = choose_engine(&self.ports.engines, input.engine.as_deref(), task)?;
+        let requested = match input.engine.as_deref() {
+            Some(name) if input.engine_preferred => {
+                let engine = self.ports.engines.get(name);
+                let able = engine.is_none_or(|e| e.capabilities().tasks.contains(&task));
+                able.then_some(name)
+            }
+            named => named,
+        };
+        let engine = choose_engine(&self.ports.engines, requested, task)?;
         let max_images = engine.capabilities().max_images;
         if parsed.config.number_of_images > max_images {
             return Err(GenError::Invalid {
@@ -244,13 +252,6 @@ fn negative_text(parsed: &GenerationRequest) -> Option<String> {
     }
 }
 
-fn max_text(family: ModelFamily) -> usize {
-    match family {
-        ModelFamily::Titan => 512,
-        ModelFamily::Nova => 1024,
-    }
-}
-
 /// The user's own prompt and negative text.
 #[derive(Clone, Copy)]
 struct Texts<'a> {
@@ -275,7 +276,7 @@ fn apply_style(
             message: format!("a style preset applies to a prompt; this {task} request has none"),
         });
     };
-    let limit = max_text(family);
+    let limit = family.max_text();
     let styled = style.apply_prompt(prompt);
     let negative = style.apply_negative(texts.negative);
     for (field, text) in [("text", Some(&styled)), ("negativeText", negative.as_ref())] {

@@ -128,6 +128,19 @@ impl Submitter {
         &self.presets
     }
 
+    /// The image limits pipelines are checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether a pipeline's `detect` can run with the default model (set up and
+    /// installed).
+    pub fn detects_objects(&self) -> bool {
+        self.detector
+            .as_ref()
+            .is_some_and(|d| d.check(None).is_ok())
+    }
+
     /// Attempts a job gets before it is dead.
     pub fn max_attempts(&self) -> u32 {
         self.settings.max_attempts
@@ -367,9 +380,12 @@ pub(crate) async fn create_charged(
     }
 }
 
+/// A key bound to another request: a conflict with what the server holds (409, as for
+/// other state conflicts; the IETF Idempotency-Key draft suggests 422, but nothing is
+/// wrong with the request itself — it would be taken under a new key).
 fn key_reused() -> ServiceError {
     ServiceError::new(
-        ErrorKind::Unprocessable,
+        ErrorKind::Conflict,
         "idempotency-key-reused",
         "this Idempotency-Key was already used with a different request body; use a new key",
     )

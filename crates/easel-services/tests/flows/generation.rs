@@ -38,6 +38,7 @@ fn inpainting(text: &str) -> GenerationInput {
         }),
         model: None,
         engine: Some("classic".into()),
+        engine_preferred: false,
         output_format: None,
         output_quality: None,
         style: Some("anime".into()),

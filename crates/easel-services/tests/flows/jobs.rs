@@ -106,7 +106,7 @@ async fn idempotent_replays_are_answered_without_charging() {
     let reused = jobs.submit(&world.user, other).await.unwrap_err();
     assert_eq!(
         (reused.kind(), reused.code()),
-        (ErrorKind::Unprocessable, "idempotency-key-reused")
+        (ErrorKind::Conflict, "idempotency-key-reused")
     );
     assert_eq!(world.used(OpClass::Process).await, 1);
     // Replays are answered even when the quota is used up.

@@ -30,7 +30,7 @@ async fn idempotency_key_replays_or_conflicts() {
         .await
         .unwrap();
     assert_eq!(
-        error_code(other, StatusCode::UNPROCESSABLE_ENTITY).await,
+        error_code(other, StatusCode::CONFLICT).await,
         "idempotency-key-reused"
     );
     let fresh: Value = send(body, "order-2").await.unwrap().json().await.unwrap();

@@ -109,7 +109,8 @@ async fn the_document_states_the_configured_limits() {
 }
 
 /// A regenerate body of `null` (the document's body is the object or null) is no body:
-/// a new entry with a new seed; a whole-number float seed is taken as the integer.
+/// a new entry with a new seed; a whole-number float seed is taken as the integer; seeds
+/// are those every model takes.
 #[tokio::test]
 async fn a_null_regenerate_body_is_no_body() {
     let app = TestApp::spawn().await;
@@ -135,6 +136,15 @@ async fn a_null_regenerate_body_is_no_body() {
     assert_eq!(
         error_code(response, StatusCode::BAD_REQUEST).await,
         "invalid-json"
+    );
+    // Seeds every model takes, whichever made the entry (this one is Titan's, whose own
+    // range goes further): the document cannot know the entry's model.
+    let response = regenerate(r#"{"seed": 858993459}"#).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let response = regenerate(r#"{"seed": 858993460}"#).await.unwrap();
+    assert_eq!(
+        error_code(response, StatusCode::BAD_REQUEST).await,
+        "invalid-seed"
     );
 }
 

@@ -212,7 +212,7 @@ async fn a_reused_idempotency_key_with_another_body_is_refused_and_not_charged()
     let web = json!({ "sources": [{ "bucket": "uploads", "key": key }], "preset": "web" });
     let reused = post_job_with_key(&app, "k1", &web).await;
     assert_eq!(
-        error_code(reused, StatusCode::UNPROCESSABLE_ENTITY).await,
+        error_code(reused, StatusCode::CONFLICT).await,
         "idempotency-key-reused"
     );
     assert_eq!(
