@@ -50,6 +50,19 @@ pub fn openapi_path(path: &str) -> String {
     path.replace("{*", "{")
 }
 
+/// The paths the document describes a served route under: one, except the Bedrock
+/// route, described once per model (the model decides the body's limits).
+pub fn documented_paths(path: &str) -> Vec<String> {
+    if path == rules::INVOKE_PATH {
+        [easel_engines::TITAN_IMAGE_V2, easel_engines::NOVA_CANVAS]
+            .iter()
+            .map(|model| format!("/model/{model}/invoke"))
+            .collect()
+    } else {
+        vec![openapi_path(path)]
+    }
+}
+
 /// An e-mail address as `normalize_email` takes it (the one rule of every route that
 /// reads one): its pattern and its length in characters.
 pub fn email_schema() -> utoipa::openapi::schema::Object {

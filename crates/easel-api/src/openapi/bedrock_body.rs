@@ -69,7 +69,13 @@ fn task_body(task: &str, key: &str, schema: &str, extra: &Object) -> Schema {
         .required("taskType")
         .property(key, Ref::from_schema_name(schema))
         .required(key)
-        .property("imageGenerationConfig", generation_config(task))
+        .property(
+            "imageGenerationConfig",
+            OneOfBuilder::new()
+                .item(generation_config(task))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some("Absent or null: the defaults.")),
+        )
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .build();
     for (name, property) in &extra.properties {

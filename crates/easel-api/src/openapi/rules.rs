@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 
+use easel_engines::request::ModelFamily;
+
+use super::bedrock_body::TASKS;
 use super::patterns::{FORM_FIELD_NAME, folder, object_key};
 
 /// The most characters of `s3://uploads/` and `s3://outputs/`.
@@ -53,11 +56,67 @@ pub fn apply(doc: &mut Value) {
         schemas[params]["oneOf"] = json!([given("maskImage"), given("maskPrompt")]);
     }
     model_rules(&mut schemas["GenerationsRequest"]);
+    // Bedrock's enumerations (`easel_engines::request`'s `one_of`; null is absent).
+    schemas["OutPaintingParams"]["properties"]["outPaintingMode"] =
+        json!({ "enum": ["DEFAULT", "PRECISE", null], "default": "DEFAULT" });
+    schemas["ImageGenerationConfig"]["properties"]["quality"] =
+        json!({ "enum": ["standard", "premium", null], "default": "standard" });
     // Multipart forms: other fields are text and ignored; names as the form reader takes.
     for form in ["EditForm", "VariationForm"] {
         schemas[form]["propertyNames"] = json!({ "pattern": FORM_FIELD_NAME });
         schemas[form]["additionalProperties"] = json!({ "type": "string" });
     }
+    invoke_per_model(doc);
+}
+
+/// The Bedrock route as one path per model (`/model/{model_id}/invoke` is served): the
+/// model in the path decides the body's limits (texts of 512 characters and seeds up to
+/// 2147483646 for Titan, 1024 and 858993459 for Nova Canvas), which a schema can only
+/// state per path.
+fn invoke_per_model(doc: &mut Value) {
+    let Some(item) = doc["paths"]
+        .as_object_mut()
+        .and_then(|paths| paths.remove(INVOKE_PATH))
+    else {
+        return;
+    };
+    for (model, family, name) in [
+        (easel_engines::TITAN_IMAGE_V2, ModelFamily::Titan, "titan"),
+        (easel_engines::NOVA_CANVAS, ModelFamily::Nova, "nova"),
+    ] {
+        let mut item = item.clone();
+        let operation = &mut item["post"];
+        if let Some(parameters) = operation["parameters"].as_array_mut() {
+            parameters.retain(|p| p["name"] != "model_id");
+        }
+        let id = operation["operationId"].as_str().unwrap_or("invoke_model");
+        operation["operationId"] = json!(format!("{id}_{name}"));
+        operation["requestBody"]["content"]["application/json"]["schema"] = json!({
+            "allOf": [{ "$ref": "#/components/schemas/InvokeModelBody" }, family_limits(family)]
+        });
+        doc["paths"][format!("/model/{model}/invoke")] = item;
+    }
+}
+
+/// The path the Bedrock route is served at.
+pub const INVOKE_PATH: &str = "/model/{model_id}/invoke";
+
+/// The texts and seeds `family` takes, for every task's parameters.
+pub fn family_limits(family: ModelFamily) -> Value {
+    let texts = json!({ "properties": {
+        "text": { "maxLength": family.max_text() },
+        "negativeText": { "maxLength": family.max_text() },
+        "maskPrompt": { "maxLength": family.max_text() },
+    } });
+    let mut properties = serde_json::Map::new();
+    for (_, key, _) in TASKS {
+        properties.insert(key.to_owned(), texts.clone());
+    }
+    properties.insert(
+        "imageGenerationConfig".to_owned(),
+        json!({ "properties": { "seed": { "maximum": family.max_seed() } } }),
+    );
+    json!({ "properties": properties })
 }
 
 /// `POST /v1/images/generations`: `model` picks the request rules (Nova Canvas: texts up

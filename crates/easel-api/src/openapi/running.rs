@@ -370,6 +370,7 @@ fn combination(
         properties[key] = json!({ "properties": {
             "text": { "maxLength": limit.saturating_sub(prompt) },
             "negativeText": { "maxLength": limit.saturating_sub(negative) },
+            "maskPrompt": { "maxLength": limit },
         } });
         if style.is_some() {
             properties[key]["required"] = json!(["text"]);
