@@ -80,9 +80,21 @@ fn invoke_per_model(doc: &mut Value) {
     else {
         return;
     };
-    for (model, family, name) in [
-        (easel_engines::TITAN_IMAGE_V2, ModelFamily::Titan, "titan"),
-        (easel_engines::NOVA_CANVAS, ModelFamily::Nova, "nova"),
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["InvokeModelBodyNova"] = nova_body(&schemas["InvokeModelBody"]);
+    for (model, family, name, body) in [
+        (
+            easel_engines::TITAN_IMAGE_V2,
+            ModelFamily::Titan,
+            "titan",
+            "InvokeModelBody",
+        ),
+        (
+            easel_engines::NOVA_CANVAS,
+            ModelFamily::Nova,
+            "nova",
+            "InvokeModelBodyNova",
+        ),
     ] {
         let mut item = item.clone();
         let operation = &mut item["post"];
@@ -92,10 +104,41 @@ fn invoke_per_model(doc: &mut Value) {
         let id = operation["operationId"].as_str().unwrap_or("invoke_model");
         operation["operationId"] = json!(format!("{id}_{name}"));
         operation["requestBody"]["content"]["application/json"]["schema"] = json!({
-            "allOf": [{ "$ref": "#/components/schemas/InvokeModelBody" }, family_limits(family)]
+            "allOf": [{ "$ref": format!("#/components/schemas/{body}") }, family_limits(family)]
         });
         doc["paths"][format!("/model/{model}/invoke")] = item;
     }
+}
+
+/// The InvokeModel body on Nova Canvas's path: besides the sizes both models take, one
+/// side alone (the other is 1024) may be any of Nova's sides, 320 to 4096 in steps of 16.
+/// Nova's other sizes (each side so, at most 4,194,304 pixels, 4:1 at most) are too many
+/// for a schema that generators can use (they take a few dozen alternatives), so the
+/// schema lists the shared ones and its description says the rest.
+fn nova_body(titan: &Value) -> Value {
+    let mut body = titan.clone();
+    let side = json!({ "type": "integer", "minimum": 320, "maximum": 4096, "multipleOf": 16 });
+    let lone = |given: &str, other: &str| {
+        json!({ "required": [given],
+            "properties": { given: side.clone(), other: { "type": "null" } } })
+    };
+    for variant in body["oneOf"].as_array_mut().into_iter().flatten() {
+        let Some(config) = variant.pointer_mut("/properties/imageGenerationConfig/oneOf/0") else {
+            continue;
+        };
+        let Some(sizes) = config
+            .pointer_mut("/allOf/1/anyOf")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        sizes.push(lone("width", "height"));
+        sizes.push(lone("height", "width"));
+        config["description"] = json!(
+            "Nova Canvas takes sides of 320 to 4096 in steps of 16, at most 4,194,304 pixels and 4:1 at most: one side alone (the other is 1024) may be any such side; of the pairs, this schema lists the sizes Titan takes too."
+        );
+    }
+    body
 }
 
 /// The path the Bedrock route is served at.

@@ -192,7 +192,11 @@ fn tasks(engines: &[Arc<dyn Engine>]) -> BTreeMap<String, Vec<String>> {
 /// The generation bodies (one per task) keep the tasks some engine can do, and each
 /// names, as `engine`, only the engines that can do its task.
 fn describe_tasks(schemas: &mut Value, tasks: &BTreeMap<String, Vec<String>>) {
-    for name in ["InvokeModelBody", "NativeGenerationBody"] {
+    for name in [
+        "InvokeModelBody",
+        "InvokeModelBodyNova",
+        "NativeGenerationBody",
+    ] {
         let Some(variants) = schemas
             .get_mut(name)
             .and_then(|s| s.get_mut("oneOf"))
@@ -305,6 +309,10 @@ fn describe_native_rules(schemas: &mut Value, limits: &Limits) {
         let properties = &mut variant["properties"];
         properties["model"] = json!({ "enum": [TITAN, NOVA, null],
             "description": "Whose request rules apply (absent: Titan Image Generator v2)." });
+        // `OutputFormat::parse`.
+        properties["outputFormat"] = json!({ "type": ["string", "null"],
+            "pattern": any_case_choice(&["png", "jpeg", "jpg", "webp"]),
+            "description": "`png` (default), `jpeg` (or `jpg`) or `webp`, in any case." });
         properties["stylePreset"] = if has_text {
             json!({ "enum": styles,
                 "description": "A style preset by name (`GET /v1/engines` lists them); it needs a prompt." })
