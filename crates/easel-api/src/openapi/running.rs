@@ -381,7 +381,9 @@ fn combination(
             "maskPrompt": { "maxLength": limit },
         } });
         if style.is_some() {
+            // A text, not null (which is absent).
             properties[key]["required"] = json!(["text"]);
+            properties[key]["properties"]["text"]["type"] = json!("string");
         }
     }
     json!({ "required": required, "properties": properties })
