@@ -21,7 +21,19 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
         });
         app.run_until_stopped().await
     })?;
+    leave(runtime);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long an image or engine computation still running after the drain may hold the
+/// process: its job's lease was already released (another worker takes it over), so
+/// the process exits rather than wait for a computation that ignores cancellation.
+const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Drops `runtime` without waiting more than [`BLOCKING_GRACE`] for blocking tasks
+/// (dropping it would wait for them however long they take).
+pub fn leave(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(BLOCKING_GRACE);
 }
 
 /// Resolves on SIGINT or SIGTERM.

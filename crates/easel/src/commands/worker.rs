@@ -30,5 +30,6 @@ pub fn run(config: Config, drain: bool) -> anyhow::Result<ExitCode> {
         pool.join().await;
         Ok(())
     })?;
+    crate::commands::serve::leave(runtime);
     Ok(ExitCode::SUCCESS)
 }
