@@ -85,11 +85,20 @@ async fn the_document_states_the_configured_limits() {
         pattern.contains("([iI][mM][aA][gG][eE]/[pP][nN][gG])"),
         "{pattern}"
     );
-    let sources = &doc["components"]["schemas"]["CreateJob"]["properties"]["sources"];
-    assert_eq!(
-        (&sources["minItems"], &sources["maxItems"]),
-        (&json!(1), &json!(3))
-    );
+    let job = &doc["components"]["schemas"]["CreateJob"];
+    assert_eq!(job["properties"]["sources"]["maxItems"], 3);
+    // A process job (the default kind) needs a source, a noop job takes none.
+    let kinds: Vec<&str> = job["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["process", "noop"]);
+    assert_eq!(job["oneOf"][0]["properties"]["sources"]["minItems"], 1);
+    assert_eq!(job["oneOf"][1]["properties"]["sources"]["maxItems"], 0);
+    let presets = job["properties"]["preset"]["enum"].as_array().unwrap();
+    assert!(presets.contains(&json!("thumbnail")), "{presets:?}");
 
     // And the server holds to them.
     let response = app
