@@ -28,6 +28,16 @@ impl Engines {
         self.list.iter().find(|e| e.name() == name)
     }
 
+    /// The name to ask [`Engines::choose`] for when `name` is only preferred: `name` if
+    /// that engine can do `task` (or is no engine here, so that `choose` says so),
+    /// otherwise none (the first engine that can).
+    pub fn preferred<'a>(&self, name: &'a str, task: TaskType) -> Option<&'a str> {
+        let able = self
+            .get(name)
+            .is_none_or(|e| e.capabilities().tasks.contains(&task));
+        able.then_some(name)
+    }
+
     /// Names of the engines that can do `task`.
     pub fn capable_of(&self, task: TaskType) -> Vec<String> {
         self.list

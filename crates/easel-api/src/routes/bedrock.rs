@@ -308,8 +308,8 @@ enum ModelId {
 /// CLI work with only the endpoint changed. Sign with SigV4 (service `bedrock`) using an
 /// Easel access key, or send an Easel API key or access token as a bearer token.
 /// `x-easel-engine` names the engine to use for the tasks it can do (others go to the
-/// first engine that can, so a client may set it once for every request). Errors are Bedrock's: `{"message"}` with the type in
-/// `x-amzn-ErrorType`.
+/// first engine that can, so a client may set it once for every request). Errors are
+/// Bedrock's: `{"message"}` with the type in `x-amzn-ErrorType`.
 #[utoipa::path(post, path = "/model/{model_id}/invoke", tag = "bedrock",
     params(("model_id" = inline(ModelId), Path, description = "Whose request rules apply"),
         ("x-easel-engine" = Option<String>, Header, description = "An Easel engine by name (`GET /v1/engines`), used for the tasks it can do")),

@@ -76,15 +76,12 @@ impl Generation {
                     message,
                 })?;
         }
+        let engines = &self.ports.engines;
         let requested = match input.engine.as_deref() {
-            Some(name) if input.engine_preferred => {
-                let engine = self.ports.engines.get(name);
-                let able = engine.is_none_or(|e| e.capabilities().tasks.contains(&task));
-                able.then_some(name)
-            }
+            Some(name) if input.engine_preferred => engines.preferred(name, task),
             named => named,
         };
-        let engine = choose_engine(&self.ports.engines, requested, task)?;
+        let engine = choose_engine(engines, requested, task)?;
         let max_images = engine.capabilities().max_images;
         if parsed.config.number_of_images > max_images {
             return Err(GenError::Invalid {

@@ -2,7 +2,8 @@
 //! Bedrock, pointed at the first Easel's Bedrock-compatible endpoint — a full SigV4
 //! round trip with an access key created in Easel. `openai`: a stand-in OpenAI Images
 //! server (the real one cannot be reached from here) that checks the request it gets,
-//! serving the seed 003 routes and a styled text-to-image generation.
+//! serving the seed 003 routes and a styled text-to-image generation, and the Bedrock
+//! route's `x-easel-engine` preference between it and the classic engine.
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
@@ -278,4 +279,61 @@ async fn openai_engine_edits_through_easels_own_openai_endpoint() {
     let log: Value = provider.get("/v1/requests").await.json().await.unwrap();
     assert_eq!(log["items"][0]["dialect"], "openai");
     assert_eq!(log["items"][0]["taskType"], "INPAINTING");
+}
+
+/// Bedrock's route takes `x-easel-engine` as a preference a client may set once for all
+/// its requests: the named engine does the tasks it can, the others go to the first
+/// engine that can; a name that is no engine here is refused.
+#[tokio::test]
+async fn bedrock_routes_engine_header_is_used_for_the_tasks_it_can_do() {
+    let (base, seen) = fake_openai().await;
+    let app = TestApp::spawn_with(true, move |config| {
+        config.engines.order = vec!["openai".into(), "classic".into()];
+        config.engines.openai = Some(json!({
+            "base_url": base,
+            "api_key": "sk-test",
+            "model": "dall-e-2",
+            "max_attempts": 1,
+        }));
+    })
+    .await;
+    let invoke = |body: Value, engine: &'static str| {
+        app.client
+            .post(app.url("/model/amazon.titan-image-generator-v2%3A0/invoke"))
+            .header("x-easel-engine", engine)
+            .json(&body)
+            .send()
+    };
+    let latest_engine = || async {
+        let history: Value = app.get("/v1/history").await.json().await.unwrap();
+        history["items"][0]["engine"].as_str().unwrap().to_owned()
+    };
+    // Inpainting: classic can, so classic does it (openai comes first in the order).
+    let (_, body) = inpainting(48, 40);
+    let response = invoke(body, "classic").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(latest_engine().await, "classic");
+    assert!(seen.lock().unwrap().bodies.is_empty());
+    // Text to image: classic cannot, so the first engine that can (openai) does.
+    let text = json!({
+        "taskType": "TEXT_IMAGE",
+        "textToImageParams": { "text": "a lighthouse" },
+    });
+    let response = invoke(text.clone(), "classic").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let images: Value = response.json().await.unwrap();
+    assert_eq!(images["images"].as_array().unwrap().len(), 1);
+    assert_eq!(latest_engine().await, "openai");
+    assert_eq!(seen.lock().unwrap().bodies.len(), 1);
+    // An unknown engine is a ValidationException.
+    let response = invoke(text, "no-such-engine").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: Value = response.json().await.unwrap();
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-engine"),
+        "{error}"
+    );
 }
