@@ -6,6 +6,7 @@ mod generic;
 mod heif;
 mod jpeg;
 mod jpeg_scans;
+mod progressive;
 
 use crate::color::to_srgb;
 use crate::error::ImageError;
