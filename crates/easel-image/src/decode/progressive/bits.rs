@@ -189,6 +189,17 @@ impl<'a> BitReader<'a> {
         value
     }
 
+    /// Takes `n` (0..=64) bits as a `u64`, the first read highest.
+    #[inline]
+    pub(super) fn long_bits(&mut self, n: u32) -> u64 {
+        if n <= 57 {
+            self.bits(n)
+        } else {
+            let high = self.bits(n - 32);
+            (high << 32) | self.bits(32)
+        }
+    }
+
     /// One bit.
     #[inline]
     pub(super) fn bit(&mut self) -> bool {
@@ -200,7 +211,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Decodes one Huffman symbol; `None` for a code the table does not have.
-    #[inline]
+    #[inline(always)]
     pub(super) fn symbol(&mut self, table: &Huffman) -> Option<u8> {
         self.need(16);
         let (length, symbol) = table.lookup[(self.buffer >> (64 - LOOKUP_BITS)) as usize];

@@ -17,8 +17,8 @@ mod output;
 mod scans;
 
 use bits::Huffman;
-use output::{YccTables, idct_2x2, idct_4x4, upsample_h2v1};
-use scans::{Plane, Scan, ScanComponent, decode_scan};
+use output::{YccTables, dc_only, idct_2x2, idct_4x4, upsample_h2v1};
+use scans::{KEPT_2X2, KEPT_4X4, Plane, Scan, ScanComponent, ZIGZAG_OF, decode_scan};
 
 /// An RGB image decoded at reduced scale.
 pub(super) struct Decoded {
@@ -54,6 +54,11 @@ struct Component {
     coef_bits: [i32; 64],
     blocks_wide: usize,
     blocks_high: usize,
+    /// The reduced IDCT's size at the decode's scale (jdmaster.c's choice).
+    idct_size: usize,
+    upsampling: Upsampling,
+    /// Samples per row after the IDCT (`downsampled_width` in jdsample.c).
+    downsampled_width: usize,
 }
 
 /// Decodes `jpeg` at `1/denom` scale (`denom` 2 or 4) into RGB, or `None` when the
@@ -107,7 +112,7 @@ pub(super) fn decode_scaled(jpeg: &[u8], denom: usize, max_scans: u32) -> Option
                 if frame.is_some() {
                     return None;
                 }
-                let (width, height, components) = read_sof(segment)?;
+                let (width, height, components) = read_sof(segment, denom)?;
                 planes = allocate_planes(width, height, &components)?;
                 frame = Some((width, height, components));
             }
@@ -208,7 +213,8 @@ fn read_dht(
     Some(())
 }
 
-fn read_sof(segment: &[u8]) -> Option<(usize, usize, Vec<Component>)> {
+/// The frame header; `None` for a layout this path does not reproduce at `1/denom`.
+fn read_sof(segment: &[u8], denom: usize) -> Option<(usize, usize, Vec<Component>)> {
     let [precision, h1, h0, w1, w0, count, ref specs @ ..] = *segment else {
         return None;
     };
@@ -228,6 +234,9 @@ fn read_sof(segment: &[u8]) -> Option<(usize, usize, Vec<Component>)> {
             coef_bits: [-1; 64],
             blocks_wide: 0,
             blocks_high: 0,
+            idct_size: 0,
+            upsampling: Upsampling::None,
+            downsampled_width: 0,
         })
         .collect();
     let ids: Vec<u8> = components.iter().map(|c| c.id).collect();
@@ -243,9 +252,29 @@ fn read_sof(segment: &[u8]) -> Option<(usize, usize, Vec<Component>)> {
     }
     let max_h = components.iter().map(|c| c.h).max()?;
     let max_v = components.iter().map(|c| c.v).max()?;
+    let min_size = 8 / denom;
     for c in &mut components {
         c.blocks_wide = (width * c.h).div_ceil(max_h).div_ceil(8);
         c.blocks_high = (height * c.v).div_ceil(max_v).div_ceil(8);
+        // jdmaster.c: scale chroma up through the IDCT where the factors allow.
+        let mut size = min_size;
+        while size < 8
+            && (max_h * min_size).is_multiple_of(c.h * size * 2)
+            && (max_v * min_size).is_multiple_of(c.v * size * 2)
+        {
+            size *= 2;
+        }
+        c.idct_size = size;
+        c.downsampled_width = (width * c.h * size).div_ceil(max_h * 8);
+        // jdsample.c: how the component reaches the output grid.
+        let (h_in, v_in) = (c.h * size / min_size, c.v * size / min_size);
+        c.upsampling = if h_in == max_h && v_in == max_v {
+            Upsampling::None
+        } else if h_in * 2 == max_h && v_in == max_v && c.downsampled_width > 2 {
+            Upsampling::Horizontal
+        } else {
+            return None;
+        };
     }
     Some((width, height, components))
 }
@@ -261,7 +290,14 @@ fn allocate_planes(width: usize, height: usize, components: &[Component]) -> Opt
     let (mcus_wide, mcus_high) = mcus(width, height, components);
     components
         .iter()
-        .map(|c| Plane::new(mcus_wide * c.h, mcus_high * c.v))
+        .map(|c| {
+            let kept = match c.idct_size {
+                2 => &KEPT_2X2,
+                4 => &KEPT_4X4,
+                _ => return None, // the 8×8 IDCT is left to libjpeg-turbo
+            };
+            Plane::new(mcus_wide * c.h, mcus_high * c.v, kept)
+        })
         .collect()
 }
 
@@ -365,54 +401,30 @@ fn render(
     components: &[Component],
     planes: &[Plane],
 ) -> Option<Decoded> {
-    let min_size = 8 / denom;
-    let max_h = components.iter().map(|c| c.h).max()?;
-    let max_v = components.iter().map(|c| c.v).max()?;
     let out_width = width.div_ceil(denom);
     let out_height = height.div_ceil(denom);
-    let mut samples = Vec::with_capacity(3);
-    for (component, plane) in components.iter().zip(planes) {
-        // jdmaster.c: scale chroma up through the IDCT where the factors allow.
-        let mut size = min_size;
-        while size < 8
-            && (max_h * min_size).is_multiple_of(component.h * size * 2)
-            && (max_v * min_size).is_multiple_of(component.v * size * 2)
-        {
-            size *= 2;
-        }
-        let (h_in, v_in) = (component.h * size / min_size, component.v * size / min_size);
-        let downsampled_width = (width * component.h * size).div_ceil(max_h * 8);
-        let upsampling = if h_in == max_h && v_in == max_v {
-            Upsampling::None
-        } else if h_in * 2 == max_h && v_in == max_v && downsampled_width > 2 {
-            Upsampling::Horizontal
-        } else {
-            return None;
-        };
-        let quant = component.quant.as_ref()?;
-        let pixels = inverse_dct(component, plane, quant, size)?;
-        samples.push((
-            pixels,
-            component.blocks_wide * size,
-            downsampled_width,
-            upsampling,
-        ));
-    }
+    let samples: Vec<Vec<u8>> = components
+        .iter()
+        .zip(planes)
+        .map(|(component, plane)| inverse_dct(component, plane))
+        .collect::<Option<_>>()?;
     let tables = YccTables::new();
     let mut rgb = Vec::new();
     rgb.try_reserve_exact(out_width * out_height * 3).ok()?;
     rgb.resize(out_width * out_height * 3, 0);
-    let mut rows: Vec<Vec<u8>> = samples
+    let mut rows: Vec<Vec<u8>> = components
         .iter()
-        .map(|(_, _, downsampled_width, _)| vec![0u8; (2 * downsampled_width).max(out_width)])
+        .map(|c| vec![0u8; (2 * c.downsampled_width).max(out_width)])
         .collect();
     for (y, out_row) in rgb.chunks_exact_mut(out_width * 3).enumerate() {
-        for ((pixels, stride, downsampled_width, upsampling), row) in samples.iter().zip(&mut rows)
-        {
+        for ((component, pixels), row) in components.iter().zip(&samples).zip(&mut rows) {
+            let stride = component.blocks_wide * component.idct_size;
             let line = pixels.get(y * stride..(y + 1) * stride)?;
-            match upsampling {
+            match component.upsampling {
                 Upsampling::None => row[..out_width].copy_from_slice(line.get(..out_width)?),
-                Upsampling::Horizontal => upsample_h2v1(line.get(..*downsampled_width)?, row),
+                Upsampling::Horizontal => {
+                    upsample_h2v1(line.get(..component.downsampled_width)?, row)
+                }
             }
         }
         tables.convert_row(&rows[0][..out_width], &rows[1], &rows[2], out_row);
@@ -424,37 +436,48 @@ fn render(
     })
 }
 
-/// One component's samples at its scaled size: `blocks_wide × size` wide.
-fn inverse_dct(
-    component: &Component,
-    plane: &Plane,
-    quant: &[i16; 64],
-    size: usize,
-) -> Option<Vec<u8>> {
+/// One component's samples at its scaled size: `blocks_wide × idct_size` wide.
+fn inverse_dct(component: &Component, plane: &Plane) -> Option<Vec<u8>> {
+    let size = component.idct_size;
+    let quant = component.quant.as_ref()?;
+    // The quantizers in natural order, as `DEQUANTIZE` multiplies.
+    let natural_quant: [i32; 64] = std::array::from_fn(|n| i32::from(quant[ZIGZAG_OF[n]]));
+    let kept = plane.kept;
     let stride = component.blocks_wide * size;
     let mut pixels = Vec::new();
     pixels
         .try_reserve_exact(stride * component.blocks_high * size)
         .ok()?;
     pixels.resize(stride * component.blocks_high * size, 0);
+    let mut block = [0i32; 64];
     for by in 0..component.blocks_high {
         for bx in 0..component.blocks_wide {
-            let coefs = &plane.coefs[by * plane.blocks_wide + bx];
+            let index = by * plane.blocks_wide + bx;
             let origin = by * size * stride + bx * size;
-            match size {
-                2 => {
-                    let block = idct_2x2(coefs, quant);
-                    pixels[origin..origin + 2].copy_from_slice(&block[..2]);
-                    pixels[origin + stride..origin + stride + 2].copy_from_slice(&block[2..]);
+            let dc = i32::from(plane.dc[index]) * natural_quant[0];
+            if plane.nonzero[index] & kept.mask == 0 {
+                // Smooth areas: only DC reaches the output, one value for the block.
+                let flat = dc_only(dc);
+                for row in 0..size {
+                    pixels[origin + row * stride..][..size].fill(flat);
                 }
-                4 => {
-                    let block = idct_4x4(coefs, quant);
-                    for (row, samples) in block.chunks_exact(4).enumerate() {
-                        let at = origin + row * stride;
-                        pixels[at..at + 4].copy_from_slice(samples);
-                    }
+                continue;
+            }
+            block[0] = dc;
+            for (&value, &natural) in plane.block_ac(index).iter().zip(&kept.natural) {
+                let natural = usize::from(natural);
+                block[natural] = i32::from(value) * natural_quant[natural];
+            }
+            if size == 2 {
+                let samples = idct_2x2(&block);
+                pixels[origin..origin + 2].copy_from_slice(&samples[..2]);
+                pixels[origin + stride..origin + stride + 2].copy_from_slice(&samples[2..]);
+            } else {
+                let samples = idct_4x4(&block);
+                for (row, four) in samples.chunks_exact(4).enumerate() {
+                    let at = origin + row * stride;
+                    pixels[at..at + 4].copy_from_slice(four);
                 }
-                _ => return None,
             }
         }
     }

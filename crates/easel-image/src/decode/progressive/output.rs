@@ -7,18 +7,6 @@
 const CONST_BITS: u32 = 13;
 const PASS1_BITS: u32 = 2;
 
-/// The zigzag index of each natural-order (row-major) coefficient position.
-const ZIGZAG_OF: [usize; 64] = [
-    0, 1, 5, 6, 14, 15, 27, 28, //
-    2, 4, 7, 13, 16, 26, 29, 42, //
-    3, 8, 12, 17, 25, 30, 41, 43, //
-    9, 11, 18, 24, 31, 40, 44, 53, //
-    10, 19, 23, 32, 39, 45, 52, 54, //
-    20, 22, 33, 38, 46, 51, 55, 60, //
-    21, 34, 37, 47, 50, 56, 59, 61, //
-    35, 36, 48, 49, 57, 58, 62, 63,
-];
-
 /// `DESCALE`: a rounded arithmetic right shift.
 #[inline]
 fn descale(x: i64, n: u32) -> i64 {
@@ -33,19 +21,13 @@ fn range_limit(x: i64) -> u8 {
     (wrapped + 128).clamp(0, 255) as u8
 }
 
-/// A block's dequantized coefficient at natural position (`row`, `col`)
-/// (`DEQUANTIZE`; the multiplier table holds the quantizers as 16-bit signed values).
-#[inline]
-fn dequantized(coefs: &[i16; 64], quant: &[i16; 64], row: usize, col: usize) -> i64 {
-    let k = ZIGZAG_OF[row * 8 + col];
-    i64::from(i32::from(coefs[k]) * i32::from(quant[k]))
-}
-
-/// `jpeg_idct_2x2`: a 2×2 output block, row-major.
-pub(super) fn idct_2x2(coefs: &[i16; 64], quant: &[i16; 64]) -> [u8; 4] {
+/// `jpeg_idct_2x2` of a block of dequantized coefficients (natural order; the
+/// products `DEQUANTIZE` makes of the coefficients and the quantizers as 16-bit
+/// signed multipliers): a 2×2 output block, row-major.
+pub(super) fn idct_2x2(block: &[i32; 64]) -> [u8; 4] {
     let mut work = [[0i64; 2]; 8]; // [column][row]
     for col in [0, 1, 3, 5, 7] {
-        let dq = |row| dequantized(coefs, quant, row, col);
+        let dq = |row: usize| i64::from(block[row * 8 + col]);
         let tmp10 = dq(0) << (CONST_BITS + 2);
         let tmp0 = dq(7) * -5906 + dq(5) * 6967 + dq(3) * -10426 + dq(1) * 29692;
         work[col][0] = i64::from(descale(tmp10 + tmp0, CONST_BITS - PASS1_BITS + 2) as i32);
@@ -63,11 +45,11 @@ pub(super) fn idct_2x2(coefs: &[i16; 64], quant: &[i16; 64]) -> [u8; 4] {
     out
 }
 
-/// `jpeg_idct_4x4`: a 4×4 output block, row-major.
-pub(super) fn idct_4x4(coefs: &[i16; 64], quant: &[i16; 64]) -> [u8; 16] {
+/// `jpeg_idct_4x4`, as [`idct_2x2`]: a 4×4 output block, row-major.
+pub(super) fn idct_4x4(block: &[i32; 64]) -> [u8; 16] {
     let mut work = [[0i64; 4]; 8]; // [column][row]
     for col in [0, 1, 2, 3, 5, 6, 7] {
-        let dq = |row| dequantized(coefs, quant, row, col);
+        let dq = |row: usize| i64::from(block[row * 8 + col]);
         let [a, b, c, d] = idct4_points(dq(0), dq(1), dq(2), dq(3), dq(5), dq(6), dq(7));
         let shift = CONST_BITS - PASS1_BITS + 1;
         for (row, value) in [a, b, c, d].into_iter().enumerate() {
@@ -84,6 +66,14 @@ pub(super) fn idct_4x4(coefs: &[i16; 64], quant: &[i16; 64]) -> [u8; 16] {
         }
     }
     out
+}
+
+/// The one sample value of [`idct_2x2`] or [`idct_4x4`] for a block whose only
+/// nonzero coefficient (of those they read) is DC, `dc` dequantized: both passes
+/// reduce to the same two rounded shifts.
+pub(super) fn dc_only(dc: i32) -> u8 {
+    let column = (i64::from(dc) * 4) as i32;
+    range_limit(i64::from(descale(i64::from(column) << 15, 20) as i32))
 }
 
 /// One 1-D pass of `jpeg_idct_4x4` over an 8-point input (point 4 is not used),
@@ -160,31 +150,48 @@ impl YccTables {
 
 #[cfg(test)]
 mod tests {
-    use super::{YccTables, idct_2x2, idct_4x4, upsample_h2v1};
+    use super::{YccTables, dc_only, idct_2x2, idct_4x4, upsample_h2v1};
 
     #[test]
     fn a_dc_only_block_is_flat() {
         // DC 8 × quantizer 16 = 128 → 128 / 8 + 128 = 144 in every sample.
-        let mut coefs = [0i16; 64];
-        coefs[0] = 8;
-        let quant = [16i16; 64];
-        assert_eq!(idct_2x2(&coefs, &quant), [144; 4]);
-        assert_eq!(idct_4x4(&coefs, &quant), [144; 16]);
+        let mut block = [0i32; 64];
+        block[0] = 8 * 16;
+        assert_eq!(idct_2x2(&block), [144; 4]);
+        assert_eq!(idct_4x4(&block), [144; 16]);
+    }
+
+    #[test]
+    fn the_dc_only_shortcut_is_the_full_transform() {
+        let mut block = [0i32; 64];
+        let mut values: Vec<i32> = (-3000..3000).step_by(7).collect();
+        values.extend([
+            i32::MIN / 4,
+            -(1 << 29),
+            1 << 29,
+            i32::MAX / 4,
+            32767 * 32767,
+        ]);
+        for dc in values {
+            block[0] = dc;
+            let flat = dc_only(dc);
+            assert_eq!(idct_2x2(&block), [flat; 4], "dc {dc}");
+            assert_eq!(idct_4x4(&block), [flat; 16], "dc {dc}");
+        }
     }
 
     #[test]
     fn a_horizontal_ramp_falls_left_to_right() {
-        let mut coefs = [0i16; 64];
-        coefs[1] = 40; // zigzag 1 = natural (0, 1): the first horizontal frequency
-        let quant = [1i16; 64];
-        let block = idct_4x4(&coefs, &quant);
-        for row in block.chunks(4) {
+        let mut block = [0i32; 64];
+        block[1] = 40; // natural (0, 1): the first horizontal frequency
+        let samples = idct_4x4(&block);
+        for row in samples.chunks(4) {
             assert!(
                 row[0] > row[1] && row[1] > row[2] && row[2] > row[3],
                 "{row:?}"
             );
         }
-        let small = idct_2x2(&coefs, &quant);
+        let small = idct_2x2(&block);
         assert!(small[0] > small[1] && small[2] > small[3] && small[0] == small[2]);
     }
 
