@@ -244,9 +244,12 @@ fn read_sof(segment: &[u8], denom: usize) -> Option<(usize, usize, Vec<Component
     if ids == b"RGB" || ids[0] == ids[1] || ids[1] == ids[2] || ids[0] == ids[2] {
         return None;
     }
-    if components
-        .iter()
-        .any(|c| !(1..=2).contains(&c.h) || !(1..=2).contains(&c.v) || c.quant_table > 3)
+    // Luma 1x1, 2x1 or 2x2 and chroma 1x1: 4:4:4, 4:2:2 and 4:2:0, the layouts the
+    // tests compare with libjpeg-turbo.
+    let luma = (components[0].h, components[0].v);
+    if !matches!(luma, (1, 1) | (2, 1) | (2, 2))
+        || components[1..].iter().any(|c| (c.h, c.v) != (1, 1))
+        || components.iter().any(|c| c.quant_table > 3)
     {
         return None;
     }
