@@ -17,8 +17,8 @@ mod output;
 mod scans;
 
 use bits::Huffman;
-use output::{YccTables, dc_only, idct_2x2, idct_4x4, upsample_h2v1};
-use scans::{KEPT_2X2, KEPT_4X4, Plane, Scan, ScanComponent, ZIGZAG_OF, decode_scan};
+use output::{YccTables, dc_only, idct_2x2, idct_4x4, idct_8x8, upsample_h2v1};
+use scans::{KEPT_2X2, KEPT_4X4, KEPT_8X8, Plane, Scan, ScanComponent, ZIGZAG_OF, decode_scan};
 
 /// An RGB image decoded at reduced scale.
 pub(super) struct Decoded {
@@ -297,7 +297,7 @@ fn allocate_planes(width: usize, height: usize, components: &[Component]) -> Opt
             let kept = match c.idct_size {
                 2 => &KEPT_2X2,
                 4 => &KEPT_4X4,
-                _ => return None, // the 8×8 IDCT is left to libjpeg-turbo
+                _ => &KEPT_8X8,
             };
             Plane::new(mcus_wide * c.h, mcus_high * c.v, kept)
         })
@@ -471,16 +471,15 @@ fn inverse_dct(component: &Component, plane: &Plane) -> Option<Vec<u8>> {
                 let natural = usize::from(natural);
                 block[natural] = i32::from(value) * natural_quant[natural];
             }
-            if size == 2 {
-                let samples = idct_2x2(&block);
-                pixels[origin..origin + 2].copy_from_slice(&samples[..2]);
-                pixels[origin + stride..origin + stride + 2].copy_from_slice(&samples[2..]);
-            } else {
-                let samples = idct_4x4(&block);
-                for (row, four) in samples.chunks_exact(4).enumerate() {
-                    let at = origin + row * stride;
-                    pixels[at..at + 4].copy_from_slice(four);
+            let mut put = |samples: &[u8]| {
+                for (row, line) in samples.chunks_exact(size).enumerate() {
+                    pixels[origin + row * stride..][..size].copy_from_slice(line);
                 }
+            };
+            match size {
+                2 => put(&idct_2x2(&block)),
+                4 => put(&idct_4x4(&block)),
+                _ => put(&idct_8x8(&block)),
             }
         }
     }
@@ -635,12 +634,11 @@ mod tests {
                 for denom in [4, 2] {
                     let what = format!("{width}x{height} {subsamp:?} q{quality}");
                     let taken = same_or_declined(&jpeg, denom, &what);
-                    // 4:2:0 at 1/2 needs the 8x8 IDCT for chroma, and a 4:2:2 chroma
-                    // row of one or two samples is upsampled differently: both left
-                    // to libjpeg-turbo. Everything else must be taken.
+                    // A 4:2:2 chroma row of one or two samples is upsampled
+                    // differently: left to libjpeg-turbo. Everything else must be
+                    // taken (4:2:0 at 1/2 through the 8x8 IDCT for chroma).
                     let chroma_width = (width * 8 / denom).div_ceil(16);
                     let expected = match subsamp {
-                        Subsamp::Sub2x2 => denom == 4,
                         Subsamp::Sub2x1 => chroma_width > 2,
                         _ => true,
                     };

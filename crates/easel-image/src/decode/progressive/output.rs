@@ -1,5 +1,5 @@
 //! From coefficients to RGB pixels with libjpeg-turbo's integer arithmetic: its reduced
-//! 2×2 and 4×4 inverse DCTs (`jidctred.c`), its "fancy" horizontal chroma upsampling
+//! 2×2 and 4×4 inverse DCTs (`jidctred.c`), its accurate 8×8 one (`jidctint.c`), its "fancy" horizontal chroma upsampling
 //! (`jdsample.c`) and its YCbCr → RGB tables (`jdcolor.c`). Every step is reproduced
 //! to the bit, so a file decodes to the same pixels on either path.
 
@@ -68,7 +68,60 @@ pub(super) fn idct_4x4(block: &[i32; 64]) -> [u8; 16] {
     out
 }
 
-/// The one sample value of [`idct_2x2`] or [`idct_4x4`] for a block whose only
+/// `jpeg_idct_islow`, as [`idct_2x2`]: an 8×8 output block, row-major.
+pub(super) fn idct_8x8(block: &[i32; 64]) -> [u8; 64] {
+    let mut work = [[0i64; 8]; 8]; // [column][row]
+    for (col, column) in work.iter_mut().enumerate() {
+        let x: [i64; 8] = std::array::from_fn(|row| i64::from(block[row * 8 + col]));
+        let points = idct8_points(x);
+        for (row, value) in points.into_iter().enumerate() {
+            column[row] = i64::from(descale(value, CONST_BITS - PASS1_BITS) as i32);
+        }
+    }
+    let mut out = [0u8; 64];
+    for row in 0..8 {
+        let x: [i64; 8] = std::array::from_fn(|col| work[col][row]);
+        let points = idct8_points(x);
+        for (col, value) in points.into_iter().enumerate() {
+            let shift = CONST_BITS + PASS1_BITS + 3;
+            out[row * 8 + col] = range_limit(i64::from(descale(value, shift) as i32));
+        }
+    }
+    out
+}
+
+/// One 1-D pass of `jpeg_idct_islow` (the even part, then the odd part of figure 8),
+/// before its final descale.
+#[inline]
+fn idct8_points(x: [i64; 8]) -> [i64; 8] {
+    let z1 = (x[2] + x[6]) * 4433;
+    let tmp2 = z1 + x[6] * -15137;
+    let tmp3 = z1 + x[2] * 6270;
+    let tmp0 = (x[0] + x[4]) << CONST_BITS;
+    let tmp1 = (x[0] - x[4]) << CONST_BITS;
+    let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
+    let (tmp11, tmp12) = (tmp1 + tmp2, tmp1 - tmp2);
+    let (t0, t1, t2, t3) = (x[7], x[5], x[3], x[1]);
+    let (z1, z2, z3, z4) = (t0 + t3, t1 + t2, t0 + t2, t1 + t3);
+    let z5 = (z3 + z4) * 9633;
+    let (t0, t1, t2, t3) = (t0 * 2446, t1 * 16819, t2 * 25172, t3 * 12299);
+    let (z1, z2) = (z1 * -7373, z2 * -20995);
+    let z3 = z3 * -16069 + z5;
+    let z4 = z4 * -3196 + z5;
+    let (t0, t1, t2, t3) = (t0 + z1 + z3, t1 + z2 + z4, t2 + z2 + z3, t3 + z1 + z4);
+    [
+        tmp10 + t3,
+        tmp11 + t2,
+        tmp12 + t1,
+        tmp13 + t0,
+        tmp13 - t0,
+        tmp12 - t1,
+        tmp11 - t2,
+        tmp10 - t3,
+    ]
+}
+
+/// The one sample value of [`idct_2x2`], [`idct_4x4`] or [`idct_8x8`] for a block whose only
 /// nonzero coefficient (of those they read) is DC, `dc` dequantized: both passes
 /// reduce to the same two rounded shifts.
 pub(super) fn dc_only(dc: i32) -> u8 {
@@ -150,7 +203,7 @@ impl YccTables {
 
 #[cfg(test)]
 mod tests {
-    use super::{YccTables, dc_only, idct_2x2, idct_4x4, upsample_h2v1};
+    use super::{YccTables, dc_only, idct_2x2, idct_4x4, idct_8x8, upsample_h2v1};
 
     #[test]
     fn a_dc_only_block_is_flat() {
@@ -177,6 +230,7 @@ mod tests {
             let flat = dc_only(dc);
             assert_eq!(idct_2x2(&block), [flat; 4], "dc {dc}");
             assert_eq!(idct_4x4(&block), [flat; 16], "dc {dc}");
+            assert_eq!(idct_8x8(&block), [flat; 64], "dc {dc}");
         }
     }
 
@@ -190,6 +244,10 @@ mod tests {
                 row[0] > row[1] && row[1] > row[2] && row[2] > row[3],
                 "{row:?}"
             );
+        }
+        for row in idct_8x8(&block).chunks(8) {
+            assert!(row.windows(2).all(|pair| pair[0] >= pair[1]), "{row:?}");
+            assert!(row[0] > row[7]);
         }
         let small = idct_2x2(&block);
         assert!(small[0] > small[1] && small[2] > small[3] && small[0] == small[2]);

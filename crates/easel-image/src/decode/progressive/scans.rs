@@ -7,7 +7,7 @@
 //! depends only on which coefficients are nonzero, so each block keeps a 64-bit mask
 //! of its nonzero AC coefficients (zigzag order: a scan's band is a bit range) and the
 //! values of only the coefficients the reduced IDCT reads ([`Kept`]: 24 of the 63 AC
-//! coefficients at 2×2, 48 at 4×4); DC values sit in their own dense array. A
+//! coefficients at 2×2, 48 at 4×4, all at 8×8); DC values sit in their own dense array. A
 //! refinement scan then spreads a block's correction bits onto its nonzero
 //! coefficients a byte at a time ([`DEPOSIT`]) instead of testing 63 coefficients one
 //! by one as libjpeg-turbo does, and touches memory only for kept coefficients.
@@ -33,7 +33,7 @@ pub(super) struct Kept {
     /// Zigzag index → slot in the block's stored values (`u8::MAX`: not kept).
     pub slot: [u8; 64],
     /// Slot → natural-order position.
-    pub natural: [u8; 48],
+    pub natural: [u8; 63],
     pub count: usize,
 }
 
@@ -41,12 +41,14 @@ pub(super) struct Kept {
 pub(super) static KEPT_2X2: Kept = kept(&[0, 1, 3, 5, 7]);
 /// `jpeg_idct_4x4` reads every row and column but 4.
 pub(super) static KEPT_4X4: Kept = kept(&[0, 1, 2, 3, 5, 6, 7]);
+/// `jpeg_idct_islow` reads them all.
+pub(super) static KEPT_8X8: Kept = kept(&[0, 1, 2, 3, 4, 5, 6, 7]);
 
 const fn kept(lines: &[usize]) -> Kept {
     let mut kept = Kept {
         mask: 0,
         slot: [u8::MAX; 64],
-        natural: [0; 48],
+        natural: [0; 63],
         count: 0,
     };
     let mut row = 0;
