@@ -133,6 +133,16 @@ struct Seen {
     bodies: Vec<Value>,
 }
 
+/// The `[engines.openai]` table pointing at a [`fake_openai`] server.
+fn openai_engine(base: &str) -> Value {
+    json!({
+        "base_url": base,
+        "api_key": "sk-test",
+        "model": "dall-e-2",
+        "max_attempts": 1,
+    })
+}
+
 async fn fake_openai() -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let recorded = seen.clone();
@@ -167,12 +177,7 @@ async fn fake_openai() -> (String, Arc<Mutex<Seen>>) {
 async fn openai_engine_serves_text_to_image_and_the_seed_003_routes() {
     let (base, seen) = fake_openai().await;
     let app = TestApp::spawn_with(true, move |config| {
-        config.engines.openai = Some(json!({
-            "base_url": base,
-            "api_key": "sk-test",
-            "model": "dall-e-2",
-            "max_attempts": 1,
-        }));
+        config.engines.openai = Some(openai_engine(&base));
     })
     .await;
 
@@ -289,12 +294,7 @@ async fn bedrock_routes_engine_header_is_used_for_the_tasks_it_can_do() {
     let (base, seen) = fake_openai().await;
     let app = TestApp::spawn_with(true, move |config| {
         config.engines.order = vec!["openai".into(), "classic".into()];
-        config.engines.openai = Some(json!({
-            "base_url": base,
-            "api_key": "sk-test",
-            "model": "dall-e-2",
-            "max_attempts": 1,
-        }));
+        config.engines.openai = Some(openai_engine(&base));
     })
     .await;
     let invoke = |body: Value, engine: &'static str| {

@@ -160,20 +160,10 @@ impl<'a> BitReader<'a> {
 
     /// Ensures at least `n` (≤ 57) bits are loaded.
     #[inline]
-    pub(super) fn need(&mut self, n: u32) {
+    fn need(&mut self, n: u32) {
         if self.count < n {
             self.refill();
         }
-    }
-
-    /// Takes `n` (1..=57) bits, which [`need`](Self::need) has loaded.
-    #[inline]
-    pub(super) fn take(&mut self, n: u32) -> u32 {
-        debug_assert!(n >= 1 && n <= self.count);
-        let value = (self.buffer >> (64 - n)) as u32;
-        self.buffer <<= n;
-        self.count -= n;
-        value
     }
 
     /// Takes `n` (0..=57) bits as a `u64`, loading them as needed.

@@ -102,6 +102,14 @@ impl Plane {
     pub(super) fn block_ac(&self, index: usize) -> &[i16] {
         &self.ac[index * self.kept.count..(index + 1) * self.kept.count]
     }
+
+    /// Block `index`'s kept AC values and nonzero mask, for a scan to update.
+    #[inline]
+    fn block_ac_mut(&mut self, index: usize) -> Option<(&mut [i16], &mut u64)> {
+        let count = self.kept.count;
+        let ac = self.ac.get_mut(index * count..(index + 1) * count)?;
+        Some((ac, self.nonzero.get_mut(index)?))
+    }
 }
 
 /// A zeroed vector, or `None` when the memory is not there.
@@ -209,19 +217,8 @@ pub(super) fn decode_scan(
                     state.eobrun -= 1;
                     return Some(());
                 }
-                let index = y * stride + x;
-                let ac = plane
-                    .ac
-                    .get_mut(index * kept.count..(index + 1) * kept.count)?;
-                ac_first(
-                    bits,
-                    ac,
-                    &mut plane.nonzero[index],
-                    kept,
-                    table,
-                    scan,
-                    &mut state.eobrun,
-                )
+                let (ac, nonzero) = plane.block_ac_mut(y * stride + x)?;
+                ac_first(bits, ac, nonzero, kept, table, scan, &mut state.eobrun)
             })?
         }
         _ => {
@@ -229,11 +226,7 @@ pub(super) fn decode_scan(
             let kept = plane.kept;
             let whole = band(scan.ss, scan.se);
             for_each_unit(&mut bits, scan, grid, |bits, state, x, y| {
-                let index = y * stride + x;
-                let ac = plane
-                    .ac
-                    .get_mut(index * kept.count..(index + 1) * kept.count)?;
-                let nonzero = plane.nonzero.get_mut(index)?;
+                let (ac, nonzero) = plane.block_ac_mut(y * stride + x)?;
                 if state.eobrun > 0 {
                     // Inside an end-of-band run: only correction bits.
                     let positions = whole & *nonzero;
@@ -304,8 +297,7 @@ fn dc_first(
     let diff = if size == 0 {
         0
     } else {
-        bits.need(size);
-        extend(bits.take(size), size)
+        extend(bits.bits(size) as u32, size)
     };
     *pred = pred.checked_add(diff)?;
     *dc = pred.wrapping_shl(al) as i16;
@@ -351,8 +343,7 @@ fn ac_first(
             if k > scan.se {
                 return None;
             }
-            bits.need(size);
-            let value = (extend(bits.take(size), size) << scan.al) as i16;
+            let value = (extend(bits.bits(size) as u32, size) << scan.al) as i16;
             store(ac, nonzero, kept, k, value);
         } else if run == 15 {
             k += 15;
